@@ -1,0 +1,242 @@
+/*
+ * sysi.h — the C ABI of sysi: hook functions, strategy runtimes, and the binary plan format.
+ *
+ * Three audiences:
+ *   1. Hook authors: implement `sysi_hook` in a shared library (see SYSI HOOK ABI).
+ *   2. Strategy runtimes (plugins/<name>/native): export an entry returning sysi_strategy_ops.
+ *   3. libsysi itself and the TypeScript plan writer (packages/core/src/plan/binary.ts), which
+ *      must agree on the SYSI PLAN FORMAT byte for byte.
+ *
+ * Everything here is x86-64 Linux only. All structs use fixed-width fields, little endian.
+ */
+#ifndef SYSI_H
+#define SYSI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SYSI_ABI_VERSION 1
+
+/* ------------------------------------------------------------------ SYSI HOOK ABI */
+
+/* One intercepted system call, as the hook sees it. */
+struct sysi_call {
+	long nr;              /* syscall number (may be rewritten by the hook) */
+	long args[6];         /* rdi, rsi, rdx, r10, r8, r9 (may be rewritten by the hook) */
+	uintptr_t site;       /* run-time address of the patched instruction */
+	uint32_t strategy;    /* strategy id: sysi_strategy_name(strategy) gives its name */
+	uint32_t flags;       /* SYSI_CALL_* */
+	long ret;             /* result, once performed (internal: written by sysi_syscall) */
+};
+
+/* flags */
+#define SYSI_CALL_INCONTEXT 0x1u /* clone with new stack, clone3, vfork, rt_sigreturn: the
+				   * real call can only run in the site's own context; calling
+				   * sysi_syscall() defers it and returns 0 (see below) */
+#define SYSI_CALL_DEFERRED 0x2u  /* set by sysi_syscall() on an INCONTEXT call */
+
+/*
+ * The hook. Called for every hooked syscall that passes the filter, on the program's stack,
+ * with the program's signal mask, from any thread: it must be reentrant and async-signal-safe.
+ * It returns the syscall's result (a negative errno for errors). To perform the (possibly
+ * rewritten) real call it calls sysi_syscall(c). Not calling it skips/emulates the call.
+ *
+ * For SYSI_CALL_INCONTEXT calls, sysi_syscall(c) only marks the call deferred and returns 0;
+ * the runtime performs it after the hook returns, and the hook's return value is ignored.
+ * Not calling sysi_syscall() on such a call makes it return the hook's value (emulation).
+ */
+long sysi_hook(struct sysi_call *c);
+
+/*
+ * Optional: a hook library may export `const uint32_t sysi_hook_flags` with these bits.
+ *   SYSI_HOOK_GENERAL_REGS_ONLY — the hook never touches vector/x87 state (built with
+ *       -mgeneral-regs-only and calls nothing that does): the runtime skips xsave/xrstor.
+ *   SYSI_HOOK_NO_GUARD — the hook makes no instrumented syscalls (only sysi_syscall or raw
+ *       syscalls): the runtime does not need its per-thread reentrancy guard.
+ * Without the guard flag, syscalls made while the hook runs on the same thread (through
+ * patched libc) bypass the hook and are performed directly.
+ */
+#define SYSI_HOOK_GENERAL_REGS_ONLY 0x1u
+#define SYSI_HOOK_NO_GUARD 0x2u
+
+/* Optional: `void sysi_hook_init(void)` runs once per process before the first call. */
+
+/* Helpers exported by libsysi for hooks and strategy runtimes. */
+long sysi_syscall(struct sysi_call *c);                 /* perform c (see above) */
+long sysi_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6); /* raw, never hooked */
+const char *sysi_strategy_name(uint32_t strategy);      /* "zpoline", "ud2", … or "?" */
+const char *sysi_syscall_name(long nr);                 /* "read", … or NULL */
+
+/* ------------------------------------------------------------------ STRATEGY RUNTIMES */
+
+/* A site as libsysi hands it to a strategy runtime (run-time addresses). */
+struct sysi_site {
+	uintptr_t addr;       /* the syscall instruction */
+	uintptr_t patch_addr; /* start of the byte patch (== addr unless the strategy rewrites more) */
+	uint32_t patch_len;   /* bytes in the patch, <= 16 */
+	int32_t nr;           /* syscall number when known statically, else -1 */
+	uint64_t aux[2];      /* strategy-defined words from the plan */
+	uint32_t strategy;    /* this strategy's id */
+	uint32_t module;      /* module index (for diagnostics) */
+};
+
+/* What libsysi offers a strategy runtime. */
+struct sysi_runtime_api {
+	uint32_t abi_version; /* SYSI_ABI_VERSION */
+	/*
+	 * The dispatcher. Fill c->nr, c->args, c->site, c->strategy (flags 0; the dispatcher sets
+	 * SYSI_CALL_INCONTEXT itself). Returns 0 when the call is complete and c->ret holds the
+	 * result, or 1 when the entry must perform c->nr/c->args itself in the site's context
+	 * (clone/clone3/vfork/rt_sigreturn, or a hook that deferred) and return its result.
+	 */
+	int (*dispatch)(struct sysi_call *c);
+	long (*syscall6)(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+	/* Writes one "sysi: error: …" line to fd 2 and exits the process with status 127. */
+	void (*die)(const char *msg);
+	/* Writes one "sysi: <msg>" line to fd 2 when SYSI_DEBUG is set. */
+	void (*debug)(const char *msg);
+	/* Environment lookup that does not depend on libc state. */
+	const char *(*getenv)(const char *name);
+	/* Trampoline placement: map `len` bytes of `code` executable at exactly `addr`
+	 * (MAP_FIXED_NOREPLACE); returns 0 or -errno (e.g. -EEXIST when taken). */
+	int (*map_code)(uintptr_t addr, const void *code, uint64_t len);
+	/*
+	 * Signal ownership for trap strategies. libsysi installs one master handler for `sig`
+	 * (SA_SIGINFO|SA_ONSTACK|SA_NODEFER as appropriate) and keeps the program's own handler for
+	 * it: the program's rt_sigaction/rt_sigprocmask calls go through the dispatcher, which
+	 * records the program's handler instead of replacing ours and never lets the program block
+	 * a claimed signal. On delivery the master calls `handler` first; when it returns 0 (not
+	 * ours) the program's handler (or default action) runs as it would natively.
+	 * `ucontext` is a ucontext_t *. Returns 0 or -errno.
+	 */
+	int (*claim_signal)(int sig, int (*handler)(int sig, void *siginfo, void *ucontext));
+};
+
+struct sysi_strategy_ops {
+	uint32_t abi_version; /* SYSI_ABI_VERSION */
+	const char *name;     /* must equal the TypeScript strategy's name */
+	/*
+	 * Once per process, before any of this strategy's sites is patched. Returns 0, or a
+	 * negative errno: then each of its sites falls to the site's next option in the plan.
+	 */
+	int (*init)(const struct sysi_runtime_api *api, uint32_t strategy_id);
+	/*
+	 * Per site, before libsysi writes the patch. Returns 0 to accept, non-zero to refuse (the
+	 * site then falls to its next option). Must not write the site itself.
+	 */
+	int (*prepare_site)(const struct sysi_site *site);
+	/* After all patches of the module batch are written (may be called again after dlopen). */
+	void (*ready)(void);
+	/* A child process after fork (e.g. to reset per-process state); may be NULL. */
+	void (*atfork_child)(void);
+};
+
+/* The symbol named by the TypeScript strategy's runtime.entry has this type. */
+typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
+
+/* ------------------------------------------------------------------ RUNTIME ENVIRONMENT */
+/*
+ * libsysi.so is loaded with LD_PRELOAD (first in the list). Its constructor reads:
+ *   SYSI_PLAN_DIR    directory of binary plans for the active chain, one per module, named
+ *                    "<modkey>.plan" (see MODULE KEY).
+ *   SYSI_PLAN_SOCK   optional unix stream socket of the plan server (the running `sysi run`):
+ *                    on a plan miss the runtime sends "PLAN <absolute module path>\n" and reads
+ *                    one line: "OK\n" (the plan file now exists in SYSI_PLAN_DIR) or
+ *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
+ *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
+ *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so.
+ *   SYSI_FILTER      optional comma list of syscall numbers that reach the hook (others are
+ *                    performed directly).
+ *   SYSI_STATS_FILE  optional path of the shared statistics file (see STATS FILE), created and
+ *                    sized by `sysi run`; every process of the tree maps it MAP_SHARED.
+ *   SYSI_TRACE_FILE  trace hook output (opened O_WRONLY|O_APPEND|O_CREAT); default fd 2.
+ *   SYSI_TRACE_JSON  "1": the trace hook writes JSON lines.
+ *   SYSI_MARKER      "1": after setup, make one raw syscall number SYSI_MARKER_NR (returns
+ *                    -ENOSYS) so strace-based tests see where instrumentation starts.
+ *   SYSI_DEBUG       "1": diagnostics on fd 2.
+ */
+#define SYSI_MARKER_NR 0x5157
+
+/* ------------------------------------------------------------------ MODULE KEY */
+/*
+ * A plan file is named after its module's key:
+ *   - the lowercase hex NT_GNU_BUILD_ID when the module has one, e.g. "4f3a…9c";
+ *   - else "p" + 16 lowercase hex digits of FNV-1a 64 (offset 0xcbf29ce484222325, prime
+ *     0x100000001b3) over the bytes of  realpath + "\n" + st_size + "\n" + st_mtime  (decimal
+ *     seconds), e.g. "p0123456789abcdef".
+ */
+
+/* ------------------------------------------------------------------ SYSI PLAN FORMAT */
+/*
+ * One plan file per module per strategy chain, written by packages/core/src/plan/binary.ts.
+ * Layout: header, then the tables at the offsets it names (each 8-byte aligned), all within
+ * file_size. Addresses are link-time vaddrs; the runtime adds the module's load bias.
+ */
+#define SYSI_PLAN_MAGIC "SYSIPLN" /* 8 bytes with the NUL */
+#define SYSI_PLAN_VERSION 1
+
+struct sysi_plan_header {
+	char magic[8];             /* SYSI_PLAN_MAGIC */
+	uint32_t version;          /* SYSI_PLAN_VERSION */
+	uint32_t header_size;      /* sizeof(struct sysi_plan_header) == 152 */
+	uint64_t file_size;        /* total bytes of the plan file */
+	uint32_t nstrategies;      /* entries of struct sysi_plan_strategy */
+	uint32_t nsites;           /* entries of struct sysi_plan_site, sorted by vaddr */
+	uint32_t noptions;         /* entries of struct sysi_plan_option */
+	uint32_t ntrampolines;     /* entries of struct sysi_plan_tramp */
+	uint64_t strategies_off;   /* file offsets of the tables */
+	uint64_t sites_off;
+	uint64_t options_off;
+	uint64_t tramps_off;
+	uint64_t strings_off;      /* NUL-terminated strings, referenced by offset */
+	uint64_t strings_size;
+	uint64_t blob_off;         /* trampoline code bytes */
+	uint64_t blob_size;
+	uint32_t build_id_len;     /* 0 when the module has no NT_GNU_BUILD_ID */
+	uint32_t module_path;      /* string offset: the module's path when planned */
+	uint8_t build_id[32];      /* first build_id_len bytes valid */
+	uint32_t chain;            /* string offset: the chain, e.g. "zpoline,ud2" */
+	uint32_t reserved;         /* 0 */
+};
+
+struct sysi_plan_strategy {
+	uint32_t name;             /* string offset */
+	uint32_t reserved;         /* 0 */
+};
+
+#define SYSI_SITE_UNCERTAIN 0x1u /* never set on patched sites; reserved */
+#define SYSI_SITE_STRADDLES 0x2u /* the instruction crosses a page boundary */
+
+struct sysi_plan_site { /* 24 bytes */
+	uint64_t vaddr;            /* the syscall instruction */
+	int32_t nr;                /* syscall number when known statically, else -1 */
+	uint32_t flags;            /* SYSI_SITE_* */
+	uint32_t first_option;     /* index into the option table */
+	uint32_t noptions;         /* options in chain order; the runtime takes the first that works */
+};
+
+struct sysi_plan_option { /* 64 bytes */
+	uint32_t strategy;         /* index into the strategy table */
+	uint8_t len;               /* patch length, 1..16 */
+	uint8_t reserved[3];       /* 0 */
+	uint64_t vaddr;            /* start of the patch */
+	uint8_t old_bytes[16];     /* expected bytes (first len valid); mismatch = skip, never write */
+	uint8_t new_bytes[16];     /* bytes written */
+	uint64_t aux[2];           /* strategy-defined */
+};
+
+struct sysi_plan_tramp { /* 32 bytes */
+	uint64_t vaddr;            /* where the code must be mapped (0 = anywhere) */
+	uint64_t blob_off;         /* offset of its code within the blob */
+	uint64_t size;             /* bytes of code */
+	uint32_t strategy;         /* owner, index into the strategy table */
+	uint32_t kind;             /* string offset: strategy-defined kind */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif
