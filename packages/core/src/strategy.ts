@@ -79,6 +79,13 @@ export interface InsnInfo {
   ripRelative: boolean;
   /** Mnemonic in lowercase, e.g. "mov", "syscall". */
   mnemonic: string;
+  /**
+   * Base register of the explicit memory operand, lowercase ("rsp", "rbp", "rip", "rax", …);
+   * absent when there is no memory operand or it has no base register. (`lea` counts.)
+   */
+  memBase?: string;
+  /** Signed displacement of the explicit memory operand (relative to next-insn for rip); absent without one. */
+  memDisp?: number;
 }
 
 /** What a planner may look at. Everything is read-only and derived from the module file. */
