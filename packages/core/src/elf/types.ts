@@ -87,6 +87,8 @@ export interface ElfFile {
   interpreter: string | null; // PT_INTERP
   dynamic: ElfDynamic | null;
   buildId: string | null; // lowercase hex of NT_GNU_BUILD_ID
+  /** Optional parts that were malformed and ignored (grows when lazy parts are parsed). */
+  warnings: ElfWarning[];
   /** Executable PT_LOAD segments (PF_X). */
   execSegments(): ElfSegment[];
   /** File bytes backing [vaddr, vaddr+len) if entirely inside one PT_LOAD's file image, else null. */
@@ -99,4 +101,13 @@ export interface ElfFile {
   functions(): FunctionRange[];
   /** Data object ranges (STT_OBJECT with size > 0) that lie inside executable segments. Lazy. */
   dataInText(): { start: number; end: number; name: string }[];
+}
+
+/**
+ * Something optional in the file was malformed and was ignored (a bad section table, a bad
+ * .eh_frame entry, a bad note). `code` is one of the ElfError codes above. Additive to the model.
+ */
+export interface ElfWarning {
+  code: string;
+  message: string;
 }
