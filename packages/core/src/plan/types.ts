@@ -35,4 +35,9 @@ export interface PlanStats {
   refusals: Record<string, Record<string, number>>;
   /** Tactic counts per strategy (when strategies report one). */
   tactics: Record<string, Record<string, number>>;
+  /**
+   * Numbers a strategy's finishModule returned (e.g. punning's trampolines, virtual-pages,
+   * physical-pages), per strategy. Additive (plan layer): absent when no strategy reported any.
+   */
+  reported?: Record<string, Record<string, number>>;
 }

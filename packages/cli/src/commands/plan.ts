@@ -1,0 +1,159 @@
+import { readFileSync } from "node:fs";
+import { Args, Flags } from "@oclif/core";
+import type { DecodedPlan } from "@sysi/core/plan/binary";
+import type { PlanJson } from "@sysi/core/plan/json";
+import { SysiCommand } from "../base-command.ts";
+import { defaultChain, loadRegistry, resolveChain } from "../registry.ts";
+import { formatMs, hex, table } from "../render.ts";
+
+const TOP_REASONS = 5;
+
+export default class Plan extends SysiCommand {
+  static override summary = "Plan how each system-call site of ELF files would be patched.";
+  static override description =
+    "Scans each file and asks every strategy of the chain about every site (first acceptance wins; later ones stay " +
+    "as fallbacks). Plans are cached per module and chain, so a second run is instant. Prints per file the sites, " +
+    "the sites each strategy took, the most common refusal reasons and the tactics used. A FILE that is itself a " +
+    "binary plan (.plan) is decoded and summarised instead.";
+  static override examples = [
+    "<%= config.bin %> plan /usr/lib/x86_64-linux-gnu/libc.so.6",
+    "<%= config.bin %> plan -s zpoline,ud2 --json /usr/bin/ls",
+    "<%= config.bin %> plan -s ud2 -o libc.plan /usr/lib/x86_64-linux-gnu/libc.so.6",
+  ];
+  static override strict = false;
+  static override args = {
+    file: Args.string({ description: "ELF file(s) to plan", required: true }),
+  };
+  static override flags = {
+    strategies: Flags.string({
+      char: "s",
+      description: "Strategy chain, e.g. punning,zpoline,ud2 (default: the best this host allows).",
+    }),
+    json: Flags.boolean({ description: 'Print one JSON document {"plans":[…]} with every site and decision.' }),
+    output: Flags.string({ char: "o", description: "Also write the binary plan of the (single) FILE here." }),
+    force: Flags.boolean({ description: "Replan even when the cache has a valid plan." }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(Plan);
+    const files = argv as string[];
+    if (flags.output !== undefined && files.length !== 1) this.error("-o needs exactly one FILE", { exit: 2 });
+
+    const binary = await import("@sysi/core/plan/binary");
+    const isPlanFile = (p: string) => {
+      try {
+        return readFileSync(p).subarray(0, 8).toString("latin1") === `${binary.PLAN_MAGIC}\0`;
+      } catch {
+        return false;
+      }
+    };
+    if (files.every(isPlanFile) && flags.output === undefined) {
+      const decoded = files.map((f) => binary.decodePlan(new Uint8Array(readFileSync(f))));
+      if (flags.json) this.printJson({ plans: decoded.map((d, i) => decodedJson(files[i] as string, d)) });
+      else for (const [i, d] of decoded.entries()) process.stdout.write(`${decodedSummary(files[i] as string, d)}\n`);
+      return;
+    }
+
+    const [{ probeHost }, { PlanCache, writeFileAtomic }, registry] = await Promise.all([
+      import("@sysi/core/host/index"),
+      import("@sysi/core/plan/cache"),
+      loadRegistry(this.config),
+    ]);
+    const host = (await probeHost()).facts();
+    const resolved =
+      flags.strategies === undefined
+        ? defaultChain(registry.entries, host)
+        : await resolveChain(this.config, flags.strategies);
+    const chain = resolved.entries.map((c) => ({ strategy: c.entry.strategy, options: c.options }));
+    const cache = new PlanCache();
+    const docs: PlanJson[] = [];
+    for (const file of files) {
+      const r = await cache.getOrPlan(file, chain, host, { force: flags.force });
+      if (flags.output !== undefined) writeFileAtomic(flags.output, readFileSync(r.planPath));
+      if (flags.json) docs.push(r.json);
+      else {
+        const how = r.hit ? "cached" : `planned in ${formatMs(r.ms)}`;
+        process.stdout.write(`${summary(file, resolved.spec, r.json, how, r.planPath)}\n`);
+      }
+    }
+    if (flags.json) this.printJson({ plans: docs });
+  }
+}
+
+function counts(rec: Record<string, number>, top = Number.POSITIVE_INFINITY): string {
+  const rows = Object.entries(rec)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const shown = rows.slice(0, top).map(([k, n]) => `${k} ${n}`);
+  if (rows.length > top) shown.push(`… ${rows.length - top} more`);
+  return shown.join(", ");
+}
+
+export function summary(file: string, spec: string, j: PlanJson, how: string, planPath: string): string {
+  const lines = [`${file}  (${how}; chain ${spec}; key ${j.module.key})`];
+  const s = j.stats;
+  lines.push(`  sites ${s.sites}: patched ${s.patched}, unpatched ${s.unpatched}`);
+  const rows: string[][] = [];
+  for (const name of j.chain) {
+    const st = s.strategies[name];
+    if (st === undefined) continue;
+    const parts: string[] = [];
+    if (st.trampolines > 0)
+      parts.push(`${st.trampolines} trampolines (${st.trampolinePages} pages, ${st.trampolineBytes} bytes)`);
+    for (const [k, v] of Object.entries(st.reported ?? {})) parts.push(`${k} ${v}`);
+    const extra = parts.length > 0 ? `; ${parts.join(", ")}` : "";
+    rows.push([
+      `  ${name}`,
+      `took ${st.taken}`,
+      `refused ${st.refused}${st.refused > 0 ? ` (${counts(st.refusals, TOP_REASONS)})` : ""}`,
+      Object.keys(st.tactics).length > 0 ? `tactics: ${counts(st.tactics)}${extra}` : extra.replace(/^; /, ""),
+    ]);
+  }
+  lines.push(...table(rows).map((l) => l.trimEnd()));
+  lines.push(`  plan ${planPath}`);
+  return lines.join("\n");
+}
+
+function decodedJson(file: string, d: DecodedPlan): unknown {
+  return {
+    file,
+    module: d.modulePath,
+    buildId: d.buildId,
+    chain: d.chain,
+    sites: d.sites.map((s) => ({
+      vaddr: hex(s.vaddr),
+      nr: s.nr,
+      flags: s.flags,
+      options: s.options.map((o) => ({
+        strategy: o.strategy,
+        vaddr: hex(o.vaddr),
+        old: Buffer.from(o.old).toString("hex"),
+        bytes: Buffer.from(o.bytes).toString("hex"),
+        aux: o.aux.map((a) => hex(a)),
+      })),
+    })),
+    trampolines: d.trampolines.map((t) => ({
+      vaddr: t.vaddr === null ? null : hex(t.vaddr),
+      strategy: t.strategy,
+      kind: t.kind,
+      size: t.code.length,
+    })),
+  };
+}
+
+function decodedSummary(file: string, d: DecodedPlan): string {
+  const first: Record<string, number> = {};
+  let unpatched = 0;
+  for (const s of d.sites) {
+    const o = s.options[0];
+    if (o === undefined) unpatched++;
+    else first[o.strategy] = (first[o.strategy] ?? 0) + 1;
+  }
+  return [
+    `${file}  (binary plan v${d.version}, ${d.fileSize} bytes)`,
+    `  module ${d.modulePath}${d.buildId ? ` (build-id ${d.buildId})` : ""}`,
+    `  chain ${d.chain}`,
+    `  sites ${d.sites.length}: first option ${counts(first) || "none"}; no option ${unpatched}`,
+    `  options ${d.noptions}, trampolines ${d.trampolines.length}`,
+  ].join("\n");
+}

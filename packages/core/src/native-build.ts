@@ -1,0 +1,146 @@
+/**
+ * On-demand native builds: a strategy runtime (or libsysi) is built once per source hash into
+ * `<cacheDir>/native/<hash>/<lib>`, where the hash covers the native dir's *.c *.h *.S and
+ * Makefile, the sysi.h include dir's headers, the library name and the compiler's
+ * `--version` first line. Concurrent builders each build into their own temp dir and rename it
+ * into place; the first rename wins, the others discard theirs.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { BuildError } from "./errors.ts";
+import { cacheDir } from "./plan/cache.ts";
+
+export interface EnsureRuntimeOptions {
+  /** Cache root (default: cacheDir()). */
+  cacheDir?: string;
+  /** C compiler (default: $CC or "cc"). */
+  cc?: string;
+  /** Directory holding sysi.h (default: @sysi/core's native/include). */
+  includeDir?: string;
+}
+
+/** @sysi/core's own include directory (sysi.h). */
+export const CORE_INCLUDE_DIR = join(import.meta.dir, "..", "native", "include");
+
+const SOURCE = /(\.c|\.h|\.S)$|^Makefile$/;
+
+function listSources(dir: string, pattern: RegExp): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isFile() && pattern.test(d.name))
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+async function run(cmd: string[], cwd?: string): Promise<{ code: number; out: string; err: string }> {
+  const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, out, err };
+}
+
+/** First line of `cc --version` (BuildError BUILD_CC_MISSING when cc cannot run). */
+export async function compilerId(cc: string): Promise<string> {
+  try {
+    const r = await run([cc, "--version"]);
+    if (r.code === 0) return r.out.split("\n")[0]?.trim() ?? cc;
+  } catch {
+    // spawn failed: not found / not executable
+  }
+  throw new BuildError("BUILD_CC_MISSING", `C compiler "${cc}" not found (needed to build the native runtime)`, {
+    suggestions: ["apt-get install gcc make", "or set CC"],
+  });
+}
+
+function packageName(nativeDir: string): string {
+  for (const dir of [dirname(nativeDir), nativeDir]) {
+    try {
+      const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string };
+      if (pj.name) return pj.name;
+    } catch {
+      // no package.json here
+    }
+  }
+  return basename(dirname(nativeDir));
+}
+
+/** The source hash naming the build directory. */
+export function runtimeHash(nativeDir: string, lib: string, includeDir: string, compiler: string): string {
+  const h = createHash("sha256");
+  h.update(`lib\0${lib}\0cc\0${compiler}\0`);
+  for (const [dir, tag, pattern] of [
+    [nativeDir, "src", SOURCE],
+    [includeDir, "inc", /\.h$/],
+  ] as const) {
+    for (const name of listSources(dir, pattern)) {
+      const data = readFileSync(join(dir, name));
+      h.update(`${tag}\0${name}\0${data.length}\0`);
+      h.update(data);
+    }
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/** First compiler/linker/make error line of a build log (or its first line). */
+function firstError(log: string): string {
+  const lines = log.split("\n").map((l) => l.trim());
+  return lines.find((l) => /\berror\b/i.test(l)) ?? lines.find((l) => l !== "") ?? "no output";
+}
+
+/** Build (once) and return the absolute path of `lib` built from `nativeDir`. */
+export async function ensureRuntime(nativeDir: string, lib: string, opts: EnsureRuntimeOptions = {}): Promise<string> {
+  const cc = opts.cc ?? process.env.CC ?? "cc";
+  const includeDir = opts.includeDir ?? CORE_INCLUDE_DIR;
+  if (!existsSync(join(nativeDir, "Makefile"))) {
+    throw new BuildError("BUILD_FAILED", `${packageName(nativeDir)}: no Makefile in ${nativeDir}`);
+  }
+  const compiler = await compilerId(cc);
+  const root = join(opts.cacheDir ?? cacheDir(), "native");
+  const hash = runtimeHash(nativeDir, lib, includeDir, compiler);
+  const final = join(root, hash);
+  const target = join(final, lib);
+  if (existsSync(target)) return target;
+
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `${hash}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  mkdirSync(tmp);
+  try {
+    const r = await run(["make", "-s", "-C", nativeDir, `OUT=${tmp}`, `CC=${cc}`, `SYSI_INCLUDE=${includeDir}`]);
+    if (r.code !== 0) {
+      throw new BuildError(
+        "BUILD_FAILED",
+        `building ${packageName(nativeDir)} failed: ${firstError(`${r.err}\n${r.out}`)}`,
+      );
+    }
+    if (!existsSync(join(tmp, lib))) {
+      throw new BuildError("BUILD_FAILED", `building ${packageName(nativeDir)} produced no ${lib}`);
+    }
+    try {
+      renameSync(tmp, final);
+    } catch (e) {
+      // Another builder renamed first (ENOTEMPTY/EEXIST): use theirs.
+      if (!existsSync(target)) {
+        throw new BuildError(
+          "BUILD_FAILED",
+          `cannot install ${lib} into ${final}: ${(e as NodeJS.ErrnoException).code}`,
+          {
+            cause: e,
+          },
+        );
+      }
+    }
+    return target;
+  } catch (e) {
+    if (e instanceof Error && e.name === "BuildError") throw e;
+    throw new BuildError("BUILD_FAILED", `building ${packageName(nativeDir)} failed: ${String(e)}`, { cause: e });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

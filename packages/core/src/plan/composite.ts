@@ -1,0 +1,250 @@
+/**
+ * Composite planning: every site is offered to every strategy of the chain, in chain order.
+ *
+ * - Every answer is recorded (`decisions`); the first acceptance that survives the checks below
+ *   is `taken`. Later acceptances stay in the plan as fallbacks: the runtime takes the first
+ *   option whose strategy initialised.
+ * - Uncertain sites are refused by the composite itself ("uncertain-site") for every strategy.
+ * - A strategy whose `requires` host checks do not pass refuses every site with
+ *   `host-<check>-unavailable` (its planner is never called).
+ * - An accepted patch is refused by the composite when it is malformed ("invalid-patch"), does
+ *   not cover the site ("patch-misses-site"), overlaps bytes an earlier site's taken patch
+ *   changes ("overlaps-previous-patch"), or its `old` bytes differ from the file
+ *   ("old-bytes-mismatch").
+ * - A planner that throws is recorded as a refusal "planner-error" (with the message).
+ *
+ * Pure: no I/O (the instruction reader decodes the in-memory ELF).
+ */
+import type { ElfFile } from "../elf/types.ts";
+import type { HostFacts, PlanResult, Refusal, SiteContext, SitePatch, Strategy } from "../strategy.ts";
+import { isRefusal } from "../strategy.ts";
+import { createInsnReader, type InsnReader } from "../x86/insn.ts";
+import type { ScanResult, Site } from "../x86/types.ts";
+import type { PatchPlan, PlannedSite, PlanStats, SiteDecision } from "./types.ts";
+
+/** Plan format version (sysi.h SYSI_PLAN_VERSION) — also part of every cache key. */
+export const PLAN_FORMAT_VERSION = 1;
+/** Bump when the composite planner's output changes for the same strategies (cache key). */
+export const COMPOSITE_VERSION = "1";
+
+export interface ChainEntry {
+  strategy: Strategy;
+  options: Record<string, string>;
+}
+
+export interface PlanModuleOptions {
+  /** Instruction reader to use (not freed); default: a fresh createInsnReader(elf), freed at the end. */
+  reader?: InsnReader;
+  /** Module key (module-key.ts); default: the build-id, else "". */
+  key?: string;
+  /** Module path recorded in the plan; default: elf.path ?? scan.path ?? "". */
+  path?: string;
+}
+
+type InsnReaderFactory = (elf: ElfFile) => InsnReader;
+let readerFactory: InsnReaderFactory = createInsnReader;
+
+/** Replace the default instruction reader factory (tests); null restores createInsnReader. */
+export function setInsnReaderFactory(f: InsnReaderFactory | null): void {
+  readerFactory = f ?? createInsnReader;
+}
+
+function refusal(reason: string, detail?: string): Refusal {
+  return detail === undefined ? { reason } : { reason, detail };
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** Host checks a strategy requires that are not known to pass (first one names the refusal). */
+export function missingHostChecks(strategy: Strategy, host: HostFacts): string[] {
+  return strategy.requires.filter((id) => host.checks[id] !== true);
+}
+
+/** Structural checks on a SitePatch, and the file-bytes check. Null when the patch is usable. */
+function checkPatch(elf: ElfFile, site: Site, p: SitePatch, taken: Set<number>): Refusal | null {
+  const patch = p.patch;
+  if (
+    patch === undefined ||
+    !(patch.bytes instanceof Uint8Array) ||
+    !(patch.old instanceof Uint8Array) ||
+    patch.bytes.length === 0 ||
+    patch.bytes.length > 16 ||
+    patch.bytes.length !== patch.old.length ||
+    !Number.isSafeInteger(patch.vaddr) ||
+    patch.vaddr < 0
+  ) {
+    return refusal("invalid-patch", "patch must have 1..16 new bytes, as many old bytes, and an address");
+  }
+  const start = patch.vaddr;
+  const end = start + patch.bytes.length;
+  if (start > site.vaddr || end < site.vaddr + site.length) {
+    return refusal("patch-misses-site", `patch 0x${start.toString(16)}+${patch.bytes.length}`);
+  }
+  for (let a = start; a < end; a++) {
+    if (taken.has(a)) return refusal("overlaps-previous-patch", `byte 0x${a.toString(16)} already patched`);
+  }
+  const file = elf.bytesAt(start, patch.old.length);
+  if (file === null) return refusal("old-bytes-mismatch", "patch range is not file-backed");
+  for (let i = 0; i < file.length; i++) {
+    if (file[i] !== patch.old[i])
+      return refusal("old-bytes-mismatch", `file has ${hex(file)}, patch expects ${hex(patch.old)}`);
+  }
+  return null;
+}
+
+function numericFields(v: unknown): Record<string, number> | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
+  const out: Record<string, number> = {};
+  for (const [k, x] of Object.entries(v)) if (typeof x === "number" && Number.isFinite(x)) out[k] = x;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+function bump(table: Record<string, Record<string, number>>, strategy: string, key: string): void {
+  const row = table[strategy] ?? {};
+  row[key] = (row[key] ?? 0) + 1;
+  table[strategy] = row;
+}
+
+/** Plan one module with a strategy chain. */
+export function planModule(
+  elf: ElfFile,
+  scan: ScanResult,
+  chain: ChainEntry[],
+  host: HostFacts,
+  opts: PlanModuleOptions = {},
+): PatchPlan {
+  let reader = opts.reader;
+  let owned = false;
+  if (reader === undefined) {
+    reader = readerFactory(elf);
+    owned = true;
+  }
+  try {
+    return planWith(elf, scan, chain, host, reader, opts);
+  } finally {
+    if (owned) reader.free();
+  }
+}
+
+function planWith(
+  elf: ElfFile,
+  scan: ScanResult,
+  chain: ChainEntry[],
+  host: HostFacts,
+  reader: InsnReader,
+  opts: PlanModuleOptions,
+): PatchPlan {
+  const functions = elf.functions();
+  const names = chain.map((c) => c.strategy.name);
+  const contexts: SiteContext[] = chain.map((c) => ({
+    elf,
+    functions,
+    decodeAt: (v: number) => reader.decodeAt(v),
+    functionInsns: (v: number) => reader.functionInsns(v),
+    isKnownTarget: (v: number) => reader.isKnownTarget(v),
+    host,
+    options: Object.freeze({ ...c.options }),
+  }));
+  const hostRefusal: (Refusal | null)[] = chain.map((c) => {
+    const missing = missingHostChecks(c.strategy, host);
+    return missing.length === 0 ? null : refusal(`host-${missing[0]}-unavailable`);
+  });
+
+  const stats: PlanStats = { sites: 0, patched: 0, unpatched: 0, byStrategy: {}, refusals: {}, tactics: {} };
+  for (const n of names) {
+    stats.byStrategy[n] = 0;
+    stats.refusals[n] = {};
+    stats.tactics[n] = {};
+  }
+
+  const sites = [...scan.sites].sort((a, b) => a.vaddr - b.vaddr);
+  const takenBytes = new Set<number>();
+  const takenBy: { site: Site; patch: SitePatch }[][] = chain.map(() => []);
+  const planned: PlannedSite[] = [];
+
+  for (const site of sites) {
+    const decisions: SiteDecision[] = [];
+    let taken: string | null = null;
+    let takenPatch: SitePatch | null = null;
+    for (let i = 0; i < chain.length; i++) {
+      const entry = chain[i] as ChainEntry;
+      const name = entry.strategy.name;
+      let result: PlanResult;
+      if (site.uncertain) {
+        result = refusal("uncertain-site");
+      } else if (hostRefusal[i]) {
+        result = hostRefusal[i] as Refusal;
+      } else {
+        try {
+          // Each strategy gets its own copy of the site: a planner that scribbles on
+          // site.bytes must not change what the next strategy (or the plan) sees.
+          result = entry.strategy.planSite({ ...site, bytes: new Uint8Array(site.bytes) }, contexts[i] as SiteContext);
+        } catch (e) {
+          result = refusal("planner-error", e instanceof Error ? e.message.split("\n")[0] : String(e));
+        }
+        if (result === null || typeof result !== "object") {
+          result = refusal("planner-error", "planSite returned no result");
+        } else if (!isRefusal(result)) {
+          result = checkPatch(elf, site, result, takenBytes) ?? result;
+        }
+      }
+      decisions.push({ strategy: name, result });
+      if (isRefusal(result)) {
+        bump(stats.refusals, name, result.reason);
+      } else if (taken === null) {
+        taken = name;
+        takenPatch = result;
+        takenBy[i]?.push({ site, patch: result });
+      }
+    }
+    if (takenPatch !== null) {
+      const p = takenPatch.patch;
+      for (let a = p.vaddr; a < p.vaddr + p.bytes.length; a++) takenBytes.add(a);
+    }
+    planned.push({ site, taken, decisions });
+  }
+
+  for (let i = 0; i < chain.length; i++) {
+    const s = (chain[i] as ChainEntry).strategy;
+    if (s.finishModule === undefined || hostRefusal[i] !== null) continue;
+    // The contract says void; a strategy may return numbers for `sysi plan` (punning: page counts).
+    const ret: unknown = s.finishModule(contexts[i] as SiteContext, takenBy[i] ?? []);
+    const nums = numericFields(ret);
+    if (nums !== null) {
+      stats.reported ??= {};
+      stats.reported[s.name] = nums;
+    }
+  }
+
+  // Stats and trampolines after finishModule (it may add trampolines or change tactics).
+  const trampolines: PatchPlan["trampolines"] = [];
+  for (const ps of planned) {
+    stats.sites++;
+    if (ps.taken === null) stats.unpatched++;
+    else {
+      stats.patched++;
+      stats.byStrategy[ps.taken] = (stats.byStrategy[ps.taken] ?? 0) + 1;
+    }
+    for (const d of ps.decisions) {
+      if (isRefusal(d.result)) continue;
+      if (d.strategy === ps.taken && d.result.tactic !== undefined) bump(stats.tactics, d.strategy, d.result.tactic);
+      for (const t of d.result.trampolines ?? []) trampolines.push({ ...t, strategy: d.strategy });
+    }
+  }
+
+  return {
+    version: PLAN_FORMAT_VERSION,
+    module: {
+      path: opts.path ?? elf.path ?? scan.path ?? "",
+      buildId: elf.buildId,
+      key: opts.key ?? elf.buildId ?? "",
+      size: elf.bytes.length,
+    },
+    chain: names,
+    sites: planned,
+    trampolines,
+    stats,
+  };
+}
