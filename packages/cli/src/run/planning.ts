@@ -1,0 +1,41 @@
+/** Planning for `sysi run`: the program's module closure up front, anything else on demand. */
+import { isSysiError } from "@sysi/core/errors";
+import { chainKey, PlanCache } from "@sysi/core/plan/cache";
+import type { ChainEntry } from "@sysi/core/plan/composite";
+import type { HostFacts } from "@sysi/core/strategy";
+import type { ResolvedChain } from "../registry.ts";
+import type { PlanAnswer } from "./plan-server.ts";
+
+export function chainEntries(chain: ResolvedChain): ChainEntry[] {
+  return chain.entries.map((c) => ({ strategy: c.entry.strategy, options: c.options }));
+}
+
+export interface PlannedModules {
+  planDir: string;
+  modules: { path: string; hit: boolean; ms: number }[];
+}
+
+/** Plan the executable, its interpreter and its DT_NEEDED closure (null exe: nothing ahead). */
+export async function planModules(exe: string | null, chain: ChainEntry[], host: HostFacts): Promise<PlannedModules> {
+  const cache = new PlanCache();
+  const planDir = cache.planDir(chainKey(chain, host));
+  if (exe === null) return { planDir, modules: [] };
+  const { moduleClosure } = await import("@sysi/core/plan/closure");
+  const paths = await moduleClosure(exe);
+  const planned = await cache.planMany(paths, chain, host);
+  return { planDir, modules: planned.map((m) => ({ path: m.path, hit: m.hit, ms: Math.round(m.ms) })) };
+}
+
+/** The plan server's answer for a module the runtime found without a plan. */
+export async function planOnDemand(
+  path: string,
+  run: { chain: ResolvedChain; host: { facts(): HostFacts } },
+): Promise<PlanAnswer> {
+  try {
+    await new PlanCache().getOrPlan(path, chainEntries(run.chain), run.host.facts());
+    return { ok: true };
+  } catch (e) {
+    if (isSysiError(e)) return { ok: false, none: true, message: e.message };
+    return { ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Everything `sysi run` and `sysi env` do before the program starts: resolve the chain, build
+ * the runtimes (cached), plan the program's modules (cached), and compute the environment that
+ * makes libsysi instrument the program (the contract is "RUNTIME ENVIRONMENT" in sysi.h).
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { StrategyError, SysiError } from "@sysi/core/errors";
+import type { HostReport } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host/index";
+import { ensureRuntime } from "@sysi/core/native-build";
+import { syscallNumber } from "@sysi/core/syscalls/index";
+import {
+  type ChainElement,
+  defaultChain,
+  loadRegistry,
+  type RegistryConfig,
+  type ResolvedChain,
+  resolveChain,
+  sysiCoreApi,
+} from "../registry.ts";
+import { chainEntries, planModules } from "./planning.ts";
+
+export const BUILTIN_HOOKS = ["passthrough", "count", "trace"] as const;
+
+export interface PrepareOptions {
+  config: RegistryConfig;
+  /** `-s` value; undefined = the default chain for this host. */
+  spec?: string;
+  /** Built-in hook name or path of a hook .so. */
+  hook: string;
+  /** `-e read,write` (names or numbers). */
+  filter?: string;
+  /** Resolved path of the program (null: not an ELF file we can plan ahead, e.g. a script). */
+  exe: string | null;
+  /** Reuse an earlier probe. */
+  host?: HostReport;
+}
+
+export interface PreparedRun {
+  chain: ResolvedChain;
+  host: HostReport;
+  planDir: string;
+  libsysi: string;
+  runtimes: { name: string; lib: string; entry: string }[];
+  modules: { path: string; hit: boolean }[];
+  /** Variables to add to the program's environment. */
+  env: Record<string, string>;
+  timings: Record<string, number>;
+}
+
+function coreNativeDir(): string {
+  return join(dirname(fileURLToPath(import.meta.resolve("@sysi/core/package.json"))), "native");
+}
+
+/** Resolve a command name like the shell does: a path as given, else the first match on PATH. */
+export function resolveProgram(cmd: string, pathEnv = process.env.PATH ?? ""): string {
+  if (cmd.includes("/")) {
+    const p = resolve(cmd);
+    if (!existsSync(p)) throw new SysiError("RUN_NOT_FOUND", `${cmd}: no such file`);
+    return p;
+  }
+  for (const dir of pathEnv.split(":")) {
+    const p = join(dir === "" ? "." : dir, cmd);
+    try {
+      const st = statSync(p);
+      if (st.isFile() && (st.mode & 0o111) !== 0) return resolve(p);
+    } catch {
+      // not here
+    }
+  }
+  throw new SysiError("RUN_NOT_FOUND", `${cmd}: command not found`);
+}
+
+/** The ELF that will actually run for `path`: itself, or a `#!` script's interpreter. */
+export function elfToPlan(path: string): string | null {
+  const head = Buffer.alloc(256);
+  try {
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, head, 0, 256, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  if (head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46) return path;
+  if (head[0] === 0x23 && head[1] === 0x21) {
+    const line = head.toString("latin1").split("\n")[0]?.slice(2).trim() ?? "";
+    const interp = line.split(/\s+/)[0] ?? "";
+    if (isAbsolute(interp) && existsSync(interp)) return elfToPlan(interp);
+  }
+  return null;
+}
+
+export function parseFilter(spec: string | undefined): number[] | undefined {
+  if (spec === undefined || spec.trim() === "") return undefined;
+  const out: number[] = [];
+  for (const raw of spec.split(",")) {
+    const name = raw.trim();
+    if (name === "") continue;
+    const nr = /^\d+$/.test(name) ? Number(name) : syscallNumber(name);
+    if (nr === null || nr === undefined || !Number.isInteger(nr)) {
+      throw new SysiError("RUN_BAD_FILTER", `unknown system call "${name}" in -e`, {
+        suggestions: ["use x86-64 names such as read,write,openat or numbers"],
+      });
+    }
+    out.push(nr);
+  }
+  return out;
+}
+
+export function resolveHook(hook: string): string {
+  if ((BUILTIN_HOOKS as readonly string[]).includes(hook)) return hook;
+  const p = resolve(hook);
+  if (hook.endsWith(".so") || hook.includes("/")) {
+    if (!existsSync(p)) throw new SysiError("RUN_HOOK_NOT_FOUND", `hook library ${hook}: no such file`);
+    return p;
+  }
+  throw new SysiError("RUN_BAD_HOOK", `unknown hook "${hook}"`, {
+    suggestions: [`built-in hooks: ${BUILTIN_HOOKS.join(", ")}; or the path of a hook .so`],
+  });
+}
+
+async function chooseChain(opts: PrepareOptions, host: HostReport): Promise<ResolvedChain> {
+  if (opts.spec !== undefined) return resolveChain(opts.config, opts.spec);
+  const { entries } = await loadRegistry(opts.config);
+  return defaultChain(entries, host.facts());
+}
+
+async function buildRuntimes(chain: ChainElement[]) {
+  const includeDir = sysiCoreApi().includeDir;
+  const [libsysi, ...libs] = await Promise.all([
+    ensureRuntime(coreNativeDir(), "libsysi.so", { includeDir }),
+    ...chain.map((c) =>
+      ensureRuntime(c.entry.strategy.runtime.nativeDir, c.entry.strategy.runtime.lib, { includeDir }),
+    ),
+  ]);
+  if (libsysi === undefined) throw new StrategyError("RUNTIME_MISSING", "libsysi could not be built");
+  const runtimes = chain.map((c, i) => ({
+    name: c.entry.name,
+    lib: libs[i] as string,
+    entry: c.entry.strategy.runtime.entry,
+  }));
+  return { libsysi, runtimes };
+}
+
+export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = Math.round((now - t) * 10) / 10;
+    t = now;
+  };
+  const hook = resolveHook(opts.hook);
+  const filter = parseFilter(opts.filter);
+  const host = opts.host ?? (await probeHost());
+  lap("probe");
+  const chain = await chooseChain(opts, host);
+  lap("chain");
+  const [{ libsysi, runtimes }, planned] = await Promise.all([
+    buildRuntimes(chain.entries),
+    planModules(opts.exe, chainEntries(chain), host.facts()),
+  ]);
+  lap("build+plan");
+  const env: Record<string, string> = {
+    LD_PRELOAD: [libsysi, process.env.LD_PRELOAD].filter((s) => s !== undefined && s !== "").join(":"),
+    SYSI_RUNTIMES: runtimes.map((r) => `${r.lib}#${r.entry}`).join(","),
+    SYSI_PLAN_DIR: planned.planDir,
+    SYSI_HOOK: hook,
+  };
+  if (filter !== undefined) env.SYSI_FILTER = filter.join(",");
+  return { chain, host, planDir: planned.planDir, libsysi, runtimes, modules: planned.modules, env, timings };
+}

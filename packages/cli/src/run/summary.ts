@@ -1,0 +1,70 @@
+/** The count hook's end-of-run report: an `strace -c`-style table plus what the runtime did. */
+import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+
+export function summaryJson(stats: StatsSnapshot, run: { chain: { spec: string } }) {
+  const syscalls = stats.syscalls
+    .filter((s) => s.calls > 0)
+    .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
+    .map((s) => ({ name: s.name ?? `syscall_${s.nr}`, nr: s.nr, calls: s.calls, errors: s.errors }));
+  const strategies: Record<string, number> = {};
+  for (const [name, s] of Object.entries(stats.strategies)) strategies[name] = s.calls;
+  return {
+    chain: run.chain.spec,
+    syscalls,
+    total: { calls: syscalls.reduce((n, s) => n + s.calls, 0), errors: syscalls.reduce((n, s) => n + s.errors, 0) },
+    strategies,
+    sites: Object.fromEntries(
+      Object.entries(stats.strategies).map(([name, s]) => [
+        name,
+        { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched },
+      ]),
+    ),
+    other: stats.other,
+    modules: stats.modules,
+    sitesUnpatched: stats.sitesUnpatched,
+    processes: stats.processes,
+    forks: stats.forks,
+  };
+}
+
+export function renderRunSummary(
+  stats: StatsSnapshot,
+  run: { chain: { spec: string } },
+  opts: { syscalls?: boolean } = {},
+): string {
+  const j = summaryJson(stats, run);
+  const lines: string[] = [];
+  if (opts.syscalls !== false) {
+    const w = Math.max(7, ...j.syscalls.map((s) => s.name.length));
+    const rule = `${"-".repeat(10)} ${"-".repeat(10)} ${"-".repeat(w)}`;
+    lines.push(`${"calls".padStart(10)} ${"errors".padStart(10)} syscall`, rule);
+    for (const s of j.syscalls) {
+      lines.push(`${String(s.calls).padStart(10)} ${(s.errors ? String(s.errors) : "").padStart(10)} ${s.name}`);
+    }
+    lines.push(rule, `${String(j.total.calls).padStart(10)} ${String(j.total.errors).padStart(10)} total`);
+  }
+  const by = Object.entries(j.strategies)
+    .filter(([, n]) => n > 0)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
+  const sites = Object.entries(j.sites)
+    .map(([name, s]) => {
+      const extra = [
+        s.fellThrough ? `${s.fellThrough} fell through` : "",
+        s.mismatched ? `${s.mismatched} mismatched` : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
+      return `${name} ${s.patched}${extra ? ` (${extra})` : ""}`;
+    })
+    .join(", ");
+  lines.push(`sysi: chain ${j.chain}; calls by strategy: ${by || "none"}; sites patched: ${sites || "none"}`);
+  const m = j.modules as Record<string, number>;
+  const mods = Object.entries(m)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  lines.push(
+    `sysi: processes ${j.processes} (forks ${j.forks}); modules: ${mods}; planned sites left unpatched: ${j.sitesUnpatched}`,
+  );
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what sysi and its tests need on a fresh Debian x86-64 machine (idempotent):
+# Debian packages (compiler, binutils for objdump, strace, Go for the static-binary test),
+# Bun 1.4.5 (the machine's Node is too old for the toolchain), and the workspace dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for p in gcc make binutils strace golang-go python3 perl git tar gzip; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if ((${#need[@]})); then
+  [ "$(id -u)" = 0 ] || { echo "setup: need root to apt-get install ${need[*]}" >&2; exit 1; }
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v bun >/dev/null || [ "$(bun --version)" != "1.4.5" ]; then
+  npm i -g bun@1.4.5 --allow-scripts=bun >/dev/null
+fi
+bun install --frozen-lockfile >/dev/null
