@@ -1,0 +1,23 @@
+/**
+ * @sysi/zpoline — syscall → `call *%rax` (ff d0) into a page-0 trampoline (E9 layout: two
+ * direct jumps whatever the syscall number), with a return-address check that makes a NULL
+ * function-pointer call still die with SIGSEGV. Needs page 0 (root or vm.mmap_min_addr=0).
+ */
+import { join } from "node:path";
+import type { Strategy, StrategyFactory } from "@sysi/core/strategy";
+import { planSite } from "./plan.ts";
+
+const factory: StrategyFactory = (): Strategy => ({
+  name: "zpoline",
+  summary: "syscall → call *%rax into a page-0 trampoline (needs page 0; red-zone-safe sites only)",
+  requires: ["page0"],
+  planVersion: "zpoline-1",
+  planSite,
+  runtime: {
+    nativeDir: join(import.meta.dir, "..", "native"),
+    lib: "libsysi-zpoline.so",
+    entry: "sysi_zpoline_entry",
+  },
+});
+
+export default factory;
