@@ -1,0 +1,165 @@
+/*
+ * init.c — the punning strategy runtime: per site, map the trampoline's virtual page (at exactly
+ * its address, MAP_FIXED_NOREPLACE) onto a physical page of a memfd, and write the trampoline
+ * through a writable alias of that physical page. A taken address refuses the site, which then
+ * falls to its next option (libsysi counts it).
+ *
+ * Physical pages: the planner numbers them per module (aux[1]); a module is named by its load
+ * bias (site address - link-time site vaddr from aux[0]). One memfd per batch of modules (closed
+ * in ready(): the mappings keep it alive, so no descriptor is left in the program).
+ */
+#include <asm/unistd.h>
+#include <errno.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include "punning.h"
+
+#define MAX_PHYS 4096   /* physical pages per batch */
+#define VTAB 16384      /* virtual pages per batch (open addressing, power of two) */
+#define PTAB 8192       /* (bias, local page) → batch page */
+
+static const struct sysi_runtime_api *api;
+uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
+int (*sysi_punning_dispatch)(struct sysi_call *c) __attribute__((visibility("hidden")));
+
+static int memfd = -1;
+static unsigned nphys;
+static unsigned char *rw[MAX_PHYS];
+static struct { uintptr_t page; unsigned phys; int state; } vtab[VTAB]; /* state: 0 free, 1 ok, 2 failed */
+static struct { uintptr_t bias; unsigned local, phys; int used; } ptab[PTAB];
+
+static void copy_bytes(unsigned char *d, const unsigned char *s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		((volatile unsigned char *)d)[i] = s[i];
+}
+
+static void zero(void *p, unsigned long n)
+{
+	for (unsigned long i = 0; i < n; i++)
+		((volatile unsigned char *)p)[i] = 0;
+}
+
+static long sc(long nr, long a, long b, long c, long d, long e, long f)
+{
+	return api->syscall6(nr, a, b, c, d, e, f);
+}
+
+static int bad(long r)
+{
+	return r < 0 && r > -4096;
+}
+
+/* The batch page backing (bias, local); -1 when out of room. */
+static int phys_page(uintptr_t bias, unsigned local)
+{
+	unsigned h = (unsigned)((bias >> 12) * 2654435761u + local) & (PTAB - 1);
+	long r;
+	for (unsigned n = 0; n < PTAB; n++, h = (h + 1) & (PTAB - 1)) {
+		if (ptab[h].used && ptab[h].bias == bias && ptab[h].local == local)
+			return (int)ptab[h].phys;
+		if (ptab[h].used)
+			continue;
+		if (nphys >= MAX_PHYS)
+			return -1;
+		if (memfd < 0) {
+			r = sc(__NR_memfd_create, (long)"sysi-punning", MFD_CLOEXEC, 0, 0, 0, 0);
+			if (bad(r))
+				return -1;
+			memfd = (int)r;
+		}
+		if (bad(sc(__NR_ftruncate, memfd, (long)(nphys + 1) * PN_PAGE, 0, 0, 0, 0)))
+			return -1;
+		r = sc(__NR_mmap, 0, PN_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+		       (long)nphys * PN_PAGE);
+		if (bad(r))
+			return -1;
+		rw[nphys] = (unsigned char *)r;
+		*(uint64_t *)(rw[nphys] + PN_SLOT_OFF) = (uint64_t)(uintptr_t)sysi_punning_entry;
+		ptab[h].used = 1;
+		ptab[h].bias = bias;
+		ptab[h].local = local;
+		ptab[h].phys = nphys;
+		return (int)nphys++;
+	}
+	return -1;
+}
+
+/* Map the virtual page onto batch page p (once); 0 when it is ours. */
+static int map_vpage(uintptr_t page, unsigned p)
+{
+	unsigned h = (unsigned)((page >> 12) * 2654435761u) & (VTAB - 1);
+	long r;
+	for (unsigned n = 0; n < VTAB; n++, h = (h + 1) & (VTAB - 1)) {
+		if (vtab[h].state && vtab[h].page == page)
+			return vtab[h].state == 1 && vtab[h].phys == p ? 0 : -1;
+		if (vtab[h].state)
+			continue;
+		r = sc(__NR_mmap, (long)page, PN_PAGE, PROT_READ | PROT_EXEC,
+		       MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, (long)p * PN_PAGE);
+		if (!bad(r) && (uintptr_t)r != page) { /* old kernels ignore the flag: never clobber */
+			sc(__NR_munmap, r, PN_PAGE, 0, 0, 0, 0);
+			r = -EEXIST;
+		}
+		vtab[h].page = page;
+		vtab[h].phys = p;
+		vtab[h].state = bad(r) ? 2 : 1;
+		return bad(r) ? -1 : 0;
+	}
+	return -1;
+}
+
+static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
+{
+	api = a;
+	sysi_punning_strategy = id;
+	sysi_punning_dispatch = a->dispatch;
+	return 0;
+}
+
+static int pn_prepare_site(const struct sysi_site *s)
+{
+	uint64_t aux0 = s->aux[0], aux1 = s->aux[1];
+	uintptr_t t = s->addr + (long)(int32_t)(uint32_t)aux0;
+	uintptr_t bias = s->addr - (uintptr_t)(aux0 >> 32);
+	unsigned pre = PN_AUX_PRE(aux1), post = PN_AUX_POST(aux1);
+	unsigned char code[160];
+	int len, p;
+
+	if (t >= (1UL << 47) || t < 0x10000)
+		return -1;
+	len = sysi_punning_build(code, t, s->addr, (const unsigned char *)(s->addr - pre), aux1);
+	if (len < 0 || (t & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE || pre + 2 + post > 16)
+		return -1;
+	p = phys_page(bias, PN_AUX_PHYS(aux1));
+	if (p < 0 || map_vpage(t & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
+		return -1;
+	copy_bytes(rw[p] + (t & (PN_PAGE - 1)), code, (unsigned)len);
+	return 0;
+}
+
+static void pn_ready(void)
+{
+	for (unsigned i = 0; i < nphys; i++)
+		sc(__NR_munmap, (long)rw[i], PN_PAGE, 0, 0, 0, 0);
+	if (memfd >= 0)
+		sc(__NR_close, memfd, 0, 0, 0, 0, 0);
+	memfd = -1;
+	nphys = 0;
+	zero(vtab, sizeof vtab);
+	zero(ptab, sizeof ptab);
+}
+
+static const struct sysi_strategy_ops ops = {
+	.abi_version = SYSI_ABI_VERSION,
+	.name = "punning",
+	.init = pn_init,
+	.prepare_site = pn_prepare_site,
+	.ready = pn_ready,
+	.atfork_child = 0,
+};
+
+__attribute__((visibility("default"))) const struct sysi_strategy_ops *sysi_punning_ops(void)
+{
+	return &ops;
+}
