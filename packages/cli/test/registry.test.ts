@@ -1,0 +1,179 @@
+import { afterAll, describe, expect, it } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "@oclif/core";
+import type { Strategy } from "@sysi/core/strategy";
+import { defaultChain, loadRegistry, loadStrategies, resolveChain, type StrategyEntry } from "../src/registry.ts";
+import { hasStack, lines, makeSysiHome, sysi } from "./helpers.ts";
+
+const root = mkdtempSync(join(tmpdir(), "sysi-registry-test-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A plugin package on disk whose `sysi.strategy` module exports a factory for `names`. */
+function fakePlugin(pkg: string, body: string, extra: Record<string, unknown> = {}): string {
+  const dir = join(root, pkg.replace(/[@/]/g, "_"));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({
+      name: pkg,
+      version: "1.2.3",
+      type: "module",
+      sysi: { strategy: "./strategy.js" },
+      oclif: {},
+      ...extra,
+    }),
+  );
+  writeFileSync(join(dir, "strategy.js"), body);
+  return dir;
+}
+
+const factory = (name: string) => `export default function create(api) {
+  return {
+    name: ${JSON.stringify(name)},
+    summary: "fake " + ${JSON.stringify(name)} + " from core " + api.version + " with " + api.includeDir,
+    requires: [],
+    planVersion: "1",
+    planSite: () => ({ reason: "fake" }),
+    runtime: { nativeDir: "/nonexistent", lib: "libfake.so", entry: "fake_ops" },
+  };
+}
+`;
+
+function fakeConfig(dirs: string[], types: string[] = []): Config {
+  const plugins = dirs.map((root, i) => {
+    const pjson = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    return { name: pjson.name, version: pjson.version, type: types[i] ?? "link", root, pjson };
+  });
+  return { getPluginsList: () => plugins } as unknown as Config;
+}
+
+const good = fakePlugin("@test/fake", factory("fake"));
+const other = fakePlugin("@test/other", factory("other"));
+const broken = fakePlugin("@test/broken", "throw new Error('boom at import');\n");
+const notFactory = fakePlugin("@test/not-factory", "export default 42;\n");
+const missing = fakePlugin("@test/missing", "", { sysi: { strategy: "./nope.js" } });
+const noField = fakePlugin("@test/plain", "", { sysi: undefined });
+
+describe("registry", () => {
+  const config = fakeConfig([good, other, broken, notFactory, missing, noField]);
+
+  it("loads strategies from plugins with a sysi.strategy module and passes the core API", async () => {
+    const entries = await loadStrategies(config);
+    expect(entries.map((e) => e.name)).toEqual(["fake", "other"]);
+    const fake = entries[0] as StrategyEntry;
+    expect(fake.plugin).toEqual({ name: "@test/fake", version: "1.2.3", type: "link", root: good });
+    const corePkg = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve("@sysi/core/package.json")), "utf8"));
+    expect(fake.strategy.summary).toContain(`from core ${corePkg.version} with `);
+    const includeDir = fake.strategy.summary.split(" with ")[1] as string;
+    expect(existsSync(join(includeDir, "sysi.h"))).toBe(true);
+  });
+
+  it("records plugins that fail to load instead of crashing", async () => {
+    const { failures } = await loadRegistry(config);
+    expect(failures.every((f) => f.kind === "load")).toBe(true);
+    const byName = new Map(failures.map((f) => [f.plugin.name, f.error]));
+    expect([...byName.keys()].sort()).toEqual(["@test/broken", "@test/missing", "@test/not-factory"]);
+    expect(byName.get("@test/broken")).toContain("boom at import");
+    expect(byName.get("@test/not-factory")).toContain("not a strategy factory");
+  });
+
+  it("lets a linked plugin override a bundled strategy of the same name, and says so", async () => {
+    const bundled = fakePlugin("@test/bundled-fake", factory("fake"));
+    const cfg = fakeConfig([good, bundled], ["link", "core"]);
+    const { entries, failures } = await loadRegistry(cfg);
+    expect(entries.map((e) => `${e.name}:${e.plugin.name}`)).toEqual(["fake:@test/fake"]);
+    expect(failures).toEqual([
+      expect.objectContaining({ kind: "shadowed", plugin: expect.objectContaining({ name: "@test/bundled-fake" }) }),
+    ]);
+  });
+
+  it("resolves a chain in the order given, with options", async () => {
+    const chain = await resolveChain(config, "other, fake:int3");
+    expect(chain.entries.map((c) => c.entry.name)).toEqual(["other", "fake"]);
+    expect(chain.entries[1]?.options).toEqual({ variant: "int3" });
+    expect(chain.spec).toBe("other,fake:int3");
+    const kv = await resolveChain(config, "fake:mode=fast:pages=2");
+    expect(kv.entries[0]?.options).toEqual({ mode: "fast", pages: "2" });
+  });
+
+  const errors: [string, string, string][] = [
+    ["an unknown name", "fake,nosuch", "STRATEGY_UNKNOWN"],
+    ["an empty spec", " , ", "STRATEGY_EMPTY"],
+    ["a duplicate", "fake,fake", "STRATEGY_DUPLICATE"],
+    ["an empty option", "fake:", "STRATEGY_OPTION"],
+  ];
+  for (const [what, spec, code] of errors) {
+    it(`rejects ${what} with ${code}`, async () => {
+      const e = await resolveChain(config, spec).then(
+        () => null,
+        (err: unknown) => err as { name: string; code: string; message: string },
+      );
+      expect(e?.name).toBe("StrategyError");
+      expect(e?.code).toBe(code);
+      expect(e?.message).not.toContain("\n");
+      if (code === "STRATEGY_UNKNOWN") expect(e?.message).toContain("known: fake, other");
+    });
+  }
+});
+
+describe("defaultChain", () => {
+  const entry = (name: string, requires: Strategy["requires"] = []): StrategyEntry => ({
+    name,
+    strategy: { name, requires } as unknown as Strategy,
+    plugin: { name, version: "0", type: "core", root: "/" },
+  });
+  const all = [entry("ud2"), entry("zpoline", ["page0"]), entry("punning"), entry("segmentation", ["modify_ldt"])];
+
+  it("orders punning, zpoline, ud2 when page 0 is mappable", () => {
+    expect(defaultChain(all, { checks: { page0: true, modify_ldt: true } }).spec).toBe("punning,zpoline,ud2");
+  });
+  it("drops zpoline without page 0, and never picks experimental strategies", () => {
+    expect(defaultChain(all, { checks: { page0: false, modify_ldt: true } }).spec).toBe("punning,ud2");
+  });
+  it("works with only ud2 installed", () => {
+    expect(defaultChain([entry("ud2")], { checks: {} }).spec).toBe("ud2");
+  });
+  it("throws STRATEGY_NONE_AVAILABLE when nothing fits", () => {
+    expect(() => defaultChain([entry("zpoline", ["page0"])], { checks: { page0: false } })).toThrow(
+      /no default strategy/,
+    );
+  });
+});
+
+describe("registry through the real CLI", () => {
+  const home = makeSysiHome();
+  afterAll(() => home.cleanup());
+
+  it("finds a linked plugin's strategy and reports a broken one (sysi plugins link + doctor)", async () => {
+    const link1 = await sysi(["plugins", "link", good, "--no-install"], home.env);
+    expect(link1.code).toBe(0);
+    const link2 = await sysi(["plugins", "link", broken, "--no-install"], home.env);
+    expect(link2.code).toBe(0);
+    const r = await sysi(["doctor", "--json"], home.env);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as {
+      strategies: { name: string; plugin: { name: string; type: string } }[];
+      failures: { plugin: { name: string }; error: string }[];
+    };
+    expect(report.strategies.find((s) => s.name === "fake")?.plugin).toMatchObject({
+      name: "@test/fake",
+      type: "link",
+    });
+    expect(report.failures.find((f) => f.plugin.name === "@test/broken")?.error).toContain("boom at import");
+  });
+
+  const hasPlan = existsSync(join(import.meta.dir, "../src/commands/plan.ts"));
+  it.skipIf(!hasPlan)(
+    "an unknown strategy name is a one-line error in sysi plan (needs the plan command)",
+    async () => {
+      const r = await sysi(["plan", "-s", "nosuch", "/usr/bin/true"], home.env);
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/^sysi: error: unknown strategy "nosuch" \(known: .*fake/);
+      expect(hasStack(r.stderr)).toBe(false);
+    },
+  );
+});
