@@ -5,7 +5,7 @@ import { SysiCommand } from "../base-command.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "../run/prepare.ts";
 
 function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+  return /^[\w@%+=:,./#-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
 export default class Env extends SysiCommand {

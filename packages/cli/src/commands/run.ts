@@ -1,4 +1,12 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants as constants_fs,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Args, Flags } from "@oclif/core";
@@ -51,6 +59,7 @@ Security: zpoline maps page 0 executable in the program. While it is mapped, NUL
     if (cmd.length === 0)
       throw new SysiError("RUN_NO_COMMAND", "no command given (usage: sysi run [flags] -- CMD ARGS)");
     const program = resolveProgram(cmd[0] as string);
+    if (flags.output !== undefined) checkWritable(flags.output);
     const work = mkdtempSync(join(tmpdir(), "sysi-run-"));
     let server: ReturnType<typeof startPlanServer> | undefined;
     try {
@@ -110,13 +119,36 @@ Security: zpoline maps page 0 executable in the program. While it is mapped, NUL
   }
 }
 
+/** Fail before the program runs, not after, when the output cannot be written. */
+function checkWritable(path: string): void {
+  const target = resolve(path);
+  try {
+    if (statSync(target).isDirectory()) throw new SysiError("RUN_OUTPUT", `cannot write ${path}: is a directory`);
+  } catch (e) {
+    if (e instanceof SysiError) throw e;
+  }
+  try {
+    accessSync(dirname(target), constants_fs.W_OK);
+  } catch (e) {
+    throw new SysiError("RUN_OUTPUT", `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
 function writeAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${Date.now()}-${process.pid}.sysi-tmp`);
+  // A device or FIFO (e.g. /dev/stderr, /dev/null) is written in place: renaming over it would
+  // replace the node itself.
+  let special = false;
+  try {
+    special = !statSync(path).isFile();
+  } catch {
+    // does not exist yet: a regular file
+  }
+  const tmp = special ? path : join(dirname(path), `.${Date.now()}-${process.pid}.sysi-tmp`);
   try {
     writeFileSync(tmp, text);
-    renameSync(tmp, path);
+    if (!special) renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new SysiError("RUN_OUTPUT", `cannot write ${path}: ${(e as Error).message}`);
+    if (!special) rmSync(tmp, { force: true });
+    throw new SysiError("RUN_OUTPUT", `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }

@@ -8,7 +8,6 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StrategyError, SysiError } from "@sysi/core/errors";
 import type { HostReport } from "@sysi/core/host/index";
-import { probeHost } from "@sysi/core/host/index";
 import { ensureRuntime } from "@sysi/core/native-build";
 import { syscallNumber } from "@sysi/core/syscalls/index";
 import {
@@ -20,6 +19,7 @@ import {
   resolveChain,
   sysiCoreApi,
 } from "../registry.ts";
+import { cachedProbeHost } from "./host-cache.ts";
 import { chainEntries, planModules } from "./planning.ts";
 
 export const BUILTIN_HOOKS = ["passthrough", "count", "trace"] as const;
@@ -157,7 +157,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   };
   const hook = resolveHook(opts.hook);
   const filter = parseFilter(opts.filter);
-  const host = opts.host ?? (await probeHost());
+  const host = opts.host ?? (await cachedProbeHost());
   lap("probe");
   const chain = await chooseChain(opts, host);
   lap("chain");

@@ -21,6 +21,7 @@ const page0 = host.check("page0")?.ok === true;
 const ptrace = Bun.which("strace") !== null && host.check("ptrace")?.ok !== false;
 const CHAINS = [
   { spec: "ud2", skip: null as string | null },
+  { spec: "punning,ud2", skip: null as string | null },
   { spec: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here" },
 ];
 

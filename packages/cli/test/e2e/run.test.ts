@@ -22,6 +22,7 @@ function runIn(dir: string, cmd: string[], extraEnv: Record<string, string> = {}
 const page0 = (await probeHost()).check("page0")?.ok === true;
 const CHAINS: { spec: string; skip: string | null }[] = [
   { spec: "ud2", skip: null },
+  { spec: "punning,ud2", skip: null },
   { spec: "zpoline", skip: page0 ? null : "page 0 cannot be mapped here (needs root or vm.mmap_min_addr=0)" },
   { spec: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here (needs root or vm.mmap_min_addr=0)" },
 ];

@@ -1,0 +1,64 @@
+/**
+ * DESIGN §6 hard cases through the real `sysi run`: each C program in
+ * packages/core/native/tests/hard prints deterministic output and exits 0 when the behaviour is
+ * right; instrumented, it must print exactly what it prints natively, under every strategy.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { probeHost } from "@sysi/core/host/index";
+
+const CLI = join(import.meta.dir, "../../bin/run.js");
+const NATIVE = join(import.meta.dir, "../../../core/native");
+const out = mkdtempSync(join(tmpdir(), "sysi-hard-"));
+const cache = mkdtempSync(join(tmpdir(), "sysi-hard-cache-"));
+const PROGRAMS = readdirSync(join(NATIVE, "tests/hard"))
+  .filter((f) => f.endsWith(".c"))
+  .map((f) => f.slice(0, -2))
+  .sort();
+
+beforeAll(() => {
+  const r = Bun.spawnSync(["make", "-s", "-C", NATIVE, `OUT=${out}`, "tests"], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`building the hard cases failed: ${r.stderr.toString()}`);
+}, 120_000);
+afterAll(() => {
+  rmSync(out, { recursive: true, force: true });
+  rmSync(cache, { recursive: true, force: true });
+});
+
+const host = await probeHost();
+const page0 = host.check("page0")?.ok === true ? null : "page 0 cannot be mapped here";
+const CHAINS: { spec: string; skip: string | null }[] = [
+  { spec: "ud2", skip: null },
+  { spec: "ud2:int3", skip: null },
+  { spec: "ud2:hlt", skip: null },
+  { spec: "zpoline", skip: page0 },
+  { spec: "zpoline,ud2", skip: page0 },
+  { spec: "punning,ud2", skip: null },
+];
+
+function run(cmd: string[], env: Record<string, string> = {}) {
+  const r = Bun.spawnSync(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+expect(PROGRAMS.length).toBeGreaterThan(5);
+
+for (const chain of CHAINS) {
+  describe(`hard cases under sysi run -s ${chain.spec}${chain.skip ? ` (skipped: ${chain.skip})` : ""}`, () => {
+    for (const name of PROGRAMS) {
+      test.skipIf(chain.skip !== null)(name, () => {
+        const prog = join(out, "tests", name);
+        const native = run([prog]);
+        const inst = run(["bun", CLI, "run", "-s", chain.spec, "--hook", "passthrough", "--", prog], {
+          SYSI_CACHE_DIR: cache,
+        });
+        expect(native.code).toBe(0);
+        expect(inst.stderr).toBe(native.stderr);
+        expect(inst.stdout).toBe(native.stdout);
+        expect(inst.code).toBe(native.code);
+      });
+    }
+  });
+}
