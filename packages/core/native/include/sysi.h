@@ -69,6 +69,9 @@ long sysi_syscall(struct sysi_call *c);                 /* perform c (see above)
 long sysi_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6); /* raw, never hooked */
 const char *sysi_strategy_name(uint32_t strategy);      /* "zpoline", "ud2", … or "?" */
 const char *sysi_syscall_name(long nr);                 /* "read", … or NULL */
+/* The dispatcher itself (the same function as sysi_runtime_api.dispatch), for entries that
+ * link against libsysi directly. */
+int sysi_dispatch(struct sysi_call *c);
 
 /* ------------------------------------------------------------------ STRATEGY RUNTIMES */
 
@@ -159,6 +162,57 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *   SYSI_DEBUG       "1": diagnostics on fd 2.
  */
 #define SYSI_MARKER_NR 0x5157
+
+/* ------------------------------------------------------------------ STATS FILE */
+/*
+ * SYSI_STATS_FILE names a file of exactly sizeof(struct sysi_stats_file) bytes, created
+ * zero-filled (header set) by `sysi run` (packages/core/src/runtime/stats-file.ts). Every process
+ * of the tree maps it MAP_SHARED and updates the counters with atomic adds, so the totals cover
+ * fork and execve. libsysi writes the header itself when it finds the file all zero. Readers in
+ * other processes see a strategy slot once its `state` is SYSI_STATS_SLOT_READY.
+ */
+#define SYSI_STATS_MAGIC "SYSISTA"     /* 8 bytes with the NUL */
+#define SYSI_STATS_VERSION 1
+#define SYSI_STATS_NSYSCALLS 1024      /* per-syscall slots for nr 0..1023 */
+#define SYSI_STATS_NSTRATEGIES 16
+#define SYSI_STATS_NAME_MAX 32         /* strategy name bytes, NUL included */
+#define SYSI_STATS_SLOT_FREE 0
+#define SYSI_STATS_SLOT_CLAIMED 1      /* a process is writing the name */
+#define SYSI_STATS_SLOT_READY 2
+
+struct sysi_stats_syscall { /* 16 bytes */
+	uint64_t calls;            /* calls that reached the count hook */
+	uint64_t errors;           /* of those, results in [-4095, -1] */
+};
+
+struct sysi_stats_strategy { /* 80 bytes */
+	uint32_t state;            /* SYSI_STATS_SLOT_* */
+	uint32_t reserved;         /* 0 */
+	char name[SYSI_STATS_NAME_MAX]; /* strategy name, NUL-terminated */
+	uint64_t calls;            /* dispatcher entries through this strategy's sites */
+	uint64_t patched;          /* sites patched with this strategy's option */
+	uint64_t fell_through;     /* sites whose option of this strategy was refused at run time
+				    * (strategy init failed, prepare_site refused, trampoline map failed) */
+	uint64_t mismatched;       /* options skipped because memory differed from old_bytes */
+	uint64_t reserved2;        /* 0 */
+};
+
+struct sysi_stats_file {
+	char magic[8];             /* SYSI_STATS_MAGIC */
+	uint32_t version;          /* SYSI_STATS_VERSION */
+	uint32_t size;             /* sizeof(struct sysi_stats_file) == 17760 */
+	uint64_t processes;        /* process images set up by libsysi (one per exec) */
+	uint64_t forks;            /* child processes that returned from fork/clone without CLONE_VM
+				    * through the dispatcher */
+	uint64_t modules_planned;  /* modules whose plan was applied */
+	uint64_t modules_unplanned;/* modules without a plan (none in SYSI_PLAN_DIR nor from the server) */
+	uint64_t plans_corrupt;    /* plan files rejected by validation (never applied) */
+	uint64_t sites_unpatched;  /* planned sites left unpatched (every option refused/mismatched) */
+	uint64_t reserved[2];      /* 0 */
+	struct sysi_stats_syscall other; /* syscalls with nr outside 0..1023 */
+	struct sysi_stats_syscall syscalls[SYSI_STATS_NSYSCALLS];
+	struct sysi_stats_strategy strategies[SYSI_STATS_NSTRATEGIES];
+};
 
 /* ------------------------------------------------------------------ MODULE KEY */
 /*

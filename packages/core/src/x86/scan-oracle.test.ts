@@ -12,7 +12,7 @@ import { readElfFile } from "../elf/reader.ts";
 import type { ElfFile } from "../elf/types.ts";
 import { syscallNumber } from "../syscalls/index.ts";
 import { findCandidates } from "./candidates.ts";
-import { scanElf, uncertainReason } from "./scan.ts";
+import { reachStats, scanElf, uncertainReason } from "./scan.ts";
 import type { ScanResult } from "./types.ts";
 
 const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
@@ -111,11 +111,27 @@ function compareNr(ours: ScanResult, theirs: ObjdumpFacts): number {
   return checked;
 }
 
+/**
+ * The reachability analysis only adds certainty: every site certain without it is certain with
+ * it, and the uncertain count does not grow. Returns the uncertain count without it.
+ */
+async function reachOnlyAdds(elf: ElfFile, ours: ScanResult): Promise<number> {
+  const plain = await scanElf(elf, { reach: false });
+  expect(plain.sites.map((s) => s.vaddr)).toEqual(ours.sites.map((s) => s.vaddr));
+  const nowUncertain = ours.sites.filter((s) => s.uncertain).map((s) => s.vaddr);
+  const wasUncertain = new Set(plain.sites.filter((s) => s.uncertain).map((s) => s.vaddr));
+  expect(nowUncertain.filter((v) => !wasUncertain.has(v))).toEqual([]);
+  expect(ours.stats.uncertain).toBeLessThanOrEqual(plain.stats.uncertain);
+  return plain.stats.uncertain;
+}
+
 function summary(name: string, ours: ScanResult, theirs: ObjdumpFacts, diff: ReturnType<typeof compare>) {
   const reasons = new Map<string, number>();
   for (const s of ours.sites)
     if (s.uncertain) reasons.set(uncertainReason(s) ?? "?", (reasons.get(uncertainReason(s) ?? "?") ?? 0) + 1);
-  return `${name}: ours ${ours.sites.length} (uncertain ${ours.stats.uncertain}: ${JSON.stringify(Object.fromEntries(reasons))}), objdump ${theirs.sites.size}, ours-only ${diff.onlyOurs.length}, objdump-only ${diff.onlyTheirs.length}, scan ${ours.stats.ms.toFixed(0)} ms`;
+  const reach = reachStats(ours);
+  const reachInfo = reach ? `, reach decoded ${reach.decodedInsns} insns in ${reach.traversals} traversals` : "";
+  return `${name}: ours ${ours.sites.length} (uncertain ${ours.stats.uncertain}: ${JSON.stringify(Object.fromEntries(reasons))}), objdump ${theirs.sites.size}, ours-only ${diff.onlyOurs.length}, objdump-only ${diff.onlyTheirs.length}, scan ${ours.stats.ms.toFixed(0)} ms${reachInfo}`;
 }
 
 describe("scan vs objdump -d", () => {
@@ -130,7 +146,8 @@ describe("scan vs objdump -d", () => {
       expect(compareNr(ours, theirs)).toBeGreaterThan(300);
       // By symbol: getpid/getppid are a plain mov + syscall.
       for (const name of ["getpid", "getppid"]) expect(nrsInSymbol(elf, ours, name)).toEqual([syscallNumber(name)]);
-      console.log(summary("libc", ours, theirs, diff));
+      const before = await reachOnlyAdds(elf, ours);
+      console.log(`${summary("libc", ours, theirs, diff)}; uncertain without reach ${before}`);
     },
   );
 
@@ -141,6 +158,7 @@ describe("scan vs objdump -d", () => {
     const diff = compare(elf, ours, theirs);
     expect(ours.sites.length).toBeGreaterThan(20);
     expect(compareNr(ours, theirs)).toBeGreaterThan(10);
+    await reachOnlyAdds(elf, ours);
     console.log(summary("ld.so", ours, theirs, diff));
   });
 
@@ -174,6 +192,7 @@ describe("scan vs objdump -d", () => {
         // Go's runtime.exit is MOVL $SYS_exit_group, AX; SYSCALL.
         const exit = elf.symbols().some((x) => x.name === "runtime.exit.abi0") ? "runtime.exit.abi0" : "runtime.exit";
         expect(nrsInSymbol(elf, ours, exit)).toEqual([syscallNumber("exit_group")]);
+        await reachOnlyAdds(elf, ours);
         console.log(summary("go", ours, theirs, diff));
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -190,7 +209,15 @@ describe("scan vs objdump -d", () => {
       const theirs = objdump(file, false);
       const diff = compare(elf, ours, theirs);
       expect(ours.sites.length).toBeGreaterThan(100);
-      console.log(summary("bun", ours, theirs, diff));
+      // bun has no .eh_frame and few symbols: nearly every site lies outside known functions and
+      // is certain only with proof from reach.ts (entry point, code pointers, call chains).
+      const before = await reachOnlyAdds(elf, ours);
+      const certain = ours.sites.filter((s) => !s.uncertain).length;
+      expect(certain / ours.sites.length).toBeGreaterThanOrEqual(0.9);
+      expect(reachStats(ours)?.exhausted).toBe(false);
+      console.log(
+        `${summary("bun", ours, theirs, diff)}; certain ${certain}/${ours.sites.length} (${((100 * certain) / ours.sites.length).toFixed(1)}%), uncertain without reach ${before}`,
+      );
     },
     300_000,
   );

@@ -8,8 +8,11 @@
  *    decoding that function linearly from its start (each function decoded once).
  * 3. A candidate outside every known function is settled by the linear sweep of the gap it lies
  *    in (from the last function end, symbol, data end or code-range start before it). The sweep
- *    is reproduced exactly from local decodes (DecodeEngine.sweepCover); such sites are
- *    `uncertain`: nothing proves the gap holds code.
+ *    is reproduced exactly from local decodes (DecodeEngine.sweepCover). Such a site is certain
+ *    only when reach.ts proves it code: a traversal from a proven entry (ELF entry, init/fini,
+ *    function starts, code pointers in data, and transitively direct call/jmp/address-taking
+ *    targets in proven code) reaches it on an instruction boundary. Otherwise `uncertain`
+ *    ("gap-sweep"; "boundary-conflict" when proven code puts an instruction across it).
  * 4. Cross-check: a candidate inside a function is also settled by the sweep a disassembler
  *    such as objdump does (restarting at symbols only). When the two disagree, or the function
  *    decode met invalid bytes before the candidate, every site either finds is `uncertain`.
@@ -17,16 +20,25 @@
  * file has a section table) are not code and are skipped.
  */
 import type { ElfFile, ElfSegment, FunctionRange } from "../elf/types.ts";
-import { SHF_EXECINSTR } from "../elf/types.ts";
+import { ET_EXEC, SHF_EXECINSTR } from "../elf/types.ts";
 import { findCandidates } from "./candidates.ts";
 import { type CodeView, combineNr, DecodeEngine, type LinearDecode, lastAtOrBelow, type NrWalk } from "./decode.ts";
+import { codeEntries } from "./entries.ts";
 import { loadIced } from "./iced.ts";
 import { RangeIndex } from "./ranges.ts";
+import { CodeReach, type ReachStats } from "./reach.ts";
+import { RefIndex } from "./refs.ts";
 import type { ScanResult, Site, SiteKind } from "./types.ts";
 
 export interface ScanOptions {
   /** Called as candidates are settled (throttled), and once at the end with done === total. */
   onProgress?(done: number, total: number): void;
+  /**
+   * Look for proof that sites outside every known function are code (reach.ts; default true).
+   * Without it every such site is uncertain ("gap-sweep"). The analysis only runs when such a
+   * site exists; on a module without function ranges it costs about as much as a scan.
+   */
+  reach?: boolean;
 }
 
 /** Why a site is uncertain. Kept out of the Site model; read it with `uncertainReason`. */
@@ -40,6 +52,13 @@ const reasons = new WeakMap<Site, UncertainReason>();
 /** The reason an uncertain site from scanElf is uncertain (null for certain or foreign sites). */
 export function uncertainReason(site: Site): UncertainReason | null {
   return reasons.get(site) ?? null;
+}
+
+const reachStatsOf = new WeakMap<ScanResult, ReachStats>();
+
+/** What the reachability analysis for sites outside known functions did (null if it did not run). */
+export function reachStats(result: ScanResult): ReachStats | null {
+  return reachStatsOf.get(result) ?? null;
 }
 
 /** Bytes after the instruction included in Site.bytes. */
@@ -101,9 +120,11 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
   const sites = new Map<number, Site>();
   let decodedBytes = 0;
   let functionsDecoded = 0;
+  let reachStats: ReachStats | null = null;
 
   if (total > 0) {
     const engine = new DecodeEngine(loadIced());
+    let reach = null as CodeReach | null;
     try {
       const fns = new RangeIndex<FunctionRange>(elf.functions());
       const data = new RangeIndex(elf.dataInText());
@@ -122,6 +143,23 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
         return Math.max(range.start, j >= 0 ? (restarts[j] as number) : range.start);
       };
       const fnCache = new Map<FunctionRange, FnDecode>();
+
+      // Sites outside every known function: certain only when reach.ts proves them (built lazily,
+      // the first time such a site turns up).
+      const rangeStarts = Float64Array.from(ranges, (r) => r.start);
+      const gapReason = (vaddr: number): UncertainReason | null => {
+        if (opts.reach === false) return "gap-sweep";
+        if (reach === null) {
+          const inCode = (v: number) => {
+            const j = lastAtOrBelow(rangeStarts, v);
+            return j >= 0 && v < (ranges[j] as CodeRange).end;
+          };
+          const refs = () => new RefIndex(ranges, inCode, { imm: elf.type === ET_EXEC, lea: elf.type !== ET_EXEC });
+          reach = new CodeReach(engine, ranges, codeEntries(elf, inCode), refs, fns, data);
+        }
+        const c = reach.coverAt(vaddr);
+        return c === vaddr ? null : c === null ? "gap-sweep" : "boundary-conflict";
+      };
 
       /**
        * Records the site whose instruction starts at view offset `start`. `decodes` are the
@@ -206,7 +244,11 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
           const sym = restart === symRestart ? null : sweep(range, symRestart, c, CROSS_CHECK_BACK);
           const s = siteStartIn(gap.lin, c);
           const s2 = sym === null ? null : siteStartIn(sym.lin, c);
-          if (s !== null) addSite(range, s, s2 === s && sym ? [gap.lin, sym.lin] : [gap.lin], null, "gap-sweep");
+          if (s !== null) {
+            const agree = sym === null || s2 === s;
+            const why = agree ? gapReason(range.view.base + s) : "gap-sweep";
+            addSite(range, s, s2 === s && sym ? [gap.lin, sym.lin] : [gap.lin], null, why);
+          }
           if (s2 !== null && s2 !== s && sym) addSite(range, s2, [sym.lin], null, "gap-sweep");
           continue;
         }
@@ -234,7 +276,9 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
         addSite(range, fnSite, sym ? [fd.lin, sym.lin] : [fd.lin], fn, invalidBefore ? "invalid-before-site" : null);
       }
       opts.onProgress?.(total, total);
+      if (reach !== null) reachStats = { ...reach.stats };
     } finally {
+      reach?.free();
       engine.free();
     }
   } else {
@@ -247,7 +291,7 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
     byKind[s.kind]++;
     if (s.uncertain) uncertain++;
   }
-  return {
+  const result: ScanResult = {
     path: elf.path,
     buildId: elf.buildId,
     sites: list,
@@ -260,6 +304,8 @@ export async function scanElf(elf: ElfFile, opts: ScanOptions = {}): Promise<Sca
       ms: performance.now() - t0,
     },
   };
+  if (reachStats !== null) reachStatsOf.set(result, reachStats);
+  return result;
 }
 
 /** Reads and scans the ELF file at `path` (throws FileError / ElfError). */

@@ -1,0 +1,158 @@
+/*
+ * dispatch.c — sysi_dispatch: what every strategy entry calls for a hooked syscall.
+ * In-context kinds, SYSI_FILTER, the per-thread reentrancy guard, xsave around hooks that may
+ * touch vector state, per-strategy call counters, and sysi_syscall() (with the signal-claim
+ * emulation of rt_sigaction/rt_sigprocmask and the after-fork work).
+ */
+#include <asm/unistd.h>
+#include <cpuid.h>
+#include <linux/sched.h>
+#include "internal.h"
+#include "syscall-names.h"
+
+static __thread int guard __attribute__((tls_model("initial-exec")));
+static uint64_t filter[SYSI_STATS_NSYSCALLS / 64];
+static int filter_on;
+static unsigned xsave_size;
+static uint32_t xsave_lo, xsave_hi;
+
+void sysi_filter_parse(void)
+{
+	const char *s = sysi_getenv("SYSI_FILTER"), *e;
+	unsigned a, b, c, d;
+	if (s && *s) {
+		filter_on = 1;
+		while (*s) {
+			long nr = sysi_parse_dec(s, &e);
+			if (nr < 0 || (*e && *e != ','))
+				sysi_die("SYSI_FILTER must be a comma list of syscall numbers");
+			if (nr < SYSI_STATS_NSYSCALLS)
+				filter[nr / 64] |= 1UL << (nr % 64);
+			s = *e ? e + 1 : e;
+		}
+	}
+	/* xsave area for hooks without SYSI_HOOK_GENERAL_REGS_ONLY */
+	__cpuid(1, a, b, c, d);
+	if (c & (1u << 27)) { /* OSXSAVE */
+		__asm__ volatile("xgetbv" : "=a"(xsave_lo), "=d"(xsave_hi) : "c"(0));
+		__cpuid_count(0xd, 0, a, b, c, d);
+		xsave_size = b;
+	}
+	(void)d;
+}
+
+SYSI_EXPORT const char *sysi_syscall_name(long nr)
+{
+	if (nr < 0 || nr >= SYSI_NSYSCALLS)
+		return 0;
+	return sysi_syscall_names[nr];
+}
+
+static int incontext(const struct sysi_call *c)
+{
+	switch (c->nr) {
+	case __NR_clone:
+		/* the child would run on another stack, or share ours */
+		return c->args[1] != 0 || (c->args[0] & (CLONE_VM | CLONE_VFORK));
+	case __NR_clone3:
+	case __NR_vfork:
+	case __NR_rt_sigreturn:
+		return 1;
+	}
+	return 0;
+}
+
+static void after_fork_child(void)
+{
+	sysi_stat_add(sysi_stats->forks, 1);
+	sysi_modules_atfork();
+	sysi_runtimes_atfork();
+}
+
+/* Perform c now (never for in-context calls). */
+long sysi_perform(struct sysi_call *c)
+{
+	long r;
+	if (sysi_claimed_mask) {
+		if (c->nr == __NR_rt_sigaction)
+			return sysi_sig_rt_sigaction(c->args[0], (const void *)c->args[1],
+						     (void *)c->args[2], c->args[3]);
+		if (c->nr == __NR_rt_sigprocmask)
+			return sysi_sig_rt_sigprocmask(c->args[0], (const void *)c->args[1],
+						       (void *)c->args[2], c->args[3]);
+	}
+	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
+		      c->args[5]);
+	if (r == 0 && (c->nr == __NR_fork || c->nr == __NR_clone))
+		after_fork_child();
+	return r;
+}
+
+long sysi_perform_call(struct sysi_call *c)
+{
+	if (c->flags & SYSI_CALL_INCONTEXT) {
+		c->flags |= SYSI_CALL_DEFERRED;
+		return 0;
+	}
+	c->ret = sysi_perform(c);
+	return c->ret;
+}
+
+SYSI_EXPORT long sysi_syscall(struct sysi_call *c)
+{
+	return sysi_perform_call(c);
+}
+
+static long hook_xsave(struct sysi_call *c)
+{
+	unsigned char area[xsave_size + 64];
+	unsigned char *x = (unsigned char *)(((uintptr_t)area + 63) & ~(uintptr_t)63);
+	long r;
+	memset(x + 512, 0, 64); /* XSAVE header: xrstor faults on stray XCOMP_BV bits */
+	__asm__ volatile("xsave64 (%0)" : : "r"(x), "a"(xsave_lo), "d"(xsave_hi) : "memory");
+	r = sysi_hook_cur(c);
+	__asm__ volatile("xrstor64 (%0)" : : "r"(x), "a"(xsave_lo), "d"(xsave_hi) : "memory");
+	return r;
+}
+
+static int direct(struct sysi_call *c)
+{
+	if (c->flags & SYSI_CALL_INCONTEXT)
+		return 1;
+	c->ret = sysi_perform(c);
+	return 0;
+}
+
+int sysi_dispatch_impl(struct sysi_call *c)
+{
+	uint32_t hf = sysi_hook_cur_flags;
+	long r;
+
+	c->flags = incontext(c) ? SYSI_CALL_INCONTEXT : 0;
+	if (sysi_stats && c->strategy < sysi_nrts && sysi_rts[c->strategy].stats_slot >= 0)
+		__atomic_fetch_add(&sysi_stats->strategies[sysi_rts[c->strategy].stats_slot].calls, 1,
+				   __ATOMIC_RELAXED);
+	if (filter_on && ((unsigned long)c->nr >= SYSI_STATS_NSYSCALLS ||
+			  !(filter[c->nr / 64] & (1UL << (c->nr % 64)))))
+		return direct(c);
+	if (!(hf & SYSI_HOOK_NO_GUARD)) {
+		if (guard)
+			return direct(c);
+		guard = 1;
+	}
+	if (!(hf & SYSI_HOOK_GENERAL_REGS_ONLY) && xsave_size)
+		r = hook_xsave(c);
+	else
+		r = sysi_hook_cur(c);
+	if (!(hf & SYSI_HOOK_NO_GUARD))
+		guard = 0;
+	if (c->flags & SYSI_CALL_DEFERRED)
+		return 1;
+	c->ret = r;
+	return 0;
+}
+
+SYSI_EXPORT int sysi_dispatch(struct sysi_call *c)
+{
+	return sysi_dispatch_impl(c);
+}

@@ -1,0 +1,19 @@
+/* init.c — the constructor: environment, stats, hook, strategy runtimes, patching, marker. */
+#include <asm/unistd.h>
+#include "internal.h"
+
+int sysi_ready;
+
+__attribute__((constructor(101))) static void sysi_init(void)
+{
+	const char *d = sysi_getenv("SYSI_DEBUG"), *mk = sysi_getenv("SYSI_MARKER");
+	sysi_debug_on = d && d[0] == '1';
+	sysi_stats_open();
+	sysi_filter_parse();
+	sysi_load_hook();
+	sysi_load_runtimes();
+	sysi_process_modules(0);
+	__atomic_store_n(&sysi_ready, 1, __ATOMIC_RELEASE);
+	if (mk && mk[0] == '1')
+		raw0(SYSI_MARKER_NR);
+}

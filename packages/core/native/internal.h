@@ -1,0 +1,141 @@
+/*
+ * internal.h — libsysi's private declarations. Everything here has hidden visibility (the
+ * library is built with -fvisibility=hidden); only SYSI_EXPORT symbols form the ABI.
+ */
+#ifndef SYSI_INTERNAL_H
+#define SYSI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "include/sysi.h"
+
+#define SYSI_EXPORT __attribute__((visibility("default")))
+
+#define SYSI_MAX_RUNTIMES 8
+#define SYSI_MAX_MODULES 512
+
+/* raw system calls (syscall.S); never patched because libsysi is never planned */
+long sysi_raw6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+void sysi_restorer(void);
+#define raw0(n) sysi_raw6((n), 0, 0, 0, 0, 0, 0)
+#define raw1(n, a) sysi_raw6((n), (long)(a), 0, 0, 0, 0, 0)
+#define raw2(n, a, b) sysi_raw6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define raw3(n, a, b, c) sysi_raw6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define raw4(n, a, b, c, d) sysi_raw6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define raw6(n, a, b, c, d, e, f) \
+	sysi_raw6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+/* string.c: freestanding helpers (gcc may also emit calls to memcpy/memset: ours bind locally) */
+size_t sysi_strlen(const char *s);
+int sysi_strcmp(const char *a, const char *b);
+int sysi_strncmp(const char *a, const char *b, size_t n);
+char *sysi_stpcpy(char *d, const char *s);
+char *sysi_fmt_dec(char *p, long v);
+char *sysi_fmt_udec(char *p, unsigned long v);
+char *sysi_fmt_hex(char *p, unsigned long v); /* "0x…" */
+long sysi_parse_dec(const char *s, const char **end);
+void *memcpy(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+
+/* env.c */
+const char *sysi_getenv(const char *name);
+void sysi_debug(const char *msg);
+void sysi_debugf2(const char *a, const char *b);
+_Noreturn void sysi_die(const char *msg);
+extern int sysi_debug_on;
+
+/* alloc.c: page-granular bump allocator over raw mmap (never freed) */
+void *sysi_alloc(size_t n);
+void *sysi_map_pages(size_t n);
+void sysi_unmap(void *p, size_t n);
+
+/* lock.c */
+void sysi_lock(volatile int *l);
+void sysi_unlock(volatile int *l);
+
+/* runtimes.c */
+struct sysi_rt {
+	const struct sysi_strategy_ops *ops;
+	uintptr_t base_probe; /* an address inside the runtime .so (to skip it when patching) */
+	int ok;               /* init returned 0 */
+	int stats_slot;       /* index in the stats file, or -1 */
+};
+extern struct sysi_rt sysi_rts[SYSI_MAX_RUNTIMES];
+extern unsigned sysi_nrts;
+extern const struct sysi_runtime_api sysi_api;
+void sysi_load_runtimes(void);
+int sysi_runtime_by_name(const char *name); /* index or -1 */
+void sysi_runtimes_atfork(void);
+int sysi_map_code(uintptr_t addr, const void *code, uint64_t len);
+
+/* hooks.c */
+typedef long (*sysi_hook_fn)(struct sysi_call *c);
+extern sysi_hook_fn sysi_hook_cur;
+extern uint32_t sysi_hook_cur_flags;
+extern uintptr_t sysi_hook_probe; /* address inside the hook .so, or 0 */
+void sysi_load_hook(void);
+void sysi_hooks_atfork(void);
+long sysi_hook_passthrough(struct sysi_call *c);
+long sysi_hook_count(struct sysi_call *c);
+long sysi_hook_trace(struct sysi_call *c);
+int sysi_trace_setup(void);
+
+/* stats.c */
+extern struct sysi_stats_file *sysi_stats;
+void sysi_stats_open(void);
+int sysi_stats_slot(const char *name);
+#define sysi_stat_add(field, n) \
+	do { if (sysi_stats) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED); } while (0)
+
+/* dispatch.c */
+int sysi_dispatch_impl(struct sysi_call *c);
+long sysi_perform(struct sysi_call *c);
+long sysi_perform_call(struct sysi_call *c); /* sysi_syscall() */
+void sysi_filter_parse(void);
+
+/* signal.c */
+int sysi_claim_signal(int sig, int (*handler)(int, void *, void *));
+long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
+long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
+extern uint64_t sysi_claimed_mask;
+
+/* modkey.c */
+int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,
+		    char *key, size_t keysz, char *path, size_t pathsz);
+
+/* plan.c */
+struct sysi_plan {
+	const unsigned char *map;
+	size_t size;
+	const struct sysi_plan_header *h;
+	const struct sysi_plan_strategy *strategies;
+	const struct sysi_plan_site *sites;
+	const struct sysi_plan_option *options;
+	const struct sysi_plan_tramp *tramps;
+	const char *strings;
+};
+struct sysi_mod; /* patch.c */
+/* 0 found and valid, -ENOENT no plan, -EINVAL corrupt */
+int sysi_plan_open(const char *dir, const char *key, struct sysi_plan *p);
+int sysi_plan_validate(struct sysi_plan *p, const struct sysi_mod *m);
+void sysi_plan_close(struct sysi_plan *p);
+int sysi_plan_ask_server(const char *sock, const char *path);
+
+/* patch.c */
+struct sysi_seg { uintptr_t lo, hi; int prot; };
+struct sysi_mod {
+	uintptr_t bias;
+	const char *name;
+	struct sysi_seg segs[16];
+	unsigned nsegs;
+};
+void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded);
+
+/* modules.c */
+void sysi_process_modules(int threaded);
+void sysi_modules_atfork(void);
+extern int sysi_ready;
+int sysi_addr_in_module(uintptr_t addr, uintptr_t bias, const void *phdrs, unsigned n);
+
+#endif

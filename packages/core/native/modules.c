@@ -1,0 +1,178 @@
+/*
+ * modules.c — finding the loaded modules (dl_iterate_phdr) that still need their plan, and
+ * running one batch: plan lookup (directory, then the plan server), validation, patching,
+ * then every strategy's ready().
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <link.h>
+#include <sys/mman.h>
+#include "internal.h"
+
+struct seen {
+	uintptr_t bias;
+	const void *phdr;
+	int live;
+};
+
+struct found {
+	struct sysi_mod mod;
+	const ElfW(Phdr) *phdr;
+	unsigned nphdr;
+	const char *fullname;
+};
+
+static struct seen seen[SYSI_MAX_MODULES];
+static unsigned nseen;
+static volatile int mod_lock;
+
+static int contains(const struct dl_phdr_info *info, uintptr_t a)
+{
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && a >= info->dlpi_addr + ph->p_vaddr &&
+		    a < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
+			return 1;
+	}
+	return 0;
+}
+
+static int skipped(const struct dl_phdr_info *info, int first)
+{
+	const char *n = info->dlpi_name ? info->dlpi_name : "";
+	if (!*n && !first)
+		return 1; /* nameless and not the main program */
+	if (!sysi_strncmp(n, "linux-vdso", 10) || !sysi_strncmp(n, "linux-gate", 10))
+		return 1;
+	if (contains(info, (uintptr_t)sysi_process_modules))
+		return 1;
+	if (sysi_hook_probe && contains(info, sysi_hook_probe))
+		return 1;
+	for (unsigned i = 0; i < sysi_nrts; i++)
+		if (contains(info, sysi_rts[i].base_probe))
+			return 1;
+	return 0;
+}
+
+struct collect {
+	struct found *out;
+	unsigned n, cap;
+	int first;
+};
+
+static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct collect *c = arg;
+	int first = c->first;
+	unsigned i;
+	(void)size;
+	c->first = 0;
+	for (i = 0; i < nseen; i++)
+		if (seen[i].bias == info->dlpi_addr && seen[i].phdr == info->dlpi_phdr) {
+			seen[i].live = 1;
+			return 0;
+		}
+	if (nseen == SYSI_MAX_MODULES)
+		return 0;
+	seen[nseen].bias = info->dlpi_addr;
+	seen[nseen].phdr = info->dlpi_phdr;
+	seen[nseen++].live = 1;
+	if (skipped(info, first) || c->n == c->cap)
+		return 0;
+	struct found *f = &c->out[c->n++];
+	f->mod.bias = info->dlpi_addr;
+	f->mod.nsegs = 0;
+	f->phdr = info->dlpi_phdr;
+	f->nphdr = info->dlpi_phnum;
+	f->fullname = info->dlpi_name ? info->dlpi_name : "";
+	for (i = 0; i < info->dlpi_phnum && f->mod.nsegs < 16; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		struct sysi_seg *s;
+		if (ph->p_type != PT_LOAD)
+			continue;
+		s = &f->mod.segs[f->mod.nsegs++];
+		s->lo = info->dlpi_addr + ph->p_vaddr;
+		s->hi = s->lo + ph->p_memsz;
+		s->prot = (ph->p_flags & PF_R ? PROT_READ : 0) | (ph->p_flags & PF_W ? PROT_WRITE : 0) |
+			  (ph->p_flags & PF_X ? PROT_EXEC : 0);
+	}
+	return 0;
+}
+
+static void one_module(struct found *f, const char *dir, const char *sock, int threaded)
+{
+	char key[80], path[4096];
+	struct sysi_plan plan = { 0 };
+	int r;
+
+	f->mod.name = f->fullname;
+	if (sysi_module_key(f->phdr, f->nphdr, f->mod.bias, f->fullname, key, sizeof key, path,
+			    sizeof path) < 0) {
+		sysi_debugf2("no module key for ", *f->fullname ? f->fullname : "(main program)");
+		sysi_stat_add(sysi_stats->modules_unplanned, 1);
+		return;
+	}
+	r = dir ? sysi_plan_open(dir, key, &plan) : -ENOENT;
+	if (r == -ENOENT && sock && dir && path[0] && sysi_plan_ask_server(sock, path) == 0)
+		r = sysi_plan_open(dir, key, &plan);
+	if (r == 0 && sysi_plan_validate(&plan, &f->mod) < 0)
+		r = -EINVAL;
+	if (r == -ENOENT) {
+		sysi_debugf2("no plan for ", path[0] ? path : key);
+		sysi_stat_add(sysi_stats->modules_unplanned, 1);
+		return;
+	}
+	if (r < 0) {
+		sysi_debugf2("corrupt plan ignored: ", key);
+		sysi_stat_add(sysi_stats->plans_corrupt, 1);
+		sysi_plan_close(&plan);
+		return;
+	}
+	sysi_debugf2("applying plan to ", path[0] ? path : key);
+	sysi_apply_plan(&f->mod, &plan, threaded);
+	sysi_stat_add(sysi_stats->modules_planned, 1);
+	sysi_plan_close(&plan);
+}
+
+void sysi_process_modules(int threaded)
+{
+	/* read once, at the constructor's call: the program may edit its environment later */
+	static const char *dir, *sock;
+	static int have_env;
+	struct collect c = { .cap = 256, .first = 1 };
+	unsigned i, j;
+
+	if (!have_env) {
+		dir = sysi_getenv("SYSI_PLAN_DIR");
+		sock = sysi_getenv("SYSI_PLAN_SOCK");
+		if (dir && !*dir)
+			dir = 0;
+		if (sock && !*sock)
+			sock = 0;
+		have_env = 1;
+	}
+	c.out = sysi_map_pages(c.cap * sizeof *c.out);
+	if (!c.out)
+		return;
+	sysi_lock(&mod_lock);
+	for (i = 0; i < nseen; i++)
+		seen[i].live = 0;
+	dl_iterate_phdr(collect_cb, &c);
+	for (i = j = 0; i < nseen; i++) /* forget unloaded modules */
+		if (seen[i].live)
+			seen[j++] = seen[i];
+	nseen = j;
+	for (i = 0; i < c.n; i++)
+		one_module(&c.out[i], dir, sock, threaded);
+	if (c.n)
+		for (i = 0; i < sysi_nrts; i++)
+			if (sysi_rts[i].ok && sysi_rts[i].ops->ready)
+				sysi_rts[i].ops->ready();
+	sysi_unlock(&mod_lock);
+	sysi_unmap(c.out, c.cap * sizeof *c.out);
+}
+
+void sysi_modules_atfork(void)
+{
+	mod_lock = 0;
+}

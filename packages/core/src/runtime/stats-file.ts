@@ -1,0 +1,171 @@
+/**
+ * The shared statistics file of a `sysi run` process tree (sysi.h, STATS FILE): created here,
+ * filled by every instrumented process through MAP_SHARED atomics, read back here.
+ *
+ *   header (96) | other (16) | syscalls[1024] (16 each) | strategies[16] (80 each)  = 17760 bytes
+ */
+import { closeSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { FileError, SysiError } from "../errors.ts";
+import { SYSCALL_NUMBERS } from "../syscalls/table.ts";
+
+export const STATS_MAGIC = "SYSISTA";
+export const STATS_VERSION = 1;
+export const STATS_NSYSCALLS = 1024;
+export const STATS_NSTRATEGIES = 16;
+export const STATS_NAME_MAX = 32;
+const SYSCALL_SIZE = 16;
+const STRATEGY_SIZE = 80;
+const OFF = {
+  magic: 0,
+  version: 8,
+  size: 12,
+  processes: 16,
+  forks: 24,
+  modulesPlanned: 32,
+  modulesUnplanned: 40,
+  plansCorrupt: 48,
+  sitesUnpatched: 56,
+  other: 80,
+  syscalls: 96,
+  strategies: 96 + STATS_NSYSCALLS * SYSCALL_SIZE,
+} as const;
+export const STATS_FILE_SIZE = OFF.strategies + STATS_NSTRATEGIES * STRATEGY_SIZE;
+
+const STATE_READY = 2;
+
+export interface SyscallCount {
+  nr: number;
+  /** Kernel name, or null for a number the table does not know. */
+  name: string | null;
+  calls: number;
+  errors: number;
+}
+
+export interface StrategyCounts {
+  /** Dispatcher entries through this strategy's sites. */
+  calls: number;
+  /** Sites patched with this strategy's option. */
+  patched: number;
+  /** Sites whose option of this strategy was refused at run time (init, prepare_site, trampolines). */
+  fellThrough: number;
+  /** Options skipped because memory differed from the plan's old bytes. */
+  mismatched: number;
+}
+
+export interface StatsSnapshot {
+  version: number;
+  /** Syscalls with at least one call, by number (nr 0..1023). */
+  syscalls: SyscallCount[];
+  /** Calls with a number outside 0..1023, bucketed. */
+  other: { calls: number; errors: number };
+  strategies: Record<string, StrategyCounts>;
+  modules: { planned: number; unplanned: number; corrupt: number };
+  /** Planned sites left unpatched at run time. */
+  sitesUnpatched: number;
+  /** Process images libsysi set up (one per exec). */
+  processes: number;
+  /** Children that returned from fork/clone (without CLONE_VM) through the dispatcher. */
+  forks: number;
+}
+
+let names: (string | null)[] | null = null;
+
+/** Syscall name of `nr` (x86-64), or null. */
+export function syscallName(nr: number): string | null {
+  if (names === null) {
+    names = [];
+    for (const [name, n] of Object.entries(SYSCALL_NUMBERS)) names[n] = name;
+  }
+  return names[nr] ?? null;
+}
+
+/** A zero-filled stats file with its header, written atomically (temp file + rename). */
+export function createStatsFile(path: string): void {
+  const buf = new Uint8Array(STATS_FILE_SIZE);
+  const dv = new DataView(buf.buffer);
+  buf.set(new TextEncoder().encode(STATS_MAGIC), OFF.magic);
+  dv.setUint32(OFF.version, STATS_VERSION, true);
+  dv.setUint32(OFF.size, STATS_FILE_SIZE, true);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(tmp, "w", 0o644);
+    try {
+      writeSync(fd, buf);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    throw new FileError("FILE_WRITE", `cannot create stats file ${path}: ${(e as NodeJS.ErrnoException).code}`, {
+      cause: e,
+    });
+  }
+}
+
+function u64(dv: DataView, off: number): number {
+  return Number(dv.getBigUint64(off, true));
+}
+
+/** Parse a stats file's bytes (see readStatsFile). */
+export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
+  if (bytes.byteLength !== STATS_FILE_SIZE) {
+    throw new SysiError("STATS_FILE_BAD", `stats file has ${bytes.byteLength} bytes, expected ${STATS_FILE_SIZE}`);
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = new TextDecoder().decode(bytes.subarray(0, 7));
+  const version = dv.getUint32(OFF.version, true);
+  if (magic !== STATS_MAGIC || bytes[7] !== 0 || version !== STATS_VERSION) {
+    throw new SysiError("STATS_FILE_BAD", "stats file has a bad magic or version");
+  }
+  if (dv.getUint32(OFF.size, true) !== STATS_FILE_SIZE) {
+    throw new SysiError("STATS_FILE_BAD", "stats file header names a different size");
+  }
+  const syscalls: SyscallCount[] = [];
+  for (let nr = 0; nr < STATS_NSYSCALLS; nr++) {
+    const off = OFF.syscalls + nr * SYSCALL_SIZE;
+    const calls = u64(dv, off);
+    if (calls > 0) syscalls.push({ nr, name: syscallName(nr), calls, errors: u64(dv, off + 8) });
+  }
+  const strategies: Record<string, StrategyCounts> = {};
+  for (let i = 0; i < STATS_NSTRATEGIES; i++) {
+    const off = OFF.strategies + i * STRATEGY_SIZE;
+    if (dv.getUint32(off, true) !== STATE_READY) continue;
+    const raw = bytes.subarray(off + 8, off + 8 + STATS_NAME_MAX);
+    const end = raw.indexOf(0);
+    const name = new TextDecoder().decode(raw.subarray(0, end < 0 ? raw.length : end));
+    strategies[name] = {
+      calls: u64(dv, off + 40),
+      patched: u64(dv, off + 48),
+      fellThrough: u64(dv, off + 56),
+      mismatched: u64(dv, off + 64),
+    };
+  }
+  return {
+    version,
+    syscalls,
+    other: { calls: u64(dv, OFF.other), errors: u64(dv, OFF.other + 8) },
+    strategies,
+    modules: {
+      planned: u64(dv, OFF.modulesPlanned),
+      unplanned: u64(dv, OFF.modulesUnplanned),
+      corrupt: u64(dv, OFF.plansCorrupt),
+    },
+    sitesUnpatched: u64(dv, OFF.sitesUnpatched),
+    processes: u64(dv, OFF.processes),
+    forks: u64(dv, OFF.forks),
+  };
+}
+
+/** Read a stats file written by libsysi. Throws FileError (unreadable) or SysiError STATS_FILE_BAD. */
+export function readStatsFile(path: string): StatsSnapshot {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new FileError("FILE_READ", `cannot read stats file ${path}: ${(e as NodeJS.ErrnoException).code}`, {
+      cause: e,
+    });
+  }
+  return parseStatsFile(bytes);
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "bun:test";
+import { straceOracle } from "./strace-oracle.ts";
+
+// Shapes copied from real `strace -f -qq -o` output of instrumented runs (strace 6.1).
+const TEXT = `100 execve("/bin/x", ["x"], 0x7ffd /* 3 vars */) = 0
+100 openat(AT_FDCWD, "/etc/ld.so.cache", O_RDONLY|O_CLOEXEC) = 3
+100 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+100 write(1, "a) = -1 EBADF\\n", 14) = 14
+100 rt_sigreturn({mask=[]})           = 14
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+100 rt_sigprocmask(SIG_BLOCK, [HUP], [], 8) = 0
+100 rt_sigprocmask(SIG_BLOCK, NULL, [HUP], 8) = 0
+100 rt_sigreturn({mask=[HUP]})        = 0
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD <unfinished ...>
+101 rt_sigreturn({mask=[]} <unfinished ...>
+100 <... clone resumed>, child_tidptr=0x7f476802fa10) = 101
+100 rt_sigreturn({mask=[]})           = 101
+101 <... rt_sigreturn resumed>)       = 0
+101 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f476810638b} ---
+101 openat(AT_FDCWD, "/nope", O_RDONLY) = -1 ENOENT (No such file or directory)
+101 rt_sigreturn({mask=[]})           = -1 ENOENT (No such file or directory)
+101 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f476810638b} ---
+101 exit_group(0)                     = ?
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768105bd1} ---
+100 wait4(101,  <unfinished ...>
+100 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=101, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---
+100 <... wait4 resumed>NULL, 0, NULL) = 101
+100 rt_sigreturn({mask=[]})           = 101
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768105bd1} ---
+100 read(0,  <unfinished ...>
+100 <... read resumed>0x7ffd, 10)     = ? ERESTARTSYS (To be restarted if SA_RESTART is set)
+100 read(0, "", 10)                   = 0
+100 rt_sigreturn({mask=[]})           = 0
+100 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768105bd1} ---
+100 syscall_0x186a0(0, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+100 rt_sigreturn({mask=[]})           = -1 ENOSYS (Function not implemented)
+`;
+
+describe("straceOracle", () => {
+  const r = straceOracle(TEXT);
+
+  it("counts only after the marker and skips the runtime's own calls and sigreturns", () => {
+    expect(r.byName.openat).toEqual({ calls: 1, errors: 1 }); // the child's; the loader's is before the marker
+    expect(r.byName.rt_sigprocmask).toEqual({ calls: 1, errors: 0 }); // the NULL-set sync is the runtime's
+    expect(r.byName.rt_sigreturn).toBeUndefined();
+    expect(r.byName.execve).toBeUndefined();
+  });
+
+  it("reads results at the end of the line, not inside string arguments", () => {
+    expect(r.byName.write).toEqual({ calls: 1, errors: 0 });
+  });
+
+  it("follows children from the clone that created them, inheriting the runtime frame", () => {
+    expect(r.byName.clone).toEqual({ calls: 1, errors: 0 });
+    expect(r.byName.exit_group).toEqual({ calls: 1, errors: 0 });
+    expect(r.pids).toEqual([100, 101]);
+  });
+
+  it("ignores signals without a handler and restarted calls' first attempt", () => {
+    expect(r.byName.wait4).toEqual({ calls: 1, errors: 0 });
+    expect(r.byName.read).toEqual({ calls: 1, errors: 0 });
+  });
+
+  it("names unknown numbers as strace does", () => {
+    expect(r.byName.syscall_0x186a0).toEqual({ calls: 1, errors: 1 });
+    expect(r.total).toBe(8);
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * An outside oracle for hook counts: per-syscall call/error counts from `strace -f -qq -o FILE`
+ * output, restricted to what an instrumented run's hook should have seen.
+ *
+ * Rules (sysi.h RUNTIME ENVIRONMENT, SYSI_MARKER):
+ *   - a process image starts counting after its marker syscall (SYSI_MARKER_NR, shown by strace
+ *     as `syscall_0x5157`); a successful execve stops counting until the new image's marker;
+ *   - a child counts from its first line when its parent was counting at the clone/fork/vfork
+ *     that created it;
+ *   - trap strategies run the emulated call inside a runtime signal frame (`--- SIGILL …`
+ *     etc. from a patched site): in such a frame only the first syscall is the program's, later
+ *     ones are the runtime's own work, and the rt_sigreturn closing the frame is the runtime's;
+ *   - a frame is pushed for a program signal only when the process installed a handler for it
+ *     (from its rt_sigaction lines): ignored/default signals run no handler;
+ *   - `= ? ERESTART…` lines are not counted (the kernel restarts the call), a
+ *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME.
+ */
+
+export interface OracleCount {
+  calls: number;
+  errors: number;
+}
+
+export interface StraceOracleOptions {
+  /** Marker syscall number (default SYSI_MARKER_NR 0x5157). */
+  markerNr?: number;
+  /** Does this `--- SIG… {…} ---` line come from a runtime trap? Default: SIGILL/SIGTRAP/SIGSEGV raised by the CPU. */
+  isRuntimeSignal?: (line: string) => boolean;
+}
+
+export interface OracleResult {
+  /** Counts by syscall name as strace prints it (unknown numbers as `syscall_0x…`). */
+  byName: Record<string, OracleCount>;
+  total: number;
+  /** Pids that counted anything. */
+  pids: number[];
+}
+
+const DEFAULT_RUNTIME_SIGNAL = /^--- SIG(ILL|TRAP|SEGV) \{si_signo=SIG\w+, si_code=(ILL_ILLOPN|SI_KERNEL)\b/;
+const CLONES = new Set(["clone", "clone3", "fork", "vfork"]);
+
+interface Frame {
+  runtime: boolean;
+  syscalls: number;
+}
+
+interface PidState {
+  counting: boolean;
+  frames: Frame[];
+  /** A call strace printed as `<unfinished ...>`: its result comes on a `<... resumed>` line. */
+  unfinished: { name: string; counted: boolean; line: string } | null;
+  /** Signals with a handler installed (shared by CLONE_SIGHAND threads, copied by fork, reset by exec). */
+  handled: Set<string>;
+}
+
+interface Parsed {
+  pid: number;
+  rest: string;
+}
+
+const LINE = /^(\d+) +(.*)$/;
+const CALL = /^([a-z_][a-z0-9_]*)\((.*)$/;
+const RESULT_AT_END = /\) += (-?\d+|\?|0x[0-9a-f]+)(?: ([A-Z][A-Z0-9_]*))?(?: \(.*\))?(?: <unavailable>)?$/;
+const SIGACTION = /^rt_sigaction\((SIG\w+), \{sa_handler=(\w+)/;
+const SIGNAL = /^--- (SIG\w+) /;
+
+/** The result part of a finished line (the last `) = …`, not one inside a string argument). */
+function result(rest: string): RegExpExecArray | null {
+  return RESULT_AT_END.exec(rest);
+}
+const RESUMED = /^<\.\.\. ([a-z_][a-z0-9_]*) resumed>/;
+
+/** Count the syscalls of an instrumented run from `strace -f -qq -o FILE` text. */
+export function straceOracle(text: string, options: StraceOracleOptions = {}): OracleResult {
+  const marker = `syscall_0x${(options.markerNr ?? 0x5157).toString(16)}`;
+  const isRuntimeSignal = options.isRuntimeSignal ?? ((l: string) => DEFAULT_RUNTIME_SIGNAL.test(l));
+  const byName: Record<string, OracleCount> = {};
+  const counted = new Set<number>();
+  const states = new Map<number, PidState>();
+  const pending = new Map<number, Parsed[]>();
+  let root: number | null = null;
+  let total = 0;
+
+  const resumed = (st: PidState, rest: string) => {
+    const m = RESUMED.exec(rest);
+    const u = st.unfinished;
+    st.unfinished = null;
+    if (m === null || u === null || m[1] !== u.name) return;
+    const r = result(rest);
+    if (r === null) return;
+    forked(st, u.name, r[1] as string, u.line);
+    if (u.name === "execve" && r[1] === "0") execed(st);
+    const c = byName[u.name];
+    if (!u.counted || c === undefined) return;
+    if (r[1] === "?" && r[2]?.startsWith("ERESTART")) {
+      c.calls--;
+      total--;
+      const top = st.frames[st.frames.length - 1];
+      if (top?.runtime) top.syscalls--; // the kernel repeats the call in the same frame
+    } else if (r[1] === "-1") c.errors++;
+  };
+
+  /** A successful execve: a new image, not counting until its marker, handlers reset. */
+  const execed = (st: PidState) => {
+    st.counting = false;
+    st.frames = [];
+    st.handled = new Set();
+  };
+
+  /** A clone-family call returned `result` in the parent: the child inherits counting and frames. */
+  const forked = (st: PidState, name: string, result: string, line: string) => {
+    if (!CLONES.has(name) || !/^[1-9]\d*$/.test(result)) return;
+    const child = Number(result);
+    const handledSet = /CLONE_SIGHAND/.test(line) ? st.handled : new Set(st.handled);
+    if (!states.has(child)) start(child, st.counting, st.frames, handledSet);
+  };
+
+  const add = (name: string, error: boolean, pid: number) => {
+    const c = byName[name] ?? { calls: 0, errors: 0 };
+    c.calls++;
+    if (error) c.errors++;
+    byName[name] = c;
+    total++;
+    counted.add(pid);
+  };
+
+  const start = (pid: number, counting: boolean, frames: Frame[], handled: Set<string>) => {
+    const st: PidState = { counting, frames: frames.map((f) => ({ ...f })), unfinished: null, handled };
+    states.set(pid, st);
+    for (const p of pending.get(pid) ?? []) handle(p, st);
+    pending.delete(pid);
+  };
+
+  const handle = (p: Parsed, st: PidState) => {
+    const { pid, rest } = p;
+    const top = st.frames[st.frames.length - 1];
+    if (rest.startsWith("---")) {
+      const runtime = isRuntimeSignal(rest);
+      if (runtime || st.handled.has(SIGNAL.exec(rest)?.[1] ?? "")) st.frames.push({ runtime, syscalls: 0 });
+      return;
+    }
+    if (rest.startsWith("<...")) {
+      resumed(st, rest);
+      return;
+    }
+    if (rest.startsWith("+++")) return;
+    const m = CALL.exec(rest);
+    if (m === null) return;
+    let name = m[1] as string;
+    if (name === marker) {
+      st.counting = true;
+      return;
+    }
+    const sa = SIGACTION.exec(rest);
+    if (sa !== null) {
+      if (sa[2] === "SIG_DFL" || sa[2] === "SIG_IGN") st.handled.delete(sa[1] as string);
+      else st.handled.add(sa[1] as string);
+    }
+    const r = result(rest);
+    const unfinished = rest.endsWith("<unfinished ...>");
+    if (r === null && !unfinished) return;
+    if (r !== null && r[1] === "?" && r[2]?.startsWith("ERESTART")) return;
+    if (name === "rt_sigreturn" && top !== undefined) {
+      st.frames.pop();
+      if (top.runtime) return;
+    }
+    if (name === "restart_syscall") {
+      const res = /resuming interrupted (\w+)/.exec(rest);
+      if (res) name = res[1] as string;
+    }
+    if (name === "execve" && r !== null && r[1] === "0") {
+      if (st.counting && !(top?.runtime && top.syscalls++ > 0)) add(name, false, pid);
+      execed(st);
+      return;
+    }
+    if (r !== null) forked(st, name, r[1] as string, rest);
+    const counts = st.counting && !(top?.runtime && top.syscalls++ > 0); // else: the runtime's own work
+    if (counts) add(name, r !== null && r[1] === "-1", pid);
+    if (unfinished) st.unfinished = { name, counted: counts, line: rest };
+  };
+
+  for (const line of text.split("\n")) {
+    const lm = LINE.exec(line);
+    if (lm === null) continue;
+    const p: Parsed = { pid: Number(lm[1]), rest: lm[2] as string };
+    if (root === null) {
+      root = p.pid;
+      states.set(root, { counting: false, frames: [], unfinished: null, handled: new Set() });
+    }
+    const st = states.get(p.pid);
+    if (st === undefined) {
+      const list = pending.get(p.pid) ?? [];
+      list.push(p);
+      pending.set(p.pid, list);
+      continue;
+    }
+    handle(p, st);
+  }
+  for (const pid of [...pending.keys()]) start(pid, false, [], new Set());
+  return { byName, total, pids: [...counted].sort((a, b) => a - b) };
+}

@@ -1,0 +1,38 @@
+/*
+ * ud2.h — the ud2 strategy runtime: patched sites trap (ud2 → SIGILL, int3 → SIGTRAP,
+ * hlt → #GP → SIGSEGV) and the handler emulates the syscall through libsysi's dispatcher.
+ */
+#ifndef SYSI_UD2_H
+#define SYSI_UD2_H
+
+#include <stdint.h>
+#include "sysi.h"
+
+/* aux[0] of a plan option: the trap variant (must match plugins/ud2/src/encode.ts) */
+#define SYSI_UD2_VARIANT_UD2 0 /* 0f 0b */
+#define SYSI_UD2_VARIANT_INT3 1 /* cc 90, RIP reported at site + 1 */
+#define SYSI_UD2_VARIANT_HLT 2 /* f4 90, #GP in user mode */
+#define SYSI_UD2_NVARIANTS 3
+
+/* Gadget run for in-context calls: syscall; jmp *0(%rip); .quad site + 2 */
+#define SYSI_UD2_GADGET_SIZE 16
+
+struct sysi_ud2_site {
+	uintptr_t addr;   /* 0 = empty slot */
+	uintptr_t gadget; /* address of this site's gadget */
+	uint32_t variant;
+	uint32_t reserved;
+};
+
+extern const struct sysi_runtime_api *sysi_ud2_api;
+extern uint32_t sysi_ud2_id;
+
+/* sites.c: the site table (written under libsysi's module lock, read lock-free) */
+int sysi_ud2_add_site(uintptr_t addr, uint32_t variant);
+const struct sysi_ud2_site *sysi_ud2_find(uintptr_t addr);
+void sysi_ud2_seal(void);
+
+/* handler.c */
+int sysi_ud2_trap(int sig, void *info, void *ucontext);
+
+#endif

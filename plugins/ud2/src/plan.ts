@@ -1,0 +1,33 @@
+/**
+ * The ud2 planner: a pure function from a decoded site to a 2-byte trap patch or a refusal.
+ */
+import type { PlanResult, SiteContext } from "@sysi/core/strategy";
+import type { Site } from "@sysi/core/x86/types";
+import { trapBytes, type Ud2Variant, VARIANT_CODE, VARIANTS } from "./encode.ts";
+
+const SYSCALL = [0x0f, 0x05] as const;
+const SYSENTER = [0x0f, 0x34] as const;
+
+function isVariant(v: string): v is Ud2Variant {
+  return (VARIANTS as readonly string[]).includes(v);
+}
+
+export function planSite(site: Site, ctx: Pick<SiteContext, "options">): PlanResult {
+  // Step (1): the variant from `-s ud2:<variant>` (default ud2).
+  const variant = ctx.options.variant ?? "ud2";
+  if (!isVariant(variant)) return { reason: "unknown-variant", detail: `"${variant}" (use ud2, int3 or hlt)` };
+  // Step (2): only the 2-byte 64-bit system-call instructions are emulated.
+  if (site.kind === "int80") return { reason: "int80-not-supported", detail: "the 32-bit ABI is not emulated" };
+  const b0 = site.bytes[0];
+  const b1 = site.bytes[1];
+  const expect = site.kind === "syscall" ? SYSCALL : SYSENTER;
+  if (site.bytes.length < 2 || b0 !== expect[0] || b1 !== expect[1]) {
+    return { reason: "unexpected-bytes", detail: `expected ${site.kind} at 0x${site.vaddr.toString(16)}` };
+  }
+  // Step (3): the patch covers exactly the site's 2 bytes; aux[0] tells the runtime the variant.
+  return {
+    patch: { vaddr: site.vaddr, old: site.bytes.slice(0, 2), bytes: trapBytes(variant) },
+    aux: [VARIANT_CODE[variant], 0n],
+    tactic: variant,
+  };
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "bun:test";
+import { isRefusal, type SitePatch } from "@sysi/core/strategy";
+import type { Site, SiteKind } from "@sysi/core/x86/types";
+import { gadgetBytes, trapBytes, VARIANT_CODE } from "../src/encode.ts";
+import factory from "../src/index.ts";
+import { planSite } from "../src/plan.ts";
+
+function site(kind: SiteKind, bytes: number[], vaddr = 0x1234): Site {
+  return {
+    vaddr,
+    offset: vaddr,
+    kind,
+    length: 2,
+    bytes: Uint8Array.from(bytes),
+    nr: 39,
+    function: "f",
+    functionRange: { start: vaddr - 5, end: vaddr + 3 },
+    uncertain: false,
+    straddlesPage: (vaddr & 0xfff) === 0xfff,
+  };
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+describe("planSite", () => {
+  const accepted: [string, SiteKind, number[], string | undefined, string, bigint][] = [
+    ["syscall → ud2 (default)", "syscall", [0x0f, 0x05, 0xc3], undefined, "0f0b", 0n],
+    ["sysenter → ud2", "sysenter", [0x0f, 0x34, 0x90], undefined, "0f0b", 0n],
+    ["syscall → int3; nop", "syscall", [0x0f, 0x05, 0xc3], "int3", "cc90", 1n],
+    ["syscall → hlt; nop", "syscall", [0x0f, 0x05, 0xc3], "hlt", "f490", 2n],
+    ["explicit ud2 variant", "syscall", [0x0f, 0x05], "ud2", "0f0b", 0n],
+  ];
+  for (const [name, kind, bytes, variant, want, aux] of accepted) {
+    it(`patches ${name}`, () => {
+      const r = planSite(site(kind, bytes), { options: variant === undefined ? {} : { variant } });
+      expect(isRefusal(r)).toBe(false);
+      const p = r as SitePatch;
+      expect(p.patch.vaddr).toBe(0x1234);
+      expect(hex(p.patch.old)).toBe(hex(Uint8Array.from(bytes.slice(0, 2))));
+      expect(hex(p.patch.bytes)).toBe(want);
+      expect(p.aux).toEqual([aux, 0n]);
+    });
+  }
+
+  const refused: [string, SiteKind, number[], Record<string, string>, string][] = [
+    ["int 0x80", "int80", [0xcd, 0x80], {}, "int80-not-supported"],
+    ["an unknown variant", "syscall", [0x0f, 0x05], { variant: "bogus" }, "unknown-variant"],
+    ["bytes that are not a syscall", "syscall", [0x0f, 0x0b], {}, "unexpected-bytes"],
+    ["a sysenter site holding syscall bytes", "sysenter", [0x0f, 0x05], {}, "unexpected-bytes"],
+    ["a truncated site", "syscall", [0x0f], {}, "unexpected-bytes"],
+  ];
+  for (const [name, kind, bytes, options, reason] of refused) {
+    it(`refuses ${name} with ${reason}`, () => {
+      const r = planSite(site(kind, bytes), { options });
+      expect(isRefusal(r)).toBe(true);
+      expect((r as { reason: string }).reason).toBe(reason);
+    });
+  }
+
+  it("patches a site that straddles a page boundary like any other (2 bytes, same patch)", () => {
+    const r = planSite(site("syscall", [0x0f, 0x05], 0x3fff), { options: {} }) as SitePatch;
+    expect(r.patch.vaddr).toBe(0x3fff);
+    expect(hex(r.patch.bytes)).toBe("0f0b");
+  });
+});
+
+describe("encode", () => {
+  it("builds the trap bytes and variant codes the runtime expects (native/ud2.h)", () => {
+    expect(hex(trapBytes("ud2"))).toBe("0f0b");
+    expect(hex(trapBytes("int3"))).toBe("cc90");
+    expect(hex(trapBytes("hlt"))).toBe("f490");
+    expect(VARIANT_CODE).toEqual({ ud2: 0n, int3: 1n, hlt: 2n });
+  });
+
+  it("builds the in-context gadget: syscall; jmp *0(%rip); .quad site+2", () => {
+    // site + 2 = 0x7f0000001002, little endian
+    expect(hex(gadgetBytes(0x7f0000001000n))).toBe("0f05ff25" + "00000000" + "02100000007f0000");
+  });
+});
+
+describe("strategy", () => {
+  it("names its runtime library and entry", () => {
+    const s = factory({ version: "0", includeDir: "/x" });
+    expect(s.name).toBe("ud2");
+    expect(s.requires).toEqual([]);
+    expect(s.runtime.lib).toBe("libsysi-ud2.so");
+    expect(s.runtime.entry).toBe("sysi_ud2_entry");
+    expect(s.runtime.nativeDir.endsWith("plugins/ud2/native")).toBe(true);
+  });
+});
