@@ -1,0 +1,126 @@
+/**
+ * The headline figures: per strategy, the instrumentation cost with the syscall taken out (the
+ * self-answering hook's row: it makes no syscall) next to the indirect-call floor, and the cost
+ * with the syscall (passthrough hook, inline site), each checked against the issue's goal.
+ */
+import { FLOOR, NATIVE_INLINE, NR_SWEEP, STRATEGY_SPECS, TRAP_FLOORS } from "./configs.ts";
+
+interface RowLike {
+  id: string;
+  group: string;
+  hook: string | null;
+  mode: string;
+  nr: number;
+  status: string;
+  median: number | null;
+  cpuMedian?: number | null;
+}
+
+export interface Goal {
+  /** What is compared, e.g. "self-answer, worst nr". */
+  what: string;
+  limitNs: number;
+  valueNs: number | null;
+  met: boolean | null;
+  /** The same from thread CPU time (robust to other load on the machine). */
+  valueCpuNs: number | null;
+  metCpu: boolean | null;
+}
+
+export interface StrategyHeadline {
+  spec: string;
+  /** Self-answering hook, inline site, by syscall number (null: not measured). */
+  selfNs: Record<string, number | null>;
+  /** selfNs minus the floor. */
+  selfOverFloorNs: Record<string, number | null>;
+  /** Thread CPU time of the same rows, and minus the floor's. */
+  selfCpuNs: Record<string, number | null>;
+  selfCpuOverFloorNs: Record<string, number | null>;
+  /** Passthrough hook, inline site: with the real syscall. */
+  passthroughNs: number | null;
+  /** passthroughNs minus native inline. */
+  passthroughOverNativeNs: number | null;
+  passthroughCpuNs: number | null;
+  /** Trap strategies: the bare kernel signal round trip of the same trap (no sysi, no syscall). */
+  trapFloorNs: number | null;
+  goal: Goal | null;
+}
+
+export interface Headline {
+  floorNs: number | null;
+  floorCpuNs: number | null;
+  nativeInlineNs: number | null;
+  strategies: StrategyHeadline[];
+}
+
+/** Goals from the issue: zpoline ≤ 5 ns without the syscall at any nr; traps ≤ x µs with it. */
+const GOALS: Record<string, { what: "self-max" | "passthrough"; limitNs: number }> = {
+  zpoline: { what: "self-max", limitNs: 5 },
+  ud2: { what: "passthrough", limitNs: 8000 },
+  "ud2:int3": { what: "passthrough", limitNs: 2200 },
+  "ud2:hlt": { what: "passthrough", limitNs: 2200 },
+};
+
+const minus = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a - b);
+
+/** The largest value, or null when any is missing (a goal "at every nr" needs them all). */
+function worst(xs: Record<string, number | null>): number | null {
+  const vs = Object.values(xs);
+  return vs.length > 0 && vs.every((v) => v !== null) ? Math.max(...(vs as number[])) : null;
+}
+
+export function headline(rows: readonly RowLike[]): Headline {
+  const med = (id: string) => rows.find((r) => r.id === id && r.status === "ok")?.median ?? null;
+  const cpu = (id: string) => rows.find((r) => r.id === id && r.status === "ok")?.cpuMedian ?? null;
+  const floorNs = med(FLOOR);
+  const floorCpuNs = cpu(FLOOR);
+  const nativeInlineNs = med(NATIVE_INLINE);
+  const strategies: StrategyHeadline[] = [];
+  for (const spec of STRATEGY_SPECS) {
+    if (!rows.some((r) => r.group === spec)) continue;
+    const selfNs: Record<string, number | null> = {};
+    const selfOverFloorNs: Record<string, number | null> = {};
+    const selfCpuNs: Record<string, number | null> = {};
+    const selfCpuOverFloorNs: Record<string, number | null> = {};
+    for (const nr of NR_SWEEP) {
+      const row = rows.find((r) => r.group === spec && r.hook === "self" && r.mode === "inline" && r.nr === nr);
+      if (row === undefined) continue;
+      const v = row.status === "ok" ? row.median : null;
+      const c = row.status === "ok" ? (row.cpuMedian ?? null) : null;
+      selfNs[nr] = v;
+      selfOverFloorNs[nr] = minus(v, floorNs);
+      selfCpuNs[nr] = c;
+      selfCpuOverFloorNs[nr] = minus(c, floorCpuNs);
+    }
+    const passthroughNs = med(`${spec}/passthrough/inline`);
+    const passthroughCpuNs = cpu(`${spec}/passthrough/inline`);
+    const g = GOALS[spec];
+    let goal: Goal | null = null;
+    if (g !== undefined) {
+      const value = g.what === "passthrough" ? passthroughNs : worst(selfNs);
+      const valueCpu = g.what === "passthrough" ? passthroughCpuNs : worst(selfCpuNs);
+      goal = {
+        what:
+          g.what === "passthrough" ? "passthrough hook, with the syscall" : "self-answering hook, worst syscall number",
+        limitNs: g.limitNs,
+        valueNs: value,
+        met: value === null ? null : value <= g.limitNs,
+        valueCpuNs: valueCpu,
+        metCpu: valueCpu === null ? null : valueCpu <= g.limitNs,
+      };
+    }
+    strategies.push({
+      spec,
+      selfNs,
+      selfOverFloorNs,
+      selfCpuNs,
+      selfCpuOverFloorNs,
+      passthroughNs,
+      passthroughOverNativeNs: minus(passthroughNs, nativeInlineNs),
+      passthroughCpuNs,
+      trapFloorNs: TRAP_FLOORS[spec] === undefined ? null : med(`trap-floor/${TRAP_FLOORS[spec]}`),
+      goal,
+    });
+  }
+  return { floorNs, floorCpuNs, nativeInlineNs, strategies };
+}

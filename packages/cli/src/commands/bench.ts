@@ -1,0 +1,65 @@
+import { Flags } from "@oclif/core";
+import { SysiCommand } from "../base-command.ts";
+import { runBench } from "../bench/index.ts";
+import { renderBench } from "../bench/report.ts";
+
+export default class Bench extends SysiCommand {
+  static override summary = "Measure ns per system call under each strategy, and the startup cost of sysi run.";
+  static override description =
+    `Runs bench/getppid (a loop over getppid: an inline syscall instruction, and libc's syscall()) natively, under every installed strategy (zpoline, punning, ud2, ud2:int3, ud2:hlt) with the passthrough, count and a self-answering hook (no syscall: the instrumentation cost alone, also at syscall numbers 39, 229 and 232), an indirect-call floor and strace -f. All configurations are interleaved: round 1 of every one, then round 2, and so on. Then times /bin/true natively, under sysi run (cold and warm cache) and through the launcher path (sysi env).
+
+Configurations whose strategy, runtime or host feature is missing are listed as skipped with the reason; one that crashes, returns a wrong result or leaves its site unpatched is listed as failed. Needs a source checkout (bench/) and a C compiler.`;
+  static override examples = [
+    "<%= config.bin %> bench",
+    "<%= config.bin %> bench --rounds 7 --json > bench.json",
+    "<%= config.bin %> bench --only zpoline,ud2:int3",
+  ];
+  static override flags = {
+    rounds: Flags.integer({ summary: "rounds of every configuration (default 5; tiny mode 1)", min: 1, max: 100 }),
+    json: Flags.boolean({ summary: "print the whole result as one JSON document" }),
+    only: Flags.string({
+      summary: "comma list of groups to run: strategy names or specs (zpoline, ud2:int3), strace, startup",
+      description: "Native rows and the floor always run (every ratio needs them).",
+    }),
+    "target-ms": Flags.integer({
+      summary: "one repetition takes about this many ms (default 75)",
+      min: 1,
+      max: 10_000,
+    }),
+    reps: Flags.integer({ summary: "timed repetitions per process (default 5)", min: 1, max: 64 }),
+    tiny: Flags.boolean({
+      summary: "a quick smoke run: 1 round, ~2 ms repetitions, a few startup runs (numbers are noise)",
+    }),
+    verbose: Flags.boolean({ char: "v", summary: "print each step to stderr" }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Bench);
+    const only = flags.only
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+    const tty = process.stderr.isTTY === true;
+    let shown = false;
+    const progress = (line: string) => {
+      if (flags.verbose) process.stderr.write(`sysi bench: ${line}\n`);
+      else if (tty) {
+        process.stderr.write(`\r\u001b[K${line.slice(0, 100)}`);
+        shown = true;
+      }
+    };
+    const result = await runBench({
+      config: this.config,
+      rounds: flags.rounds,
+      targetMs: flags["target-ms"],
+      reps: flags.reps,
+      only,
+      tiny: flags.tiny,
+      progress,
+    }).finally(() => {
+      if (shown) process.stderr.write("\r\u001b[K");
+    });
+    if (flags.json) this.printJson(result);
+    else process.stdout.write(renderBench(result));
+  }
+}
