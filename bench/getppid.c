@@ -107,41 +107,25 @@ static void trap_setup(int sig, long len)
 	}
 }
 
-/* int3 is a trap: rip is already past it (trap_len 0). */
-__attribute__((noinline)) static unsigned long loop_sig_int3(long n, long nr, long expect)
-{
-	unsigned long bad = 0;
-	for (long i = 0; i < n; i++) {
-		long r;
-		__asm__ volatile("int3" : "=a"(r) : "0"(nr) : "memory");
-		bad += r != expect;
+/*
+ * One loop per trap instruction, each with the instruction inline:
+ * int3 is a trap (rip is already past it: trap_len 0), ud2 a fault (rip points at it: trap_len
+ * 2), hlt in user mode #GP, a fault (trap_len 1).
+ */
+#define TRAP_LOOP(name, insn)                                                            \
+	__attribute__((noinline)) static unsigned long name(long n, long nr, long expect) \
+	{                                                                                \
+		unsigned long bad = 0;                                                   \
+		for (long i = 0; i < n; i++) {                                           \
+			long r;                                                          \
+			__asm__ volatile(insn : "=a"(r) : "0"(nr) : "memory");          \
+			bad += r != expect;                                              \
+		}                                                                        \
+		return bad;                                                              \
 	}
-	return bad;
-}
-
-/* ud2 is a fault: rip points at it (trap_len 2). */
-__attribute__((noinline)) static unsigned long loop_sig_ud2(long n, long nr, long expect)
-{
-	unsigned long bad = 0;
-	for (long i = 0; i < n; i++) {
-		long r;
-		__asm__ volatile("ud2" : "=a"(r) : "0"(nr) : "memory");
-		bad += r != expect;
-	}
-	return bad;
-}
-
-/* hlt in user mode is #GP, a fault: rip points at it (trap_len 1). */
-__attribute__((noinline)) static unsigned long loop_sig_hlt(long n, long nr, long expect)
-{
-	unsigned long bad = 0;
-	for (long i = 0; i < n; i++) {
-		long r;
-		__asm__ volatile("hlt" : "=a"(r) : "0"(nr) : "memory");
-		bad += r != expect;
-	}
-	return bad;
-}
+TRAP_LOOP(loop_sig_int3, "int3")
+TRAP_LOOP(loop_sig_ud2, "ud2")
+TRAP_LOOP(loop_sig_hlt, "hlt")
 
 __attribute__((noinline)) static unsigned long loop_floor(long n, long nr, long expect)
 {

@@ -13,6 +13,10 @@
 static __thread int guard __attribute__((tls_model("initial-exec")));
 static uint64_t filter[SYSI_STATS_NSYSCALLS / 64];
 static int filter_on;
+/* hot data, together (SYSI_HOT_DATA) */
+SYSI_HOT_DATA int sysi_fast_dispatch; /* set by sysi_dispatch_setup() */
+SYSI_HOT_DATA sysi_hook_fn sysi_hook_cur = sysi_hook_passthrough;
+SYSI_HOT_DATA uint32_t sysi_hook_cur_flags = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
 static unsigned xsave_size;
 static uint32_t xsave_lo, xsave_hi;
 
@@ -39,6 +43,14 @@ void sysi_filter_parse(void)
 		xsave_size = b;
 	}
 	(void)d;
+}
+
+/* After the hook is loaded: can every call take the fast path of sysi_dispatch_impl()? */
+void sysi_dispatch_setup(void)
+{
+	const uint32_t need = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
+	sysi_fast_dispatch = !filter_on && (sysi_hook_cur_flags & need) == need;
+	sysi_api.fast_hook = sysi_fast_dispatch ? sysi_hook_cur : 0;
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)
@@ -70,10 +82,10 @@ static void after_fork_child(void)
 }
 
 /* Perform c now (never for in-context calls). */
-long sysi_perform(struct sysi_call *c)
+SYSI_HOT long sysi_perform(struct sysi_call *c)
 {
 	long r;
-	if (sysi_claimed_mask) {
+	if ((c->nr == __NR_rt_sigaction || c->nr == __NR_rt_sigprocmask) && sysi_claimed_mask) {
 		if (c->nr == __NR_rt_sigaction)
 			return sysi_sig_rt_sigaction(c->args[0], (const void *)c->args[1],
 						     (void *)c->args[2], c->args[3]);
@@ -88,7 +100,7 @@ long sysi_perform(struct sysi_call *c)
 	return r;
 }
 
-long sysi_perform_call(struct sysi_call *c)
+SYSI_HOT long sysi_perform_call(struct sysi_call *c)
 {
 	if (c->flags & SYSI_CALL_INCONTEXT) {
 		c->flags |= SYSI_CALL_DEFERRED;
@@ -98,7 +110,7 @@ long sysi_perform_call(struct sysi_call *c)
 	return c->ret;
 }
 
-SYSI_EXPORT long sysi_syscall(struct sysi_call *c)
+SYSI_HOT SYSI_EXPORT long sysi_syscall(struct sysi_call *c)
 {
 	return sysi_perform_call(c);
 }
@@ -123,15 +135,13 @@ static int direct(struct sysi_call *c)
 	return 0;
 }
 
-int sysi_dispatch_impl(struct sysi_call *c)
+/* The whole dispatcher, for every hook and every call. */
+static int dispatch_slow(struct sysi_call *c)
 {
 	uint32_t hf = sysi_hook_cur_flags;
 	long r;
 
 	c->flags = incontext(c) ? SYSI_CALL_INCONTEXT : 0;
-	if (sysi_stats && c->strategy < sysi_nrts && sysi_rts[c->strategy].stats_slot >= 0)
-		__atomic_fetch_add(&sysi_stats->strategies[sysi_rts[c->strategy].stats_slot].calls, 1,
-				   __ATOMIC_RELAXED);
 	if (filter_on && ((unsigned long)c->nr >= SYSI_STATS_NSYSCALLS ||
 			  !(filter[c->nr / 64] & (1UL << (c->nr % 64)))))
 		return direct(c);
@@ -150,6 +160,42 @@ int sysi_dispatch_impl(struct sysi_call *c)
 		return 1;
 	c->ret = r;
 	return 0;
+}
+
+/* Syscall numbers below 64 that may be in-context (incontext() decides): clone, vfork,
+ * rt_sigreturn; clone3 (435) is tested on its own. */
+#define MAYBE_INCONTEXT ((1UL << __NR_clone) | (1UL << __NR_vfork) | (1UL << __NR_rt_sigreturn))
+
+/*
+ * The entry point of every strategy (sysi_runtime_api.dispatch). The fast path serves hooks
+ * that need neither the reentrancy guard nor an xsave (the built-in hooks, and user hooks with
+ * both SYSI_HOOK_* flags) when no SYSI_FILTER is set: one flag test, a compare on the number,
+ * and the hook call. Calls per strategy are counted by the count and trace hooks
+ * (sysi_count_strategy), not here: an atomic add on the shared stats page per call cost more
+ * than the rest of this path together.
+ */
+SYSI_HOT int sysi_dispatch_impl(struct sysi_call *c)
+{
+	unsigned long nr = (unsigned long)c->nr;
+
+	if (__builtin_expect(sysi_fast_dispatch, 1) && nr != __NR_clone3 &&
+	    (nr >= 64 || !((MAYBE_INCONTEXT >> nr) & 1))) {
+		c->flags = 0;
+		c->ret = sysi_hook_cur(c);
+		return 0;
+	}
+	return dispatch_slow(c);
+}
+
+/* Count c against its strategy on the shared stats page (for hooks that keep statistics). */
+SYSI_HOT void sysi_count_strategy(const struct sysi_call *c)
+{
+	int slot;
+	if (!sysi_stats || c->strategy >= sysi_nrts)
+		return;
+	slot = sysi_rts[c->strategy].stats_slot;
+	if (slot >= 0)
+		__atomic_fetch_add(&sysi_stats->strategies[slot].calls, 1, __ATOMIC_RELAXED);
 }
 
 SYSI_EXPORT int sysi_dispatch(struct sysi_call *c)

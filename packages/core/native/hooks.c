@@ -5,16 +5,14 @@
 
 void *sysi_real_dlopen(const char *file, int mode);
 
-sysi_hook_fn sysi_hook_cur = sysi_hook_passthrough;
-uint32_t sysi_hook_cur_flags = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
 uintptr_t sysi_hook_probe;
 
-long sysi_hook_passthrough(struct sysi_call *c)
+SYSI_HOT long sysi_hook_passthrough(struct sysi_call *c)
 {
 	return sysi_perform_call(c);
 }
 
-long sysi_hook_count(struct sysi_call *c)
+SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 {
 	struct sysi_stats_syscall *s;
 	long r;
@@ -24,13 +22,14 @@ long sysi_hook_count(struct sysi_call *c)
 							 : &sysi_stats->other;
 	/* counted before the call: execve, exit and exit_group do not come back */
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
+	sysi_count_strategy(c);
 	r = sysi_perform_call(c);
 	if (!(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
 		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 	return r;
 }
 
-void sysi_load_hook(void)
+static void load_hook(void)
 {
 	const char *h = sysi_getenv("SYSI_HOOK");
 	void *lib;
@@ -63,4 +62,10 @@ void sysi_load_hook(void)
 	init = (void (*)(void))dlsym(lib, "sysi_hook_init");
 	if (init)
 		init();
+}
+
+void sysi_load_hook(void)
+{
+	load_hook();
+	sysi_dispatch_setup();
 }

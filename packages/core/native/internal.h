@@ -10,6 +10,14 @@
 #include "include/sysi.h"
 
 #define SYSI_EXPORT __attribute__((visibility("default")))
+/*
+ * The per-call path (dispatcher, built-in count/passthrough hooks, raw syscall) shares one
+ * text section and its data one data section: on kernels that flush the user TLB at every
+ * kernel entry (PTI without PCID) each further page a hooked call touches costs a page walk
+ * per call.
+ */
+#define SYSI_HOT __attribute__((section(".text.hot.sysi")))
+#define SYSI_HOT_DATA __attribute__((section(".data.sysi_hot")))
 
 #define SYSI_MAX_RUNTIMES 8
 #define SYSI_MAX_MODULES 512
@@ -63,7 +71,7 @@ struct sysi_rt {
 };
 extern struct sysi_rt sysi_rts[SYSI_MAX_RUNTIMES];
 extern unsigned sysi_nrts;
-extern const struct sysi_runtime_api sysi_api;
+extern struct sysi_runtime_api sysi_api; /* fast_hook set by sysi_dispatch_setup() */
 void sysi_load_runtimes(void);
 int sysi_runtime_by_name(const char *name); /* index or -1 */
 void sysi_runtimes_atfork(void);
@@ -90,6 +98,9 @@ int sysi_stats_slot(const char *name);
 
 /* dispatch.c */
 int sysi_dispatch_impl(struct sysi_call *c);
+void sysi_dispatch_setup(void);
+void sysi_count_strategy(const struct sysi_call *c);
+extern int sysi_fast_dispatch;
 long sysi_perform(struct sysi_call *c);
 long sysi_perform_call(struct sysi_call *c); /* sysi_syscall() */
 void sysi_filter_parse(void);
@@ -131,6 +142,10 @@ struct sysi_mod {
 	unsigned nsegs;
 };
 void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded);
+
+/* init.c: with SYSI_MARKER=1, bracket the runtime's own syscalls after the start marker
+ * (SYSI_MARKER_WORK_BEGIN/END in sysi.h); a no-op otherwise */
+void sysi_runtime_work(int begin);
 
 /* modules.c */
 void sysi_process_modules(int threaded);

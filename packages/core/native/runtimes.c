@@ -29,14 +29,9 @@ int sysi_map_code(uintptr_t addr, const void *code, uint64_t len)
 	return p < 0 ? (int)p : 0;
 }
 
-static int api_dispatch(struct sysi_call *c)
-{
-	return sysi_dispatch_impl(c);
-}
-
-const struct sysi_runtime_api sysi_api = {
+struct sysi_runtime_api sysi_api = {
 	.abi_version = SYSI_ABI_VERSION,
-	.dispatch = api_dispatch,
+	.dispatch = sysi_dispatch_impl,
 	.syscall6 = sysi_raw6,
 	.die = sysi_die,
 	.debug = sysi_debug,

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include "internal.h"
 
-struct sysi_stats_file *sysi_stats;
+SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
 
 void sysi_stats_open(void)
 {

@@ -13,7 +13,7 @@
  *   entry:   %rsp points at the kernel's rt_sigframe (the handler returned into it)
  *   exit:    does not return (rt_sigreturn)
  */
-	.text
+	.section .text.hot.sysi, "ax", @progbits	/* with the per-call path (internal.h SYSI_HOT) */
 	.global sysi_syscall6
 	.type sysi_syscall6, @function
 	.global sysi_raw6
@@ -35,6 +35,7 @@ sysi_raw6:
 	.size sysi_syscall6, . - sysi_syscall6
 	.size sysi_raw6, . - sysi_raw6
 
+	.text
 	.global sysi_restorer
 	.hidden sysi_restorer
 	.type sysi_restorer, @function

@@ -100,6 +100,7 @@ static void line(const struct sysi_call *c, long ret, int known)
 long sysi_hook_trace(struct sysi_call *c)
 {
 	long r;
+	sysi_count_strategy(c);
 	if ((c->flags & SYSI_CALL_INCONTEXT) || c->nr == __NR_exit || c->nr == __NR_exit_group) {
 		line(c, 0, 0);
 		return sysi_perform_call(c);

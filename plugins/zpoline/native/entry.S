@@ -19,6 +19,8 @@
  *   from a non-canonical address raises SIGSEGV with si_addr 0 (si_code SI_KERNEL), the
  *   closest we can get to the native fault at address 0 while page 0 is mapped.
  * Clobbers: rcx, r11, flags.
+ * Hook call: through api->fast_hook directly when it is set and the number cannot be
+ *   in-context, else through api->dispatch (which may hand the call back to incontext.S).
  * Stack: writes nothing in the program's red zone but the return-address slot: the frame
  *   starts 128 bytes below that slot and is aligned to 16 for the dispatcher call; uses
  *   128 + F_SIZE + 15 bytes below the slot, plus what the dispatcher uses.
@@ -84,10 +86,23 @@ sysi_zpoline_blob_entry:
 	mov data_strategy(%rip), %rcx	/* strategy id (low half), flags 0 (high half) */
 	mov %rcx, C_STRAT(%rsp)
 	mov %rsp, %rdi
-	call *data_dispatch(%rip)
-	test %eax, %eax
-	jnz .Lincontext
-	mov C_RET(%rsp), %rax
+	/*
+	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may
+	 * be in-context (clone, vfork, rt_sigreturn below 64; clone3).
+	 */
+	mov data_hook(%rip), %rcx
+	test %rcx, %rcx
+	jz .Ldispatch
+	cmp $ZP_NR_CLONE3, %rax
+	je .Ldispatch
+	cmp $63, %rax
+	ja .Lfast
+	mov $ZP_MAYBE_INCONTEXT, %r11
+	bt %rax, %r11
+	jc .Ldispatch
+.Lfast:
+	call *%rcx
+.Lrestore:
 	mov F_RDI(%rsp), %rdi
 	mov F_RSI(%rsp), %rsi
 	mov F_RDX(%rsp), %rdx
@@ -97,6 +112,13 @@ sysi_zpoline_blob_entry:
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
 	ret
+
+.Ldispatch:
+	call *data_dispatch(%rip)
+	test %eax, %eax
+	jnz .Lincontext
+	mov C_RET(%rsp), %rax
+	jmp .Lrestore
 
 .Lincontext:
 	jmp *data_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
@@ -125,6 +147,10 @@ data_incontext:	.quad 0		/* sysi_zpoline_incontext */
 	.hidden sysi_zpoline_blob_strategy
 sysi_zpoline_blob_strategy:
 data_strategy:	.quad 0		/* strategy id */
+	.global sysi_zpoline_blob_hook
+	.hidden sysi_zpoline_blob_hook
+sysi_zpoline_blob_hook:
+data_hook:	.quad 0		/* api->fast_hook, or 0 */
 
 	.global sysi_zpoline_blob_end
 	.hidden sysi_zpoline_blob_end

@@ -202,6 +202,7 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 	set_data(blob, sysi_zpoline_blob_bitmap, (uintptr_t)bitmap);
 	set_data(blob, sysi_zpoline_blob_incontext, (uintptr_t)sysi_zpoline_incontext);
 	set_data(blob, sysi_zpoline_blob_strategy, id);
+	set_data(blob, sysi_zpoline_blob_hook, (uintptr_t)a->fast_hook);
 	uint8_t *p0;
 	__asm__("" : "=r"(p0) : "0"((uintptr_t)0)); /* address 0, opaque to the optimiser */
 	if (e9) {

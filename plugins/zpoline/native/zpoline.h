@@ -29,6 +29,11 @@
 #define ZP_VSTACK_N 8       /* nesting depth of the vfork return-address stack */
 #define ZP_CLONE3_BUF 512   /* bytes of the local clone_args copy */
 
+/* Numbers the entry sends to the dispatcher even on the fast path (they may be in-context):
+ * a mask of clone (56), vfork (58), rt_sigreturn (15); clone3 (435) on its own. */
+#define ZP_MAYBE_INCONTEXT 0x0500000000008000 /* bits 15, 56, 58 */
+#define ZP_NR_CLONE3 435
+
 /* Red zone: [rsp-8] of the site holds the return address; the entry skips the other 120. */
 #define ZP_RZ_SKIP 120
 
@@ -80,6 +85,7 @@ extern const unsigned char sysi_zpoline_blob[], sysi_zpoline_blob_end[];
 extern const unsigned char sysi_zpoline_blob_entry[];
 extern const unsigned char sysi_zpoline_blob_dispatch[], sysi_zpoline_blob_bitmap[];
 extern const unsigned char sysi_zpoline_blob_incontext[], sysi_zpoline_blob_strategy[];
+extern const unsigned char sysi_zpoline_blob_hook[];
 
 /* incontext.S */
 void sysi_zpoline_incontext(void);

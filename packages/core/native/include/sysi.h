@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define SYSI_ABI_VERSION 1
+#define SYSI_ABI_VERSION 2
 
 /* ------------------------------------------------------------------ SYSI HOOK ABI */
 
@@ -116,6 +116,15 @@ struct sysi_runtime_api {
 	 * `ucontext` is a ucontext_t *. Returns 0 or -errno.
 	 */
 	int (*claim_signal)(int sig, int (*handler)(int sig, void *siginfo, void *ucontext));
+	/*
+	 * The fast path, set before any runtime's init: the hook itself when every call may skip
+	 * the dispatcher (no SYSI_FILTER, and the hook needs neither the reentrancy guard nor an
+	 * xsave: built-in hooks, or both SYSI_HOOK_* flags), else NULL. An entry may call it
+	 * directly instead of dispatch() for every number but clone, clone3, vfork and
+	 * rt_sigreturn, with c->flags = 0 and the rest of c filled as for dispatch(); its return
+	 * value is the result. Saves an indirect call per syscall.
+	 */
+	long (*fast_hook)(struct sysi_call *c);
 };
 
 struct sysi_strategy_ops {
@@ -159,9 +168,23 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *   SYSI_TRACE_JSON  "1": the trace hook writes JSON lines.
  *   SYSI_MARKER      "1": after setup, make one raw syscall number SYSI_MARKER_NR (returns
  *                    -ENOSYS) so strace-based tests see where instrumentation starts.
+ *                    Its first argument says what it marks (other arguments 0):
+ *                      SYSI_MARKER_START       this process image's instrumentation starts;
+ *                      SYSI_MARKER_WORK_BEGIN  the runtime's own work begins on this thread
+ *                                              (patching modules after dlopen: plan server,
+ *                                              plan files, mprotect, strategy runtimes; the
+ *                                              master signal handler's own calls): its raw
+ *                                              syscalls are not the program's and never reach
+ *                                              the hook;
+ *                      SYSI_MARKER_WORK_END    that work ends (program syscalls follow).
+ *                    A signal handler of the program that runs inside a bracket is the
+ *                    program's again until its rt_sigreturn.
  *   SYSI_DEBUG       "1": diagnostics on fd 2.
  */
 #define SYSI_MARKER_NR 0x5157
+#define SYSI_MARKER_START 0
+#define SYSI_MARKER_WORK_BEGIN 1
+#define SYSI_MARKER_WORK_END 2
 
 /* ------------------------------------------------------------------ STATS FILE */
 /*
@@ -189,7 +212,8 @@ struct sysi_stats_strategy { /* 80 bytes */
 	uint32_t state;            /* SYSI_STATS_SLOT_* */
 	uint32_t reserved;         /* 0 */
 	char name[SYSI_STATS_NAME_MAX]; /* strategy name, NUL-terminated */
-	uint64_t calls;            /* dispatcher entries through this strategy's sites */
+	uint64_t calls;            /* hooked calls through this strategy's sites, counted by the
+				    * count and trace hooks (0 under passthrough and user hooks) */
 	uint64_t patched;          /* sites patched with this strategy's option */
 	uint64_t fell_through;     /* sites whose option of this strategy was refused at run time
 				    * (strategy init failed, prepare_site refused, trampoline map failed) */
