@@ -3,6 +3,7 @@
 #include "internal.h"
 
 int sysi_ready;
+static int marker_on; /* the start marker was made: bracket later runtime work */
 
 __attribute__((constructor(101))) static void sysi_init(void)
 {
@@ -14,6 +15,14 @@ __attribute__((constructor(101))) static void sysi_init(void)
 	sysi_load_runtimes();
 	sysi_process_modules(0);
 	__atomic_store_n(&sysi_ready, 1, __ATOMIC_RELEASE);
-	if (mk && mk[0] == '1')
-		raw0(SYSI_MARKER_NR);
+	if (mk && mk[0] == '1') {
+		raw1(SYSI_MARKER_NR, SYSI_MARKER_START);
+		marker_on = 1;
+	}
+}
+
+void sysi_runtime_work(int begin)
+{
+	if (marker_on)
+		raw1(SYSI_MARKER_NR, begin ? SYSI_MARKER_WORK_BEGIN : SYSI_MARKER_WORK_END);
 }

@@ -151,13 +151,22 @@ void sysi_process_modules(int threaded)
 			sock = 0;
 		have_env = 1;
 	}
+	/*
+	 * After the start marker this is the runtime's own work (sysi.h SYSI_MARKER_WORK_*), except
+	 * dl_iterate_phdr: it is libc's and may block on the loader's lock through patched code.
+	 */
+	sysi_runtime_work(1);
 	c.out = sysi_map_pages(c.cap * sizeof *c.out);
-	if (!c.out)
+	if (!c.out) {
+		sysi_runtime_work(0);
 		return;
+	}
 	sysi_lock(&mod_lock);
 	for (i = 0; i < nseen; i++)
 		seen[i].live = 0;
+	sysi_runtime_work(0);
 	dl_iterate_phdr(collect_cb, &c);
+	sysi_runtime_work(1);
 	for (i = j = 0; i < nseen; i++) /* forget unloaded modules */
 		if (seen[i].live)
 			seen[j++] = seen[i];
@@ -170,6 +179,7 @@ void sysi_process_modules(int threaded)
 				sysi_rts[i].ops->ready();
 	sysi_unlock(&mod_lock);
 	sysi_unmap(c.out, c.cap * sizeof *c.out);
+	sysi_runtime_work(0);
 }
 
 void sysi_modules_atfork(void)

@@ -42,7 +42,9 @@ static int synchronous(int sig)
 
 static void master(int sig, siginfo_t *si, void *uc);
 
-static long install_master(int sig)
+/* Install the master for sig with the program's SA_RESTART/SA_ONSTACK; the kernel's old action
+ * goes to oact (size: the caller's sigset size, so the kernel checks it). */
+static long install_master_old(int sig, void *oact, long size)
 {
 	struct ksigaction a = {
 		.handler = (void *)master,
@@ -51,7 +53,12 @@ static long install_master(int sig)
 		.restorer = (void *)sysi_restorer,
 		.mask = 0,
 	};
-	return raw4(__NR_rt_sigaction, sig, &a, 0, 8);
+	return raw4(__NR_rt_sigaction, sig, &a, oact, size);
+}
+
+static long install_master(int sig)
+{
+	return install_master_old(sig, 0, 8);
 }
 
 int sysi_claim_signal(int sig, int (*handler)(int, void *, void *))
@@ -85,20 +92,31 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 	uint64_t claimed = __atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
 
 	if (sig >= 1 && sig <= 64 && (claimed & BIT(sig))) {
-		/* a query the kernel answers with its own errors (bad size, EFAULT on oact) and that
-		 * keeps one kernel call per program call, as strace-based oracles expect */
-		long r = raw4(__NR_rt_sigaction, sig, 0, oact, size);
-		if (r < 0)
-			return r;
-		sysi_lock(&sig_lock);
-		old = claims[sig].prog;
+		/*
+		 * Exactly one kernel call per program call, as strace-based oracles expect, and the
+		 * kernel's own errors (bad size, EFAULT on oact): a query without act, else the
+		 * master reinstalled with the program's new SA_RESTART/SA_ONSTACK. oact first
+		 * receives the kernel's view (the master), then the program's.
+		 */
+		long r;
 		if (act) {
 			memcpy(&a, act, sizeof a);
 			a.mask &= ~claimed;
+		}
+		sysi_lock(&sig_lock);
+		old = claims[sig].prog;
+		if (act) {
 			claims[sig].prog = a;
-			install_master((int)sig);
+			r = install_master_old((int)sig, oact, size);
+			/* EFAULT here is writing oact, after the kernel installed the action */
+			if (r < 0 && r != -EFAULT)
+				claims[sig].prog = old;
+		} else {
+			r = raw4(__NR_rt_sigaction, sig, 0, oact, size);
 		}
 		sysi_unlock(&sig_lock);
+		if (r < 0)
+			return r;
 		if (oact)
 			memcpy(oact, &old, sizeof old);
 		return 0;
@@ -137,11 +155,13 @@ static void default_action(int sig)
 	uint64_t m = BIT(sig);
 	if (default_ignores(sig))
 		return;
+	sysi_runtime_work(1); /* the kernel would do all this without a syscall */
 	raw4(__NR_rt_sigaction, sig, &dfl, 0, 8);
 	raw4(__NR_rt_sigprocmask, SIG_UNBLOCK, &m, 0, 8);
 	raw3(__NR_tgkill, raw0(__NR_getpid), raw0(__NR_gettid), sig);
 	/* still alive (stopped and continued, or pending elsewhere): take the signal back */
 	install_master(sig);
+	sysi_runtime_work(0);
 }
 
 static void master(int sig, siginfo_t *si, void *uc)
@@ -172,8 +192,11 @@ static void master(int sig, siginfo_t *si, void *uc)
 	if (!(a.flags & SA_NODEFER))
 		m |= BIT(sig);
 	m &= ~__atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
-	if (m)
+	if (m) { /* the kernel's part of delivery, not the program's call */
+		sysi_runtime_work(1);
 		raw4(__NR_rt_sigprocmask, SIG_BLOCK, &m, 0, 8);
+		sysi_runtime_work(0);
+	}
 	if (a.flags & SA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))a.handler)(sig, si, uc);
 	else

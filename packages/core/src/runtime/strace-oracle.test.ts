@@ -68,3 +68,50 @@ describe("straceOracle", () => {
     expect(r.total).toBe(8);
   });
 });
+
+// Runtime work after the start marker (dlopen patching) bracketed by markers 1 and 2, per thread.
+const WORK = `200 execve("/bin/y", ["y"], 0x7ffd /* 3 vars */) = 0
+200 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+200 rt_sigaction(SIGALRM, {sa_handler=0x401136, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x7f1}, NULL, 8) = 0
+200 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID, child_tid=0x7f2, parent_tid=0x7f2, exit_signal=0, stack=0x7f3, stack_size=0x7fff00, tls=0x7f4} => {parent_tid=[201]}, 88) = 201
+200 openat(AT_FDCWD, "/usr/lib/libm.so.6", O_RDONLY|O_CLOEXEC) = 3
+200 syscall_0x5157(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+200 socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0) = 4
+201 read(5, "x", 1)                   = 1
+200 connect(4, {sa_family=AF_UNIX, sun_path="/tmp/s"}, 110 <unfinished ...>
+201 write(6, "y", 1 <unfinished ...>
+200 <... connect resumed>)            = 0
+201 <... write resumed>)              = 1
+200 --- SIGALRM {si_signo=SIGALRM, si_code=SI_KERNEL} ---
+200 write(1, "tick\\n", 5)             = 5
+200 rt_sigreturn({mask=[]})           = 4
+200 open("/tmp/p/k.plan", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)
+200 syscall_0x5157(0x2, 0, 0, 0, 0, 0 <unfinished ...>
+201 syscall_0x5157(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+200 <... syscall_0x5157 resumed>)     = -1 ENOSYS (Function not implemented)
+201 mprotect(0x7f5, 4096, PROT_READ|PROT_EXEC) = 0
+200 close(3)                          = 0
+201 syscall_0x5157(0x2, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+201 close(5)                          = 0
+`;
+
+describe("straceOracle, runtime-work brackets", () => {
+  const r = straceOracle(WORK);
+
+  it("skips a thread's lines between WORK_BEGIN and WORK_END, unfinished ones included", () => {
+    expect(r.byName.socket).toBeUndefined();
+    expect(r.byName.connect).toBeUndefined();
+    expect(r.byName.open).toBeUndefined();
+    expect(r.byName.mprotect).toBeUndefined();
+    expect(r.byName.openat).toEqual({ calls: 1, errors: 0 }); // the real dlopen's, before the bracket
+    expect(r.byName.close).toEqual({ calls: 2, errors: 0 }); // after each thread's WORK_END
+  });
+
+  it("counts other threads during a bracket and a program handler inside one", () => {
+    expect(r.byName.read).toEqual({ calls: 1, errors: 0 });
+    expect(r.byName.write).toEqual({ calls: 2, errors: 0 }); // thread 201's and the SIGALRM handler's
+    expect(r.byName.rt_sigreturn).toEqual({ calls: 1, errors: 0 });
+    expect(r.byName.syscall_0x5157).toBeUndefined();
+    expect(r.total).toBe(9);
+  });
+});

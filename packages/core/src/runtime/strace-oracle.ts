@@ -3,8 +3,13 @@
  * output, restricted to what an instrumented run's hook should have seen.
  *
  * Rules (sysi.h RUNTIME ENVIRONMENT, SYSI_MARKER):
- *   - a process image starts counting after its marker syscall (SYSI_MARKER_NR, shown by strace
- *     as `syscall_0x5157`); a successful execve stops counting until the new image's marker;
+ *   - a process image starts counting after its start marker (SYSI_MARKER_NR with first argument
+ *     SYSI_MARKER_START, shown by strace as `syscall_0x5157(0, …)`); a successful execve stops
+ *     counting until the new image's marker;
+ *   - the runtime's own work after that (patching after dlopen, the master signal handler's own
+ *     calls) is bracketed per thread by markers with first argument SYSI_MARKER_WORK_BEGIN (1)
+ *     and SYSI_MARKER_WORK_END (2): the thread's lines between them are not counted, except in
+ *     a program signal handler that runs inside the bracket (until its rt_sigreturn);
  *   - a child counts from its first line when its parent was counting at the clone/fork/vfork
  *     that created it;
  *   - trap strategies run the emulated call inside a runtime signal frame (`--- SIGILL …`
@@ -42,10 +47,14 @@ const CLONES = new Set(["clone", "clone3", "fork", "vfork"]);
 interface Frame {
   runtime: boolean;
   syscalls: number;
+  /** The thread was inside a runtime-work bracket when the signal came. */
+  work: boolean;
 }
 
 interface PidState {
   counting: boolean;
+  /** Inside a SYSI_MARKER_WORK_BEGIN … END bracket (the runtime's own syscalls). */
+  work: boolean;
   frames: Frame[];
   /** A call strace printed as `<unfinished ...>`: its result comes on a `<... resumed>` line. */
   unfinished: { name: string; counted: boolean; line: string } | null;
@@ -63,6 +72,10 @@ const CALL = /^([a-z_][a-z0-9_]*)\((.*)$/;
 const RESULT_AT_END = /\) += (-?\d+|\?|0x[0-9a-f]+)(?: ([A-Z][A-Z0-9_]*))?(?: \(.*\))?(?: <unavailable>)?$/;
 const SIGACTION = /^rt_sigaction\((SIG\w+), \{sa_handler=(\w+)/;
 const SIGNAL = /^--- (SIG\w+) /;
+/** The marker's first argument as strace prints it: `0`, `0x1`, … */
+const MARKER_ARG = /^[a-z_0-9]+\((0x[0-9a-f]+|\d+)/;
+const WORK_BEGIN = 1;
+const WORK_END = 2;
 
 /** The result part of a finished line (the last `) = …`, not one inside a string argument). */
 function result(rest: string): RegExpExecArray | null {
@@ -103,6 +116,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
   /** A successful execve: a new image, not counting until its marker, handlers reset. */
   const execed = (st: PidState) => {
     st.counting = false;
+    st.work = false;
     st.frames = [];
     st.handled = new Set();
   };
@@ -112,7 +126,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     if (!CLONES.has(name) || !/^[1-9]\d*$/.test(result)) return;
     const child = Number(result);
     const handledSet = /CLONE_SIGHAND/.test(line) ? st.handled : new Set(st.handled);
-    if (!states.has(child)) start(child, st.counting, st.frames, handledSet);
+    if (!states.has(child)) start(child, st.counting, st.frames, handledSet, st.work);
   };
 
   const add = (name: string, error: boolean, pid: number) => {
@@ -124,8 +138,8 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     counted.add(pid);
   };
 
-  const start = (pid: number, counting: boolean, frames: Frame[], handled: Set<string>) => {
-    const st: PidState = { counting, frames: frames.map((f) => ({ ...f })), unfinished: null, handled };
+  const start = (pid: number, counting: boolean, frames: Frame[], handled: Set<string>, work = false) => {
+    const st: PidState = { counting, work, frames: frames.map((f) => ({ ...f })), unfinished: null, handled };
     states.set(pid, st);
     for (const p of pending.get(pid) ?? []) handle(p, st);
     pending.delete(pid);
@@ -136,7 +150,10 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     const top = st.frames[st.frames.length - 1];
     if (rest.startsWith("---")) {
       const runtime = isRuntimeSignal(rest);
-      if (runtime || st.handled.has(SIGNAL.exec(rest)?.[1] ?? "")) st.frames.push({ runtime, syscalls: 0 });
+      if (runtime || st.handled.has(SIGNAL.exec(rest)?.[1] ?? "")) {
+        st.frames.push({ runtime, syscalls: 0, work: st.work });
+        st.work = false; // a handler runs the program's code (or a trap's program call)
+      }
       return;
     }
     if (rest.startsWith("<...")) {
@@ -148,8 +165,15 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     if (m === null) return;
     let name = m[1] as string;
     if (name === marker) {
-      st.counting = true;
+      const arg = Number(MARKER_ARG.exec(rest)?.[1] ?? 0);
+      if (arg === WORK_BEGIN) st.work = st.counting;
+      else if (arg === WORK_END) st.work = false;
+      else st.counting = true;
       return;
+    }
+    if (st.work) {
+      if (rest.endsWith("<unfinished ...>")) st.unfinished = { name, counted: false, line: rest };
+      return; // the runtime's own syscall
     }
     const sa = SIGACTION.exec(rest);
     if (sa !== null) {
@@ -162,6 +186,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     if (r !== null && r[1] === "?" && r[2]?.startsWith("ERESTART")) return;
     if (name === "rt_sigreturn" && top !== undefined) {
       st.frames.pop();
+      st.work = top.work;
       if (top.runtime) return;
     }
     if (name === "restart_syscall") {
@@ -185,7 +210,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     const p: Parsed = { pid: Number(lm[1]), rest: lm[2] as string };
     if (root === null) {
       root = p.pid;
-      states.set(root, { counting: false, frames: [], unfinished: null, handled: new Set() });
+      states.set(root, { counting: false, work: false, frames: [], unfinished: null, handled: new Set() });
     }
     const st = states.get(p.pid);
     if (st === undefined) {
