@@ -1,9 +1,5 @@
 #!/usr/bin/env bun
-import { flush, run, settings } from "@oclif/core";
-import { formatError, oneLine } from "../src/base-command.ts";
-
-// Bun runs the TypeScript commands directly: no ts-node/tsx lookup, no lib->src rewriting.
-settings.enableAutoTranspile = false;
+import { formatError, oneLine, writeStderr } from "../src/format-error.ts";
 
 // oclif reports a plugin command that fails to load as a multi-line process warning, on every
 // invocation. Keep it to one `sysi: warning:` line per distinct message (the full text with DEBUG).
@@ -15,14 +11,29 @@ if (!process.env.DEBUG) {
     const line = `sysi: warning: ${oneLine(text.split("\n")[0] ?? "")}`;
     if (seen.has(line)) return;
     seen.add(line);
-    process.stderr.write(`${line}\n`);
+    writeStderr(`${line}\n`);
   };
 }
+
+const argv = process.argv.slice(2);
+
+// `sysi run` without oclif when oclif would do nothing but run it (run/fast-run.ts): loading
+// @oclif/core and discovering plugins is most of a warm `sysi run`'s start-up.
+if (argv[0] === "run") {
+  const { fastRun } = await import("../src/run/fast-run.ts");
+  const status = await fastRun(argv.slice(1), `${import.meta.dir}/..`);
+  if (status !== null) process.exit(status);
+}
+
+const { flush, run, settings } = await import("@oclif/core");
+
+// Bun runs the TypeScript commands directly: no ts-node/tsx lookup, no lib->src rewriting.
+settings.enableAutoTranspile = false;
 
 // Errors that escape a command's own catch (command not found, a broken plugin, a failing hook)
 // get the same one-line treatment as errors inside commands: `sysi: error: …`, no stack.
 try {
-  await run(process.argv.slice(2), import.meta.url);
+  await run(argv, import.meta.url);
   await flush();
 } catch (err) {
   const out = formatError(err);
@@ -30,7 +41,7 @@ try {
     await flush();
     process.exit(err?.oclif?.exit ?? 0);
   }
-  process.stderr.write(`${out.line}\n`);
-  if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  writeStderr(`${out.line}\n`);
+  if (process.env.DEBUG && err instanceof Error && err.stack) writeStderr(`${err.stack}\n`);
   process.exit(out.exit);
 }

@@ -10,7 +10,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Config } from "@oclif/core";
 import { StrategyError } from "@sysi/core/errors";
 import type { HostCheckId, HostFacts, Strategy, SysiCoreApi } from "@sysi/core/strategy";
 
@@ -52,8 +51,22 @@ export interface ResolvedChain {
   spec: string;
 }
 
-/** The part of oclif's Config the registry uses (tests pass a fake). */
-export type RegistryConfig = Pick<Config, "getPluginsList">;
+/** The fields of an oclif plugin the registry reads. */
+export interface RegistryPlugin {
+  name: string;
+  version: string;
+  type: string;
+  root: string;
+  pjson: unknown;
+}
+
+/**
+ * The part of oclif's Config the registry uses: an oclif Config, the `sysi run` fast path's
+ * plugin list (run/fast-run.ts), or a test's fake.
+ */
+export interface RegistryConfig {
+  getPluginsList(): readonly RegistryPlugin[];
+}
 
 let coreApi: SysiCoreApi | undefined;
 

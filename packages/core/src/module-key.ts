@@ -58,6 +58,20 @@ export function moduleKey(path: string, elf: Pick<ElfFile, "buildId">): string {
   }
 }
 
+/**
+ * A file's identity for memos keyed by file (never for plan keys): realpath-independent
+ * `dev:ino:size:mtimeNs:ctimeNs` of `path` (symlinks followed), or null when it cannot be
+ * stat'ed. Any write to the file changes its ctime, which no utimes() can set back.
+ */
+export function fileIdentity(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
 const PT_NOTE = 4;
 const NT_GNU_BUILD_ID = 3;
 

@@ -4,12 +4,18 @@
  * Makefile, the sysi.h include dir's headers, the library name and the compiler's
  * `--version` first line. Concurrent builders each build into their own temp dir and rename it
  * into place; the first rename wins, the others discard theirs.
+ *
+ * The check runs on every `sysi run`, so its inputs are memoized under `<cacheDir>/native-ids/`
+ * by file identity (module-key.ts fileIdentity: dev, inode, size, mtime, ctime): the compiler's
+ * first line by the identity of the compiler binary found on PATH, and the source hash by the
+ * identities of the source files (any write changes a file's ctime, so an edited source is
+ * hashed again). A missing or unreadable memo only costs the spawn or the reads.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BuildError } from "./errors.ts";
-import { cacheDir } from "./plan/cache.ts";
+import { fileIdentity } from "./module-key.ts";
+import { cacheDir, writeFileAtomic } from "./plan/cache.ts";
 
 export interface EnsureRuntimeOptions {
   /** Cache root (default: cacheDir()). */
@@ -73,7 +79,7 @@ function packageName(nativeDir: string): string {
 
 /** The source hash naming the build directory. */
 export function runtimeHash(nativeDir: string, lib: string, includeDir: string, compiler: string): string {
-  const h = createHash("sha256");
+  const h = new Bun.CryptoHasher("sha256");
   h.update(`lib\0${lib}\0cc\0${compiler}\0`);
   for (const [dir, tag, pattern] of [
     [nativeDir, "src", SOURCE],
@@ -86,6 +92,97 @@ export function runtimeHash(nativeDir: string, lib: string, includeDir: string, 
     }
   }
   return h.digest("hex").slice(0, 16);
+}
+
+function readMemo(path: string): string | null {
+  try {
+    const v = readFileSync(path, "utf8");
+    return v === "" ? null : v;
+  } catch {
+    return null;
+  }
+}
+
+function writeMemo(path: string, value: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, value);
+  } catch {
+    // a read-only cache only costs the work next time
+  }
+}
+
+function memoPath(root: string, kind: string, parts: string[]): string {
+  return join(root, "native-ids", `${kind}-${Bun.hash(parts.join("\0")).toString(16)}`);
+}
+
+const compilerIds = new Map<string, Promise<string>>();
+
+/**
+ * compilerId(cc), once per process and, across processes, memoized by the identity of the
+ * compiler binary (PATH lookup as spawn does it, symlinks followed — an `update-alternatives`
+ * switch or a compiler upgrade changes it).
+ */
+export function cachedCompilerId(cc: string, root: string = cacheDir()): Promise<string> {
+  const inProcess = compilerIds.get(`${root}\0${cc}`);
+  if (inProcess !== undefined) return inProcess;
+  const p = (async () => {
+    const found = cc.includes("/") ? cc : Bun.which(cc);
+    let real: string | null = null;
+    try {
+      real = found === null ? null : realpathSync(found);
+    } catch {
+      real = null;
+    }
+    const id = real === null ? null : fileIdentity(real);
+    if (real === null || id === null) return compilerId(cc);
+    const memo = memoPath(root, "cc", [cc, real, id]);
+    const known = readMemo(memo);
+    if (known !== null) return known;
+    const first = await compilerId(cc);
+    if (fileIdentity(real) === id) writeMemo(memo, first);
+    return first;
+  })();
+  compilerIds.set(`${root}\0${cc}`, p);
+  p.catch(() => compilerIds.delete(`${root}\0${cc}`));
+  return p;
+}
+
+/** The identities of the files runtimeHash() reads, in its order; null if one cannot be stat'ed. */
+function sourceIdentities(nativeDir: string, includeDir: string): string[] | null {
+  const out: string[] = [];
+  for (const [dir, tag, pattern] of [
+    [nativeDir, "src", SOURCE],
+    [includeDir, "inc", /\.h$/],
+  ] as const) {
+    out.push(`${tag}\0${dir}`);
+    for (const name of listSources(dir, pattern)) {
+      const id = fileIdentity(join(dir, name));
+      if (id === null) return null;
+      out.push(`${name}\0${id}`);
+    }
+  }
+  return out;
+}
+
+/** runtimeHash(), memoized by the identities of the source files (see the file comment). */
+export function cachedRuntimeHash(
+  nativeDir: string,
+  lib: string,
+  includeDir: string,
+  compiler: string,
+  root: string = cacheDir(),
+): string {
+  const ids = sourceIdentities(nativeDir, includeDir);
+  if (ids === null) return runtimeHash(nativeDir, lib, includeDir, compiler);
+  const memo = memoPath(root, "src", [lib, compiler, ...ids]);
+  const known = readMemo(memo);
+  if (known !== null && /^[0-9a-f]{16}$/.test(known)) return known;
+  const hash = runtimeHash(nativeDir, lib, includeDir, compiler);
+  // Keep it only if no source changed while it was read.
+  const after = sourceIdentities(nativeDir, includeDir);
+  if (after !== null && after.join("\n") === ids.join("\n")) writeMemo(memo, hash);
+  return hash;
 }
 
 /** First compiler/linker/make error line of a build log (or its first line). */
@@ -101,9 +198,10 @@ export async function ensureRuntime(nativeDir: string, lib: string, opts: Ensure
   if (!existsSync(join(nativeDir, "Makefile"))) {
     throw new BuildError("BUILD_FAILED", `${packageName(nativeDir)}: no Makefile in ${nativeDir}`);
   }
-  const compiler = await compilerId(cc);
-  const root = join(opts.cacheDir ?? cacheDir(), "native");
-  const hash = runtimeHash(nativeDir, lib, includeDir, compiler);
+  const base = opts.cacheDir ?? cacheDir();
+  const compiler = await cachedCompilerId(cc, base);
+  const root = join(base, "native");
+  const hash = cachedRuntimeHash(nativeDir, lib, includeDir, compiler, base);
   const final = join(root, hash);
   const target = join(final, lib);
   if (existsSync(target)) return target;

@@ -21,8 +21,8 @@ export async function planModules(exe: string | null, chain: ChainEntry[], host:
   const planDir = cache.planDir(chainKey(chain, host));
   if (exe === null) return { planDir, modules: [] };
   const { moduleClosure } = await import("@sysi/core/plan/closure");
-  const paths = await moduleClosure(exe);
-  const planned = await cache.planMany(paths, chain, host);
+  const paths = await moduleClosure(exe, { memoRoot: cache.root });
+  const planned = await cache.ensureMany(paths, chain, host);
   return { planDir, modules: planned.map((m) => ({ path: m.path, hit: m.hit, ms: Math.round(m.ms) })) };
 }
 

@@ -9,7 +9,6 @@ import { fileURLToPath } from "node:url";
 import { StrategyError, SysiError } from "@sysi/core/errors";
 import type { HostReport } from "@sysi/core/host/index";
 import { ensureRuntime } from "@sysi/core/native-build";
-import { syscallNumber } from "@sysi/core/syscalls/index";
 import {
   type ChainElement,
   defaultChain,
@@ -95,8 +94,10 @@ export function elfToPlan(path: string): string | null {
   return null;
 }
 
-export function parseFilter(spec: string | undefined): number[] | undefined {
+/** `-e read,write` → syscall numbers (the name table is loaded only when there is a filter). */
+export async function parseFilter(spec: string | undefined): Promise<number[] | undefined> {
   if (spec === undefined || spec.trim() === "") return undefined;
+  const { syscallNumber } = await import("@sysi/core/syscalls/index");
   const out: number[] = [];
   for (const raw of spec.split(",")) {
     const name = raw.trim();
@@ -156,7 +157,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     t = now;
   };
   const hook = resolveHook(opts.hook);
-  const filter = parseFilter(opts.filter);
+  const filter = await parseFilter(opts.filter);
   const host = opts.host ?? (await cachedProbeHost());
   lap("probe");
   const chain = await chooseChain(opts, host);

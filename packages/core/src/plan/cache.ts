@@ -9,21 +9,27 @@
  * host facts. The module key (module-key.ts) names the file. A cached entry is returned only
  * when both files decode and agree with the module (build-id) and the chain; anything else —
  * missing, truncated, corrupt, stale — is replanned and rewritten (temp file + rename).
+ *
+ *   <cacheDir>/plan-checks/<hash of the plan path>   "this plan file (dev, inode, size, mtime,
+ *                                                   ctime) decoded and matched build-id B and
+ *                                                   chain C" — lets ensurePlanned skip decoding
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { readElfFile } from "../elf/reader.ts";
 import type { ElfFile } from "../elf/types.ts";
 import { FileError } from "../errors.ts";
-import { moduleKey, quickBuildId } from "../module-key.ts";
+import { fileIdentity, moduleKey, quickBuildId } from "../module-key.ts";
 import type { HostFacts } from "../strategy.ts";
 import type { ScanResult } from "../x86/types.ts";
 import { decodePlan, encodePlan } from "./binary.ts";
 import { type ChainEntry, COMPOSITE_VERSION, PLAN_FORMAT_VERSION, planModule } from "./composite.ts";
-import { type PlanJson, planToJson } from "./json.ts";
+import type { PlanJson } from "./json.ts";
 import type { PatchPlan } from "./types.ts";
+
+// The ELF reader and the JSON form are loaded only when a module is read or planned: a warm
+// `sysi run` finds its plans by build-id and never needs them.
+const readElfFile = async (path: string) => (await import("../elf/reader.ts")).readElfFile(path);
 
 /** $SYSI_CACHE_DIR, else $XDG_CACHE_HOME/sysi, else ~/.cache/sysi. */
 export function cacheDir(env: Record<string, string | undefined> = process.env): string {
@@ -46,7 +52,7 @@ export function chainKey(chain: readonly ChainEntry[], host: HostFacts): string 
       .filter(([, v]) => v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   };
-  return createHash("sha256").update(JSON.stringify(doc)).digest("hex").slice(0, 16);
+  return new Bun.CryptoHasher("sha256").update(JSON.stringify(doc)).digest("hex").slice(0, 16);
 }
 
 /** Write `data` to `path` atomically: a temp file in the same directory, then rename. */
@@ -87,7 +93,7 @@ export interface PlanFileResult {
 
 /** Read, scan and plan one file (no cache). */
 export async function planFile(path: string, chain: ChainEntry[], host: HostFacts): Promise<PlanFileResult> {
-  const elf = readElfFile(path);
+  const elf = await readElfFile(path);
   return planElf(path, elf, chain, host);
 }
 
@@ -110,6 +116,15 @@ export interface GetOrPlanOptions {
   force?: boolean;
 }
 
+/** A module whose plan is in the cache (ensurePlanned): no JSON form read. */
+export interface EnsuredModule {
+  path: string;
+  key: string;
+  planPath: string;
+  hit: boolean;
+  ms: number;
+}
+
 export class PlanCache {
   readonly root: string;
   constructor(root: string = cacheDir()) {
@@ -127,26 +142,64 @@ export class PlanCache {
     host: HostFacts,
     opts: GetOrPlanOptions = {},
   ): Promise<PlannedModule> {
+    return (await this.lookup(path, chain, host, opts.force === true, true)) as PlannedModule;
+  }
+
+  /**
+   * Make sure the module's plan for this chain is in the cache (planning it if not), like
+   * getOrPlan, but a hit does not read the JSON form: what `sysi run` needs before start-up.
+   * The binary plan is still checked against the module's build-id and the chain (decoded, or
+   * known to be this exact file already checked: see readValid).
+   */
+  async ensurePlanned(path: string, chain: ChainEntry[], host: HostFacts): Promise<EnsuredModule> {
+    const r = await this.lookup(path, chain, host, false, false);
+    return { path: r.path, key: r.key, planPath: r.planPath, hit: r.hit, ms: r.ms };
+  }
+
+  private async lookup(
+    path: string,
+    chain: ChainEntry[],
+    host: HostFacts,
+    force: boolean,
+    withJson: boolean,
+  ): Promise<EnsuredModule & { json?: PlanJson; plan?: PatchPlan }> {
     const t0 = performance.now();
     const dir = this.planDir(chainKey(chain, host));
     const names = chain.map((c) => c.strategy.name);
     // Fast path: the build-id from the program headers' notes names the plan without reading the file.
-    const quick = opts.force ? null : quickBuildId(path);
+    const quick = force ? null : quickBuildId(path);
     if (quick !== null) {
-      const json = readValid(join(dir, `${quick}.plan`), join(dir, `${quick}.json`), quick, quick, names);
+      const json = this.readValid(
+        join(dir, `${quick}.plan`),
+        join(dir, `${quick}.json`),
+        quick,
+        quick,
+        names,
+        withJson,
+      );
       if (json !== null) {
-        return { path, key: quick, planPath: join(dir, `${quick}.plan`), json, hit: true, ms: performance.now() - t0 };
+        const planPath = join(dir, `${quick}.plan`);
+        return {
+          path,
+          key: quick,
+          planPath,
+          json: json === true ? undefined : json,
+          hit: true,
+          ms: performance.now() - t0,
+        };
       }
     }
-    const elf = readElfFile(path);
+    const elf = await readElfFile(path);
     const key = moduleKey(path, elf);
     const planPath = join(dir, `${key}.plan`);
     const jsonPath = join(dir, `${key}.json`);
-    if (!opts.force && quick === null) {
-      const json = readValid(planPath, jsonPath, elf.buildId, key, names);
-      if (json !== null) return { path, key, planPath, json, hit: true, ms: performance.now() - t0 };
+    if (!force && quick === null) {
+      const json = this.readValid(planPath, jsonPath, elf.buildId, key, names, withJson);
+      if (json !== null)
+        return { path, key, planPath, json: json === true ? undefined : json, hit: true, ms: performance.now() - t0 };
     }
     const { plan } = await planElf(path, elf, chain, host);
+    const { planToJson } = await import("./json.ts");
     const json = planToJson(plan);
     mkdirSync(dir, { recursive: true });
     // JSON first: a present .plan implies its .json (the runtime only reads .plan).
@@ -162,36 +215,72 @@ export class PlanCache {
     host: HostFacts,
     opts: GetOrPlanOptions = {},
   ): Promise<PlannedModule[]> {
-    const uniq = [...new Set(paths)];
-    const byPath = new Map<string, Promise<PlannedModule>>();
-    for (const p of uniq) byPath.set(p, this.getOrPlan(p, chain, host, opts));
-    const done = new Map<string, PlannedModule>();
-    for (const [p, r] of byPath) done.set(p, await r);
-    return paths.map((p) => done.get(p) as PlannedModule);
+    return inOrder(paths, (p) => this.getOrPlan(p, chain, host, opts));
+  }
+
+  /** ensurePlanned() for independent modules (deduplicated by path, results in input order). */
+  async ensureMany(paths: readonly string[], chain: ChainEntry[], host: HostFacts): Promise<EnsuredModule[]> {
+    return inOrder(paths, (p) => this.ensurePlanned(p, chain, host));
+  }
+  /**
+   * The cached JSON when both files are present, decode, and match the module and chain; else
+   * null. Without `withJson` (ensurePlanned), the JSON file must exist but is not read (true on
+   * success), and decoding the plan is skipped when this exact plan file — same dev, inode,
+   * size, mtime and ctime (a rewrite is a new inode, an edit a new ctime) — was decoded and
+   * matched this build-id and chain before: `<root>/plan-checks/` remembers that.
+   */
+  private readValid(
+    planPath: string,
+    jsonPath: string,
+    buildId: string | null,
+    key: string,
+    chain: string[],
+    withJson: boolean,
+  ): PlanJson | true | null {
+    const bid = buildId === null ? null : buildId.toLowerCase().slice(0, 64);
+    const id = withJson ? null : fileIdentity(planPath);
+    const check = join(this.root, "plan-checks", Bun.hash(planPath).toString(16));
+    const proof = `${planPath}\n${id}\n${bid}\n${chain.join(",")}\n`;
+    if (id !== null && existsSync(jsonPath)) {
+      try {
+        if (readFileSync(check, "utf8") === proof) return true;
+      } catch {
+        // not checked before: decode
+      }
+    }
+    try {
+      const decoded = decodePlan(new Uint8Array(readFileSync(planPath)));
+      if (decoded.chain !== chain.join(",")) return null;
+      if (decoded.strategies.join(",") !== chain.join(",")) return null;
+      if (decoded.buildId !== bid) return null;
+      if (!withJson) {
+        if (!existsSync(jsonPath)) return null;
+        if (id !== null && fileIdentity(planPath) === id) {
+          try {
+            mkdirSync(dirname(check), { recursive: true });
+            writeFileAtomic(check, proof);
+          } catch {
+            // a read-only cache only costs the decoding next time
+          }
+        }
+        return true;
+      }
+      const json = JSON.parse(readFileSync(jsonPath, "utf8")) as PlanJson;
+      if (json.format !== "sysi-plan" || json.module?.key !== key || json.chain?.join(",") !== chain.join(","))
+        return null;
+      if (json.stats?.sites !== decoded.sites.length) return null;
+      return json;
+    } catch {
+      // missing, unreadable, corrupt (PlanError) or bad JSON: replan
+      return null;
+    }
   }
 }
 
-/** The cached JSON when both files are present, decode, and match the module and chain; else null. */
-function readValid(
-  planPath: string,
-  jsonPath: string,
-  buildId: string | null,
-  key: string,
-  chain: string[],
-): PlanJson | null {
-  try {
-    const decoded = decodePlan(new Uint8Array(readFileSync(planPath)));
-    if (decoded.chain !== chain.join(",")) return null;
-    if (decoded.strategies.join(",") !== chain.join(",")) return null;
-    const bid = buildId === null ? null : buildId.toLowerCase().slice(0, 64);
-    if (decoded.buildId !== bid) return null;
-    const json = JSON.parse(readFileSync(jsonPath, "utf8")) as PlanJson;
-    if (json.format !== "sysi-plan" || json.module?.key !== key || json.chain?.join(",") !== chain.join(","))
-      return null;
-    if (json.stats?.sites !== decoded.sites.length) return null;
-    return json;
-  } catch {
-    // missing, unreadable, corrupt (PlanError) or bad JSON: replan
-    return null;
-  }
+async function inOrder<T>(paths: readonly string[], one: (path: string) => Promise<T>): Promise<T[]> {
+  const byPath = new Map<string, Promise<T>>();
+  for (const p of new Set(paths)) byPath.set(p, one(p));
+  const done = new Map<string, T>();
+  for (const [p, r] of byPath) done.set(p, await r);
+  return paths.map((p) => done.get(p) as T);
 }

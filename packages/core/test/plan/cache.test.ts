@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   utimesSync,
   writeFileSync,
@@ -145,6 +146,55 @@ describe.skipIf(libc === undefined)("PlanCache (needs libc.so.6)", () => {
     if (plan === undefined) throw new Error("no plan");
     writeFileSync(r.planPath, encodePlan({ ...plan, module: { ...plan.module, buildId: "ffff" } }));
     expect((await cache.getOrPlan(lib, chain, host)).hit).toBe(false);
+  });
+
+  it("ensurePlanned: plans on a miss, hits without reading the JSON form, replans what getOrPlan would", async () => {
+    const strategy = fakeStrategy("en", (s) => twoByte(s, 0x0f, 0x0b));
+    const chain: ChainEntry[] = [{ strategy, options: {} }];
+    const c = new PlanCache(join(tmp, "c-ensure"));
+    const miss = await c.ensurePlanned(lib, chain, host);
+    expect(miss.hit).toBe(false);
+    utimesSync(miss.planPath, 1_600_000_000, 1_600_000_000);
+    const full = await c.getOrPlan(lib, chain, host);
+    expect(full.hit).toBe(true);
+    expect(full.key).toBe(miss.key);
+    expect(full.planPath).toBe(miss.planPath);
+    const calls = strategy.calls.length;
+    const hit = await c.ensurePlanned(lib, chain, host);
+    expect(hit).toMatchObject({ hit: true, key: miss.key, planPath: miss.planPath });
+    expect(strategy.calls.length).toBe(calls);
+    // The check of this exact plan file is remembered; an edit in place (same size, same
+    // mtime: only the ctime tells) is decoded again and found to be for another chain.
+    expect(readdirSync(join(tmp, "c-ensure", "plan-checks"))).toHaveLength(1);
+    const bytes = readFileSync(miss.planPath);
+    const at = bytes.indexOf(Buffer.from("en"));
+    expect(at).toBeGreaterThan(0);
+    bytes.set(Buffer.from("zz"), at);
+    const before = statSync(miss.planPath, { bigint: true });
+    writeFileSync(miss.planPath, bytes);
+    utimesSync(miss.planPath, 1_600_000_000, 1_600_000_000);
+    const after = statSync(miss.planPath, { bigint: true });
+    expect([after.ino, after.size, after.mtimeNs]).toEqual([before.ino, before.size, before.mtimeNs]);
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(false);
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(true);
+    // The JSON form is not read on a hit, but it must be there.
+    const jsonPath = miss.planPath.replace(/\.plan$/, ".json");
+    writeFileSync(jsonPath, "{ not json");
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(true);
+    rmSync(jsonPath);
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(false);
+    expect(existsSync(jsonPath)).toBe(true);
+    // A truncated plan, or one for another build-id, is never taken as a hit.
+    truncateSync(miss.planPath, 100);
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(false);
+    const plan = (await c.getOrPlan(lib, chain, host, { force: true })).plan;
+    if (plan === undefined) throw new Error("no plan");
+    writeFileSync(miss.planPath, encodePlan({ ...plan, module: { ...plan.module, buildId: "ffff" } }));
+    expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(false);
+    expect(decodePlan(readFileSync(miss.planPath)).buildId).toBe(full.key.slice(0, 64));
+    const many = await c.ensureMany([lib, "/usr/bin/true", lib], chain, host);
+    expect(many.map((m) => m.path)).toEqual([lib, "/usr/bin/true", lib]);
+    expect(many[0]).toBe(many[2] as (typeof many)[number]);
   });
 
   it("plans many modules, deduplicated, in input order", async () => {

@@ -1,10 +1,20 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BuildError } from "../../src/errors.ts";
-import { ensureRuntime } from "../../src/native-build.ts";
+import { cachedCompilerId, cachedRuntimeHash, ensureRuntime, runtimeHash } from "../../src/native-build.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sysi-native-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -79,5 +89,72 @@ describe("ensureRuntime", () => {
     }).catch((e) => e);
     expect(err).toBeInstanceOf(BuildError);
     expect(err.code).toBe("BUILD_CC_MISSING");
+  });
+});
+
+describe("memoized build inputs", () => {
+  /** A fake compiler: prints `<version>` for --version and counts its runs in `<dir>/runs`. */
+  function fakeCc(dir: string, version: string): string {
+    mkdirSync(dir, { recursive: true });
+    const cc = join(dir, "fakecc");
+    writeFileSync(cc, `#!/bin/sh\necho run >> "${dir}/runs"\necho "${version}"\necho second line\n`);
+    chmodSync(cc, 0o755);
+    return cc;
+  }
+  const runs = (dir: string) => readFileSync(join(dir, "runs"), "utf8").split("\n").filter(Boolean).length;
+  /** cachedCompilerId in a fresh process (no in-process memo). */
+  function idInChild(cc: string, root: string): string {
+    const src = join(import.meta.dir, "../../src/native-build.ts");
+    const r = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const m = await import(${JSON.stringify(src)}); process.stdout.write(await m.cachedCompilerId(${JSON.stringify(cc)}, ${JSON.stringify(root)}));`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.status).toBe(0);
+    return r.stdout;
+  }
+
+  it("runs the compiler once per compiler binary, and again when the binary changes", async () => {
+    const dir = join(tmp, "fakecc");
+    const root = join(tmp, "cc-memo");
+    const cc = fakeCc(dir, "fakecc 1.0");
+    utimesSync(cc, 1_600_000_000, 1_600_000_000);
+    expect(await cachedCompilerId(cc, root)).toBe("fakecc 1.0");
+    expect(await cachedCompilerId(cc, root)).toBe("fakecc 1.0");
+    expect(runs(dir)).toBe(1);
+    expect(idInChild(cc, root)).toBe("fakecc 1.0");
+    expect(runs(dir)).toBe(1);
+    // Same size, same mtime, new contents: the ctime still tells.
+    const before = statSync(cc, { bigint: true });
+    writeFileSync(cc, readFileSync(cc, "utf8").replace("1.0", "2.0"));
+    utimesSync(cc, 1_600_000_000, 1_600_000_000);
+    const after = statSync(cc, { bigint: true });
+    expect([after.size, after.mtimeNs, after.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
+    expect(idInChild(cc, root)).toBe("fakecc 2.0");
+    expect(runs(dir)).toBe(2);
+  });
+
+  it("hashes the sources once per version of them; an edit that keeps size and mtime is seen", () => {
+    const dir = nativeDir("memo", GOOD);
+    const inc = join(import.meta.dir, "../../native/include");
+    const root = join(tmp, "src-memo");
+    const file = join(dir, "throw.c");
+    utimesSync(file, 1_600_000_000, 1_600_000_000);
+    const h1 = cachedRuntimeHash(dir, "libthrow.so", inc, "cc 1", root);
+    expect(h1).toBe(runtimeHash(dir, "libthrow.so", inc, "cc 1"));
+    expect(readdirSync(join(root, "native-ids")).length).toBe(1);
+    expect(cachedRuntimeHash(dir, "libthrow.so", inc, "cc 1", root)).toBe(h1);
+    expect(cachedRuntimeHash(dir, "libthrow.so", inc, "cc 2", root)).toBe(runtimeHash(dir, "libthrow.so", inc, "cc 2"));
+    const before = statSync(file, { bigint: true });
+    writeFileSync(file, GOOD.replace("return SYSI_ABI_VERSION", "return SYSI_ABI_VERSION+0").slice(0, GOOD.length));
+    utimesSync(file, 1_600_000_000, 1_600_000_000);
+    const after = statSync(file, { bigint: true });
+    expect([after.size, after.mtimeNs, after.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
+    const h2 = cachedRuntimeHash(dir, "libthrow.so", inc, "cc 1", root);
+    expect(h2).not.toBe(h1);
+    expect(h2).toBe(runtimeHash(dir, "libthrow.so", inc, "cc 1"));
   });
 });

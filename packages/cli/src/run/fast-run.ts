@@ -1,0 +1,269 @@
+/**
+ * The `sysi run` start-up fast path. Loading @oclif/core and letting it discover plugins and
+ * commands costs ~150 ms, most of a warm `sysi run`. bin/run.js therefore hands `run` to
+ * fastRun() first, which runs the command without oclif when it can tell that oclif would do
+ * exactly the same thing:
+ *
+ *   - the arguments are plain: known flags (each option once, with a value that is not a flag),
+ *     then the command — no `--help`, no unknown flag, nothing oclif would reject;
+ *   - the plugins are the bundled ones only: no user-installed or linked plugin (the data
+ *     dir's package.json lists none), no dev plugins, no globbed plugin names, no plugin that
+ *     hooks oclif's command lifecycle (init, prerun, preparse, postrun, finally) or has plugins
+ *     of its own.
+ *
+ * Anything else returns null and bin/run.js goes through oclif as before, so help text, parse
+ * errors and plugin behaviour stay oclif's own.
+ */
+import { readFileSync, realpathSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { formatError, writeStderr } from "../format-error.ts";
+import type { RegistryConfig, RegistryPlugin } from "../registry.ts";
+import { executeRun, type RunFlags } from "./execute.ts";
+
+/** A flag of `sysi run`, as oclif's parser sees it (commands/run.ts; a test keeps them equal). */
+export interface RunFlagSpec {
+  name: string;
+  char?: string;
+  type: "boolean" | "option";
+}
+
+export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
+  { name: "strategy", char: "s", type: "option" },
+  { name: "hook", type: "option" },
+  { name: "output", char: "o", type: "option" },
+  { name: "json", type: "boolean" },
+  { name: "filter", char: "e", type: "option" },
+  { name: "verbose", char: "v", type: "boolean" },
+];
+
+export const RUN_HOOK_DEFAULT = "count";
+
+export interface ScannedRun {
+  /** The program and its arguments, in the order given. */
+  words: string[];
+  /** Flag values by name (booleans: true). */
+  values: Record<string, string | true>;
+  /** False when oclif does something odd with the words (`--json=x` makes "x" an argument). */
+  plain: boolean;
+}
+
+/**
+ * Split `sysi run`'s argv (after "run") into flags and the command the way oclif's parser
+ * classifies tokens (strict: false; `--` ends the flags), keeping the command's words in their
+ * original order. Null where oclif's parser throws: an unknown flag before `--` (oclif rejects
+ * those even though the command is not strict), an option given twice or without a value.
+ */
+export function scanRunArgv(
+  argv: readonly string[],
+  specs: readonly RunFlagSpec[] = RUN_FLAG_SPECS,
+): ScannedRun | null {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const byChar = new Map(specs.filter((s) => s.char !== undefined).map((s) => [s.char as string, s]));
+  const find = (arg: string): { spec?: RunFlagSpec; isLong: boolean } => {
+    if (arg.startsWith("--")) return { spec: byName.get(arg.slice(2)), isLong: true };
+    if (arg.startsWith("-") && arg.length > 1) return { spec: byChar.get(arg[1] as string), isLong: false };
+    return { isLong: false };
+  };
+  const rest = [...argv];
+  const words: string[] = [];
+  const values: Record<string, string | true> = {};
+  let plain = true;
+  const parseFlag = (arg: string): boolean | "error" => {
+    const { spec, isLong } = find(arg);
+    if (spec === undefined) {
+      const eq = arg.indexOf("=");
+      if (eq === -1) return false;
+      rest.unshift(arg.slice(eq + 1));
+      const head = arg.slice(0, eq);
+      const r = parseFlag(head);
+      if (r === false) rest.shift();
+      // `--json=x`: oclif sets the flag and takes "x" as an argument.
+      else if (find(head).spec?.type === "boolean") plain = false;
+      return r;
+    }
+    if (spec.type === "option") {
+      if (spec.name in values) return "error";
+      const input = isLong || arg.length < 3 ? rest.shift() : arg.slice(arg[2] === "=" ? 3 : 2);
+      if (input === undefined || find(input).spec !== undefined) return "error";
+      values[spec.name] = input;
+      return true;
+    }
+    values[spec.name] = true;
+    if (!isLong && arg.length > 2) rest.unshift(`-${arg.slice(2)}`);
+    return true;
+  };
+  let parsing = true;
+  while (rest.length > 0) {
+    const input = rest.shift() as string;
+    if (parsing && input.startsWith("-") && input !== "-") {
+      if (input === "--") {
+        parsing = false;
+        continue;
+      }
+      const r = parseFlag(input);
+      if (r === "error") return null;
+      if (r) continue;
+      // Not a flag of ours (`--help` included): oclif fails with "Nonexistent flag" (or shows help).
+      if (!/^-\d/.test(input)) return null;
+    }
+    words.push(input);
+  }
+  return { words, values, plain };
+}
+
+/**
+ * The program and its arguments in the order given. oclif's parser returns them sorted by the
+ * first occurrence of each string, which reorders repeated words (`sh -c 'echo $0' sh`) and
+ * words equal to a flag value (`-s ud2 -- echo ud2`); scanRunArgv classifies the tokens as
+ * oclif does but keeps their order. Should the two ever disagree on the words, oclif's win.
+ */
+export function commandWords(raw: readonly string[], parsed: readonly string[]): string[] {
+  const scanned = scanRunArgv(raw);
+  if (scanned === null || scanned.words.length !== parsed.length) return [...parsed];
+  const a = [...scanned.words].sort();
+  const b = [...parsed].sort();
+  return a.every((w, i) => w === b[i]) ? scanned.words : [...parsed];
+}
+
+/** RunFlags from scanned values, with the defaults of commands/run.ts. */
+export function runFlags(values: Record<string, string | true>): RunFlags {
+  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  return {
+    strategy: str("strategy"),
+    hook: str("hook") ?? RUN_HOOK_DEFAULT,
+    output: str("output"),
+    json: values.json === true,
+    filter: str("filter"),
+    verbose: values.verbose === true,
+  };
+}
+
+/** oclif hook events that run around every command: a plugin with one needs oclif. */
+const LIFECYCLE_HOOKS = ["init", "prerun", "preparse", "postrun", "finally", "command_not_found"];
+
+interface OclifSection {
+  plugins?: unknown;
+  devPlugins?: unknown;
+  hooks?: Record<string, unknown>;
+  additionalHelpFlags?: unknown;
+  additionalVersionFlags?: unknown;
+}
+
+interface PackageJson {
+  name?: string;
+  version?: string;
+  dependencies?: Record<string, string>;
+  oclif?: OclifSection;
+}
+
+function readJson(path: string): PackageJson | null {
+  try {
+    const v = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    return typeof v === "object" && v !== null ? (v as PackageJson) : null;
+  } catch {
+    return null;
+  }
+}
+
+function hooksLifecycle(oclif: OclifSection): boolean {
+  return oclif.hooks !== undefined && LIFECYCLE_HOOKS.some((h) => oclif.hooks?.[h] !== undefined);
+}
+
+/** oclif's data dir (Config#dataDir): $SYSI_DATA_DIR, else $XDG_DATA_HOME/sysi, else ~/.local/share/sysi. */
+export function oclifDataDir(env: Record<string, string | undefined> = process.env): string {
+  if (env.SYSI_DATA_DIR) return env.SYSI_DATA_DIR;
+  const home = env.HOME || homedir() || tmpdir();
+  return join(env.XDG_DATA_HOME || join(home, ".local/share"), "sysi");
+}
+
+/** Does the data dir's package.json list user-installed or linked plugins? (unreadable: yes) */
+function hasUserPlugins(dataDir: string): boolean {
+  const path = join(dataDir, "package.json");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+  try {
+    const pj = JSON.parse(text) as PackageJson;
+    const list = pj?.oclif?.plugins;
+    return Array.isArray(list) && list.length > 0;
+  } catch {
+    return true;
+  }
+}
+
+/** Node's package lookup from `from` upwards: the realpath of node_modules/<name>. */
+function findPackage(from: string, name: string): string | null {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      return realpathSync(join(dir, "node_modules", name));
+    } catch {
+      // not here
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/**
+ * The plugins oclif would load for the CLI at `root` — the root plugin and its bundled core
+ * plugins — or null when oclif is needed to know (see the file comment).
+ */
+export function fastPluginList(
+  root: string,
+  env: Record<string, string | undefined> = process.env,
+): RegistryPlugin[] | null {
+  const pjson = readJson(join(root, "package.json"));
+  const oclif = pjson?.oclif;
+  if (pjson === null || oclif === undefined) return null;
+  if (oclif.devPlugins !== undefined || oclif.additionalHelpFlags !== undefined) return null;
+  if (oclif.additionalVersionFlags !== undefined || hooksLifecycle(oclif)) return null;
+  if (hasUserPlugins(oclifDataDir(env))) return null;
+  const patterns = oclif.plugins ?? [];
+  if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== "string" || /[*?[\]{}!()+@]/.test(p.slice(1))))
+    return null;
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+  } catch {
+    return null;
+  }
+  const out: RegistryPlugin[] = [
+    { name: pjson.name ?? "sysi", version: pjson.version ?? "0.0.0", type: "core", root: realRoot, pjson },
+  ];
+  for (const dep of Object.keys(pjson.dependencies ?? {})) {
+    if (!(patterns as string[]).includes(dep)) continue;
+    const dir = findPackage(root, dep);
+    const pj = dir === null ? null : readJson(join(dir, "package.json"));
+    if (dir === null || pj === null || pj.oclif === undefined || typeof pj.name !== "string") return null;
+    if (hooksLifecycle(pj.oclif)) return null;
+    if (Array.isArray(pj.oclif.plugins) && pj.oclif.plugins.length > 0) return null;
+    out.push({ name: pj.name, version: pj.version ?? "0.0.0", type: "core", root: dir, pjson: pj });
+  }
+  return out;
+}
+
+/**
+ * Run `sysi run <argv>` without oclif; null when it cannot (bin/run.js then uses oclif).
+ * Resolves to the exit status; errors are printed as the command prints them.
+ */
+export async function fastRun(argv: readonly string[], root: string): Promise<number | null> {
+  // DEBUG wants oclif's debug output; SYSI_NO_FAST_RUN=1 turns the fast path off.
+  if (process.env.DEBUG || process.env.SYSI_NO_FAST_RUN) return null;
+  const scanned = scanRunArgv(argv);
+  if (scanned === null || !scanned.plain || scanned.words.length === 0) return null;
+  const plugins = fastPluginList(root);
+  if (plugins === null) return null;
+  const config: RegistryConfig = { getPluginsList: () => plugins };
+  // As oclif's Command#_run does before every command.
+  delete process.env.SYSI_REDIRECTED;
+  try {
+    return await executeRun(scanned.words, runFlags(scanned.values), config);
+  } catch (err) {
+    const out = formatError(err);
+    writeStderr(`${out?.line ?? `sysi: internal error: ${String(err)}`}\n`);
+    return out?.exit ?? 70;
+  }
+}
