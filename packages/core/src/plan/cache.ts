@@ -23,9 +23,10 @@ import { fileIdentity, moduleKey, quickBuildId } from "../module-key.ts";
 import type { HostFacts } from "../strategy.ts";
 import type { ScanResult } from "../x86/types.ts";
 import { decodePlan, encodePlan } from "./binary.ts";
-import { type ChainEntry, COMPOSITE_VERSION, PLAN_FORMAT_VERSION, planModule } from "./composite.ts";
+import type { ChainEntry } from "./composite.ts";
 import type { PlanJson } from "./json.ts";
 import type { PatchPlan } from "./types.ts";
+import { COMPOSITE_VERSION, PLAN_FORMAT_VERSION } from "./version.ts";
 
 // The ELF reader and the JSON form are loaded only when a module is read or planned: a warm
 // `sysi run` finds its plans by build-id and never needs them.
@@ -107,6 +108,7 @@ async function planElf(path: string, elf: ElfFile, chain: ChainEntry[], host: Ho
   } catch {
     // keep the given path
   }
+  const { planModule } = await import("./composite.ts");
   const plan = planModule(elf, scan, chain, host, { key, path: real });
   return { elf, key, scan, plan };
 }

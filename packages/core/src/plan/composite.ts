@@ -22,10 +22,9 @@ import { createInsnReader, type InsnReader } from "../x86/insn.ts";
 import type { ScanResult, Site } from "../x86/types.ts";
 import type { PatchPlan, PlannedSite, PlanStats, SiteDecision } from "./types.ts";
 
-/** Plan format version (sysi.h SYSI_PLAN_VERSION) — also part of every cache key. */
-export const PLAN_FORMAT_VERSION = 1;
-/** Bump when the composite planner's output changes for the same strategies (cache key). */
-export const COMPOSITE_VERSION = "1";
+import { PLAN_FORMAT_VERSION } from "./version.ts";
+
+export { COMPOSITE_VERSION, PLAN_FORMAT_VERSION } from "./version.ts";
 
 export interface ChainEntry {
   strategy: Strategy;
