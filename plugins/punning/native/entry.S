@@ -1,53 +1,67 @@
 /*
  * entry.S — sysi_punning_entry, the stub every punning trampoline calls through the entry slot of
- * its page (`call *slot(%rip)`).
+ * its page (`call *slot(%rip)`). Same shape as zpoline's entry (frame by plain stores, rsp only
+ * ever derived from registers, one call through a data word), minus the return-address check:
+ * only our trampolines can reach this stub.
  *
- * Entry state: (%rsp) = R, the return address inside the trampoline; the site's i32 offset is at
- *   R + PN_SITE_OFF (site = R + i32). rsp = the site's rsp - 128 - 8 (the trampoline stepped over
- *   the red zone). rax = syscall number, rdi rsi rdx r10 r8 r9 = arguments; every other register
- *   and the flags are the program's, as at the site.
- * Exit state (done): returns to R with rax = result; rdi rsi rdx r10 r8 r9 rbx rbp r12-r15, rsp
- *   and the flags as at entry; rcx and r11 clobbered (the kernel clobbers them too).
- * Exit state (in-context, dispatcher returned 1): returns to R + PN_INCONTEXT_OFF with rax and
- *   rdi rsi rdx r10 r8 r9 = the (possibly rewritten) call, all else as at entry; the trampoline
- *   then restores rsp and runs `syscall` itself (clone with a new stack, clone3, vfork,
- *   rt_sigreturn need the site's own stack and continuation).
- * Clobbers: rcx, r11.
- * Stack: 8 pushes, then aligned down to 16 for the struct sysi_call (C_SIZE, a multiple of 16) and
- *   the dispatcher call. DF is cleared for the C call and restored with the flags.
- * Signal safety: everything lives below the red zone on the thread's own stack; a signal at any
- *   instruction sees a consistent stack; the stub is reentrant.
+ * Entry state: (%rsp) = R, the return address inside the trampoline; r11 = the site's address
+ *   (the trampoline's `lea S(%rip),%r11`). rsp = the site's rsp - 128 - 8 (the trampoline stepped
+ *   over the program's red zone, which is [rsp + 8, rsp + 136) here and is never written).
+ *   rax = syscall number, rdi rsi rdx r10 r8 r9 = arguments; every other register but rcx is the
+ *   program's, as at the site.
+ * Exit state (done): `ret $PN_REDZONE` to R, so rsp = the site's rsp; rax = result; rdi rsi rdx
+ *   r10 r8 r9 rbx rbp r12-r15 as at entry; rcx, r11 and the arithmetic flags clobbered. The
+ *   kernel clobbers rcx/r11 and keeps rflags, we do not: pushf/popf cost 5-6 ns per call, and
+ *   compiled code never keeps flags live across a `syscall` (GCC and Clang treat every x86 asm
+ *   statement as clobbering the flags); zpoline makes the same choice. DF must be clear at the
+ *   site (the ABI guarantees it at every call; the dispatcher is C).
+ * Exit state (in-context, dispatcher returned 1): returns to I = R + PN_INCONTEXT_OFF with rax and
+ *   rdi rsi rdx r10 r8 r9 = the (possibly rewritten) call, rbp as at entry and rsp = the site's
+ *   rsp (same `ret $PN_REDZONE`); the trampoline then runs `syscall` itself (clone with a new
+ *   stack, clone3, vfork, rt_sigreturn need the site's own stack and continuation).
+ * Hook call: through api->fast_hook directly when it is set and the number cannot be
+ *   in-context, else through api->dispatch (which may hand the call back, see above).
+ * Clobbers: rcx, r11, flags.
+ * Stack: rbp = A = entry rsp - 8 holds the program's rbp at [A] (R is at A + 8); rsp = F =
+ *   (A - F_SIZE) & -16: the struct sysi_call at F, the program's argument registers above it.
+ *   16-byte aligned for the dispatcher call. Uses F_SIZE + 23 bytes below the entry rsp.
+ * Signal safety: until rsp = F nothing is stored below rsp but [rsp - 8] (rbp), and after the
+ *   epilogue moves rsp up, [A] is read from within 16 bytes below rsp; the kernel puts a signal
+ *   frame 128 bytes below rsp, so neither is ever overwritten. Everything lives on this thread's
+ *   stack: the stub is reentrant.
  * Vector state: untouched here; the dispatcher saves it when the hook needs it.
  */
+#include <asm/unistd.h>
 #include "punning.h"
 
-	.equ F_RBX, 0
-	.equ F_R9, 8
-	.equ F_R8, 16
-	.equ F_R10, 24
-	.equ F_RDX, 32
-	.equ F_RSI, 40
-	.equ F_RDI, 48
-	.equ F_FLAGS, 56
-	.equ F_RET, 64
+	/* numbers that may be in-context, below 64 (clone3 is checked on its own) */
+	.equ PN_MAYBE_INCONTEXT, (1 << __NR_clone) | (1 << __NR_vfork) | (1 << __NR_rt_sigreturn)
+
+	.equ F_RDI, C_SIZE
+	.equ F_RSI, C_SIZE + 8
+	.equ F_RDX, C_SIZE + 16
+	.equ F_R10, C_SIZE + 24
+	.equ F_R8, C_SIZE + 32
+	.equ F_R9, C_SIZE + 40
+	.equ F_SIZE, C_SIZE + 48
+	.equ A_RET, 8			/* R relative to A */
 
 	.text
 	.global sysi_punning_entry
 	.hidden sysi_punning_entry
 	.type sysi_punning_entry, @function
-	.p2align 4
+	.p2align 5
 sysi_punning_entry:
-	pushfq
-	push %rdi
-	push %rsi
-	push %rdx
-	push %r10
-	push %r8
-	push %r9
-	push %rbx
-	mov %rsp, %rbx			/* rbx = F (frame above) */
-	and $-16, %rsp
-	sub $C_SIZE, %rsp
+	mov %rbp, -8(%rsp)
+	lea -8(%rsp), %rbp		/* A */
+	lea -F_SIZE(%rbp), %rsp
+	and $-16, %rsp			/* F */
+	mov %rdi, F_RDI(%rsp)
+	mov %rsi, F_RSI(%rsp)
+	mov %rdx, F_RDX(%rsp)
+	mov %r10, F_R10(%rsp)
+	mov %r8, F_R8(%rsp)
+	mov %r9, F_R9(%rsp)
 	mov %rax, C_NR(%rsp)
 	mov %rdi, C_A0(%rsp)
 	mov %rsi, C_A1(%rsp)
@@ -55,29 +69,43 @@ sysi_punning_entry:
 	mov %r10, C_A3(%rsp)
 	mov %r8, C_A4(%rsp)
 	mov %r9, C_A5(%rsp)
-	mov F_RET(%rbx), %rcx
-	movslq PN_SITE_OFF(%rcx), %r11
-	add %rcx, %r11
 	mov %r11, C_SITE(%rsp)
 	mov sysi_punning_strategy(%rip), %ecx	/* strategy id (low half), flags 0 (high half) */
 	mov %rcx, C_STRAT(%rsp)
-	movq $0, C_RET(%rsp)
 	mov %rsp, %rdi
-	cld
+	/*
+	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may be
+	 * in-context (clone, vfork, rt_sigreturn below 64; clone3).
+	 */
+	mov sysi_punning_hook(%rip), %rcx
+	test %rcx, %rcx
+	jz .Ldispatch
+	cmp $__NR_clone3, %rax
+	je .Ldispatch
+	cmp $63, %rax
+	ja .Lfast
+	mov $PN_MAYBE_INCONTEXT, %r11
+	bt %rax, %r11
+	jc .Ldispatch
+.Lfast:
+	call *%rcx
+.Lrestore:
+	mov F_RDI(%rsp), %rdi
+	mov F_RSI(%rsp), %rsi
+	mov F_RDX(%rsp), %rdx
+	mov F_R10(%rsp), %r10
+	mov F_R8(%rsp), %r8
+	mov F_R9(%rsp), %r9
+	lea A_RET(%rbp), %rsp
+	mov (%rbp), %rbp		/* [rsp - 8]: signal-safe, see above */
+	ret $PN_REDZONE			/* pop R and the skipped red zone */
+
+.Ldispatch:
 	call *sysi_punning_dispatch(%rip)
 	test %eax, %eax
 	jnz .Lincontext
 	mov C_RET(%rsp), %rax
-	mov %rbx, %rsp
-	pop %rbx
-	pop %r9
-	pop %r8
-	pop %r10
-	pop %rdx
-	pop %rsi
-	pop %rdi
-	popfq
-	ret
+	jmp .Lrestore
 
 .Lincontext:
 	mov C_NR(%rsp), %rax
@@ -87,12 +115,10 @@ sysi_punning_entry:
 	mov C_A3(%rsp), %r10
 	mov C_A4(%rsp), %r8
 	mov C_A5(%rsp), %r9
-	mov %rbx, %rsp
-	pop %rbx
-	lea F_FLAGS - F_R9(%rsp), %rsp	/* drop the saved argument registers */
-	addq $PN_INCONTEXT_OFF, 8(%rsp)	/* flags are restored just below */
-	popfq
-	ret
+	addq $PN_INCONTEXT_OFF, A_RET(%rbp)
+	lea A_RET(%rbp), %rsp
+	mov (%rbp), %rbp
+	ret $PN_REDZONE
 	.size sysi_punning_entry, . - sysi_punning_entry
 
 	.section .note.GNU-stack, "", @progbits

@@ -21,6 +21,7 @@
 static const struct sysi_runtime_api *api;
 uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
 int (*sysi_punning_dispatch)(struct sysi_call *c) __attribute__((visibility("hidden")));
+long (*sysi_punning_hook)(struct sysi_call *c) __attribute__((visibility("hidden")));
 
 static int memfd = -1;
 static unsigned nphys;
@@ -114,6 +115,7 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	api = a;
 	sysi_punning_strategy = id;
 	sysi_punning_dispatch = a->dispatch;
+	sysi_punning_hook = a->fast_hook;
 	return 0;
 }
 
@@ -123,18 +125,19 @@ static int pn_prepare_site(const struct sysi_site *s)
 	uintptr_t t = s->addr + (long)(int32_t)(uint32_t)aux0;
 	uintptr_t bias = s->addr - (uintptr_t)(aux0 >> 32);
 	unsigned pre = PN_AUX_PRE(aux1), post = PN_AUX_POST(aux1);
+	uintptr_t start = t - PN_ENTRY_OFF(pre); /* the span; the site jumps to t */
 	unsigned char code[160];
 	int len, p;
 
-	if (t >= (1UL << 47) || t < 0x10000)
+	if (start >= (1UL << 47) || start < 0x10000 || pre + 2 + post > 16)
 		return -1;
 	len = sysi_punning_build(code, t, s->addr, (const unsigned char *)(s->addr - pre), aux1);
-	if (len < 0 || (t & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE || pre + 2 + post > 16)
+	if (len < 0 || (start & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE)
 		return -1;
 	p = phys_page(bias, PN_AUX_PHYS(aux1));
-	if (p < 0 || map_vpage(t & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
+	if (p < 0 || map_vpage(start & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
 		return -1;
-	copy_bytes(rw[p] + (t & (PN_PAGE - 1)), code, (unsigned)len);
+	copy_bytes(rw[p] + (start & (PN_PAGE - 1)), code, (unsigned)len);
 	return 0;
 }
 

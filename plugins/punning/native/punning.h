@@ -3,17 +3,18 @@
  * and the aux words are defined by the planner (src/encode.ts, src/tactics/common.ts); keep both
  * in step.
  *
- * Trampoline at T (for a site S, displaced window [S - pre, S + 2 + post)):
- *   T:     pre instructions (relocated)
- *          48 8d 64 24 80           lea -0x80(%rsp),%rsp
- *          ff 15 d32                call *slot(%rip)          slot = page(T') + PN_SLOT_OFF
- *   R:     48 8d a4 24 80 00 00 00  lea 0x80(%rsp),%rsp       normal return
- *   R+8:   eb 0e                    jmp R+24
- *   R+10:  i32 S - R
- *   R+14:  48 8d a4 24 80 00 00 00  lea 0x80(%rsp),%rsp       in-context return
- *   R+22:  0f 05                    syscall
- *   R+24:  post instructions (relocated; a final jmp/jcc as rel32)
- *          e9 rel32                 jmp S + 2 + post
+ * Trampoline span [P, P + len) for a site S (displaced window [S - pre, S + 2 + post)); the site
+ * jumps to T = P + PN_ENTRY_OFF(pre) (aux[0] holds T - S):
+ *   P:     pre instructions (relocated), eb 04 (jmp L)   only when pre > 0
+ *   I:     0f 05                    syscall                   in-context return
+ *          eb 12                    jmp R
+ *   L:     48 8d 64 24 80           lea -0x80(%rsp),%rsp
+ *          4c 8d 1d d32             lea S(%rip),%r11
+ *          ff 15 d32                call *slot(%rip)          slot = page(L) + PN_SLOT_OFF
+ *   R:     post instructions (relocated; a final jmp/jcc as rel32)
+ *          e9 rel32                 jmp S + 2 + post          normal return
+ * The stub returns with `ret $PN_REDZONE` (pops R and the skipped red zone): both return points
+ * run with the site's own rsp.
  */
 #ifndef SYSI_PUNNING_H
 #define SYSI_PUNNING_H
@@ -21,8 +22,9 @@
 #define PN_PAGE 4096
 #define PN_SLOT_OFF 4088     /* entry stub address in every physical page */
 #define PN_USABLE 4080       /* trampolines live in [0, PN_USABLE) of a page */
-#define PN_SITE_OFF 10       /* i32 S - R at R + PN_SITE_OFF */
-#define PN_INCONTEXT_OFF 14  /* in-context return at R + PN_INCONTEXT_OFF */
+#define PN_INCONTEXT_OFF -22 /* in-context return I = R + PN_INCONTEXT_OFF */
+#define PN_ENTRY_OFF(pre) ((pre) ? 0 : 4) /* the site jumps to P + PN_ENTRY_OFF */
+#define PN_REDZONE 128       /* the trampoline steps over the red zone; the stub's ret pops it */
 
 /* struct sysi_call field offsets (sysi.h) */
 #define C_NR 0
@@ -57,8 +59,10 @@
 void sysi_punning_entry(void);
 extern uint32_t sysi_punning_strategy;
 extern int (*sysi_punning_dispatch)(struct sysi_call *c);
+extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */
 
-/* tramp.c: build the trampoline for a site at t into out (>= 128 bytes); returns its length or -1 */
+/* tramp.c: build the trampoline whose entry is t into out (>= 128 bytes), for the span starting at
+ * t - PN_ENTRY_OFF(pre); returns its length or -1 */
 int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const unsigned char *window,
 		       uint64_t aux1);
 #endif

@@ -50,40 +50,37 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 	unsigned pre = PN_AUX_PRE(aux1), post = PN_AUX_POST(aux1), br = PN_AUX_BRANCH(aux1);
 	unsigned blen = br == PN_BR_JMP8 || br == PN_BR_JCC8 ? 2 : br == PN_BR_JMP32 ? 5 :
 			br == PN_BR_JCC32 ? 6 : 0;
-	uintptr_t wstart = site - pre, back = site + 2 + post, r, slot;
+	uintptr_t wstart = site - pre, back = site + 2 + post, p = t - PN_ENTRY_OFF(pre), slot;
 	unsigned pos = 0;
 	long rel;
 
 	if (blen > post)
 		return -1;
-	if (copy(out, t, window, wstart, 0, pre, aux1) < 0)
+	if (copy(out, p, window, wstart, 0, pre, aux1) < 0)
 		return -1;
 	pos = pre;
-	/* lea -0x80(%rsp),%rsp */
+	if (pre) { /* jmp L */
+		out[pos++] = 0xeb;
+		out[pos++] = 0x04;
+	}
+	/* I: syscall ; jmp R */
+	out[pos++] = 0x0f; out[pos++] = 0x05; out[pos++] = 0xeb; out[pos++] = 0x12;
+	/* L: lea -0x80(%rsp),%rsp */
 	out[pos++] = 0x48; out[pos++] = 0x8d; out[pos++] = 0x64; out[pos++] = 0x24; out[pos++] = 0x80;
+	/* lea S(%rip),%r11 */
+	out[pos] = 0x4c; out[pos + 1] = 0x8d; out[pos + 2] = 0x1d;
+	rel = (long)(site - (p + pos + 7));
+	if (!fits32(rel))
+		return -1;
+	put32(out + pos + 3, (int32_t)rel);
+	pos += 7;
 	/* call *slot(%rip) */
-	slot = ((t + pos) & ~(uintptr_t)(PN_PAGE - 1)) + PN_SLOT_OFF;
+	slot = ((p + pos) & ~(uintptr_t)(PN_PAGE - 1)) + PN_SLOT_OFF;
 	out[pos] = 0xff; out[pos + 1] = 0x15;
-	put32(out + pos + 2, (int32_t)(long)(slot - (t + pos + 6)));
+	put32(out + pos + 2, (int32_t)(long)(slot - (p + pos + 6)));
 	pos += 6;
-	r = t + pos;
-	/* R: lea 0x80(%rsp),%rsp ; jmp R+24 */
-	{
-		static const unsigned char done[10] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0, 0xeb, 0x0e };
-		for (int i = 0; i < 10; i++)
-			out[pos++] = done[i];
-	}
-	/* R+10: i32 S - R */
-	put32(out + pos, (int32_t)(long)(site - r));
-	pos += 4;
-	/* R+14: lea 0x80(%rsp),%rsp ; syscall */
-	{
-		static const unsigned char ictx[10] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0, 0x0f, 0x05 };
-		for (int i = 0; i < 10; i++)
-			out[pos++] = ictx[i];
-	}
-	/* post instructions (the final branch re-encoded with a rel32) */
-	if (copy(out + pos, t + pos, window, wstart, pre + 2, pre + 2 + post - blen, aux1) < 0)
+	/* R: post instructions (the final branch re-encoded with a rel32) */
+	if (copy(out + pos, p + pos, window, wstart, pre + 2, pre + 2 + post - blen, aux1) < 0)
 		return -1;
 	pos += post - blen;
 	if (br != PN_BR_NONE) {
@@ -102,7 +99,7 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 			cc = b[1] & 15;
 		if (br == PN_BR_JMP8 || br == PN_BR_JMP32) {
 			out[pos] = 0xe9;
-			rel = (long)(target - (t + pos + 5));
+			rel = (long)(target - (p + pos + 5));
 			if (!fits32(rel))
 				return -1;
 			put32(out + pos + 1, (int32_t)rel);
@@ -110,7 +107,7 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 		} else {
 			out[pos] = 0x0f;
 			out[pos + 1] = (unsigned char)(0x80 | cc);
-			rel = (long)(target - (t + pos + 6));
+			rel = (long)(target - (p + pos + 6));
 			if (!fits32(rel))
 				return -1;
 			put32(out + pos + 2, (int32_t)rel);
@@ -119,7 +116,7 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 	}
 	/* jmp back */
 	out[pos] = 0xe9;
-	rel = (long)(back - (t + pos + 5));
+	rel = (long)(back - (p + pos + 5));
 	if (!fits32(rel))
 		return -1;
 	put32(out + pos + 1, (int32_t)rel);

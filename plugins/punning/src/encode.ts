@@ -2,26 +2,38 @@
  * Byte builders: the site jumps and the trampoline. native/tramp.c builds the same trampoline at
  * run time from the original bytes and the aux words (the layout below is the contract).
  *
- * Trampoline at T for a site S with the displaced window [S - pre, S + 2 + post):
+ * Trampoline occupying [P, P + length) for a site S with the displaced window
+ * [S - pre, S + 2 + post). The site jumps to L (= P + 4) when nothing precedes the site in the
+ * window, else to P:
  *
- *   T:      <pre instructions, relocated>
- *           48 8d 64 24 80            lea -0x80(%rsp),%rsp        step over the red zone
+ *   P:      <pre instructions, relocated>                         (evict only)
+ *           eb 04                     jmp L                       (evict only)
+ *   I:      0f 05                     syscall                     stub returns here (in-context)
+ *           eb 12                     jmp R
+ *   L:      48 8d 64 24 80            lea -0x80(%rsp),%rsp        step over the red zone
+ *           4c 8d 1d <d32>            lea S(%rip),%r11            the site, for the stub
  *           ff 15 <d32>               call *slot(%rip)            slot = page + SLOT_OFFSET
- *   R:      48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp         stub returns here (done)
- *   R+8:    eb 0e                     jmp R+24
- *   R+10:   <i32 S - R>                                           the stub finds the site here
- *   R+14:   48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp         stub returns here (in-context)
- *   R+22:   0f 05                     syscall                     clone/vfork/sigreturn run here
- *   R+24:   <post instructions, relocated; a final jmp/jcc is re-encoded with a rel32>
- *           e9 <rel32>                jmp S + 2 + post
+ *   R:      <post instructions, relocated; a final jmp/jcc is re-encoded with a rel32>
+ *           e9 <rel32>                jmp S + 2 + post            stub returns here (done)
+ *
+ * The stub leaves with `ret $128`, which pops R and the 128 red-zone bytes the trampoline stepped
+ * over: both return points run with the site's own rsp (clone/vfork/rt_sigreturn need it at I).
+ * r11 and rcx are free at a site (the kernel clobbers them), so `lea S(%rip),%r11` costs no save.
+ * The normal path takes no jump inside the trampoline but the one back.
  */
 import { PAGE, SLOT_OFFSET } from "./pages.ts";
 
-/** Bytes of the fixed part between pre and post. */
-export const ENTRY_BYTES = 5 + 6 + 8 + 2 + 4 + 8 + 2;
-/** Offsets from R (the call's return address): the site's i32, the in-context return. */
-export const SITE_OFFSET = 10;
-export const INCONTEXT_OFFSET = 14;
+/** Bytes every trampoline has: in-context block, lea, lea, call, jmp back. */
+export const FIXED_BYTES = 4 + 5 + 7 + 6 + 5;
+/** `jmp L` over the in-context block, after pre instructions. */
+const PRE_JUMP = 2;
+/** The in-context return point I relative to R (the call's return address). */
+export const INCONTEXT_OFFSET = -22;
+
+/** Where the site jumps to inside the trampoline span. */
+export function entryOffset(hasPre: boolean): number {
+  return hasPre ? 0 : 4;
+}
 
 export type BranchKind = "none" | "jmp8" | "jmp32" | "jcc8" | "jcc32";
 export const BRANCH_CODES: Record<BranchKind, number> = { none: 0, jmp8: 1, jmp32: 2, jcc8: 3, jcc32: 4 };
@@ -49,7 +61,7 @@ export function relocatedLength(d: Displaced): number {
 }
 
 export function trampolineLength(pre: readonly Displaced[], post: readonly Displaced[]): number {
-  let n = ENTRY_BYTES + 5;
+  let n = FIXED_BYTES + (pre.length > 0 ? PRE_JUMP : 0);
   for (const d of pre) n += relocatedLength(d);
   for (const d of post) n += relocatedLength(d);
   return n;
@@ -103,11 +115,12 @@ function relocate(out: Uint8Array, pos: number, at: number, d: Displaced): boole
 }
 
 /**
- * Build the trampoline for site S at address t. Returns null when a relocated displacement does
- * not fit (the caller then tries another address or tactic).
+ * Build the trampoline for site S on the span starting at p (the site jumps to
+ * p + entryOffset(pre.length > 0)). Returns null when a relocated displacement does not fit (the
+ * caller then tries another address or tactic).
  */
 export function buildTrampoline(
-  t: number,
+  p: number,
   site: number,
   pre: readonly Displaced[],
   post: readonly Displaced[],
@@ -116,34 +129,36 @@ export function buildTrampoline(
   const out = new Uint8Array(trampolineLength(pre, post));
   let pos = 0;
   for (const d of pre) {
-    if (!relocate(out, pos, t + pos, d)) return null;
+    if (!relocate(out, pos, p + pos, d)) return null;
     pos += relocatedLength(d);
   }
-  const slot = Math.floor((t + pos) / PAGE) * PAGE + SLOT_OFFSET;
-  // lea -0x80(%rsp),%rsp
+  if (pre.length > 0) {
+    out.set([0xeb, 0x04], pos); // jmp L
+    pos += PRE_JUMP;
+  }
+  // I: syscall ; jmp R
+  out.set([0x0f, 0x05, 0xeb, 0x12], pos);
+  pos += 4;
+  // L: lea -0x80(%rsp),%rsp
   out.set([0x48, 0x8d, 0x64, 0x24, 0x80], pos);
   pos += 5;
+  // lea S(%rip),%r11
+  out.set([0x4c, 0x8d, 0x1d], pos);
+  putI32(out, pos + 3, site - (p + pos + 7));
+  pos += 7;
   // call *slot(%rip)
+  const slot = Math.floor((p + pos) / PAGE) * PAGE + SLOT_OFFSET;
   out.set([0xff, 0x15], pos);
-  putI32(out, pos + 2, slot - (t + pos + 6));
+  putI32(out, pos + 2, slot - (p + pos + 6));
   pos += 6;
-  // R: lea 0x80(%rsp),%rsp ; jmp R+24
-  const r = t + pos;
-  out.set([0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00, 0xeb, 0x0e], pos);
-  pos += 10;
-  // R+10: .long S - R
-  putI32(out, pos, site - r);
-  pos += 4;
-  // R+14: lea 0x80(%rsp),%rsp ; syscall
-  out.set([0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00, 0x0f, 0x05], pos);
-  pos += 10;
+  // R: post instructions
   for (const d of post) {
-    if (!relocate(out, pos, t + pos, d)) return null;
+    if (!relocate(out, pos, p + pos, d)) return null;
     pos += relocatedLength(d);
   }
   // jmp back
   out[pos] = 0xe9;
-  putI32(out, pos + 1, back - (t + pos + 5));
+  putI32(out, pos + 1, back - (p + pos + 5));
   return out;
 }
 

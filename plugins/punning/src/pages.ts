@@ -17,10 +17,15 @@
  *
  * Packing (E9Patch's physical page grouping): each virtual page holding trampolines is backed by a
  * physical page of a memfd; virtual pages whose trampolines sit at non-overlapping page offsets share
- * one physical page. The last SLOT_BYTES of every physical page hold the address of the runtime's
- * entry stub (trampolines reach it with `call *slot(%rip)`), so trampolines use [0, PAGE_USABLE).
+ * one physical page. Placement keeps a greedy grouping as it goes (it steers puns towards offsets
+ * that are free in a page already in use). When the module is planned, finishPages places the
+ * free-target trampolines again after all puns, regroups every virtual page first-fit decreasing
+ * (groupPages), and keeps whatever needs the fewest pages. The last SLOT_BYTES of every physical
+ * page hold the address of the runtime's entry stub (trampolines reach it with
+ * `call *slot(%rip)`), so trampolines use [0, PAGE_USABLE).
  */
 import type { ElfFile } from "@sysi/core/elf/types";
+import type { SitePatch } from "@sysi/core/strategy";
 
 export const PAGE = 4096;
 export const SLOT_BYTES = 16;
@@ -103,6 +108,26 @@ class PhysPage {
   }
 }
 
+/**
+ * A free-target trampoline can move until the module is finished (repack): the `e9` at jmpAt
+ * is retargeted to span start + entry, for any span start ok() accepts.
+ */
+export interface Movable {
+  jmpAt: number;
+  entry: number;
+  ok: (t: number) => boolean;
+}
+
+/** A trampoline the planner handed out, with the patch whose aux words name its place. */
+export interface PlacedTrampoline {
+  /** Span start and length. */
+  t: number;
+  len: number;
+  patch: SitePatch;
+  /** Free-target tactics only; puns are fixed by the bytes. */
+  movable?: Movable;
+}
+
 export interface Placement {
   /** Trampoline address (link-time). */
   t: number;
@@ -113,9 +138,11 @@ export interface Placement {
 /** Per-module trampoline space: virtual pages, their physical pages, and the dense cursor. */
 export class TrampolineSpace {
   readonly layout: ModuleLayout;
-  readonly phys: PhysPage[] = [];
-  /** virtual page number → physical page index */
-  readonly vpages = new Map<number, number>();
+  phys: PhysPage[] = [];
+  /** virtual page number → physical page index (the grouping made while placing) */
+  vpages = new Map<number, number>();
+  /** Every trampoline of a successful SitePatch, in planning order (record()). */
+  readonly placed: PlacedTrampoline[] = [];
   private denseNext: number;
 
   constructor(layout: ModuleLayout) {
@@ -152,6 +179,18 @@ export class TrampolineSpace {
     }
     (this.phys[p] as PhysPage).take(off, len);
     return { t, phys: p };
+  }
+
+  /** Take over another space's pages (finishPages, after placing again). */
+  adopt(other: TrampolineSpace): void {
+    this.phys = other.phys;
+    this.vpages = other.vpages;
+    this.denseNext = other.denseNext;
+  }
+
+  /** Remember a trampoline that ended in a SitePatch (finishPages may move it and regroup). */
+  record(patch: SitePatch, t: number, len: number, movable?: Movable): void {
+    this.placed.push(movable === undefined ? { t, len, patch } : { t, len, patch, movable });
   }
 
   /**
@@ -192,4 +231,155 @@ export function spaceFor(elf: ElfFile): TrampolineSpace {
 /** Forget a module's space (tests re-plan the same ElfFile). */
 export function resetSpace(elf: ElfFile): void {
   spaces.delete(elf);
+}
+
+/** Used [start, end) byte ranges of each virtual page (page number → sorted, merged ranges). */
+export function usedRanges(placed: readonly { t: number; len: number }[]): Map<number, [number, number][]> {
+  const by = new Map<number, [number, number][]>();
+  for (const { t, len } of placed) {
+    const vp = Math.floor(t / PAGE);
+    const off = t - vp * PAGE;
+    const r = by.get(vp) ?? [];
+    by.set(vp, r);
+    r.push([off, off + len]);
+  }
+  for (const r of by.values()) {
+    r.sort((a, b) => a[0] - b[0]);
+    let w = 0;
+    for (const iv of r) {
+      const last = r[w - 1];
+      if (last !== undefined && iv[0] <= last[1]) last[1] = Math.max(last[1], iv[1]);
+      else r[w++] = iv;
+    }
+    r.length = w;
+  }
+  return by;
+}
+
+/**
+ * E9Patch's physical page grouping as one pass: virtual pages in tiers (tier 0 first), within a
+ * tier the fullest first; each goes to the first physical page where none of its used ranges
+ * overlaps a range already there, else to a new one. Returns virtual page → physical page.
+ */
+export function groupPages(ranges: Map<number, [number, number][]>, tier: (vp: number) => number): Map<number, number> {
+  const used = (r: [number, number][]) => r.reduce((n, [a, b]) => n + b - a, 0);
+  const order = [...ranges.keys()].sort(
+    (a, b) =>
+      tier(a) - tier(b) ||
+      used(ranges.get(b) as [number, number][]) - used(ranges.get(a) as [number, number][]) ||
+      a - b,
+  );
+  const phys: PhysPage[] = [];
+  const out = new Map<number, number>();
+  for (const vp of order) {
+    const r = ranges.get(vp) as [number, number][];
+    let p = phys.findIndex((pp) => r.every(([a, b]) => pp.free(a, b - a)));
+    if (p < 0) {
+      p = phys.length;
+      phys.push(new PhysPage());
+    }
+    for (const [a, b] of r) (phys[p] as PhysPage).take(a, b - a);
+    out.set(vp, p);
+  }
+  return out;
+}
+
+interface Grouping {
+  /** virtual page → physical page */
+  map: Map<number, number>;
+  /** Physical pages behind the virtual pages of taken sites, and behind all of them. */
+  hot: number;
+  all: number;
+}
+
+function better(a: Grouping, b: Grouping): boolean {
+  return a.hot < b.hot || (a.hot === b.hot && a.all < b.all);
+}
+
+/**
+ * The better of two groupings of a space's virtual pages: the one made while placing, and
+ * first-fit decreasing with the pages of taken sites first (so the pages the runtime maps for the
+ * plan's first choices come first). Fewer pages behind taken sites wins, then fewer in all.
+ */
+function bestGrouping(space: TrampolineSpace, taken: ReadonlySet<SitePatch>): Grouping {
+  const ranges = usedRanges(space.placed);
+  const hot = new Set<number>();
+  for (const p of space.placed) if (taken.has(p.patch)) hot.add(Math.floor(p.t / PAGE));
+  const all = new Set(ranges.keys());
+  const count = (m: Map<number, number>, only: Set<number>) =>
+    new Set([...m].filter(([vp]) => only.has(vp)).map(([, p]) => p)).size;
+  const make = (map: Map<number, number>): Grouping => ({ map, hot: count(map, hot), all: count(map, all) });
+  const placing = make(new Map([...ranges.keys()].map((vp) => [vp, space.vpages.get(vp) ?? -1])));
+  const ffd = make(groupPages(ranges, (vp) => (hot.has(vp) ? 0 : 1)));
+  return better(ffd, placing) ? ffd : placing;
+}
+
+/**
+ * Place the module's trampolines again with every pun first: puns keep their addresses (fixed by
+ * the bytes), then the free-target trampolines fill the gaps the puns left, in planning order, as
+ * placeFree does. During planning a free-target trampoline could only fill gaps of puns planned
+ * before it. Returns the new space, or null when a trampoline finds no place.
+ */
+function replaced(space: TrampolineSpace): { space: TrampolineSpace; at: number[] } | null {
+  const next = new TrampolineSpace(space.layout);
+  const at: number[] = [];
+  for (const r of space.placed) {
+    if (r.movable !== undefined) continue;
+    if (next.cost(r.t, r.len) < 0) return null;
+    next.placeAt(r.t, r.len);
+  }
+  for (const r of space.placed) {
+    if (r.movable === undefined) {
+      at.push(r.t);
+      continue;
+    }
+    const p = next.placeFree(r.len, r.movable.ok);
+    if (p === null) return null;
+    at.push(p.t);
+  }
+  space.placed.forEach((r, i) => {
+    next.record(r.patch, at[i] as number, r.len, r.movable);
+  });
+  return { space: next, at };
+}
+
+/** Point a free-target patch at a trampoline span starting at t: the e9's rel32 and aux[0]. */
+function retarget(r: PlacedTrampoline, t: number): void {
+  const m = r.movable as Movable;
+  const aux = r.patch.aux as bigint[];
+  const site = Number((aux[0] as bigint) >> 32n);
+  const target = t + m.entry;
+  const p = r.patch.patch;
+  const i = m.jmpAt - p.vaddr;
+  if (p.bytes[i] !== 0xe9) throw new Error(`punning: no jmp at 0x${m.jmpAt.toString(16)}`);
+  new DataView(p.bytes.buffer, p.bytes.byteOffset).setInt32(i + 1, target - (m.jmpAt + 5), true);
+  aux[0] = BigInt.asUintN(32, BigInt(target - site)) | (BigInt(site) << 32n);
+  r.t = t;
+}
+
+/**
+ * Finish a module's trampoline pages (Strategy.finishModule): place again with every pun first
+ * when that needs fewer physical pages (moving free-target trampolines: their jumps and aux[0]
+ * are rewritten), then write the better grouping (bestGrouping) into bits 0..23 of aux[1] of
+ * every recorded patch, taken or fallback. `taken` are the patches the plan takes first.
+ */
+export function finishPages(space: TrampolineSpace, taken: ReadonlySet<SitePatch>): void {
+  if (space.placed.length === 0) return;
+  let g = bestGrouping(space, taken);
+  const again = replaced(space);
+  if (again !== null) {
+    const g2 = bestGrouping(again.space, taken);
+    if (better(g2, g)) {
+      space.placed.forEach((r, i) => {
+        if (r.movable !== undefined && r.t !== again.at[i]) retarget(r, again.at[i] as number);
+      });
+      space.adopt(again.space);
+      g = g2;
+    }
+  }
+  for (const { t, patch } of space.placed) {
+    const aux = patch.aux as bigint[];
+    const p = g.map.get(Math.floor(t / PAGE)) as number;
+    aux[1] = ((aux[1] as bigint) & ~0xff_ffffn) | BigInt(p);
+  }
 }

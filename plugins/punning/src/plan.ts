@@ -45,7 +45,10 @@ export function planSiteDetailed(site: Site, ctx: SiteContext): TacticResult {
   let last: TacticResult = { ok: false, reason: "no-tactic" };
   for (const name of parseTactics(ctx.options.tactics)) {
     const r = TACTICS[name](site.vaddr, site.length, ctx, nb, space);
-    if (r.ok) return r;
+    if (r.ok) {
+      space.record(r.patch, r.t, r.length, r.movable);
+      return r;
+    }
     tried.push(`${name}: ${r.reason}`);
     last = r;
   }

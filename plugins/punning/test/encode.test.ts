@@ -58,6 +58,7 @@ describe("byte builders", () => {
     const code = buildTrampoline(0x7000, 0x5007, [d], [], 0x5009) as Uint8Array;
     const disp = new DataView(code.buffer).getInt32(3, true);
     expect(0x7000 + 7 + disp).toBe(0x5107);
+    expect(Array.from(code.subarray(7, 9))).toEqual([0xeb, 0x04]); // jmp L over the in-context block
   });
 });
 
@@ -83,55 +84,56 @@ describe.skipIf(!CHECK_OK)("TS encoder = C builder (needs cc)", () => {
       const scan = await scanElf(elf);
       const lines: string[] = [];
       const want: string[] = [];
-      const tramps: { t: number; code: Uint8Array; site: number; back: number }[] = [];
+      const tramps: { t: number; target: number; code: Uint8Array; site: number; back: number; pre: number }[] = [];
       for (const site of scan.sites) {
         const r = planSiteDetailed(site, ctx);
         if (!r.ok) continue;
-        const aux1 = (r.patch.aux as [bigint, bigint])[1];
-        const pre = Number((aux1 >> 24n) & 15n);
-        const post = Number((aux1 >> 28n) & 15n);
+        const aux = r.patch.aux as [bigint, bigint];
+        const pre = Number((aux[1] >> 24n) & 15n);
+        const post = Number((aux[1] >> 28n) & 15n);
+        // The runtime's t is the jump target: site + aux[0] (the span starts before it).
+        expect(site.vaddr + Number(BigInt.asIntN(32, aux[0]))).toBe(r.target);
         const win = elf.bytesAt(site.vaddr - pre, pre + 2 + post) as Uint8Array;
-        lines.push(`${r.t.toString(16)} ${site.vaddr.toString(16)} ${aux1.toString(16)} ${hex(win)}`);
+        lines.push(`${r.target.toString(16)} ${site.vaddr.toString(16)} ${aux[1].toString(16)} ${hex(win)}`);
         want.push(hex(r.code));
-        tramps.push({ t: r.t, code: r.code, site: site.vaddr, back: site.vaddr + 2 + post });
+        tramps.push({ t: r.t, target: r.target, code: r.code, site: site.vaddr, back: site.vaddr + 2 + post, pre });
       }
       expect(lines.length).toBeGreaterThan(40);
       const out = spawnSync(join(NATIVE, "build/tramp-check"), { input: `${lines.join("\n")}\n`, encoding: "utf8" });
       expect(out.stdout.trim().split("\n")).toEqual(want);
 
       if (!HAS_OBJDUMP) return;
-      // objdump: the call goes through the slot of the trampoline's page, the last jmp goes back.
+      // objdump: the whole trampoline is code. From the entry: lea over the red zone, the site in
+      // r11, the call through the slot of the page; the in-context block (syscall; jmp R) sits 22
+      // bytes before R, the last jmp goes back.
+      // Addresses are shifted by 2^40 for objdump: spans below a library have negative vaddrs.
+      const K = 2 ** 40;
+      const hx = (v: number) => (v + K).toString(16);
       const dir = mkdtempSync(join(tmpdir(), "sysi-punning-enc-"));
-      for (const tr of tramps.slice(0, 40)) {
+      const evicts = tramps.filter((x) => x.pre > 0).slice(0, 5);
+      for (const tr of [...tramps.slice(0, 40), ...evicts]) {
         const f = join(dir, "t.bin");
         writeFileSync(f, tr.code);
-        // The i32 at R+10 is data: disassemble [T, R+10) and [R+14, end) separately.
-        const r = hex(tr.code).indexOf("488d642480ff15") / 2 + 11;
-        const dis = (from: number, to: number) =>
-          spawnSync(
-            "objdump",
-            [
-              "-D",
-              "-b",
-              "binary",
-              "-mi386:x86-64",
-              `--adjust-vma=0x${tr.t.toString(16)}`,
-              `--start-address=0x${(tr.t + from).toString(16)}`,
-              `--stop-address=0x${(tr.t + to).toString(16)}`,
-              f,
-            ],
-            { encoding: "utf8" },
-          ).stdout;
-        const head = dis(0, r + 10);
-        const tail = dis(r + 14, tr.code.length);
+        const dis = spawnSync("objdump", ["-D", "-b", "binary", "-mi386:x86-64", `--adjust-vma=0x${hx(tr.t)}`, f], {
+          encoding: "utf8",
+        }).stdout;
+        const insns = [...dis.matchAll(/^\s*([0-9a-f]+):\t[0-9a-f ]+\t(.*)$/gm)].map((m) => ({
+          at: Number.parseInt(m[1] as string, 16) - K,
+          text: (m[2] as string).trim(),
+        }));
+        const at = (a: number) => insns.find((x) => x.at === a)?.text ?? `<nothing at ${a.toString(16)}>`;
+        const l = tr.pre > 0 ? tr.t + tr.pre + 2 + 4 : tr.target + 0;
+        if (tr.pre > 0) expect(at(tr.t + tr.pre)).toBe(`jmp    0x${hx(l)}`);
+        expect(tr.target).toBe(tr.pre > 0 ? tr.t : l);
+        const r = l + 18;
         const slot = Math.floor(tr.t / 4096) * 4096 + SLOT_OFFSET;
-        expect(head).toContain(`call   *0x${(slot - (tr.t + r)).toString(16)}(%rip)        # 0x${slot.toString(16)}`);
-        expect(head).toContain(`jmp    0x${(tr.t + r + 24).toString(16)}`);
-        expect(tail).toMatch(/lea\s+0x80\(%rsp\),%rsp[\s\S]*?\tsyscall/);
-        const jmps = [...tail.matchAll(/\tjmp\s+0x([0-9a-f]+)/g)].map((m) => Number.parseInt(m[1] as string, 16));
-        expect(jmps[jmps.length - 1]).toBe(tr.back);
-        const site = new DataView(tr.code.buffer, tr.code.byteOffset).getInt32(r + 10, true) + tr.t + r;
-        expect(site).toBe(tr.site);
+        expect(at(l)).toBe("lea    -0x80(%rsp),%rsp");
+        expect(at(l + 5)).toMatch(new RegExp(`^lea\\s+-?0x[0-9a-f]+\\(%rip\\),%r11\\s+# 0x${hx(tr.site)}$`));
+        expect(at(l + 12)).toMatch(new RegExp(`^call\\s+\\*-?0x[0-9a-f]+\\(%rip\\)\\s+# 0x${hx(slot)}$`));
+        expect(at(r - 22)).toBe("syscall");
+        expect(at(r - 20)).toBe(`jmp    0x${hx(r)}`);
+        const jmps = insns.filter((x) => x.at >= r && /^jmp\s/.test(x.text));
+        expect(jmps[jmps.length - 1]?.text).toBe(`jmp    0x${hx(tr.back)}`);
       }
     }, 120_000);
   }

@@ -197,7 +197,7 @@ describe("planSite tactics", () => {
       expect(p.vaddr + p.bytes.length).toBeGreaterThanOrEqual(site.vaddr + 2);
       expect(p.bytes.length).toBeLessThanOrEqual(16);
       expect(Array.from(p.old)).toEqual(Array.from(ctx.elf.bytesAt(p.vaddr, p.old.length) as Uint8Array));
-      // follow the jump(s) from the first changed byte: they must reach the trampoline
+      // follow the jump(s) from the first changed byte: they must reach the trampoline entry
       let at = p.vaddr;
       let i = 0;
       if (p.bytes[0] === 0xeb) {
@@ -206,7 +206,7 @@ describe("planSite tactics", () => {
       }
       expect(p.bytes[i]).toBe(0xe9);
       const rel = new DataView(p.bytes.buffer, p.bytes.byteOffset).getInt32(i + 1, true);
-      expect(at + 5 + rel).toBe(r.t);
+      expect(at + 5 + rel).toBe(r.target);
       // and the trampoline lies in a zone, away from the image
       expect(targetAllowed(moduleLayout(ctx.elf), r.t, r.length)).toBe(true);
       if (c.want === "pun") {

@@ -5,13 +5,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readElfFile } from "@sysi/core/elf/reader";
 import { planModule } from "@sysi/core/plan/composite";
 import { isRefusal } from "@sysi/core/strategy";
 import { scanElf } from "@sysi/core/x86/scan";
+import { trampolineSpan } from "../src/stats.ts";
 import {
   buildNative,
   LIBSYSI,
@@ -137,6 +138,52 @@ describe.skipIf(!NATIVE_OK)("real programs under punning (needs cc and make)", (
     },
     120_000,
   );
+
+  test("the runtime maps libc's virtual pages onto the planned physical pages (/proc/self/maps)", async () => {
+    // The program prints its own maps: every trampoline page of libc must be a mapping of the
+    // memfd, and two virtual pages share a memfd offset exactly when the plan gives them the same
+    // physical page.
+    const libc = realpathSync("/lib/x86_64-linux-gnu/libc.so.6");
+    const r = await runUnder(["cat", "/proc/self/maps"], [punningMember()], { hook: "passthrough" });
+    expect(r.status).toBe(0);
+    const maps = r.stdout.split("\n").map((l) => l.split(/\s+/));
+    const libcBase = maps.find((f) => f[5] === libc && Number.parseInt(f[2] as string, 16) === 0);
+    expect(libcBase).toBeDefined();
+    const elf = readElfFile(libc);
+    const firstLoad = Math.min(...elf.segments.filter((s) => s.type === 1).map((s) => s.vaddr));
+    const bias = Number.parseInt((libcBase as string[])[0]?.split("-")[0] as string, 16) - firstLoad;
+    const memfd: { start: number; end: number; off: number }[] = [];
+    for (const f of maps) {
+      if (!(f[5] ?? "").includes("memfd:sysi-punning")) continue;
+      const [a, b] = (f[0] as string).split("-").map((x) => Number.parseInt(x, 16)) as [number, number];
+      memfd.push({ start: a, end: b, off: Number.parseInt(f[2] as string, 16) });
+    }
+    const offsetOf = (addr: number) => {
+      const m = memfd.find((x) => addr >= x.start && addr < x.end);
+      return m === undefined ? -1 : m.off + (addr - m.start);
+    };
+    const plan = planModule(elf, await scanElf(elf), [{ strategy: punningMember().strategy, options: {} }], {
+      checks: {},
+    });
+    const physToOff = new Map<number, number>();
+    const offToPhys = new Map<number, number>();
+    let pages = 0;
+    for (const ps of plan.sites) {
+      const d = ps.decisions[0];
+      if (ps.taken !== "punning" || d === undefined || isRefusal(d.result)) continue;
+      const s = trampolineSpan(ps.site.vaddr, d.result.aux as bigint[]);
+      const off = offsetOf(bias + s.vpage * 4096);
+      expect(off).toBeGreaterThanOrEqual(0); // mapped from the memfd
+      expect(off % 4096).toBe(0);
+      if (!physToOff.has(s.phys)) pages++;
+      expect(physToOff.get(s.phys) ?? off).toBe(off);
+      expect(offToPhys.get(off) ?? s.phys).toBe(s.phys);
+      physToOff.set(s.phys, off);
+      offToPhys.set(off, s.phys);
+    }
+    expect(pages).toBe(plan.stats.reported?.punning?.["physical-pages"] as number);
+    expect(offToPhys.size).toBe(pages);
+  }, 120_000);
 
   const SETPRIV = which("setpriv");
   test.skipIf(SETPRIV === null || process.getuid?.() !== 0)(

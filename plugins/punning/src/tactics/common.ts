@@ -3,7 +3,8 @@
  * SitePatch the composite planner records. The runtime rebuilds the trampoline from the aux words
  * and the original bytes (native/tramp.c), so the plan carries no trampoline code.
  *
- * aux[0] bits 0..31 = T - S (signed 32-bit): the trampoline relative to the site (bias-invariant);
+ * aux[0] bits 0..31 = T - S (signed 32-bit): the jump target in the trampoline relative to the site
+ *                   (bias-invariant; the span starts at T - entryOffset, encode.ts);
  *        bits 32..63 = S, the site's link-time vaddr (the runtime derives the load bias from it,
  *        which names the module: physical page indexes are per module).
  * aux[1] bits:
@@ -17,8 +18,8 @@
  *   51..55  tactic id (TACTIC_IDS)
  */
 import type { SitePatch } from "@sysi/core/strategy";
-import { BRANCH_CODES, buildTrampoline, type Displaced, trampolineLength } from "../encode.ts";
-import type { Placement, TrampolineSpace } from "../pages.ts";
+import { BRANCH_CODES, buildTrampoline, type Displaced, entryOffset, trampolineLength } from "../encode.ts";
+import type { Movable, Placement, TrampolineSpace } from "../pages.ts";
 import type { Window } from "./window.ts";
 
 export type TacticName = "jmp" | "pun" | "short" | "evict";
@@ -27,10 +28,14 @@ export const TACTIC_IDS: Record<TacticName, number> = { jmp: 1, pun: 2, short: 3
 export interface TacticOk {
   ok: true;
   patch: SitePatch;
-  /** Trampoline address and length (for packing statistics and tests). */
+  /** Start of the trampoline's span and its length (for packing statistics and tests). */
   t: number;
   length: number;
+  /** Where the site jumps to (t + entryOffset). */
+  target: number;
   code: Uint8Array;
+  /** Set for free-target tactics (jmp, evict, short); puns are fixed by the bytes. */
+  movable?: Movable;
 }
 
 export interface TacticRefusal {
@@ -81,12 +86,14 @@ export function sitePatch(
   w: Window,
   tactic: TacticName,
   code: Uint8Array,
+  movable?: Movable,
 ): TacticResult {
   const aux1 = packAux1(placement.phys, w, site, siteLen, tactic);
   if (aux1 === null) return refuse("too-many-rip-fixups");
   if (site >= 2 ** 32) return refuse("site-vaddr-too-high");
-  const delta = BigInt.asUintN(32, BigInt(placement.t - site)) | (BigInt(site) << 32n);
-  return {
+  const target = placement.t + entryOffset(w.pre.length > 0);
+  const delta = BigInt.asUintN(32, BigInt(target - site)) | (BigInt(site) << 32n);
+  const out: TacticOk = {
     ok: true,
     patch: {
       patch: { vaddr: patchStart, old: file.slice(), bytes },
@@ -95,18 +102,28 @@ export function sitePatch(
     },
     t: placement.t,
     length: code.length,
+    target,
     code,
   };
+  if (movable !== undefined) out.movable = movable;
+  return out;
 }
 
-/** Choose a free trampoline address for a window whose site jump can reach anywhere (rel32 free). */
-export function placeFree(space: TrampolineSpace, site: number, w: Window): { p: Placement; code: Uint8Array } | null {
+/**
+ * Choose a free trampoline span for a window whose site jump can reach anywhere (rel32 free);
+ * `target` is where the site jumps.
+ */
+export function placeFree(
+  space: TrampolineSpace,
+  site: number,
+  w: Window,
+): { p: Placement; code: Uint8Array; target: number; movable: (jmpAt: number) => Movable } | null {
   const len = trampolineLen(w);
-  const p = space.placeFree(
-    len,
-    (t) => Math.abs(t - site) < 0x7fff_0000 && buildTrampoline(t, site, w.pre, w.post, w.end) !== null,
-  );
+  const ok = (t: number) => Math.abs(t - site) < 0x7fff_0000 && buildTrampoline(t, site, w.pre, w.post, w.end) !== null;
+  const p = space.placeFree(len, ok);
   if (p === null) return null;
   const code = buildTrampoline(p.t, site, w.pre, w.post, w.end);
-  return code === null ? null : { p, code };
+  const entry = entryOffset(w.pre.length > 0);
+  if (code === null) return null;
+  return { p, code, target: p.t + entry, movable: (jmpAt) => ({ jmpAt, entry, ok }) };
 }

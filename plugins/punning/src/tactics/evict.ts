@@ -47,6 +47,6 @@ export function tacticEvict(
   const old = ctx.elf.bytesAt(w.start, w.end - w.start);
   if (old === null) return refuse("not-file-backed");
   const bytes = new Uint8Array(old.length).fill(0xcc);
-  bytes.set(jmpRel32(w.start, placed.p.t), 0);
-  return sitePatch(old, w.start, bytes, placed.p, site, siteLen, w, "evict", placed.code);
+  bytes.set(jmpRel32(w.start, placed.target), 0);
+  return sitePatch(old, w.start, bytes, placed.p, site, siteLen, w, "evict", placed.code, placed.movable(w.start));
 }

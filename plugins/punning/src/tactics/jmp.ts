@@ -35,6 +35,6 @@ export function tacticJmp(
   const old = ctx.elf.bytesAt(site, w.end - site);
   if (old === null) return refuse("not-file-backed");
   const bytes = new Uint8Array(old.length).fill(0xcc);
-  bytes.set(jmpRel32(site, placed.p.t), 0);
-  return sitePatch(old, site, bytes, placed.p, site, siteLen, w, "jmp", placed.code);
+  bytes.set(jmpRel32(site, placed.target), 0);
+  return sitePatch(old, site, bytes, placed.p, site, siteLen, w, "jmp", placed.code, placed.movable(site));
 }

@@ -5,7 +5,7 @@
  * (pages.ts) and fit a page without overlapping trampolines already there.
  */
 import type { SiteContext } from "@sysi/core/strategy";
-import { buildTrampoline } from "../encode.ts";
+import { buildTrampoline, entryOffset } from "../encode.ts";
 import type { TrampolineSpace } from "../pages.ts";
 import { refuse, sitePatch, type TacticResult, trampolineLen } from "./common.ts";
 import { makeWindow, type Neighbours, type Window } from "./window.ts";
@@ -48,10 +48,12 @@ export function tacticPun(
     const free = len - 1;
     const fixed = Array.from(tail.subarray(len, 5));
     const tlen = trampolineLen(w);
-    // Step (2): every target the fixed bytes allow; keep the cheapest placement.
+    // Step (2): every target the fixed bytes allow; keep the cheapest placement. The span starts
+    // entryOffset bytes before the target (the in-context block precedes the entry).
+    const back = entryOffset(w.pre.length > 0);
     let best: { t: number; cost: number } | null = null;
     for (const rel of candidates(free, fixed)) {
-      const t = site + 5 + rel;
+      const t = site + 5 + rel - back;
       const cost = space.cost(t, tlen);
       if (cost < 0 || (best !== null && cost >= best.cost)) continue;
       if (buildTrampoline(t, site, w.pre, w.post, w.end) === null) continue;
@@ -66,7 +68,7 @@ export function tacticPun(
     const p = space.placeAt(best.t, tlen);
     const code = buildTrampoline(p.t, site, w.pre, w.post, w.end) as Uint8Array;
     const bytes = tail.slice();
-    const rel = best.t - (site + 5);
+    const rel = best.t + back - (site + 5);
     bytes[0] = 0xe9;
     for (let i = 0; i < free; i++) bytes[1 + i] = (rel >>> (8 * i)) & 0xff;
     return sitePatch(tail, site, bytes, p, site, siteLen, w, "pun", code);

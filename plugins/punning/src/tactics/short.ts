@@ -45,6 +45,6 @@ export function tacticShort(
   if (old === null) return refuse("not-file-backed");
   const bytes = old.slice();
   bytes.set(jmpRel8(site, pad), 0);
-  bytes.set(jmpRel32(pad, placed.p.t), pad - site);
-  return sitePatch(old, site, bytes, placed.p, site, siteLen, wr.w, "short", placed.code);
+  bytes.set(jmpRel32(pad, placed.target), pad - site);
+  return sitePatch(old, site, bytes, placed.p, site, siteLen, wr.w, "short", placed.code, placed.movable(pad));
 }
