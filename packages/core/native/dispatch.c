@@ -51,6 +51,7 @@ void sysi_dispatch_setup(void)
 	const uint32_t need = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
 	sysi_fast_dispatch = !filter_on && (sysi_hook_cur_flags & need) == need;
 	sysi_api.fast_hook = sysi_fast_dispatch ? sysi_hook_cur : 0;
+	sysi_api.fast_flags = sysi_api.fast_hook == sysi_hook_passthrough ? SYSI_FAST_PASSTHROUGH : 0;
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)

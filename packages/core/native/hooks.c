@@ -1,6 +1,8 @@
 /* hooks.c — choosing the hook (SYSI_HOOK) and the built-in passthrough and count hooks. */
 #include <asm/unistd.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include "internal.h"
 
 void *sysi_real_dlopen(const char *file, int mode);
@@ -29,6 +31,135 @@ SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 	return r;
 }
 
+/*
+ * Where a hook library goes. zpoline's trampolines live below 4 GiB (page 0 and its entry
+ * pages); on this kind of core an indirect branch whose target lies 2^37 bytes away or more
+ * costs ~1 ns more than a near one, which is a fifth of the whole hooked path. So with
+ * SYSI_HOOK_LOW=1 (opt-in: it costs the hook library its address randomisation), every free gap
+ * of the address space between LOW_CEIL and the stack is reserved (PROT_NONE, no memory) while
+ * dlopen maps the library: mmap(NULL) then picks the highest gap below LOW_CEIL. The
+ * reservation is released right after; without a place below LOW_CEIL the library goes where
+ * dlopen puts it. Runs in the constructor, before any thread of the program exists.
+ */
+#define LOW_CEIL (1UL << 36)       /* 64 GiB */
+#define STACK_MARGIN (256UL << 20) /* never reserved below the stack: its growth */
+#define MAPS_BUF 65536
+#define MAX_RESV 128
+
+struct resv {
+	uintptr_t addr[MAX_RESV];
+	unsigned long len[MAX_RESV];
+	int n;
+};
+
+/* Opt-in only (SYSI_HOOK_LOW=1): the library then lands at a predictable address. */
+static int want_low(void)
+{
+	const char *v = sysi_getenv("SYSI_HOOK_LOW");
+	return v && v[0] == '1';
+}
+
+static unsigned long parse_hex(const char **p)
+{
+	unsigned long v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (unsigned long)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (unsigned long)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/* Reserve the gaps of /proc/self/maps in [LOW_CEIL, stack - STACK_MARGIN); 0 or -1. */
+static int reserve_high(struct resv *rv)
+{
+	char *buf = sysi_map_pages(MAPS_BUF);
+	const char *p, *end;
+	unsigned long prev = LOW_CEIL, top = 0, a, b;
+	long fd, n, got = 0;
+
+	rv->n = 0;
+	if (!buf)
+		return -1;
+	fd = raw4(__NR_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		sysi_unmap(buf, MAPS_BUF);
+		return -1;
+	}
+	while ((n = raw3(__NR_read, fd, buf + got, MAPS_BUF - 1 - got)) > 0)
+		got += n;
+	raw1(__NR_close, fd);
+	end = buf + got;
+	/* the stack's start first (its line comes late) */
+	for (p = buf; got < MAPS_BUF - 1 && p < end;) {
+		const char *l = p;
+		a = parse_hex(&p);
+		while (p < end && *p != '\n')
+			p++;
+		for (const char *q = l; q + 7 <= p; q++)
+			if (!sysi_strncmp(q, "[stack]", 7))
+				top = a - STACK_MARGIN;
+		p++;
+	}
+	for (p = buf; top > LOW_CEIL && p < end && rv->n < MAX_RESV;) {
+		a = parse_hex(&p);
+		p++;
+		b = parse_hex(&p);
+		while (p < end && *p != '\n')
+			p++;
+		p++;
+		if (a > top)
+			a = top;
+		if (a > prev) {
+			long r = raw6(__NR_mmap, prev, a - prev, PROT_NONE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+			if (r == (long)prev) {
+				rv->addr[rv->n] = prev;
+				rv->len[rv->n++] = a - prev;
+			} else if (r >= 0 || r < -4095) {
+				raw2(__NR_munmap, r, a - prev);
+			}
+		}
+		if (b > prev)
+			prev = b;
+	}
+	/* the buffer's own pages stay reserved: freed now, they would be the first hole found */
+	if (rv->n < MAX_RESV &&
+	    raw6(__NR_mmap, buf, MAPS_BUF, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == (long)buf) {
+		rv->addr[rv->n] = (uintptr_t)buf;
+		rv->len[rv->n++] = MAPS_BUF;
+	} else {
+		sysi_unmap(buf, MAPS_BUF);
+	}
+	return top > LOW_CEIL ? 0 : -1;
+}
+
+static void release(struct resv *rv)
+{
+	for (int i = 0; i < rv->n; i++)
+		raw2(__NR_munmap, rv->addr[i], rv->len[i]);
+	rv->n = 0;
+}
+
+static void *open_hook(const char *path)
+{
+	static struct resv rv;
+	void *lib;
+	if (!want_low())
+		return sysi_real_dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (reserve_high(&rv) < 0)
+		sysi_debug("no address-space reservation for the hook library");
+	lib = sysi_real_dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	release(&rv);
+	if (!lib)	/* e.g. a bottom-up layout (unlimited stack) found no room below the ceiling */
+		lib = sysi_real_dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	return lib;
+}
+
 static void load_hook(void)
 {
 	const char *h = sysi_getenv("SYSI_HOOK");
@@ -50,13 +181,18 @@ static void load_hook(void)
 	}
 	if (h[0] != '/')
 		sysi_die("SYSI_HOOK must be passthrough, count, trace or an absolute path");
-	lib = sysi_real_dlopen(h, RTLD_NOW | RTLD_LOCAL);
+	lib = open_hook(h);
 	if (!lib)
 		sysi_die("cannot load the SYSI_HOOK library");
 	sysi_hook_cur = (sysi_hook_fn)dlsym(lib, "sysi_hook");
 	if (!sysi_hook_cur)
 		sysi_die("the SYSI_HOOK library has no sysi_hook symbol");
 	sysi_hook_probe = (uintptr_t)sysi_hook_cur;
+	if (sysi_debug_on) {
+		char msg[64];
+		*sysi_fmt_hex(sysi_stpcpy(msg, "hook at "), sysi_hook_probe) = 0;
+		sysi_debug(msg);
+	}
 	flags = dlsym(lib, "sysi_hook_flags");
 	sysi_hook_cur_flags = flags ? *flags : 0;
 	init = (void (*)(void))dlsym(lib, "sysi_hook_init");

@@ -1,79 +1,88 @@
 /*
- * entry.S — the zpoline entry blob. init.c copies the bytes between sysi_zpoline_blob and
- * sysi_zpoline_blob_end into the landing page (next to the landing slots, so a hooked call
- * touches page 0 + this one page of ours) and fills in the data words at its end. The code is
- * position independent and only addresses the blob itself (rip-relative).
+ * entry.S — the zpoline entry blobs. Page 0's jumps land directly on a copy of one of them
+ * (zpoline.h: one copy per cluster of 20 syscall numbers, each copy inside one page), so a
+ * hooked call touches page 0 + one page of ours. init.c copies the bytes between
+ * sysi_zpoline_<kind> and sysi_zpoline_<kind>_end and fills in the copy's data words (at its
+ * end) and its strategy-id immediate. The code is position independent and only addresses
+ * its own copy (rip-relative).
  *
- * Entry state (sysi_zpoline_blob_entry, reached by page 0 -> landing slot -> jmp):
+ * Three blobs, one prologue (the CHECK and FRAME macros):
+ *   sysi_zpoline_fast  calls api->fast_hook directly, testing no number at all: init.c uses
+ *                      it only when fast_hook is set and none of the cluster's numbers can be
+ *                      in-context (clone, vfork, rt_sigreturn, clone3: sysi.h).
+ *   sysi_zpoline_gen   any number: api->fast_hook for those that cannot be in-context (when
+ *                      set), else api->dispatch, which may hand the call back to incontext.S.
+ *                      The other clusters, the fallback sled, page 0's offsets >= ZP_E9_END
+ *                      and init.c's SIGSEGV resume (numbers >= 4092) come here. With
+ *                      SYSI_FAST_PASSTHROUGH it makes the syscall itself for the numbers
+ *                      that need no runtime work (sysi.h).
+ *   sysi_zpoline_sys   SYSI_FAST_PASSTHROUGH (the built-in passthrough hook): the check, then
+ *                      the syscall itself; for clusters none of whose numbers need the
+ *                      runtime (rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
+ *                      vfork, clone3). The hooked path then touches no page of libsysi.
+ *
+ * Entry state (all three, reached by page 0's jmp):
  *   a patched site executed `call *%rax` (ff d0) in place of `syscall` (0f 05):
  *   rax = syscall number, rdi rsi rdx r10 r8 r9 = arguments, (%rsp) = site + 2 (this slot was
  *   [rsp-8] of the program: the first 8 bytes of its red zone), every other register is the
  *   program's. rcx and r11 are dead at a site (the kernel clobbers them), but not when the
- *   caller was not a site (NULL function-pointer call), so they are saved before use.
+ *   caller was not a site (NULL function-pointer call), so rcx is saved before use.
  * Exit state (site): rax = result; rdi rsi rdx r10 r8 r9 rbx rbp r12-r15 and rsp as at the
- *   site (rsp after `ret` = the program's rsp); rcx, r11 and the arithmetic flags are
- *   clobbered (the kernel clobbers rcx/r11 too; it keeps rflags, we do not: pushf/popf would
- *   cost 6-7 ns per call and compiled code never keeps flags live across a syscall).
- *   DF must be clear (the ABI guarantees it at every call; the dispatcher is C).
+ *   site (rsp after `ret` = the program's rsp) — the argument registers come back from the
+ *   entry's own copy, whatever the hook wrote into c->args; rcx, r11 and the arithmetic flags
+ *   are clobbered (the kernel clobbers rcx/r11 too; it keeps rflags, we do not: pushf/popf
+ *   would cost 6-7 ns per call and compiled code never keeps flags live across a syscall).
+ *   DF must be clear (the ABI guarantees it at every call; the hook is C).
  * Exit state (not a site): rsp and registers as at entry (but r11), then a load
  *   from a non-canonical address raises SIGSEGV with si_addr 0 (si_code SI_KERNEL), the
  *   closest we can get to the native fault at address 0 while page 0 is mapped.
  * Clobbers: rcx, r11, flags.
- * Hook call: through api->fast_hook directly when it is set and the number cannot be
- *   in-context, else through api->dispatch (which may hand the call back to incontext.S).
  * Stack: writes nothing in the program's red zone but the return-address slot: the frame
- *   starts 128 bytes below that slot and is aligned to 16 for the dispatcher call; uses
- *   128 + F_SIZE + 15 bytes below the slot, plus what the dispatcher uses.
+ *   starts 128 bytes below that slot and is aligned to 16 for the hook/dispatcher call; uses
+ *   128 + F_SIZE + 15 bytes below the slot, plus what the hook uses (sys blob: only the
+ *   parked rcx at [slot-128]).
  * Signal safety: a signal at any instruction finds rsp at or below the return-address slot, so
  *   the kernel's frame (placed 128 bytes below rsp) never touches the program's red zone; every
  *   state lives on this thread's stack, so the entry is reentrant.
- * Vector/x87 state: untouched here; the dispatcher saves it when the hook needs it.
+ * Vector/x87 state: untouched here; the dispatcher saves it when the hook needs it (the fast
+ *   hook is general-regs-only by contract).
+ * Cost notes (Zen 5, PTI): the fast path is straight-line code (every branch falls through)
+ *   and page 0's jmp reaches it directly (a second jmp cost ~0.3 ns); each instruction counts
+ *   once the hook is near (libsysi loads it below 64 GiB, near these pages: an indirect branch
+ *   to a target 2^37 bytes away or more costs ~1 ns here, returns cost nothing extra).
  */
 #include "zpoline.h"
 
-	.text
-	.p2align 6
-	.global sysi_zpoline_blob
-	.hidden sysi_zpoline_blob
-sysi_zpoline_blob:
-
-	.global sysi_zpoline_blob_entry
-	.hidden sysi_zpoline_blob_entry
-	.type sysi_zpoline_blob_entry, @function
-sysi_zpoline_blob_entry:
-	/*
-	 * Return-address check, with rcx and r11 only (dead at a site): bit (R & 63) of qword
-	 * (R >> 6) of the bitmap. rcx is parked in the one free slot first, [rsp-128] (just
-	 * below the program's red zone and inside the 128 bytes the kernel skips for signal
-	 * frames), for the not-a-site path.
-	 */
+/*
+ * The prologue (CHECK, then FRAME). Return-address check, with rcx and r11 only (dead at a
+ * site): bit (R & 63) of qword (R >> 6) of the bitmap. rcx is parked in the one free slot
+ * first, [rsp-128] (just below the program's red zone and inside the 128 bytes the kernel
+ * skips for signal frames), for the not-a-site path. Then the frame (zpoline.h): rbp = A = slot - 128 with the
+ * program's rbp at [A]; rsp = F = (A - F_SIZE) & -16, derived from registers only (no load on
+ * the rsp dependency chain); struct sysi_call at F (flags 0, ret unset), the program's
+ * argument registers above it; rdi = F. `p` is the blob's symbol prefix (data words, the
+ * strategy-id immediate init.c fills).
+ */
+	.macro CHECK p
 	mov %rcx, -ZP_RZ_SKIP-8(%rsp)
 	mov (%rsp), %rcx
 	mov %rcx, %r11
 	shr $47, %r11
-	jnz .Lnotsite
+	jnz \p\()_notsite
 	mov %rcx, %r11
 	shr $3, %r11
 	and $-8, %r11
-	add data_bitmap(%rip), %r11
+	add \p\()_bitmap(%rip), %r11
 	mov (%r11), %r11
 	bt %rcx, %r11
-	jnc .Lnotsite
-	/*
-	 * A site. The frame (zpoline.h): rbp = A = slot - 128 with the program's rbp at [A];
-	 * rsp = F = (A - 128) & -16. rsp is only ever derived from registers (no load on the
-	 * rsp dependency chain: `pop %rsp` here costs ~3 ns per call).
-	 */
+	jnc \p\()_notsite
+	.endm
+
+	.macro FRAME p
 	mov %rbp, -ZP_RZ_SKIP-8(%rsp)
 	lea -ZP_RZ_SKIP-8(%rsp), %rbp
 	lea -F_SIZE(%rbp), %rsp
 	and $-16, %rsp
-	mov %rdi, F_RDI(%rsp)
-	mov %rsi, F_RSI(%rsp)
-	mov %rdx, F_RDX(%rsp)
-	mov %r10, F_R10(%rsp)
-	mov %r8, F_R8(%rsp)
-	mov %r9, F_R9(%rsp)
 	mov %rax, C_NR(%rsp)
 	mov %rdi, C_A0(%rsp)
 	mov %rsi, C_A1(%rsp)
@@ -81,28 +90,23 @@ sysi_zpoline_blob_entry:
 	mov %r10, C_A3(%rsp)
 	mov %r8, C_A4(%rsp)
 	mov %r9, C_A5(%rsp)
+	mov %rdi, F_RDI(%rsp)
+	mov %rsi, F_RSI(%rsp)
+	mov %rdx, F_RDX(%rsp)
+	mov %r10, F_R10(%rsp)
+	mov %r8, F_R8(%rsp)
+	mov %r9, F_R9(%rsp)
 	sub $2, %rcx
 	mov %rcx, C_SITE(%rsp)
-	mov data_strategy(%rip), %rcx	/* strategy id (low half), flags 0 (high half) */
-	mov %rcx, C_STRAT(%rsp)
+	movq $0x7fffffff, C_STRAT(%rsp)	/* strategy id (low half, init.c), flags 0 (high half) */
+	.global \p\()_strat
+	.hidden \p\()_strat
+	.set \p\()_strat, . - 4
 	mov %rsp, %rdi
-	/*
-	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may
-	 * be in-context (clone, vfork, rt_sigreturn below 64; clone3).
-	 */
-	mov data_hook(%rip), %rcx
-	test %rcx, %rcx
-	jz .Ldispatch
-	cmp $ZP_NR_CLONE3, %rax
-	je .Ldispatch
-	cmp $63, %rax
-	ja .Lfast
-	mov $ZP_MAYBE_INCONTEXT, %r11
-	bt %rax, %r11
-	jc .Ldispatch
-.Lfast:
-	call *%rcx
-.Lrestore:
+	.endm
+
+/* The epilogue: the program's argument registers, rsp and rbp; back to the site. */
+	.macro LEAVE
 	mov F_RDI(%rsp), %rdi
 	mov F_RSI(%rsp), %rsi
 	mov F_RDX(%rsp), %rdx
@@ -112,48 +116,108 @@ sysi_zpoline_blob_entry:
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
 	ret
+	.endm
 
-.Ldispatch:
-	call *data_dispatch(%rip)
-	test %eax, %eax
-	jnz .Lincontext
-	mov C_RET(%rsp), %rax
-	jmp .Lrestore
-
-.Lincontext:
-	jmp *data_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
-
-.Lnotsite:
-	/* rsp and every register as at entry but r11 (lost) and the flags */
+/* Not a site: rsp and every register as at entry but r11 (lost) and the flags. */
+	.macro NOTSITE p
+\p\()_notsite:
 	mov -ZP_RZ_SKIP-8(%rsp), %rcx
 	movabs 0x8000000000000000, %al	/* #GP: SIGSEGV, si_addr 0; al is not written */
 	ud2
-	.size sysi_zpoline_blob_entry, . - sysi_zpoline_blob_entry
+	.endm
 
+/* A blob's data words (init.c fills them in each copy). */
+	.macro DATA p
 	.p2align 3
-	.global sysi_zpoline_blob_dispatch
-	.hidden sysi_zpoline_blob_dispatch
-sysi_zpoline_blob_dispatch:
-data_dispatch:	.quad 0		/* api->dispatch */
-	.global sysi_zpoline_blob_bitmap
-	.hidden sysi_zpoline_blob_bitmap
-sysi_zpoline_blob_bitmap:
-data_bitmap:	.quad 0		/* the return-address bitmap */
-	.global sysi_zpoline_blob_incontext
-	.hidden sysi_zpoline_blob_incontext
-sysi_zpoline_blob_incontext:
-data_incontext:	.quad 0		/* sysi_zpoline_incontext */
-	.global sysi_zpoline_blob_strategy
-	.hidden sysi_zpoline_blob_strategy
-sysi_zpoline_blob_strategy:
-data_strategy:	.quad 0		/* strategy id */
-	.global sysi_zpoline_blob_hook
-	.hidden sysi_zpoline_blob_hook
-sysi_zpoline_blob_hook:
-data_hook:	.quad 0		/* api->fast_hook, or 0 */
+	.global \p\()_bitmap, \p\()_hook
+	.hidden \p\()_bitmap, \p\()_hook
+\p\()_bitmap:	.quad 0		/* the return-address bitmap */
+\p\()_hook:	.quad 0		/* api->fast_hook, or 0 */
+	.endm
 
-	.global sysi_zpoline_blob_end
-	.hidden sysi_zpoline_blob_end
-sysi_zpoline_blob_end:
+	.text
+	.p2align 4
+	.global sysi_zpoline_fast, sysi_zpoline_fast_end
+	.hidden sysi_zpoline_fast, sysi_zpoline_fast_end
+	.type sysi_zpoline_fast, @function
+sysi_zpoline_fast:
+	CHECK sysi_zpoline_fast
+	FRAME sysi_zpoline_fast
+	call *sysi_zpoline_fast_hook(%rip)	/* rax = the result */
+	LEAVE
+	NOTSITE sysi_zpoline_fast
+	DATA sysi_zpoline_fast
+sysi_zpoline_fast_end:
+	.size sysi_zpoline_fast, . - sysi_zpoline_fast
+
+	.p2align 4
+	.global sysi_zpoline_gen, sysi_zpoline_gen_end
+	.hidden sysi_zpoline_gen, sysi_zpoline_gen_end
+	.type sysi_zpoline_gen, @function
+sysi_zpoline_gen:
+	CHECK sysi_zpoline_gen
+	/* SYSI_FAST_PASSTHROUGH: the syscall itself unless the runtime has work for it */
+	cmpq $0, sysi_zpoline_gen_direct(%rip)
+	je 1f
+	lea -ZP_NR_RT_SIGACTION(%rax), %r11	/* rt_sigaction, rt_sigprocmask, rt_sigreturn */
+	cmp $2, %r11
+	jbe 1f
+	lea -ZP_NR_CLONE(%rax), %r11		/* clone, fork, vfork */
+	cmp $2, %r11
+	jbe 1f
+	cmp $ZP_NR_CLONE3, %rax
+	je 1f
+	syscall
+	ret
+1:	FRAME sysi_zpoline_gen
+	/* the fast hook unless this number may be in-context (or there is no fast hook) */
+	cmpq $0, sysi_zpoline_gen_hook(%rip)
+	je .Ldispatch
+	cmp $ZP_NR_RT_SIGRETURN, %rax
+	je .Ldispatch
+	cmp $ZP_NR_CLONE, %rax
+	je .Ldispatch
+	cmp $ZP_NR_VFORK, %rax
+	je .Ldispatch
+	cmp $ZP_NR_CLONE3, %rax
+	je .Ldispatch
+	call *sysi_zpoline_gen_hook(%rip)
+	LEAVE
+.Ldispatch:
+	call *sysi_zpoline_gen_dispatch(%rip)
+	test %eax, %eax
+	jnz .Lincontext
+	mov C_RET(%rsp), %rax
+	LEAVE
+.Lincontext:
+	jmp *sysi_zpoline_gen_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
+	NOTSITE sysi_zpoline_gen
+	DATA sysi_zpoline_gen
+	.global sysi_zpoline_gen_dispatch, sysi_zpoline_gen_incontext, sysi_zpoline_gen_direct
+	.hidden sysi_zpoline_gen_dispatch, sysi_zpoline_gen_incontext, sysi_zpoline_gen_direct
+sysi_zpoline_gen_dispatch:	.quad 0		/* api->dispatch */
+sysi_zpoline_gen_incontext:	.quad 0		/* sysi_zpoline_incontext */
+sysi_zpoline_gen_direct:	.quad 0		/* 1: api->fast_flags has SYSI_FAST_PASSTHROUGH */
+sysi_zpoline_gen_end:
+	.size sysi_zpoline_gen, . - sysi_zpoline_gen
+
+/*
+ * The passthrough blob (api->fast_flags SYSI_FAST_PASSTHROUGH, for clusters whose numbers all
+ * need no runtime work): after the check, the site's own registers go to the kernel as they
+ * are; `ret` leaves the result in rax. No frame: the only stack write is the parked rcx at
+ * [rsp-128], and a signal during the syscall finds its frame below that.
+ */
+	.p2align 4
+	.global sysi_zpoline_sys, sysi_zpoline_sys_end
+	.hidden sysi_zpoline_sys, sysi_zpoline_sys_end
+	.type sysi_zpoline_sys, @function
+sysi_zpoline_sys:
+	CHECK sysi_zpoline_sys
+	syscall
+	ret
+	NOTSITE sysi_zpoline_sys
+	DATA sysi_zpoline_sys
+sysi_zpoline_sys_end:
+	.size sysi_zpoline_sys, . - sysi_zpoline_sys
 
 	.section .note.GNU-stack, "", @progbits

@@ -1,5 +1,5 @@
 /*
- * init.c — zpoline strategy runtime: page 0, the landing page, the return-address bitmap, the
+ * init.c — zpoline strategy runtime: page 0, the entry pages, the return-address bitmap, the
  * ops table libsysi calls, and the preparation of in-context calls (clone, clone3, vfork).
  *
  * Built -mgeneral-regs-only -ffreestanding and linked -nostdlib: no libc, raw system calls
@@ -90,21 +90,58 @@ static char *fmt_str(char *p, const char *s)
 }
 
 /*
- * The landing page candidates: rel32 = b3 b2 40 40 (little endian b0 = b1 = 0x40, b2, b3 in
- * 0x40..0x4f): every byte is a REX prefix, and the low 12 bits (0x040) leave room for the
- * 104 slots below ZP_CODE_OFF.
+ * Cluster j's rel32 (zpoline.h) for the entry-page candidate (b3, b2): bytes 0x4f,
+ * 0x40 + 2(j % 7), b2 + j / 7, b3, all REX prefixes (b2 + ZP_ENTRY_PAGES - 1 <= 0x4f).
  */
-static uint32_t landing_rel(int i)
+static uint32_t cluster_rel(uint32_t b3, uint32_t b2, int j)
 {
-	uint32_t b2 = 0x40 + (uint32_t)(i & 15), b3 = 0x40 + (uint32_t)(i >> 4);
+	uint32_t r = (uint32_t)(j / ZP_CLUSTERS_PER_PAGE), m = (uint32_t)(j % ZP_CLUSTERS_PER_PAGE);
 
-	return b3 << 24 | b2 << 16 | 0x4040;
+	return b3 << 24 | (b2 + r) << 16 | (0x40 + 2 * m) << 8 | 0x4f;
 }
 
-/* page 0, E9 layout (zpoline.h) */
-static void build_e9(uint8_t *p0, uint32_t rel, uintptr_t entry)
+/* Step (1): group 4j sits at 20j; its jmp ends at 20j + 5 and adds rel: E_j. */
+static uintptr_t cluster_entry(uint32_t b3, uint32_t b2, int j)
+{
+	return 20 * (uintptr_t)j + 5 + cluster_rel(b3, b2, j);
+}
+
+static uintptr_t entry_page(uint32_t b3, uint32_t b2, int r)
+{
+	return (uintptr_t)(b3 << 24 | (b2 + (uint32_t)r) << 16 | 0x4000);
+}
+
+/* Is one of nrs[0..n) a number of cluster j (20j-4..20j+15)? */
+static int cluster_has(int j, const int *nrs, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (nrs[i] >= 20 * j - 4 && nrs[i] <= 20 * j + 15)
+			return 1;
+	return 0;
+}
+
+enum { BLOB_FAST, BLOB_GEN, BLOB_SYS };
+
+/* Which blob serves cluster j (zpoline.h). */
+static int cluster_blob(int j, const struct sysi_runtime_api *a)
+{
+	static const int incontext[] = { ZP_NR_RT_SIGRETURN, ZP_NR_CLONE, ZP_NR_VFORK, ZP_NR_CLONE3 };
+	static const int runtime[] = { ZP_NR_RT_SIGACTION, ZP_NR_RT_SIGPROCMASK, ZP_NR_RT_SIGRETURN,
+				       ZP_NR_CLONE, ZP_NR_FORK, ZP_NR_VFORK, ZP_NR_CLONE3 };
+
+	if (!a->fast_hook)
+		return BLOB_GEN;
+	if (a->fast_flags & SYSI_FAST_PASSTHROUGH)
+		return cluster_has(j, runtime, 7) ? BLOB_GEN : BLOB_SYS;
+	return cluster_has(j, incontext, 4) ? BLOB_GEN : BLOB_FAST;
+}
+
+/* page 0, E9 layout (zpoline.h); the sled after the groups ends in a jmp to `entry` */
+static void build_e9(uint8_t *p0, uint32_t b3, uint32_t b2, uintptr_t entry)
 {
 	for (int k = 0; k < ZP_E9_GROUPS; k++) {
+		/* Step (2): group 4j + i ends 5i later than group 4j: 5i less of rel, same E_j. */
+		uint32_t rel = cluster_rel(b3, b2, k / ZP_CLUSTER_GROUPS) - 5 * (uint32_t)(k % ZP_CLUSTER_GROUPS);
 		p0[5 * k] = 0xe9;
 		put32(p0 + 5 * k + 1, rel);
 	}
@@ -130,24 +167,69 @@ static void build_sled(uint8_t *p0, uintptr_t entry)
 	}
 }
 
-/* the landing slots: `jmp rel32` to the entry at every target of page 0's groups */
-static void build_slots(uint8_t *land, uint32_t rel, uintptr_t entry)
+/* A copy of blob `kind` at `at`, its data words and strategy id filled in. */
+static void put_blob(uint8_t *at, int kind, const struct sysi_runtime_api *a, uint32_t id)
 {
-	uintptr_t base = (uintptr_t)land;
+	const unsigned char *b;
 
-	for (int k = 0; k < ZP_E9_GROUPS; k++) {
-		/* Step (1): group k sits at 5k; its jmp ends at 5k + 5 and adds rel. */
-		uintptr_t slot = 5 * (uintptr_t)k + 5 + rel;
-		uint8_t *q = land + (slot - base);
-		/* Step (2): the slot's own jmp ends 5 bytes later. */
-		q[0] = 0xe9;
-		put32(q + 1, (uint32_t)(entry - (slot + 5)));
+	switch (kind) {
+	case BLOB_GEN:
+		b = sysi_zpoline_gen;
+		copy(at, b, (size_t)(sysi_zpoline_gen_end - b));
+		put64(at + (sysi_zpoline_gen_bitmap - b), (uintptr_t)bitmap);
+		put64(at + (sysi_zpoline_gen_hook - b), (uintptr_t)a->fast_hook);
+		put64(at + (sysi_zpoline_gen_dispatch - b), (uintptr_t)a->dispatch);
+		put64(at + (sysi_zpoline_gen_incontext - b), (uintptr_t)sysi_zpoline_incontext);
+		put64(at + (sysi_zpoline_gen_direct - b),
+		      a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH) ? 1 : 0);
+		put32(at + (sysi_zpoline_gen_strat - b), id);
+		break;
+	case BLOB_FAST:
+		b = sysi_zpoline_fast;
+		copy(at, b, (size_t)(sysi_zpoline_fast_end - b));
+		put64(at + (sysi_zpoline_fast_bitmap - b), (uintptr_t)bitmap);
+		put64(at + (sysi_zpoline_fast_hook - b), (uintptr_t)a->fast_hook);
+		put32(at + (sysi_zpoline_fast_strat - b), id);
+		break;
+	default:
+		b = sysi_zpoline_sys;
+		copy(at, b, (size_t)(sysi_zpoline_sys_end - b));
+		put64(at + (sysi_zpoline_sys_bitmap - b), (uintptr_t)bitmap);
+		break;
 	}
 }
 
-static void set_data(uint8_t *blob, const unsigned char *sym, uint64_t v)
+static void unmap_pages(const uintptr_t *pg, int n)
 {
-	put64(blob + (sym - sysi_zpoline_blob), v);
+	for (int r = 0; r < n; r++)
+		sc(NR_munmap, (long)pg[r], ZP_PAGE, 0, 0, 0, 0);
+}
+
+/* Map the entry pages of the first free candidate (b3, b2); 0, or -1 when none is free. */
+static int map_entry_pages(uint32_t *b3, uint32_t *b2, uintptr_t *pg)
+{
+	for (int i = 0; i < 256; i++) {
+		int r = 0;
+
+		*b3 = 0x40 + (uint32_t)(i >> 4);
+		*b2 = 0x40 + (uint32_t)(i & 15);
+		if (*b2 + ZP_ENTRY_PAGES - 1 > 0x4f)
+			continue;
+		for (; r < ZP_ENTRY_PAGES; r++) {
+			long m;
+			pg[r] = entry_page(*b3, *b2, r);
+			m = map(pg[r], ZP_PAGE, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
+			if (is_err(m) || (uintptr_t)m != pg[r]) {
+				if (!is_err(m))
+					sc(NR_munmap, m, ZP_PAGE, 0, 0, 0, 0);
+				break;
+			}
+		}
+		if (r == ZP_ENTRY_PAGES)
+			return 0;
+		unmap_pages(pg, r);
+	}
+	return -1;
 }
 
 static int zp_segv(int sig, void *siginfo, void *ucontext);
@@ -155,13 +237,14 @@ static int zp_segv(int sig, void *siginfo, void *ucontext);
 static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 {
 	char msg[160], *p;
-	long r, land = -1;
-	uint32_t rel = 0;
-	int e9 = 0, xonly;
-	size_t blen = (size_t)(sysi_zpoline_blob_end - sysi_zpoline_blob);
+	long r;
+	uint32_t b3 = 0, b2 = 0;
+	uintptr_t pg[ZP_ENTRY_PAGES], entry;
+	int e9, npages, xonly;
+	size_t gen_len = (size_t)(sysi_zpoline_gen_end - sysi_zpoline_gen);
 
 	api = a;
-	if (a->abi_version != SYSI_ABI_VERSION)
+	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff)
 		return -EINVAL;
 	r = map(0, ZP_BITMAP_BYTES, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 	if (is_err(r))
@@ -175,43 +258,45 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 		api->debug("zpoline: page 0 cannot be mapped; sites fall to the next strategy");
 		return is_err(r) ? (int)r : -ENOMEM;
 	}
-	for (int i = 0; i < 256 && !e9; i++) {
-		uintptr_t want = (landing_rel(i) + 5) & ~(uintptr_t)(ZP_PAGE - 1);
-		land = map(want, ZP_PAGE, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
-		if (!is_err(land) && (uintptr_t)land == want) {
-			e9 = 1;
-			rel = landing_rel(i);
-		} else if (!is_err(land)) {
-			sc(NR_munmap, land, ZP_PAGE, 0, 0, 0, 0);
+	e9 = map_entry_pages(&b3, &b2, pg) == 0;
+	npages = e9 ? ZP_ENTRY_PAGES : 1;
+	if (!e9) {
+		r = map(0, ZP_PAGE, PROT_READ | PROT_WRITE, 0);
+		if (is_err(r)) {
+			sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
+			sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
+			return (int)r;
 		}
+		pg[0] = (uintptr_t)r;
 	}
-	if (!e9)
-		land = map(0, ZP_PAGE, PROT_READ | PROT_WRITE, 0);
-	if (is_err(land)) {
-		sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
-		sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
-		return (int)land;
-	}
+	for (int i = 0; i < npages; i++)
+		for (int k = 0; k < ZP_PAGE; k++)
+			((uint8_t *)pg[i])[k] = 0xcc;	/* int3 outside the copies */
 
-	uint8_t *lp = (uint8_t *)land, *blob = lp + ZP_CODE_OFF;
-	uintptr_t entry = (uintptr_t)blob + (uintptr_t)(sysi_zpoline_blob_entry - sysi_zpoline_blob);
-	for (int i = 0; i < ZP_PAGE; i++)
-		lp[i] = 0xcc;		/* int3 outside the slots and the blob */
-	copy(blob, sysi_zpoline_blob, blen);
-	set_data(blob, sysi_zpoline_blob_dispatch, (uintptr_t)a->dispatch);
-	set_data(blob, sysi_zpoline_blob_bitmap, (uintptr_t)bitmap);
-	set_data(blob, sysi_zpoline_blob_incontext, (uintptr_t)sysi_zpoline_incontext);
-	set_data(blob, sysi_zpoline_blob_strategy, id);
-	set_data(blob, sysi_zpoline_blob_hook, (uintptr_t)a->fast_hook);
 	uint8_t *p0;
 	__asm__("" : "=r"(p0) : "0"((uintptr_t)0)); /* address 0, opaque to the optimiser */
 	if (e9) {
-		build_slots(lp, rel, entry);
-		build_e9(p0, rel, entry);
+		/* Step (3): each copy lies inside its page (the general blob is the longer). */
+		for (int j = 0; j < ZP_CLUSTERS; j++) {
+			uintptr_t at = cluster_entry(b3, b2, j), page = pg[j / ZP_CLUSTERS_PER_PAGE];
+			if (at < page || at + gen_len > page + ZP_PAGE) {
+				api->debug("zpoline: entry copy outside its page (internal error)");
+				unmap_pages(pg, npages);
+				sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
+				sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
+				return -EINVAL;
+			}
+			put_blob((uint8_t *)at, cluster_blob(j, a), a, id);
+		}
+		entry = cluster_entry(b3, b2, 0);	/* cluster 0 (numbers 0..15) is general */
+		build_e9(p0, b3, b2, entry);
 	} else {
+		entry = pg[0];
+		put_blob((uint8_t *)entry, BLOB_GEN, a, id);
 		build_sled(p0, entry);
 	}
-	sc(NR_mprotect, land, ZP_PAGE, PROT_READ | PROT_EXEC, 0, 0, 0);
+	for (int i = 0; i < npages; i++)
+		sc(NR_mprotect, (long)pg[i], ZP_PAGE, PROT_READ | PROT_EXEC, 0, 0, 0);
 	entry_addr = entry;
 	/* invalid syscall numbers outside page 0 (zp_segv); without the claim they crash */
 	if (!a->claim_signal || a->claim_signal(SIGSEGV_NR, zp_segv) != 0)
@@ -231,10 +316,10 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 
 	p = fmt_str(msg, "zpoline: page 0 mapped, layout ");
 	if (e9) {
-		p = fmt_str(p, "e9, landing page ");
-		p = fmt_hex(p, (unsigned long)land);
+		p = fmt_str(p, "e9, entry pages from ");
+		p = fmt_hex(p, (unsigned long)pg[0]);
 	} else {
-		p = fmt_str(p, "nop sled (no landing page at a REX address), entry ");
+		p = fmt_str(p, "nop sled (no entry pages at REX addresses), entry ");
 		p = fmt_hex(p, entry);
 	}
 	*p = 0;

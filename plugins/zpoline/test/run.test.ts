@@ -47,6 +47,30 @@ describe("zpoline runtime, unit harness (fake libsysi)", () => {
     expect(lines.length).toBeGreaterThanOrEqual(15);
     expect(harness?.exitCode).toBe(0);
   });
+
+  it.skipIf(!page0)("passes them again through api->fast_hook, plus the fast path's own (needs page 0)", () => {
+    const fast = Bun.spawnSync([join(NATIVE, "build/harness"), "fast", ZP_SO], { cwd: NATIVE });
+    const out = fast.stdout.toString();
+    const lines = out.split("\n").filter((l) => /^(ok|FAIL) /.test(l));
+    expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
+    expect(lines).toContain("ok fast-hook-sees-nr-args-site-strategy-flags");
+    expect(lines).toContain("ok registers-and-red-zone-preserved");
+    expect(lines.length).toBeGreaterThanOrEqual(17);
+    expect(fast.exitCode).toBe(0);
+  });
+
+  it.skipIf(!page0)("passes them again with SYSI_FAST_PASSTHROUGH: the entry's own syscalls (needs page 0)", () => {
+    const direct = Bun.spawnSync([join(NATIVE, "build/harness"), "direct", ZP_SO], { cwd: NATIVE });
+    const lines = direct.stdout
+      .toString()
+      .split("\n")
+      .filter((l) => /^(ok|FAIL) /.test(l));
+    expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
+    expect(lines).toContain("ok direct-syscalls-skip-hook-and-dispatcher");
+    expect(lines).toContain("ok rt_sigprocmask-still-reaches-the-hook");
+    expect(lines).toContain("ok registers-and-red-zone-preserved");
+    expect(direct.exitCode).toBe(0);
+  });
 });
 
 interface Run {

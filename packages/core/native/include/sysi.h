@@ -125,7 +125,17 @@ struct sysi_runtime_api {
 	 * value is the result. Saves an indirect call per syscall.
 	 */
 	long (*fast_hook)(struct sysi_call *c);
+	/*
+	 * SYSI_FAST_* bits about fast_hook, set with it. SYSI_FAST_PASSTHROUGH: fast_hook is the
+	 * built-in passthrough hook (it performs every call unchanged and records nothing), so an
+	 * entry may make the system call itself, without building a struct sysi_call or calling
+	 * anything, for every number but rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
+	 * vfork and clone3 (they need the runtime: signal claims, after-fork work, in-context).
+	 * Saves the hooked path its pages of libsysi (a page walk each per call under PTI).
+	 */
+	uint32_t fast_flags;
 };
+#define SYSI_FAST_PASSTHROUGH 0x1u
 
 struct sysi_strategy_ops {
 	uint32_t abi_version; /* SYSI_ABI_VERSION */
@@ -160,6 +170,12 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
  *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
  *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so.
+ *   SYSI_HOOK_LOW    "1": load a hook .so below 64 GiB (next to zpoline's trampolines: an
+ *                    indirect branch to a target 2^37 bytes away or more costs ~1 ns on Zen 5);
+ *                    unset or "0": where dlopen puts it (the default). Opt-in: it reserves the
+ *                    address space above 64 GiB while dlopen runs, so the library lands at a
+ *                    predictable address (less ASLR for the hook) and may collide with a program
+ *                    that maps fixed addresses just below 64 GiB; it saves ~0.6 ns per call.
  *   SYSI_FILTER      optional comma list of syscall numbers that reach the hook (others are
  *                    performed directly).
  *   SYSI_STATS_FILE  optional path of the shared statistics file (see STATS FILE), created and

@@ -5,7 +5,7 @@
 #pragma GCC target("general-regs-only")
 #include "sysi.h"
 
-long zh_raw6(long nr, long a, long b, long c, long d, long e, long f);
+long sysi_raw6(long nr, long a, long b, long c, long d, long e, long f); /* syscall.S */
 
 volatile long zh_count;     /* calls seen */
 volatile long zh_last_nr;   /* last nr seen */
@@ -30,7 +30,7 @@ int zh_dispatch(struct sysi_call *c)
 		}
 		break;
 	}
-	c->ret = zh_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
+	c->ret = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 			 c->args[5]);
 	return 0;
 }
@@ -39,4 +39,30 @@ int zh_dispatch(struct sysi_call *c)
 int zh_empty(struct sysi_call *c)
 {
 	return c->nr == -12345;
+}
+
+/*
+ * The fast hook (sysi_runtime_api.fast_hook) of `harness fast`: records the call, then, like a
+ * hostile hook, rewrites c->args and clobbers every caller-saved register before it returns;
+ * with zh_fake it answers nr + 2000 without performing anything.
+ */
+volatile long zh_fast_count;
+struct sysi_call zh_fast_last;
+
+long zh_fast(struct sysi_call *c)
+{
+	long r;
+	zh_fast_count++;
+	zh_fast_last = *c;
+	if (zh_fake)
+		r = c->nr + 2000;
+	else
+		r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
+			    c->args[5]);
+	for (int i = 0; i < 6; i++)
+		c->args[i] = ~c->args[i];
+	__asm__ volatile("mov $-1, %%rdi\n\tmov $-1, %%rsi\n\tmov $-1, %%rdx\n\tmov $-1, %%rcx\n\t"
+			 "mov $-1, %%r8\n\tmov $-1, %%r9\n\tmov $-1, %%r10\n\tmov $-1, %%r11"
+			 : : : "rdi", "rsi", "rdx", "rcx", "r8", "r9", "r10", "r11");
+	return r;
 }

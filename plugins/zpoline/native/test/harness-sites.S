@@ -1,27 +1,12 @@
 /*
  * harness-sites.S — syscall sites for the unit harness (harness.c patches the ones listed in
- * zh_sites to `ff d0` at run time), plus zh_raw6, an unpatched raw syscall for the fake
- * dispatcher.
+ * zh_sites to `ff d0` at run time). The unpatched raw syscall of the fake dispatcher is
+ * libsysi's own sysi_raw6 (packages/core/native/syscall.S, assembled into the harness).
  *
  * Entry/exit: SysV calls unless stated. Clobbers: caller-saved registers. Stack: 16-byte
  * aligned at calls. Signal safety: as the kernel's syscall (they are plain syscall wrappers).
  */
 	.text
-
-/* long zh_raw6(nr, a1..a6): never patched */
-	.global zh_raw6
-	.type zh_raw6, @function
-zh_raw6:
-	mov %rdi, %rax
-	mov %rsi, %rdi
-	mov %rdx, %rsi
-	mov %rcx, %rdx
-	mov %r8, %r10
-	mov %r9, %r8
-	mov 8(%rsp), %r9
-	syscall
-	ret
-	.size zh_raw6, . - zh_raw6
 
 /* long zh_sys6(nr, a1..a6): patched */
 	.global zh_sys6

@@ -6,9 +6,13 @@
  *
  *   harness [SO]          run the checks; prints "ok <name>" / "FAIL <name>", exits with the
  *                         number of failures, or 77 when page 0 cannot be mapped.
+ *   harness fast [SO]     the same checks with api->fast_hook set (zh_fast: rewrites c->args and
+ *                         clobbers the caller-saved registers), plus the fast path's own: which
+ *                         numbers reach the hook directly and what it sees in struct sysi_call.
+ *   harness direct [SO]   the same checks with SYSI_FAST_PASSTHROUGH as well: the entry makes
+ *                         the syscalls itself but for the numbers the runtime works on.
  *   harness bench [SO]    ns per call through the entry with a self-answering dispatcher
- *                         (ZH_EMPTY=1: a dispatcher that does nothing; ZH_SLOTRET=1: every
- *                         landing slot is a `ret`, i.e. the cost of page 0's jump alone).
+ *                         (ZH_EMPTY=1: a dispatcher that does nothing).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -25,7 +29,7 @@
 #include <unistd.h>
 #include "sysi.h"
 
-long zh_raw6(long nr, long a, long b, long c, long d, long e, long f);
+long sysi_raw6(long nr, long a, long b, long c, long d, long e, long f); /* syscall.S */
 long zh_sys6(long nr, long a, long b, long c, long d, long e, long f);
 long zh_regs(long nr);
 long zh_vfork(void);
@@ -40,6 +44,9 @@ extern volatile long zh_count, zh_last_nr;
 extern volatile int zh_fake;
 int zh_dispatch(struct sysi_call *c);
 int zh_empty(struct sysi_call *c);
+long zh_fast(struct sysi_call *c);
+extern volatile long zh_fast_count;
+extern struct sysi_call zh_fast_last;
 
 static int failures;
 static char debug_buf[256];
@@ -54,7 +61,7 @@ static void check(int ok, const char *name)
 
 static long api_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 {
-	return zh_raw6(nr, a, b, c, d, e, f);
+	return sysi_raw6(nr, a, b, c, d, e, f);
 }
 
 static void api_die(const char *msg)
@@ -210,24 +217,90 @@ struct clone_args_v0 {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-static int run_checks(const char *so)
+/* May number nr be in-context (sysi.h: the fast hook never sees these)? */
+static int maybe_incontext(long nr)
 {
-	const struct sysi_strategy_ops *ops = load(so, &api_dispatching);
-	patch(ops);
-	printf("# %s\n", debug_buf);
+	return nr == SYS_rt_sigreturn || nr == SYS_clone || nr == SYS_vfork || nr == SYS_clone3;
+}
 
-	/* basic call */
-	long c0 = zh_count;
-	check(zh_sys6(SYS_getpid, 0, 0, 0, 0, 0, 0) == getpid() && zh_count == c0 + 1, "getpid-through-entry");
-	check(zh_sys6(SYS_getppid, 0, 0, 0, 0, 0, 0) == getppid(), "getppid-through-entry");
-	/* every entry offset decodes to the entry with rax intact */
+/* The fast path's own checks (api->fast_hook = zh_fast). */
+static void fast_checks(void)
+{
+	long c0 = zh_count, f0 = zh_fast_count;
+	long r = zh_sys6(SYS_getpid, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66);
+	check(r == getpid() && zh_fast_count == f0 + 1 && zh_count == c0, "fast-getpid-skips-dispatcher");
+	check(zh_fast_last.nr == SYS_getpid && zh_fast_last.args[0] == 0x11 &&
+	      zh_fast_last.args[1] == 0x22 && zh_fast_last.args[2] == 0x33 &&
+	      zh_fast_last.args[3] == 0x44 && zh_fast_last.args[4] == 0x55 &&
+	      zh_fast_last.args[5] == 0x66 && zh_fast_last.site == zh_sites[0] &&
+	      zh_fast_last.strategy == 3 && zh_fast_last.flags == 0,
+	      "fast-hook-sees-nr-args-site-strategy-flags");
+	/* every number: the fast hook (nr + 2000) or the dispatcher (nr + 1000), never the fast
+	 * hook for an in-context number; the common ones all take the fast path */
+	int bad = 0, fast = 0;
 	zh_fake = 1;
-	int bad = 0;
-	for (long nr = 0; nr <= 4091; nr++)
-		if (zh_sys6(nr, 0, 0, 0, 0, 0, 0) != nr + 1000)
+	for (long nr = 0; nr <= 4091; nr++) {
+		long v = zh_sys6(nr, 0, 0, 0, 0, 0, 0);
+		if (v == nr + 2000 && !maybe_incontext(nr))
+			fast++;
+		else if (v != nr + 1000)
+			bad++;
+	}
+	long common[] = { SYS_read, SYS_write, SYS_getpid, SYS_getppid, SYS_futex, 229, 232, 334 };
+	for (unsigned i = 0; i < sizeof common / sizeof common[0]; i++)
+		if (zh_sys6(common[i], 0, 0, 0, 0, 0, 0) != common[i] + 2000)
 			bad++;
 	zh_fake = 0;
-	check(bad == 0, "every-nr-0..4091-reaches-the-dispatcher");
+	printf("# fast path for %d of the numbers 0..4091\n", fast);
+	check(bad == 0 && fast >= 480, "fast-path-for-every-number-but-in-context-slots");
+}
+
+/* SYSI_FAST_PASSTHROUGH: the entry makes the syscall itself (neither zh_fast nor zh_dispatch) */
+static void direct_checks(void)
+{
+	static const long nrs[] = { SYS_getpid, SYS_getppid, SYS_getuid, SYS_getgid, SYS_geteuid,
+				    SYS_getegid, SYS_gettid, SYS_getpgrp, SYS_sched_yield };
+	long c0 = zh_count, f0 = zh_fast_count;
+	int bad = 0;
+	for (unsigned i = 0; i < sizeof nrs / sizeof nrs[0]; i++)
+		if (zh_sys6(nrs[i], 0, 0, 0, 0, 0, 0) != syscall(nrs[i]))
+			bad++;
+	for (long nr = 1000; nr <= 4091; nr += 13)	/* invalid: the sled, then the general blob */
+		if (zh_sys6(nr, 0, 0, 0, 0, 0, 0) != -38)
+			bad++;
+	check(bad == 0 && zh_fast_count == f0 && zh_count == c0, "direct-syscalls-skip-hook-and-dispatcher");
+	uint64_t old = 0;
+	long r = zh_sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0, 0);
+	check(r == 0 && zh_fast_count == f0 + 1 && zh_fast_last.nr == SYS_rt_sigprocmask,
+	      "rt_sigprocmask-still-reaches-the-hook");
+}
+
+static int run_checks(const char *so, const struct sysi_runtime_api *api)
+{
+	const struct sysi_strategy_ops *ops = load(so, api);
+	patch(ops);
+	printf("# %s\n", debug_buf);
+	if (api->fast_flags & SYSI_FAST_PASSTHROUGH)
+		direct_checks();
+	else if (api->fast_hook)
+		fast_checks();
+
+	/* basic call (through the fast hook, the dispatcher, or made by the entry itself) */
+	long c0 = zh_count + zh_fast_count;
+	long seen = api->fast_flags & SYSI_FAST_PASSTHROUGH ? 0 : 1;	/* direct: no hook */
+	check(zh_sys6(SYS_getpid, 0, 0, 0, 0, 0, 0) == getpid() && zh_count + zh_fast_count == c0 + seen,
+	      "getpid-through-entry");
+	check(zh_sys6(SYS_getppid, 0, 0, 0, 0, 0, 0) == getppid(), "getppid-through-entry");
+	/* every entry offset decodes to the entry with rax intact (fast_checks for the fast path) */
+	int bad = 0;
+	if (!api->fast_hook) {
+		zh_fake = 1;
+		for (long nr = 0; nr <= 4091; nr++)
+			if (zh_sys6(nr, 0, 0, 0, 0, 0, 0) != nr + 1000)
+				bad++;
+		zh_fake = 0;
+		check(bad == 0, "every-nr-0..4091-reaches-the-dispatcher");
+	}
 	check(zh_sys6(1000, 0, 0, 0, 0, 0, 0) == -38, "invalid-nr-enosys");
 	check(zh_sys6(100000, 0, 0, 0, 0, 0, 0) == -38, "nr-100000-outside-page0-enosys");
 	check(zh_sys6(-1, 0, 0, 0, 0, 0, 0) == -38, "nr-minus-1-enosys");
@@ -241,8 +314,8 @@ static int run_checks(const char *so)
 	/* rt_sigreturn through a patched restorer */
 	struct { void *h; unsigned long flags; void *restorer; uint64_t mask; } ksa = {
 		(void *)on_usr1, SA_SIGINFO | 0x04000000 /* SA_RESTORER */, (void *)zh_restorer, 0 };
-	zh_raw6(SYS_rt_sigaction, SIGUSR1, (long)&ksa, 0, 8, 0, 0);
-	zh_raw6(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1, 0, 0, 0);
+	sysi_raw6(SYS_rt_sigaction, SIGUSR1, (long)&ksa, 0, 8, 0, 0);
+	sysi_raw6(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1, 0, 0, 0);
 	check(sig_count == 1 && zh_last_nr == 15, "rt_sigreturn-through-patched-restorer");
 	check(zh_regs(SYS_getpid) == 0, "registers-after-sigreturn");
 	/* clone with a new stack */
@@ -272,16 +345,17 @@ static int run_checks(const char *so)
 	pid = zh_vfork();
 	if (pid == 0) {
 		clobber_stack(8);
-		zh_raw6(SYS_exit, 7, 0, 0, 0, 0, 0);
+		sysi_raw6(SYS_exit, 7, 0, 0, 0, 0, 0);
 	}
 	st = 0;
 	waitpid((pid_t)pid, &st, 0);
 	check(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 7, "vfork-child-clobbers-stack");
 	/* vfork twice in a row (the TLS return stack is balanced) */
+	bad = 0;
 	for (int i = 0; i < 3; i++) {
 		pid = zh_vfork();
 		if (pid == 0)
-			zh_raw6(SYS_exit, i, 0, 0, 0, 0, 0);
+			sysi_raw6(SYS_exit, i, 0, 0, 0, 0, 0);
 		waitpid((pid_t)pid, &st, 0);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != i)
 			bad++;
@@ -330,13 +404,6 @@ static int run_bench(const char *so)
 	patch(ops);
 	printf("# %s\n", debug_buf);
 	static const long nrs[] = { 39, 110, 229, 232 };
-	if (getenv("ZH_SLOTRET")) {	/* experiment: every landing slot is a `ret` */
-		uint8_t *l = (uint8_t *)0x40404000;
-		mprotect(l, 4096, PROT_READ | PROT_WRITE | PROT_EXEC);
-		for (int k = 0; k < 104; k++)
-			l[0x45 + 5 * k] = 0xc3;
-		mprotect(l, 4096, PROT_READ | PROT_EXEC);
-	}
 	const long n = 2000000;
 	double best[5] = { 1e9, 1e9, 1e9, 1e9, 1e9 };
 	struct sysi_call c = { 0 };
@@ -367,5 +434,18 @@ int main(int argc, char **argv)
 	const char *so = "build/libsysi-zpoline.so";
 	if (argc > 1 && !strcmp(argv[1], "bench"))
 		return run_bench(argc > 2 ? argv[2] : so);
-	return run_checks(argc > 1 ? argv[1] : so) ? 1 : 0;
+	if (argc > 1 && !strcmp(argv[1], "fast")) {
+		static struct sysi_runtime_api api_fast;
+		api_fast = api_dispatching;
+		api_fast.fast_hook = zh_fast;
+		return run_checks(argc > 2 ? argv[2] : so, &api_fast) ? 1 : 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "direct")) {
+		static struct sysi_runtime_api api_direct;
+		api_direct = api_dispatching;
+		api_direct.fast_hook = zh_fast;
+		api_direct.fast_flags = SYSI_FAST_PASSTHROUGH;
+		return run_checks(argc > 2 ? argv[2] : so, &api_direct) ? 1 : 0;
+	}
+	return run_checks(argc > 1 ? argv[1] : so, &api_dispatching) ? 1 : 0;
 }
