@@ -246,7 +246,13 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 	api = a;
 	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff)
 		return -EINVAL;
-	r = map(0, ZP_BITMAP_BYTES, PROT_READ | PROT_WRITE, MAP_NORESERVE);
+	/*
+	 * A hint far from where modules live (PIE executables near 0x55.., libraries below the
+	 * stack near 0x7f..): left to the kernel, the 16 TiB bitmap lands just below the libraries
+	 * and takes the +-2 GiB windows other strategies (punning) need for trampolines next to
+	 * them. Only a hint: where it is taken, the kernel places the bitmap as before.
+	 */
+	r = map(ZP_BITMAP_HINT, ZP_BITMAP_BYTES, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 	if (is_err(r))
 		return (int)r;
 	bitmap = (uint8_t *)r;

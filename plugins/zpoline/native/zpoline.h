@@ -39,6 +39,7 @@
 #define ZP_SLED_JMP1 512    /* fallback layout: `ff 25 00 00 00 00` + abs64 (14 bytes) */
 #define ZP_SLED_JMP2 4082
 #define ZP_BITMAP_BYTES (1ul << 44) /* one bit per byte of the 47-bit user address space */
+#define ZP_BITMAP_HINT (2ul << 44)  /* 32 TiB: the bitmap's preferred address (init.c) */
 #define ZP_VSTACK_N 8       /* nesting depth of the vfork return-address stack */
 #define ZP_CLONE3_BUF 512   /* bytes of the local clone_args copy */
 
