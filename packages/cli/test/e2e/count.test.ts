@@ -32,7 +32,9 @@ for (const chain of CHAINS) {
   const why = !ptrace ? "strace/ptrace unavailable" : chain.skip;
   describe(`count hook = strace -f, -s ${chain.spec}${why ? ` (skipped: ${why})` : ""}`, () => {
     for (const p of PROGRAMS) {
-      test.skipIf(why !== null || Bun.which(p.needs) === null)(`${p.name}`, () => {
+      const skip = why !== null || Bun.which(p.needs) === null;
+      const run = p.countTodo !== undefined && !skip ? test.todo : test.skipIf(skip);
+      run(p.countTodo !== undefined ? `${p.name} — todo: ${p.countTodo}` : p.name, () => {
         const dir = mkdtempSync(join(tmpdir(), "sysi-count-"));
         const work = join(dir, "w");
         try {
