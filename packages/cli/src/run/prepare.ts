@@ -94,6 +94,42 @@ export function elfToPlan(path: string): string | null {
   return null;
 }
 
+/**
+ * Is `path` an ELF executable that runs without the dynamic loader (no PT_INTERP and no
+ * PT_DYNAMIC: static glibc/musl, Go with CGO_ENABLED=0)? LD_PRELOAD, and so the runtime, never
+ * reaches such a program. (A static-pie keeps PT_DYNAMIC and is not recognised here.)
+ */
+export function isStaticExecutable(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const eh = Buffer.alloc(64);
+    if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
+      return false;
+    }
+    const type = eh.readUInt16LE(16);
+    const phoff = Number(eh.readBigUInt64LE(32));
+    const phentsize = eh.readUInt16LE(54);
+    const phnum = eh.readUInt16LE(56);
+    if ((type !== 2 && type !== 3) || phentsize < 56 || phnum === 0 || phnum > 4096) return false;
+    const ph = Buffer.alloc(phentsize * phnum);
+    if (readSync(fd, ph, 0, ph.length, phoff) < ph.length) return false;
+    for (let i = 0; i < phnum; i++) {
+      const t = ph.readUInt32LE(i * phentsize);
+      if (t === 3 || t === 2) return false; // PT_INTERP, PT_DYNAMIC
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `-e read,write` → syscall numbers (the name table is loaded only when there is a filter). */
 export async function parseFilter(spec: string | undefined): Promise<number[] | undefined> {
   if (spec === undefined || spec.trim() === "") return undefined;
@@ -157,6 +193,13 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     t = now;
   };
   const hook = resolveHook(opts.hook);
+  if (opts.exe !== null && isStaticExecutable(opts.exe)) {
+    throw new SysiError(
+      "RUN_STATIC_EXECUTABLE",
+      `${opts.exe} is statically linked: load-time instrumentation needs the dynamic loader (LD_PRELOAD), so it would run uninstrumented`,
+      { suggestions: ["run a dynamically linked build, e.g. Go with CGO_ENABLED=1"] },
+    );
+  }
   const filter = await parseFilter(opts.filter);
   const host = opts.host ?? (await cachedProbeHost());
   lap("probe");

@@ -47,7 +47,7 @@ let goVersion: string | null = null;
  * a temp-dir folder named by their hash (bun test runs no exit handlers to remove a per-run
  * folder), written to a temp name and renamed.
  */
-function goBinary(kind: "static" | "cgo"): string {
+export function goBinary(kind: "static" | "cgo"): string {
   const src = join(FIXTURES, "go-hello", "main.go");
   goVersion ??= Bun.spawnSync(["go", "version"]).stdout.toString();
   const version = goVersion;
@@ -156,7 +156,7 @@ export const PROGRAMS: Program[] = [
     setup: (dir) => copyFileSync(goBinary("static"), join(dir, "go-hello")),
     needs: "go",
     ownSyscalls: ["socket", "listen"],
-    todo: "a static executable has no PT_INTERP, so LD_PRELOAD never loads the runtime: only the sh it starts is instrumented, the Go process itself runs unhooked (sysi run plans it, then silently does not patch it)",
+    todo: "a static executable has no PT_INTERP, so LD_PRELOAD never loads the runtime: sysi run refuses it (RUN_STATIC_EXECUTABLE) until a loader that maps it itself exists",
   },
   {
     name: "Go binary with cgo (dynamic): raw runtime syscalls beside libc",

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host/index";
-import { PROGRAMS, programEnv } from "./programs.ts";
+import { goBinary, PROGRAMS, programEnv } from "./programs.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const cache = mkdtempSync(join(tmpdir(), "sysi-e2e-cache-"));
@@ -39,6 +39,11 @@ const CHAINS: { spec: string; skip: string | null }[] = [
   { spec: "punning,ud2", skip: null },
   { spec: "zpoline", skip: page0 ? null : "page 0 cannot be mapped here (needs root or vm.mmap_min_addr=0)" },
   { spec: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here (needs root or vm.mmap_min_addr=0)" },
+  // the default chain as root when punning is installed
+  {
+    spec: "punning,zpoline,ud2",
+    skip: page0 ? null : "page 0 cannot be mapped here (needs root or vm.mmap_min_addr=0)",
+  },
 ];
 
 for (const chain of CHAINS) {
@@ -96,3 +101,20 @@ for (const chain of CHAINS) {
     }
   });
 }
+
+describe("sysi run refuses what it cannot instrument", () => {
+  test.skipIf(Bun.which("go") === null)(
+    "a static executable: one-line error, exit 2, program not started (needs go)",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "sysi-static-"));
+      try {
+        const r = runIn(dir, ["bun", CLI, "run", "--", goBinary("static")], { SYSI_CACHE_DIR: cache });
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe(""); // go-hello prints on stdout when it runs
+        expect(r.stderr).toMatch(/^sysi: error: \S+ is statically linked: [^\n]*\n$/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
