@@ -30,14 +30,14 @@ export interface Program {
  * differ now and then (Go's sysmon and netpoller, bun's HTTP client thread).
  */
 const EXIT_RACE =
-  "flaky (1 run in 3 for Go, about 1 in 14 for bun): the count hook counts a call before making it, and a thread that the exiting thread's exit_group kills between that count and the real syscall never enters the kernel, so strace never sees the call (+1 read, nanosleep, epoll_ctl …); strace then sometimes prints a phantom exit_group for the killed thread (-1 exit_group); and strace counts an rt_sigreturn as an error when the context it restores holds a -errno rax (Go's SIGURG preemption right after a failed call)";
+  "flaky (1 run in 3 for Go, about 1 in 14 for bun): the count hook counts a call before making it, and a thread that the exiting thread's exit_group kills between that count and the real syscall never enters the kernel, so strace never sees the call (+1 read, nanosleep, epoll_ctl …); strace then sometimes prints a phantom exit_group for the killed thread (-1 exit_group)";
 
 /**
  * Why the counts of a process killed by a signal right after a failed call differ: the count
  * hook adds an error after the call returns, and it never returns.
  */
 const KILLED_AFTER_ERROR =
-  "a write that fails with EPIPE raises SIGPIPE, which kills the writer before the count hook's after-call error accounting runs (the hook counts the call, not its error); and strace reports the rt_sigreturn of the writer's SIGPIPE handler (sort has one) as an error because the restored rax is -EPIPE, which the hook never can";
+  "a write that fails with EPIPE raises SIGPIPE, which kills the writer before the count hook's after-call error accounting runs (the hook counts the call, not its error)";
 
 const FIXTURES = join(import.meta.dir, "fixtures");
 let goVersion: string | null = null;

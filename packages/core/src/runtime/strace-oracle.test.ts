@@ -95,6 +95,21 @@ const WORK = `200 execve("/bin/y", ["y"], 0x7ffd /* 3 vars */) = 0
 201 close(5)                          = 0
 `;
 
+describe("straceOracle, program signal handlers", () => {
+  it("never counts the rt_sigreturn of a program handler as an error (strace shows the restored rax)", () => {
+    const text = `200 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+200 rt_sigaction(SIGPIPE, {sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x402000}, NULL, 8) = 0
+200 write(1, "x", 1)                    = -1 EPIPE (Broken pipe)
+200 --- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid=200, si_uid=0} ---
+200 rt_sigreturn({mask=[]})             = -1 EPIPE (Broken pipe)
+200 exit_group(2)                       = ?
+`;
+    const r = straceOracle(text);
+    expect(r.byName.write).toEqual({ calls: 1, errors: 1 });
+    expect(r.byName.rt_sigreturn).toEqual({ calls: 1, errors: 0 });
+  });
+});
+
 describe("straceOracle, runtime-work brackets", () => {
   const r = straceOracle(WORK);
 

@@ -18,7 +18,8 @@
  *   - a frame is pushed for a program signal only when the process installed a handler for it
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
  *   - `= ? ERESTART…` lines are not counted (the kernel restarts the call), a
- *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME.
+ *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME;
+ *   - rt_sigreturn is never an error: strace prints the rax of the context it restores.
  */
 
 export interface OracleCount {
@@ -110,7 +111,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       total--;
       const top = st.frames[st.frames.length - 1];
       if (top?.runtime) top.syscalls--; // the kernel repeats the call in the same frame
-    } else if (r[1] === "-1") c.errors++;
+    } else if (r[1] === "-1" && u.name !== "rt_sigreturn") c.errors++;
   };
 
   /** A successful execve: a new image, not counting until its marker, handlers reset. */
@@ -200,7 +201,8 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     }
     if (r !== null) forked(st, name, r[1] as string, rest);
     const counts = st.counting && !(top?.runtime && top.syscalls++ > 0); // else: the runtime's own work
-    if (counts) add(name, r !== null && r[1] === "-1", pid);
+    // rt_sigreturn "fails" in strace's eyes when the context it restores holds a -errno rax
+    if (counts) add(name, r !== null && r[1] === "-1" && name !== "rt_sigreturn", pid);
     if (unfinished) st.unfinished = { name, counted: counts, line: rest };
   };
 
