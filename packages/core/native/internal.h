@@ -68,6 +68,7 @@ struct sysi_rt {
 	uintptr_t base_probe; /* an address inside the runtime .so (to skip it when patching) */
 	int ok;               /* init returned 0 */
 	int stats_slot;       /* index in the stats file, or -1 */
+	int busy;             /* prepare_site was called in this batch: ready() is due */
 };
 extern struct sysi_rt sysi_rts[SYSI_MAX_RUNTIMES];
 extern unsigned sysi_nrts;
@@ -111,9 +112,10 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
 extern uint64_t sysi_claimed_mask;
 
-/* modkey.c */
+/* modkey.c: the key (path filled only when there is no build-id); the path on demand */
 int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,
 		    char *key, size_t keysz, char *path, size_t pathsz);
+int sysi_module_path(const char *name, char *path, size_t pathsz);
 
 /* plan.c */
 struct sysi_plan {

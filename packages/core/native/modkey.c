@@ -55,7 +55,23 @@ static long real_path(const char *name, char *path, size_t pathsz)
 	return fd;
 }
 
-/* Fills key (and path, the module's absolute real path when it can be found); 0 or -1. */
+/* The absolute real path of module `name` ("" = the main program) into path; 0 or -1. */
+int sysi_module_path(const char *name, char *path, size_t pathsz)
+{
+	long fd = real_path(name, path, pathsz);
+	if (fd < 0) {
+		path[0] = 0;
+		return -1;
+	}
+	raw1(__NR_close, fd);
+	return 0;
+}
+
+/*
+ * Fills key; 0 or -1. A module with a build-id needs no system call (its path, wanted only for
+ * the plan server and diagnostics, comes from sysi_module_path); path is then left empty.
+ * Otherwise path is also filled, as the key is a hash of it.
+ */
 int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,
 		    char *key, size_t keysz, char *path, size_t pathsz)
 {
@@ -63,16 +79,13 @@ int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const cha
 	char buf[4200], *b;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	long fd;
-	int have_id = build_id(phdrs, nphdr, bias, key, keysz) == 0;
 
 	path[0] = 0;
+	if (build_id(phdrs, nphdr, bias, key, keysz) == 0)
+		return 0;
 	fd = real_path(name, path, pathsz);
 	if (fd < 0)
-		return have_id ? 0 : -1;
-	if (have_id) {
-		raw1(__NR_close, fd);
-		return 0;
-	}
+		return -1;
 	if (raw2(__NR_fstat, fd, &st) < 0 || sysi_strlen(path) > 4096 || keysz < 18) {
 		raw1(__NR_close, fd);
 		return -1;

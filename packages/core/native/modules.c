@@ -23,6 +23,7 @@ struct found {
 };
 
 static struct seen seen[SYSI_MAX_MODULES];
+static struct found found[256]; /* one batch's new modules (under mod_lock) */
 static unsigned nseen;
 static volatile int mod_lock;
 
@@ -113,6 +114,9 @@ static void one_module(struct found *f, const char *dir, const char *sock, int t
 		return;
 	}
 	r = dir ? sysi_plan_open(dir, key, &plan) : -ENOENT;
+	/* the path (system calls for a module with a build-id) only when it is used */
+	if (!path[0] && ((r == -ENOENT && sock && dir) || sysi_debug_on))
+		sysi_module_path(f->fullname, path, sizeof path);
 	if (r == -ENOENT && sock && dir && path[0] && sysi_plan_ask_server(sock, path) == 0)
 		r = sysi_plan_open(dir, key, &plan);
 	if (r == 0 && sysi_plan_validate(&plan, &f->mod) < 0)
@@ -139,7 +143,7 @@ void sysi_process_modules(int threaded)
 	/* read once, at the constructor's call: the program may edit its environment later */
 	static const char *dir, *sock;
 	static int have_env;
-	struct collect c = { .cap = 256, .first = 1 };
+	struct collect c = { .out = found, .cap = 256, .first = 1 };
 	unsigned i, j;
 
 	if (!have_env) {
@@ -151,34 +155,32 @@ void sysi_process_modules(int threaded)
 			sock = 0;
 		have_env = 1;
 	}
-	/*
-	 * After the start marker this is the runtime's own work (sysi.h SYSI_MARKER_WORK_*), except
-	 * dl_iterate_phdr: it is libc's and may block on the loader's lock through patched code.
-	 */
-	sysi_runtime_work(1);
-	c.out = sysi_map_pages(c.cap * sizeof *c.out);
-	if (!c.out) {
-		sysi_runtime_work(0);
-		return;
-	}
 	sysi_lock(&mod_lock);
 	for (i = 0; i < nseen; i++)
 		seen[i].live = 0;
-	sysi_runtime_work(0);
 	dl_iterate_phdr(collect_cb, &c);
-	sysi_runtime_work(1);
 	for (i = j = 0; i < nseen; i++) /* forget unloaded modules */
 		if (seen[i].live)
 			seen[j++] = seen[i];
 	nseen = j;
+	if (!c.n) {
+		sysi_unlock(&mod_lock);
+		return;
+	}
+	/*
+	 * After the start marker this is the runtime's own work (sysi.h SYSI_MARKER_WORK_*), unlike
+	 * dl_iterate_phdr above: it is libc's and may block on the loader's lock through patched code.
+	 */
+	sysi_runtime_work(1);
 	for (i = 0; i < c.n; i++)
 		one_module(&c.out[i], dir, sock, threaded);
-	if (c.n)
-		for (i = 0; i < sysi_nrts; i++)
-			if (sysi_rts[i].ok && sysi_rts[i].ops->ready)
+	for (i = 0; i < sysi_nrts; i++) /* ready() after a batch that prepared its sites */
+		if (sysi_rts[i].busy) {
+			sysi_rts[i].busy = 0;
+			if (sysi_rts[i].ops->ready)
 				sysi_rts[i].ops->ready();
+		}
 	sysi_unlock(&mod_lock);
-	sysi_unmap(c.out, c.cap * sizeof *c.out);
 	sysi_runtime_work(0);
 }
 
