@@ -150,7 +150,10 @@ struct sysi_strategy_ops {
 	 * site then falls to its next option). Must not write the site itself.
 	 */
 	int (*prepare_site)(const struct sysi_site *site);
-	/* After all patches of the module batch are written (may be called again after dlopen). */
+	/*
+	 * After all patches of a module batch are written, for a batch in which this runtime's
+	 * prepare_site was called (so again after a dlopen that brought it sites, not otherwise).
+	 */
 	void (*ready)(void);
 	/* A child process after fork (e.g. to reset per-process state); may be NULL. */
 	void (*atfork_child)(void);
