@@ -30,6 +30,23 @@
  *   frame 128 bytes below rsp, so neither is ever overwritten. Everything lives on this thread's
  *   stack: the stub is reentrant.
  * Vector state: untouched here; the dispatcher saves it when the hook needs it.
+ *
+ * sysi_punning_sys, the passthrough stub (api->fast_flags has SYSI_FAST_PASSTHROUGH: fast_hook
+ * is the built-in passthrough hook): init.c copies it into every physical page at PN_STUB_OFF
+ * and the trampolines call it there (punning.h), so a hooked call touches the trampoline's page
+ * and nothing of ours or of libsysi (each page costs a page walk per syscall under PTI).
+ *   Entry state: as sysi_punning_entry's (the same call, from the same trampoline).
+ *   Exit state: numbers that need no runtime work (all but rt_sigaction, rt_sigprocmask,
+ *     rt_sigreturn, clone, fork, vfork, clone3: sysi.h; and all below 512, so no x32 number)
+ *     are made here with the program's own rax rdi rsi rdx r10 r8 r9, then `ret $PN_REDZONE`
+ *     as above: rax = the kernel's result, rcx/r11 the kernel's (r11 = rflags after our
+ *     compares), every other register untouched. The others jump through the page's slot to
+ *     sysi_punning_entry with the entry state unchanged but rcx.
+ *   The number is tested in eax, as the kernel reads it (it ignores rax's upper half).
+ *   Clobbers: rcx, r11, flags. Stack: nothing written (the call's return address only); a
+ *   signal during the syscall finds rsp 136 bytes below the site's, its frame below that; a
+ *   restarted call re-runs this `syscall` with rax restored by the kernel.
+ *   Position independent; addresses only its own page (the slot).
  */
 #include <asm/unistd.h>
 #include "punning.h"
@@ -120,5 +137,36 @@ sysi_punning_entry:
 	mov (%rbp), %rbp
 	ret $PN_REDZONE
 	.size sysi_punning_entry, . - sysi_punning_entry
+
+	.if __NR_rt_sigprocmask != __NR_rt_sigaction + 1 || __NR_rt_sigreturn != __NR_rt_sigaction + 2
+	.error "rt_sigaction, rt_sigprocmask, rt_sigreturn are not consecutive"
+	.endif
+	.if __NR_fork != __NR_clone + 1 || __NR_vfork != __NR_clone + 2
+	.error "clone, fork, vfork are not consecutive"
+	.endif
+
+	.section .rodata
+	.global sysi_punning_sys, sysi_punning_sys_end
+	.hidden sysi_punning_sys, sysi_punning_sys_end
+	.type sysi_punning_sys, @object
+	.p2align 4
+sysi_punning_sys:
+	lea -__NR_rt_sigaction(%rax), %ecx	/* rt_sigaction, rt_sigprocmask, rt_sigreturn */
+	cmp $2, %ecx
+	jbe 1f
+	lea -__NR_clone(%rax), %ecx		/* clone, fork, vfork */
+	cmp $2, %ecx
+	jbe 1f
+	cmp $__NR_clone3, %eax
+	je 1f
+	cmp $511, %eax				/* x32 numbers and beyond */
+	ja 1f
+	syscall
+	ret $PN_REDZONE
+1:	.byte 0xff, 0x25			/* jmp *slot(%rip): sysi_punning_entry */
+	.long PN_SLOT_OFF - PN_STUB_OFF - (. + 4 - sysi_punning_sys)
+sysi_punning_sys_end:
+	.size sysi_punning_sys, . - sysi_punning_sys
+	/* init.c checks that it fits in [PN_STUB_OFF, PN_SLOT_OFF) (gas cannot: relaxed jumps) */
 
 	.section .note.GNU-stack, "", @progbits

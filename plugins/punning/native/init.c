@@ -23,6 +23,7 @@ uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
 int (*sysi_punning_dispatch)(struct sysi_call *c) __attribute__((visibility("hidden")));
 long (*sysi_punning_hook)(struct sysi_call *c) __attribute__((visibility("hidden")));
 
+static int direct; /* SYSI_FAST_PASSTHROUGH: trampolines call the page's own stub */
 static int memfd = -1;
 static unsigned nphys;
 static unsigned char *rw[MAX_PHYS];
@@ -77,6 +78,8 @@ static int phys_page(uintptr_t bias, unsigned local)
 			return -1;
 		rw[nphys] = (unsigned char *)r;
 		*(uint64_t *)(rw[nphys] + PN_SLOT_OFF) = (uint64_t)(uintptr_t)sysi_punning_entry;
+		copy_bytes(rw[nphys] + PN_STUB_OFF, sysi_punning_sys,
+			   (unsigned)(sysi_punning_sys_end - sysi_punning_sys));
 		ptab[h].used = 1;
 		ptab[h].bias = bias;
 		ptab[h].local = local;
@@ -112,10 +115,13 @@ static int map_vpage(uintptr_t page, unsigned p)
 
 static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 {
+	if (sysi_punning_sys_end - sysi_punning_sys > PN_SLOT_OFF - PN_STUB_OFF)
+		return -EINVAL;
 	api = a;
 	sysi_punning_strategy = id;
 	sysi_punning_dispatch = a->dispatch;
 	sysi_punning_hook = a->fast_hook;
+	direct = a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH);
 	return 0;
 }
 
@@ -133,6 +139,8 @@ static int pn_prepare_site(const struct sysi_site *s)
 		return -1;
 	len = sysi_punning_build(code, t, s->addr, (const unsigned char *)(s->addr - pre), aux1);
 	if (len < 0 || (start & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE)
+		return -1;
+	if (direct && sysi_punning_direct(code, start, pre) < 0)
 		return -1;
 	p = phys_page(bias, PN_AUX_PHYS(aux1));
 	if (p < 0 || map_vpage(start & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)

@@ -15,13 +15,21 @@
  *          e9 rel32                 jmp S + 2 + post          normal return
  * The stub returns with `ret $PN_REDZONE` (pops R and the skipped red zone): both return points
  * run with the site's own rsp.
+ *
+ * Physical page: trampolines in [0, PN_USABLE); the passthrough stub (entry.S sysi_punning_sys)
+ * at PN_STUB_OFF; the address of sysi_punning_entry at PN_SLOT_OFF. With SYSI_FAST_PASSTHROUGH
+ * the runtime turns each trampoline's `ff 15 d32` (call *slot(%rip)) into `90 e8 rel32` (nop;
+ * call PN_STUB_OFF of the same page): same length, same R, and the hooked path touches no page
+ * but the trampoline's own (the stub jumps through the slot for the numbers it leaves to the
+ * runtime).
  */
 #ifndef SYSI_PUNNING_H
 #define SYSI_PUNNING_H
 
 #define PN_PAGE 4096
 #define PN_SLOT_OFF 4088     /* entry stub address in every physical page */
-#define PN_USABLE 4080       /* trampolines live in [0, PN_USABLE) of a page */
+#define PN_STUB_OFF 4032     /* the passthrough stub (entry.S sysi_punning_sys) in every page */
+#define PN_USABLE 4032       /* trampolines live in [0, PN_USABLE) of a page */
 #define PN_INCONTEXT_OFF -22 /* in-context return I = R + PN_INCONTEXT_OFF */
 #define PN_ENTRY_OFF(pre) ((pre) ? 0 : 4) /* the site jumps to P + PN_ENTRY_OFF */
 #define PN_REDZONE 128       /* the trampoline steps over the red zone; the stub's ret pops it */
@@ -60,11 +68,15 @@ void sysi_punning_entry(void);
 extern uint32_t sysi_punning_strategy;
 extern int (*sysi_punning_dispatch)(struct sysi_call *c);
 extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */
+extern const unsigned char sysi_punning_sys[], sysi_punning_sys_end[]; /* copied to PN_STUB_OFF */
 
 /* tramp.c: build the trampoline whose entry is t into out (>= 128 bytes), for the span starting at
  * t - PN_ENTRY_OFF(pre); returns its length or -1 */
 int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const unsigned char *window,
 		       uint64_t aux1);
+/* tramp.c: make the trampoline built into out for span start p call the page's passthrough stub
+ * (`90 e8 rel32` in place of `ff 15 d32`); 0, or -1 when the bytes are not the expected call */
+int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre);
 #endif
 
 #endif

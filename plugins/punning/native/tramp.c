@@ -123,3 +123,16 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 	pos += 5;
 	return (int)pos;
 }
+
+int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre)
+{
+	unsigned pos = pre + (pre ? 2 : 0) + 4 + 5 + 7; /* the call: after jmp L, I, lea, lea */
+	uintptr_t stub = ((p + pos) & ~(uintptr_t)(PN_PAGE - 1)) + PN_STUB_OFF;
+
+	if (out[pos] != 0xff || out[pos + 1] != 0x15)
+		return -1;
+	out[pos] = 0x90;
+	out[pos + 1] = 0xe8;
+	put32(out + pos + 2, (int32_t)(long)(stub - (p + pos + 6)));
+	return 0;
+}

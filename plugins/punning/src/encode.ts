@@ -20,6 +20,10 @@
  * over: both return points run with the site's own rsp (clone/vfork/rt_sigreturn need it at I).
  * r11 and rcx are free at a site (the kernel clobbers them), so `lea S(%rip),%r11` costs no save.
  * The normal path takes no jump inside the trampoline but the one back.
+ *
+ * With the passthrough hook (SYSI_FAST_PASSTHROUGH) the runtime rewrites the call as `90 e8 <rel32>`
+ * (nop; call the stub at STUB_OFFSET of the same page): same length and return address, so the
+ * planner's layout and checks stand (native/punning.h, docs/strategies/punning.md).
  */
 import { PAGE, SLOT_OFFSET } from "./pages.ts";
 

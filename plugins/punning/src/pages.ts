@@ -21,17 +21,20 @@
  * that are free in a page already in use). When the module is planned, finishPages places the
  * free-target trampolines again after all puns, regroups every virtual page first-fit decreasing
  * (groupPages), and keeps whatever needs the fewest pages. The last SLOT_BYTES of every physical
- * page hold the address of the runtime's entry stub (trampolines reach it with
- * `call *slot(%rip)`), so trampolines use [0, PAGE_USABLE).
+ * page belong to the runtime: its passthrough stub at STUB_OFFSET (native/punning.h) and the address
+ * of its entry stub at SLOT_OFFSET (trampolines reach it with `call *slot(%rip)`), so trampolines
+ * use [0, PAGE_USABLE).
  */
 import type { ElfFile } from "@sysi/core/elf/types";
 import type { SitePatch } from "@sysi/core/strategy";
 
 export const PAGE = 4096;
-export const SLOT_BYTES = 16;
+export const SLOT_BYTES = 64;
 export const PAGE_USABLE = PAGE - SLOT_BYTES;
 /** Offset of the entry-stub pointer inside each physical page. */
 export const SLOT_OFFSET = PAGE - 8;
+/** Offset of the runtime's passthrough stub inside each physical page (native PN_STUB_OFF). */
+export const STUB_OFFSET = PAGE - SLOT_BYTES;
 export const ZONE_MARGIN = 0x1000_0000;
 const GiB = 0x4000_0000;
 /** Keep trampolines this far inside the ±2 GiB reach so relocated rip-relative operands still fit. */
