@@ -29,6 +29,7 @@ static unsigned nphys;
 static unsigned char *rw[MAX_PHYS];
 static struct { uintptr_t page; unsigned phys; int state; } vtab[VTAB]; /* state: 0 free, 1 ok, 2 failed */
 static struct { uintptr_t bias; unsigned local, phys; int used; } ptab[PTAB];
+static unsigned vused[VTAB], nvused, pused[PTAB], npused; /* slots to clear in ready() */
 
 static void copy_bytes(unsigned char *d, const unsigned char *s, unsigned n)
 {
@@ -81,6 +82,7 @@ static int phys_page(uintptr_t bias, unsigned local)
 		copy_bytes(rw[nphys] + PN_STUB_OFF, sysi_punning_sys,
 			   (unsigned)(sysi_punning_sys_end - sysi_punning_sys));
 		ptab[h].used = 1;
+		pused[npused++] = h;
 		ptab[h].bias = bias;
 		ptab[h].local = local;
 		ptab[h].phys = nphys;
@@ -105,6 +107,7 @@ static int map_vpage(uintptr_t page, unsigned p)
 			sc(__NR_munmap, r, PN_PAGE, 0, 0, 0, 0);
 			r = -EEXIST;
 		}
+		vused[nvused++] = h;
 		vtab[h].page = page;
 		vtab[h].phys = p;
 		vtab[h].state = bad(r) ? 2 : 1;
@@ -157,8 +160,11 @@ static void pn_ready(void)
 		sc(__NR_close, memfd, 0, 0, 0, 0, 0);
 	memfd = -1;
 	nphys = 0;
-	zero(vtab, sizeof vtab);
-	zero(ptab, sizeof ptab);
+	for (unsigned i = 0; i < nvused; i++)
+		zero(&vtab[vused[i]], sizeof vtab[0]);
+	for (unsigned i = 0; i < npused; i++)
+		zero(&ptab[pused[i]], sizeof ptab[0]);
+	nvused = npused = 0;
 }
 
 static const struct sysi_strategy_ops ops = {
