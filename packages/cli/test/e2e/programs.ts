@@ -142,6 +142,8 @@ export const PROGRAMS: Program[] = [
     cmd: ["node", join(FIXTURES, "node-io.cjs")],
     needs: "node",
     ownSyscalls: ["socket", "listen"],
+    countTodo:
+      "flaky: in one full-suite run from a fresh clone the hook saw one openat fewer than strace under all three chains (43 vs 42); it did not recur in 10 runs of this test alone, with or without CPU load, nor in a full run of count.test.ts; cause not found yet",
   },
   {
     name: "bun: fs, Bun.spawnSync, Bun.serve and fetch on localhost",
