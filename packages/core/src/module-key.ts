@@ -75,7 +75,8 @@ export function fileIdentity(path: string): string | null {
 const PT_NOTE = 4;
 const NT_GNU_BUILD_ID = 3;
 
-function preadExact(fd: number, len: number, pos: number): Uint8Array | null {
+/** Exactly `len` bytes of `fd` at `pos`, or null at end of file / on a short read. */
+export function preadExact(fd: number, len: number, pos: number): Uint8Array | null {
   const buf = new Uint8Array(len);
   let got = 0;
   while (got < len) {

@@ -19,7 +19,7 @@
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, realpathSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileIdentity } from "../module-key.ts";
+import { fileIdentity, preadExact as pread } from "../module-key.ts";
 import { cacheDir, writeFileAtomic } from "./cache.ts";
 
 export const DEFAULT_LIB_DIRS = [
@@ -152,17 +152,6 @@ interface Seg {
   vaddr: number;
   filesz: number;
   memsz: number;
-}
-
-function pread(fd: number, len: number, pos: number): Uint8Array | null {
-  const buf = new Uint8Array(len);
-  let got = 0;
-  while (got < len) {
-    const n = readSync(fd, buf, got, len - got, pos + got);
-    if (n <= 0) return null;
-    got += n;
-  }
-  return buf;
 }
 
 /** u64 at `o` as a number; null above 2^53 (the full reader's Infinity). */
