@@ -6,7 +6,7 @@
  * must be equal.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host/index";
@@ -82,6 +82,12 @@ for (const chain of CHAINS) {
           const theirs: Counts = {};
           for (const [name, c] of Object.entries(oracle.byName)) theirs[name] = { calls: c.calls, errors: c.errors };
           expect(oracle.total).toBeGreaterThan(0);
+          if (!Bun.deepEquals(ours, theirs)) {
+            // keep the evidence of a mismatch (the temp dir goes away below)
+            const kept = join(tmpdir(), `sysi-count-mismatch-${process.pid}-${Date.now()}.strace`);
+            copyFileSync(trace, kept);
+            console.error(`count mismatch for ${p.name} under -s ${chain.spec}: strace log kept in ${kept}`);
+          }
           expect(ours).toEqual(theirs);
         } finally {
           rmSync(dir, { recursive: true, force: true });
