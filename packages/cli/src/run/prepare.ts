@@ -95,9 +95,10 @@ export function elfToPlan(path: string): string | null {
 }
 
 /**
- * Is `path` an ELF executable that runs without the dynamic loader (no PT_INTERP and no
- * PT_DYNAMIC: static glibc/musl, Go with CGO_ENABLED=0)? LD_PRELOAD, and so the runtime, never
- * reaches such a program. (A static-pie keeps PT_DYNAMIC and is not recognised here.)
+ * Is `path` an ELF executable that runs without the dynamic loader? LD_PRELOAD, and so the
+ * runtime, never reaches such a program: no PT_INTERP and either no PT_DYNAMIC (static
+ * glibc/musl, Go with CGO_ENABLED=0) or a dynamic section flagged DF_1_PIE (a static-pie; the
+ * dynamic loader itself, which has no PT_INTERP either, is not flagged so).
  */
 export function isStaticExecutable(path: string): boolean {
   let fd: number;
@@ -118,11 +119,27 @@ export function isStaticExecutable(path: string): boolean {
     if ((type !== 2 && type !== 3) || phentsize < 56 || phnum === 0 || phnum > 4096) return false;
     const ph = Buffer.alloc(phentsize * phnum);
     if (readSync(fd, ph, 0, ph.length, phoff) < ph.length) return false;
+    let dynamic: { offset: number; size: number } | null = null;
     for (let i = 0; i < phnum; i++) {
       const t = ph.readUInt32LE(i * phentsize);
-      if (t === 3 || t === 2) return false; // PT_INTERP, PT_DYNAMIC
+      if (t === 3) return false; // PT_INTERP
+      if (t === 2) {
+        dynamic = {
+          offset: Number(ph.readBigUInt64LE(i * phentsize + 8)),
+          size: Number(ph.readBigUInt64LE(i * phentsize + 32)),
+        };
+      }
     }
-    return true;
+    if (dynamic === null) return true;
+    if (dynamic.size > 1 << 20) return false;
+    const dyn = Buffer.alloc(dynamic.size);
+    const got = readSync(fd, dyn, 0, dyn.length, dynamic.offset);
+    for (let o = 0; o + 16 <= got; o += 16) {
+      const tag = dyn.readBigUInt64LE(o);
+      if (tag === 0n) break; // DT_NULL
+      if (tag === 0x6ffffffbn) return (dyn.readBigUInt64LE(o + 8) & 0x08000000n) !== 0n; // DT_FLAGS_1 & DF_1_PIE
+    }
+    return false;
   } catch {
     return false;
   } finally {
