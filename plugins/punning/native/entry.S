@@ -23,8 +23,8 @@
  *   in-context, else through api->dispatch (which may hand the call back, see above).
  * Clobbers: rcx, r11, flags.
  * Stack: rbp = A = entry rsp - 8 holds the program's rbp at [A] (R is at A + 8); rsp = F =
- *   (A - F_SIZE) & -16: the struct sysi_call at F, the program's argument registers above it.
- *   16-byte aligned for the dispatcher call. Uses F_SIZE + 23 bytes below the entry rsp.
+ *   (A - SYSI_F_SIZE) & -16: the struct sysi_call at F, the program's argument registers above it.
+ *   16-byte aligned for the dispatcher call. Uses SYSI_F_SIZE + 23 bytes below the entry rsp.
  * Signal safety: until rsp = F nothing is stored below rsp but [rsp - 8] (rbp), and after the
  *   epilogue moves rsp up, [A] is read from within 16 bytes below rsp; the kernel puts a signal
  *   frame 128 bytes below rsp, so neither is ever overwritten. Everything lives on this thread's
@@ -54,13 +54,6 @@
 	/* numbers that may be in-context, below 64 (clone3 is checked on its own) */
 	.equ PN_MAYBE_INCONTEXT, (1 << __NR_clone) | (1 << __NR_vfork) | (1 << __NR_rt_sigreturn)
 
-	.equ F_RDI, C_SIZE
-	.equ F_RSI, C_SIZE + 8
-	.equ F_RDX, C_SIZE + 16
-	.equ F_R10, C_SIZE + 24
-	.equ F_R8, C_SIZE + 32
-	.equ F_R9, C_SIZE + 40
-	.equ F_SIZE, C_SIZE + 48
 	.equ A_RET, 8			/* R relative to A */
 
 	.text
@@ -71,24 +64,12 @@
 sysi_punning_entry:
 	mov %rbp, -8(%rsp)
 	lea -8(%rsp), %rbp		/* A */
-	lea -F_SIZE(%rbp), %rsp
+	lea -SYSI_F_SIZE(%rbp), %rsp
 	and $-16, %rsp			/* F */
-	mov %rdi, F_RDI(%rsp)
-	mov %rsi, F_RSI(%rsp)
-	mov %rdx, F_RDX(%rsp)
-	mov %r10, F_R10(%rsp)
-	mov %r8, F_R8(%rsp)
-	mov %r9, F_R9(%rsp)
-	mov %rax, C_NR(%rsp)
-	mov %rdi, C_A0(%rsp)
-	mov %rsi, C_A1(%rsp)
-	mov %rdx, C_A2(%rsp)
-	mov %r10, C_A3(%rsp)
-	mov %r8, C_A4(%rsp)
-	mov %r9, C_A5(%rsp)
-	mov %r11, C_SITE(%rsp)
+	SYSI_FRAME_FILL %rsp
+	mov %r11, SYSI_C_SITE(%rsp)
 	mov sysi_punning_strategy(%rip), %ecx	/* strategy id (low half), flags 0 (high half) */
-	mov %rcx, C_STRAT(%rsp)
+	mov %rcx, SYSI_C_STRAT(%rsp)
 	mov %rsp, %rdi
 	/*
 	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may be
@@ -107,12 +88,7 @@ sysi_punning_entry:
 .Lfast:
 	call *%rcx
 .Lrestore:
-	mov F_RDI(%rsp), %rdi
-	mov F_RSI(%rsp), %rsi
-	mov F_RDX(%rsp), %rdx
-	mov F_R10(%rsp), %r10
-	mov F_R8(%rsp), %r8
-	mov F_R9(%rsp), %r9
+	SYSI_FRAME_RESTORE %rsp
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp		/* [rsp - 8]: signal-safe, see above */
 	ret $PN_REDZONE			/* pop R and the skipped red zone */
@@ -121,17 +97,11 @@ sysi_punning_entry:
 	call *sysi_punning_dispatch(%rip)
 	test %eax, %eax
 	jnz .Lincontext
-	mov C_RET(%rsp), %rax
+	mov SYSI_C_RET(%rsp), %rax
 	jmp .Lrestore
 
 .Lincontext:
-	mov C_NR(%rsp), %rax
-	mov C_A0(%rsp), %rdi
-	mov C_A1(%rsp), %rsi
-	mov C_A2(%rsp), %rdx
-	mov C_A3(%rsp), %r10
-	mov C_A4(%rsp), %r8
-	mov C_A5(%rsp), %r9
+	SYSI_CALL_LOAD %rsp
 	addq $PN_INCONTEXT_OFF, A_RET(%rbp)
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp

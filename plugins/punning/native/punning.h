@@ -34,18 +34,7 @@
 #define PN_ENTRY_OFF(pre) ((pre) ? 0 : 4) /* the site jumps to P + PN_ENTRY_OFF */
 #define PN_REDZONE 128       /* the trampoline steps over the red zone; the stub's ret pops it */
 
-/* struct sysi_call field offsets (sysi.h) */
-#define C_NR 0
-#define C_A0 8
-#define C_A1 16
-#define C_A2 24
-#define C_A3 32
-#define C_A4 40
-#define C_A5 48
-#define C_SITE 56
-#define C_STRAT 64
-#define C_RET 72
-#define C_SIZE 80
+#include "sysi-entry.h" /* struct sysi_call offsets SYSI_C_*, the save area SYSI_F_* */
 
 /* aux[1] fields */
 #define PN_AUX_PHYS(a) ((unsigned)((a) & 0xffffff))

@@ -39,7 +39,7 @@
  * Clobbers: rcx, r11, flags.
  * Stack: writes nothing in the program's red zone but the return-address slot: the frame
  *   starts 128 bytes below that slot and is aligned to 16 for the hook/dispatcher call; uses
- *   128 + F_SIZE + 15 bytes below the slot, plus what the hook uses (sys blob: only the
+ *   128 + SYSI_F_SIZE + 15 bytes below the slot, plus what the hook uses (sys blob: only the
  *   parked rcx at [slot-128]).
  * Signal safety: a signal at any instruction finds rsp at or below the return-address slot, so
  *   the kernel's frame (placed 128 bytes below rsp) never touches the program's red zone; every
@@ -58,7 +58,7 @@
  * site): bit (R & 63) of qword (R >> 6) of the bitmap. rcx is parked in the one free slot
  * first, [rsp-128] (just below the program's red zone and inside the 128 bytes the kernel
  * skips for signal frames), for the not-a-site path. Then the frame (zpoline.h): rbp = A = slot - 128 with the
- * program's rbp at [A]; rsp = F = (A - F_SIZE) & -16, derived from registers only (no load on
+ * program's rbp at [A]; rsp = F = (A - SYSI_F_SIZE) & -16, derived from registers only (no load on
  * the rsp dependency chain); struct sysi_call at F (flags 0, ret unset), the program's
  * argument registers above it; rdi = F. `p` is the blob's symbol prefix (data words, the
  * strategy-id immediate init.c fills).
@@ -81,24 +81,12 @@
 	.macro FRAME p
 	mov %rbp, -ZP_RZ_SKIP-8(%rsp)
 	lea -ZP_RZ_SKIP-8(%rsp), %rbp
-	lea -F_SIZE(%rbp), %rsp
+	lea -SYSI_F_SIZE(%rbp), %rsp
 	and $-16, %rsp
-	mov %rax, C_NR(%rsp)
-	mov %rdi, C_A0(%rsp)
-	mov %rsi, C_A1(%rsp)
-	mov %rdx, C_A2(%rsp)
-	mov %r10, C_A3(%rsp)
-	mov %r8, C_A4(%rsp)
-	mov %r9, C_A5(%rsp)
-	mov %rdi, F_RDI(%rsp)
-	mov %rsi, F_RSI(%rsp)
-	mov %rdx, F_RDX(%rsp)
-	mov %r10, F_R10(%rsp)
-	mov %r8, F_R8(%rsp)
-	mov %r9, F_R9(%rsp)
+	SYSI_FRAME_FILL %rsp
 	sub $2, %rcx
-	mov %rcx, C_SITE(%rsp)
-	movq $0x7fffffff, C_STRAT(%rsp)	/* strategy id (low half, init.c), flags 0 (high half) */
+	mov %rcx, SYSI_C_SITE(%rsp)
+	movq $0x7fffffff, SYSI_C_STRAT(%rsp)	/* strategy id (low half, init.c), flags 0 (high half) */
 	.global \p\()_strat
 	.hidden \p\()_strat
 	.set \p\()_strat, . - 4
@@ -107,12 +95,7 @@
 
 /* The epilogue: the program's argument registers, rsp and rbp; back to the site. */
 	.macro LEAVE
-	mov F_RDI(%rsp), %rdi
-	mov F_RSI(%rsp), %rsi
-	mov F_RDX(%rsp), %rdx
-	mov F_R10(%rsp), %r10
-	mov F_R8(%rsp), %r8
-	mov F_R9(%rsp), %r9
+	SYSI_FRAME_RESTORE %rsp
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
 	ret
@@ -187,7 +170,7 @@ sysi_zpoline_gen:
 	call *sysi_zpoline_gen_dispatch(%rip)
 	test %eax, %eax
 	jnz .Lincontext
-	mov C_RET(%rsp), %rax
+	mov SYSI_C_RET(%rsp), %rax
 	LEAVE
 .Lincontext:
 	jmp *sysi_zpoline_gen_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */

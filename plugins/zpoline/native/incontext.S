@@ -42,13 +42,7 @@ sysi_zpoline_incontext:
 	call sysi_zpoline_prep
 	mov %eax, %r11d
 	lea ZP_CLONE3_BUF(%rsp), %rcx	/* F */
-	mov C_NR(%rcx), %rax
-	mov C_A0(%rcx), %rdi
-	mov C_A1(%rcx), %rsi
-	mov C_A2(%rcx), %rdx
-	mov C_A3(%rcx), %r10
-	mov C_A4(%rcx), %r8
-	mov C_A5(%rcx), %r9
+	SYSI_CALL_LOAD %rcx
 	cmp $ZP_K_CLONE3, %r11d
 	je .Lclone3
 	cmp $ZP_K_PLAIN, %r11d
@@ -66,12 +60,7 @@ sysi_zpoline_incontext:
 	syscall
 .Lepilogue:
 	lea ZP_CLONE3_BUF(%rsp), %rcx
-	mov F_RDI(%rcx), %rdi
-	mov F_RSI(%rcx), %rsi
-	mov F_RDX(%rcx), %rdx
-	mov F_R10(%rcx), %r10
-	mov F_R8(%rcx), %r8
-	mov F_R9(%rcx), %r9
+	SYSI_FRAME_RESTORE %rcx
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* within 128 bytes below rsp: signal-safe */
 	ret

@@ -57,17 +57,7 @@
 /* Red zone: [rsp-8] of the site holds the return address; the entry skips the other 120. */
 #define ZP_RZ_SKIP 120
 
-/* struct sysi_call field offsets (sysi.h) */
-#define C_NR 0
-#define C_A0 8
-#define C_A1 16
-#define C_A2 24
-#define C_A3 32
-#define C_A4 40
-#define C_A5 48
-#define C_SITE 56
-#define C_STRAT 64
-#define C_RET 72
+#include "sysi-entry.h" /* struct sysi_call offsets SYSI_C_*, the save area SYSI_F_* */
 
 /*
  * The entry's frame. rbp = A = (return-address slot) - 128, [A] = the program's rbp; F = the
@@ -75,13 +65,6 @@
  * then the program's argument registers (restored after the call, whatever the hook did to
  * c->args).
  */
-#define F_RDI 80
-#define F_RSI 88
-#define F_RDX 96
-#define F_R10 104
-#define F_R8 112
-#define F_R9 120
-#define F_SIZE 128    /* A - F >= F_SIZE */
 #define A_RETSLOT 128 /* return-address slot = A + A_RETSLOT */
 
 /* kinds returned by sysi_zpoline_prep() for an in-context call */
