@@ -45,6 +45,19 @@ export interface ChainElement {
   options: Record<string, string>;
 }
 
+/**
+ * SYSI_HOOK_LOW for the chain: "1" when its first strategy's entries live below 4 GiB
+ * (StrategyRuntime.lowHook), unless the caller's environment already says; libsysi applies it
+ * to a hook library only (the built-in hooks live in libsysi itself).
+ */
+export function hookLowEnv(
+  chain: readonly ChainElement[],
+  inherited: Record<string, string | undefined>,
+): string | undefined {
+  if (inherited.SYSI_HOOK_LOW !== undefined) return undefined;
+  return chain[0]?.entry.strategy.runtime.lowHook === true ? "1" : undefined;
+}
+
 export interface ResolvedChain {
   entries: ChainElement[];
   /** The canonical spec, e.g. "punning,zpoline,ud2:int3". */

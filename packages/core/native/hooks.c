@@ -32,16 +32,20 @@ SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 }
 
 /*
- * Where a hook library goes. zpoline's trampolines live below 4 GiB (page 0 and its entry
- * pages); on this kind of core an indirect branch whose target lies 2^37 bytes away or more
- * costs ~1 ns more than a near one, which is a fifth of the whole hooked path. So with
- * SYSI_HOOK_LOW=1 (opt-in: it costs the hook library its address randomisation), every free gap
+ * Where a hook library goes. zpoline's entries live below 4 GiB (page 0 and its entry pages);
+ * on this kind of core an indirect call from there to a hook 2^37 bytes away or more (where
+ * dlopen puts libraries, near the stack) is slow: measured 10.5 ns against 6 ns per hooked call
+ * in one run, depending on the address-space layout. So with SYSI_HOOK_LOW=1 (the CLI sets it
+ * when zpoline heads the chain; SYSI_HOOK_LOW=0 or unset: where dlopen puts it) every free gap
  * of the address space between LOW_CEIL and the stack is reserved (PROT_NONE, no memory) while
- * dlopen maps the library: mmap(NULL) then picks the highest gap below LOW_CEIL. The
- * reservation is released right after; without a place below LOW_CEIL the library goes where
- * dlopen puts it. Runs in the constructor, before any thread of the program exists.
+ * dlopen maps the library, and so is a random span [LOW_CEIL - R, LOW_CEIL), R < LOW_SPAN:
+ * mmap(NULL) then picks the highest gap below LOW_CEIL - R, so the library lands at one of
+ * 2^23 page positions (the kernel's own mmap randomisation has 2^28). The reservations are
+ * released right after; without a place below LOW_CEIL the library goes where dlopen puts it.
+ * Runs in the constructor, before any thread of the program exists.
  */
 #define LOW_CEIL (1UL << 36)       /* 64 GiB */
+#define LOW_SPAN (1UL << 35)       /* the random span below it: 32 GiB */
 #define STACK_MARGIN (256UL << 20) /* never reserved below the stack: its growth */
 #define MAPS_BUF 65536
 #define MAX_RESV 128
@@ -52,7 +56,7 @@ struct resv {
 	int n;
 };
 
-/* Opt-in only (SYSI_HOOK_LOW=1): the library then lands at a predictable address. */
+/* SYSI_HOOK_LOW=1 (set by the CLI when zpoline heads the chain). */
 static int want_low(void)
 {
 	const char *v = sysi_getenv("SYSI_HOOK_LOW");
@@ -125,6 +129,25 @@ static int reserve_high(struct resv *rv)
 		}
 		if (b > prev)
 			prev = b;
+	}
+	/* a random span just below the ceiling: the library lands below it */
+	if (top > LOW_CEIL && rv->n < MAX_RESV) {
+		unsigned long r = 0, span;
+		if (raw3(__NR_getrandom, &r, sizeof r, 1 /* GRND_NONBLOCK */) == (long)sizeof r) {
+			long m;
+			span = (r % (LOW_SPAN >> 12)) << 12;
+			m = span ? raw6(__NR_mmap, LOW_CEIL - span, span, PROT_NONE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+						MAP_FIXED_NOREPLACE,
+					-1, 0)
+				 : -1;
+			if (m == (long)(LOW_CEIL - span)) {
+				rv->addr[rv->n] = LOW_CEIL - span;
+				rv->len[rv->n++] = span;
+			} else if (m >= 0 || m < -4095) { /* a kernel that took the address as a hint */
+				raw2(__NR_munmap, m, span);
+			}
+		}
 	}
 	/* the buffer's own pages stay reserved: freed now, they would be the first hole found */
 	if (rv->n < MAX_RESV &&

@@ -111,6 +111,12 @@ export interface StrategyRuntime {
   lib: string;
   /** Exported symbol of type `const struct sysi_strategy_ops *(*)(void)` that libsysi calls after dlopen. */
   entry: string;
+  /**
+   * The runtime's entries live below 4 GiB (zpoline's page 0 and entry pages): when this strategy
+   * heads the chain, a hook library is loaded below 64 GiB at a random address (SYSI_HOOK_LOW=1
+   * in sysi.h), where the entries reach it by a near call rather than one 2^37 bytes away or more.
+   */
+  lowHook?: boolean;
 }
 
 export interface Strategy {

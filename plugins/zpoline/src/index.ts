@@ -17,6 +17,7 @@ const factory: StrategyFactory = (): Strategy => ({
     nativeDir: join(import.meta.dir, "..", "native"),
     lib: "libsysi-zpoline.so",
     entry: "sysi_zpoline_entry",
+    lowHook: true,
   },
 });
 

@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HostFacts } from "@sysi/core/strategy";
-import { type RegistryConfig, resolveChain, sysiCoreApi } from "../registry.ts";
+import { hookLowEnv, type RegistryConfig, resolveChain, sysiCoreApi } from "../registry.ts";
 import type { BenchPaths } from "./build.ts";
 
 export type ChainEnv =
@@ -123,7 +123,12 @@ export async function chainEnv(spec: string, ctx: ChainContext): Promise<ChainEn
   return {
     ok: true,
     spec: chain.spec,
-    env: { LD_PRELOAD: preload, SYSI_PLAN_DIR: planDir, SYSI_RUNTIMES: runtimes.join(",") },
+    env: {
+      LD_PRELOAD: preload,
+      SYSI_PLAN_DIR: planDir,
+      SYSI_RUNTIMES: runtimes.join(","),
+      ...(hookLowEnv(chain.entries, {}) === "1" ? { SYSI_HOOK_LOW: "1" } : {}),
+    },
   };
 }
 
@@ -134,6 +139,7 @@ const RUNTIME_VARS = new Set([
   "SYSI_PLAN_SOCK",
   "SYSI_RUNTIMES",
   "SYSI_HOOK",
+  "SYSI_HOOK_LOW",
   "SYSI_FILTER",
   "SYSI_STATS_FILE",
   "SYSI_TRACE_FILE",

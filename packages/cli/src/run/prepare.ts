@@ -12,6 +12,7 @@ import { ensureRuntime } from "@sysi/core/native-build";
 import {
   type ChainElement,
   defaultChain,
+  hookLowEnv,
   loadRegistry,
   type RegistryConfig,
   type ResolvedChain,
@@ -234,5 +235,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     SYSI_HOOK: hook,
   };
   if (filter !== undefined) env.SYSI_FILTER = filter.join(",");
+  const low = hookLowEnv(chain.entries, process.env);
+  if (low !== undefined) env.SYSI_HOOK_LOW = low;
   return { chain, host, planDir: planned.planDir, libsysi, runtimes, modules: planned.modules, env, timings };
 }

@@ -173,12 +173,14 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
  *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
  *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so.
- *   SYSI_HOOK_LOW    "1": load a hook .so below 64 GiB (next to zpoline's trampolines: an
- *                    indirect branch to a target 2^37 bytes away or more costs ~1 ns on Zen 5);
- *                    unset or "0": where dlopen puts it (the default). Opt-in: it reserves the
- *                    address space above 64 GiB while dlopen runs, so the library lands at a
- *                    predictable address (less ASLR for the hook) and may collide with a program
- *                    that maps fixed addresses just below 64 GiB; it saves ~0.6 ns per call.
+ *   SYSI_HOOK_LOW    "1": load a hook .so below 64 GiB, at a random page below a random span
+ *                    of up to 32 GiB under that ceiling (2^23 positions), next to zpoline's
+ *                    entries: their call to the hook is then near, not 2^37 bytes away or more
+ *                    (~0.6-0.9 ns per call on Zen 5). The CLI sets it when a strategy whose
+ *                    runtime has lowHook (zpoline) heads the chain and the caller's environment
+ *                    does not already set it. Unset or "0": where dlopen puts it. While dlopen
+ *                    runs, the address space above 64 GiB is reserved (PROT_NONE), so a program
+ *                    that maps fixed addresses there at that moment (before main) would collide.
  *   SYSI_FILTER      optional comma list of syscall numbers that reach the hook (others are
  *                    performed directly).
  *   SYSI_STATS_FILE  optional path of the shared statistics file (see STATS FILE), created and
