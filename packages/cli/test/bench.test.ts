@@ -4,14 +4,104 @@
  * Never asserts a time.
  */
 import { afterAll, describe, expect, it } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SYS } from "@sysi/core/syscalls/index";
+import { type BenchBinaries, benchPaths, buildBench } from "../src/bench/build.ts";
 import { callConfigs, NR_SWEEP, STRATEGY_SPECS } from "../src/bench/configs.ts";
 import { headline } from "../src/bench/headline.ts";
-import type { BenchResult } from "../src/bench/index.ts";
-import { makeSysiHome, sysi } from "./helpers.ts";
+import type { BenchResult, CallRow } from "../src/bench/index.ts";
+import { goalLine } from "../src/bench/report.ts";
+import { callSample, runCall } from "../src/bench/runner.ts";
+import { lines, makeSysiHome, sysi } from "./helpers.ts";
 
 const home = makeSysiHome();
-afterAll(() => home.cleanup());
+const work = mkdtempSync(join(tmpdir(), "sysi-bench-test-"));
+afterAll(() => {
+  home.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The real measured program, built once from bench/getppid.c. */
+let binsP: Promise<BenchBinaries> | undefined;
+const bins = () => {
+  binsP ??= buildBench(benchPaths(), work);
+  return binsP;
+};
+
+describe("bench/getppid result line", () => {
+  const line = {
+    mode: "floor",
+    nr: 110,
+    n: 1000,
+    expect: 20817,
+    got: 20817,
+    bad: 0,
+    ns: [2.5, 2.4],
+    median: 2.45,
+    cpu: [2.5, 2.4],
+    cpu_median: 2.45,
+    best: 2.01,
+    blocks: 150,
+    site: "0f05",
+    libc_head: "4889f8",
+  };
+
+  it("accepts a complete line and keeps best and blocks", () => {
+    const r = callSample(JSON.parse(JSON.stringify(line)));
+    expect(r.ok).toBe(true);
+    if (r.ok) expect([r.value.best, r.value.blocks]).toEqual([2.01, 150]);
+  });
+
+  it("rejects a line without best or blocks, or with impossible values", () => {
+    const { best: _b, ...noBest } = line;
+    const { blocks: _k, ...noBlocks } = line;
+    expect(callSample(noBest)).toEqual({ ok: false, error: "result line: no number best" });
+    expect(callSample(noBlocks)).toEqual({ ok: false, error: "result line: no number blocks" });
+    expect(callSample({ ...line, blocks: 0 })).toEqual({ ok: false, error: "result line: blocks < 1" });
+    expect(callSample({ ...line, best: 0 })).toEqual({ ok: false, error: "result line: best <= 0" });
+    expect(callSample({ ...line, best: "2.0" }).ok).toBe(false);
+    expect(callSample({ ...line, ns: [] }).ok).toBe(false);
+    expect(callSample(null).ok).toBe(false);
+  });
+
+  it("the real program times ~1 ms blocks: T blocks per repetition, best ≤ every repetition", async () => {
+    const b = await bins();
+    const reps = 3;
+    const targetMs = 10;
+    const r = await runCall([b.getppid, "floor", "--target-ms", String(targetMs), "--reps", String(reps)], {}, 60_000);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const s = r.value;
+    expect(s.bad).toBe(0);
+    expect(s.ns).toHaveLength(reps);
+    // Block length = floor(n / T) calls, floor(n / block) blocks per repetition (the last one
+    // takes the remainder): T of them whenever n ≥ T².
+    const block = Math.floor(s.n / targetMs);
+    expect(s.n).toBeGreaterThanOrEqual(targetMs * targetMs);
+    expect(s.blocks).toBe(reps * Math.floor(s.n / block));
+    expect(s.blocks).toBe(reps * targetMs);
+    // The minimum block's ns/call can never exceed a whole repetition's (a weighted mean of its
+    // blocks): true of any timing, however noisy.
+    expect(s.best).toBeGreaterThan(0);
+    expect(s.best).toBeLessThanOrEqual(Math.min(...s.ns));
+    // …and is a per-call figure of one block, not a block's total spread over a repetition's
+    // calls (that would be ~1/T of it): only a stall of 3/4 of every repetition could reach this.
+    expect(s.best).toBeGreaterThan(Math.min(...s.ns) / 4);
+  });
+
+  it("with an explicit --n the block length comes from the warm-up: a short run is one block", async () => {
+    const b = await bins();
+    const r = await runCall([b.getppid, "floor", "--n", "1000", "--reps", "2"], {}, 60_000);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.n).toBe(1000);
+    // 1000 indirect calls take microseconds, far below 1 ms: one block per repetition.
+    expect(r.value.blocks).toBe(2);
+    expect(r.value.best).toBeLessThanOrEqual(Math.min(...r.value.ns));
+  });
+});
 
 describe("bench configurations", () => {
   it("measures every strategy with three hooks at both sites, and sweeps nr for zpoline", () => {
@@ -32,7 +122,15 @@ describe("bench configurations", () => {
 });
 
 describe("headline", () => {
-  const row = (id: string, group: string, hook: string | null, mode: string, nr: number, median: number | null) => ({
+  const row = (
+    id: string,
+    group: string,
+    hook: string | null,
+    mode: string,
+    nr: number,
+    median: number | null,
+    bestNs: number | null = median === null ? null : median - 1,
+  ) => ({
     id,
     group,
     hook,
@@ -41,7 +139,22 @@ describe("headline", () => {
     status: median === null ? "skipped" : "ok",
     median,
     cpuMedian: median === null ? null : median / 2,
+    bestNs,
   });
+
+  /** zpoline's self-answering rows at every swept nr, with these medians and best blocks. */
+  const zpolineSelf = (medians: readonly number[], bests: readonly number[]) =>
+    NR_SWEEP.map((nr, i) =>
+      row(
+        nr === SYS.getppid ? "zpoline/self/inline" : `zpoline/self/inline/${nr}`,
+        "zpoline",
+        "self",
+        "inline",
+        nr,
+        medians[i] as number,
+        bests[i] as number,
+      ),
+    );
 
   it("takes zpoline's worst self-answering nr against the 5 ns goal and subtracts the floor", () => {
     const rows = [
@@ -68,15 +181,114 @@ describe("headline", () => {
       met: false,
       valueCpuNs: 3,
       metCpu: true,
+      valueBestNs: 5,
+      metBest: true,
     });
     expect(z?.selfOverFloorNs[SYS.getpid]).toBe(1);
     expect(z?.selfCpuOverFloorNs[SYS.getpid]).toBe(0.5);
     expect(z?.passthroughOverNativeNs).toBe(30);
   });
 
+  it("checks the goal on the best 1-ms blocks too: median fails, best block passes", () => {
+    const rows = [
+      row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
+      ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [6.5, 4.7, 4.9, 4.8]),
+    ];
+    const h = headline(rows);
+    expect(h.floorBestNs).toBe(1.95);
+    const z = h.strategies.find((s) => s.spec === "zpoline");
+    // Worst nr by median is NR_SWEEP[1]; by best block it is NR_SWEEP[0]: each taken separately.
+    expect(z?.goal?.valueNs).toBe(10.5);
+    expect(z?.goal?.met).toBe(false);
+    expect(z?.goal?.valueBestNs).toBe(6.5);
+    expect(z?.goal?.metBest).toBe(false);
+    const h2 = headline([
+      row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
+      ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [4.5, 4.7, 4.9, 4.8]),
+    ]);
+    const z2 = h2.strategies.find((s) => s.spec === "zpoline");
+    expect(z2?.goal).toMatchObject({ valueNs: 10.5, met: false, valueBestNs: 4.9, metBest: true });
+    expect(z2?.selfBestNs[NR_SWEEP[2]]).toBe(4.9);
+    expect(z2?.selfBestOverFloorNs[NR_SWEEP[0]]).toBeCloseTo(4.5 - 1.95, 10);
+    expect(z2?.selfOverFloorNs[NR_SWEEP[0]]).toBeCloseTo(10.3 - 3.1, 10);
+    const text = goalLine(z2?.goal as NonNullable<typeof z2>["goal"] & object);
+    expect(text).toContain("≤ 5.00 ns: median 10.5 ns — NOT met;");
+    expect(text).toContain("best 1-ms block (quiet-window cost) 4.90 ns — met");
+  });
+
+  it("checks the goal on the best 1-ms blocks too: both fail", () => {
+    const h = headline([
+      row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
+      ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [6.1, 5.9, 5.2, 6.05]),
+    ]);
+    const g = h.strategies.find((s) => s.spec === "zpoline")?.goal;
+    expect(g).toMatchObject({ limitNs: 5, valueNs: 10.5, met: false, valueBestNs: 6.1, metBest: false });
+    const text = goalLine(g as NonNullable<typeof g>);
+    expect(text).toMatch(/median 10\.5 ns — NOT met; .*best 1-ms block \(quiet-window cost\) 6\.10 ns — NOT met$/);
+  });
+
+  it("takes a trap strategy's best-block goal from its passthrough row", () => {
+    const h = headline([
+      row("ud2:int3/passthrough/inline", "ud2:int3", "passthrough", "inline", SYS.getppid, 2500, 2100),
+    ]);
+    const s = h.strategies[0];
+    expect(s?.passthroughBestNs).toBe(2100);
+    expect(s?.goal).toMatchObject({ limitNs: 2200, met: false, valueBestNs: 2100, metBest: true });
+  });
+
   it("reports a goal as not measured when its row was skipped", () => {
     const h = headline([row("ud2:int3/passthrough/inline", "ud2:int3", "passthrough", "inline", SYS.getppid, null)]);
     expect(h.strategies[0]?.goal?.met).toBeNull();
+    expect(h.strategies[0]?.goal?.metBest).toBeNull();
+  });
+});
+
+/** The best 1-ms block of an ok row: present, positive, from every round, ≤ its row's median. */
+function checkBest(row: CallRow): void {
+  expect(row.bestRounds).toHaveLength(row.rounds.length);
+  expect(row.blocks).toBeGreaterThanOrEqual(row.rounds.length);
+  expect(row.bestNs).toBeGreaterThan(0);
+  expect(row.bestNs as number).toBeLessThanOrEqual(row.median as number);
+  expect(row.bestNs).toBe(Math.min(...row.bestRounds));
+}
+
+describe("sysi bench --tiny --only zpoline", () => {
+  it("carries each row's best 1-ms block into --json, the table and the headline", async () => {
+    const r = await sysi(["bench", "--tiny", "--only", "zpoline", "--rounds", "2", "--json"], home.env);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout) as BenchResult;
+    const ok = res.rows.filter((x) => x.status === "ok");
+    expect(ok.map((x) => x.id)).toContain("floor");
+    for (const row of ok) {
+      expect(row.rounds).toHaveLength(2);
+      checkBest(row);
+    }
+    expect(res.headline.floorBestNs).toBe(ok.find((x) => x.id === "floor")?.bestNs as number);
+    const z = res.headline.strategies.find((s) => s.spec === "zpoline");
+    const zrow = res.rows.find((x) => x.id === "zpoline/self/inline");
+    if (zrow?.status === "ok") {
+      expect(z?.selfBestNs[SYS.getppid]).toBe(zrow.bestNs as number);
+      expect(z?.goal?.valueBestNs).not.toBeNull();
+      expect(z?.goal?.metBest).toBe((z?.goal?.valueBestNs as number) <= 5);
+    }
+
+    const t = await sysi(["bench", "--tiny", "--only", "zpoline"], home.env);
+    expect(t.code).toBe(0);
+    const out = lines(t.stdout);
+    const head = out.find((l) => l.startsWith("configuration"));
+    expect(head).toMatch(/median ns\s+min\s+max\s+best 1ms\s+ratio/);
+    const floorLine = out.find((l) => l.startsWith("floor: indirect call"));
+    // median, min, max, best: the best block is never above the median.
+    const cells = (floorLine ?? "").split(/\s{2,}/);
+    expect(Number(cells[4])).toBeGreaterThan(0);
+    expect(Number(cells[4])).toBeLessThanOrEqual(Number(cells[1]));
+    expect(out.some((l) => /^ {2}floor .*median [\d.]+ ns .*best 1-ms block [\d.]+ ns/.test(l))).toBe(true);
+    if (zrow?.status === "ok") {
+      expect(out.some((l) => l.includes("self-answer, best 1-ms block (quiet window): nr 39:"))).toBe(true);
+      expect(
+        out.some((l) => /goal: .*≤ 5\.00 ns: median .* — (NOT )?met; .*best 1-ms block \(quiet-window cost\)/.test(l)),
+      ).toBe(true);
+    }
   });
 });
 
@@ -104,6 +316,7 @@ describe("sysi bench --tiny --json", () => {
       expect(row.bad).toBe(0);
       expect(row.rounds).toHaveLength(1);
       expect(row.median).toBeGreaterThan(0);
+      checkBest(row);
       if (row.group !== "native" && row.group !== "floor" && row.group !== "strace" && row.mode === "inline")
         expect(row.site).not.toBe("0f05");
     }

@@ -25,7 +25,7 @@ import {
   type RunParams,
 } from "./configs.ts";
 import { type Headline, headline } from "./headline.ts";
-import { type CallSample, median, runJson, type SpawnSample } from "./runner.ts";
+import { type CallSample, median, runCall, runJson, type SpawnSample } from "./runner.ts";
 import {
   DEFAULT_STARTUP_RUNS,
   type StartupConfig,
@@ -54,6 +54,14 @@ export interface CallRow {
   /** The same from thread CPU time (leaves out waiting for a CPU; under strace, the tracer). */
   cpuRounds: number[];
   cpuMedian: number | null;
+  /**
+   * Per-round `best` of the process: the smallest wall-clock ns/call over its ~1 ms blocks; and
+   * their minimum over the rounds (the configuration's cost in a quiet window of the machine).
+   */
+  bestRounds: number[];
+  bestNs: number | null;
+  /** ~1 ms blocks timed over every round (what bestNs is the minimum of). */
+  blocks: number;
   /** median / the baseline row's median (same run). */
   ratio: number | null;
   /** Wrong results over every call of every process of this row. */
@@ -175,6 +183,9 @@ function emptyRow(c: CallConfig): CallRow {
     max: null,
     cpuRounds: [],
     cpuMedian: null,
+    bestRounds: [],
+    bestNs: null,
+    blocks: 0,
     ratio: null,
     bad: 0,
     site: null,
@@ -273,7 +284,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const argv = callArgv(c, bins, params, base);
       progress(`preflight ${c.id}`);
       const small = [...argv, "--n", c.group === "strace" ? "20" : "1000", "--reps", "1"];
-      const r = await runJson<CallSample>(small, env, CALL_TIMEOUT_MS);
+      const r = await runCall(small, env, CALL_TIMEOUT_MS);
       if (!r.ok) {
         row.status = "failed";
         row.reason = r.error;
@@ -318,7 +329,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       for (const l of live) {
         if (l.row.status !== "ok") continue;
         progress(`round ${round}/${rounds} ${l.config.id}`);
-        const r = await runJson<CallSample>(l.argv, l.env, CALL_TIMEOUT_MS);
+        const r = await runCall(l.argv, l.env, CALL_TIMEOUT_MS);
         if (!r.ok) {
           l.row.status = "failed";
           l.row.reason = `round ${round}: ${r.error}`;
@@ -335,6 +346,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         }
         l.row.rounds.push(r.value.median);
         l.row.cpuRounds.push(r.value.cpu_median);
+        l.row.bestRounds.push(r.value.best);
+        l.row.blocks += r.value.blocks;
       }
       for (const l of liveStartup) {
         if (l.row.status !== "ok") continue;
@@ -387,7 +400,10 @@ function fill(row: {
 function summarize(rows: CallRow[], startup: StartupRow[]): void {
   for (const r of rows) {
     fill(r);
-    if (r.median !== null) r.cpuMedian = median(r.cpuRounds);
+    if (r.median !== null) {
+      r.cpuMedian = median(r.cpuRounds);
+      r.bestNs = Math.min(...r.bestRounds);
+    }
   }
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const r of rows) {

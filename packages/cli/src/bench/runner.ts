@@ -14,6 +14,13 @@ export interface CallSample {
   /** Thread CPU ns/call of each repetition, and their median. */
   cpu: number[];
   cpu_median: number;
+  /**
+   * The smallest wall-clock ns/call over every ~1 ms block of every repetition (the loop's cost
+   * in a quiet window: interference only ever slows a deterministic loop down).
+   */
+  best: number;
+  /** How many blocks `best` is the minimum of. */
+  blocks: number;
   /** 8 bytes at bench_inline_site after the run (hex). */
   site: string;
   /** 48 bytes at libc's syscall() after the run (hex). */
@@ -108,6 +115,40 @@ export async function runJson<T>(argv: string[], env: Record<string, string>, ti
   } catch {
     return { ok: false, error: `unparsable result line: ${line.slice(0, 80)}` };
   }
+}
+
+const SAMPLE_NUMBERS = ["nr", "n", "expect", "got", "bad", "median", "cpu_median", "best", "blocks"] as const;
+
+/**
+ * Check that a parsed result line of bench/getppid has every field `sysi bench` reads (numbers
+ * finite, ns/cpu arrays of numbers, `blocks` ≥ 1, `best` > 0); a getppid built from older
+ * sources (no `best`) is an error, not a row of NaN.
+ */
+export function callSample(v: unknown): Outcome<CallSample> {
+  if (typeof v !== "object" || v === null) return { ok: false, error: "result line is not an object" };
+  const o = v as Record<string, unknown>;
+  for (const k of SAMPLE_NUMBERS)
+    if (typeof o[k] !== "number" || !Number.isFinite(o[k])) return { ok: false, error: `result line: no number ${k}` };
+  for (const k of ["ns", "cpu"] as const) {
+    const xs = o[k];
+    if (!Array.isArray(xs) || xs.length === 0 || !xs.every((x) => typeof x === "number" && Number.isFinite(x)))
+      return { ok: false, error: `result line: ${k} is not a list of numbers` };
+  }
+  for (const k of ["mode", "site", "libc_head"] as const)
+    if (typeof o[k] !== "string") return { ok: false, error: `result line: no string ${k}` };
+  if ((o.blocks as number) < 1) return { ok: false, error: "result line: blocks < 1" };
+  if ((o.best as number) <= 0) return { ok: false, error: "result line: best <= 0" };
+  return { ok: true, value: o as unknown as CallSample };
+}
+
+/** runJson for bench/getppid: the result line, checked by callSample. */
+export async function runCall(
+  argv: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<Outcome<CallSample>> {
+  const r = await runJson<unknown>(argv, env, timeoutMs);
+  return r.ok ? callSample(r.value) : r;
 }
 
 export function median(xs: readonly number[]): number {
