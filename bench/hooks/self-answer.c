@@ -9,7 +9,8 @@
  * vector registers, and no system calls.
  *
  * Flags: SYSI_HOOK_GENERAL_REGS_ONLY (built with -mgeneral-regs-only, calls nothing that uses
- * vector/x87 state) | SYSI_HOOK_NO_GUARD (makes no instrumented syscalls).
+ * vector/x87 state) | SYSI_HOOK_NO_GUARD (makes no instrumented syscalls) | SYSI_HOOK_KEEPS_ARGS
+ * (never writes c->nr or c->args).
  *
  * Build: cc -O2 -fPIC -shared -mgeneral-regs-only -ffreestanding
  *        -fno-tree-loop-distribute-patterns -Wall -Wextra -I<sysi.h dir> -I bench
@@ -22,7 +23,7 @@
 
 extern char **environ;
 
-const uint32_t sysi_hook_flags = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
+const uint32_t sysi_hook_flags = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD | SYSI_HOOK_KEEPS_ARGS;
 
 /* answer[nr] != 0: answered (a byte per number: one load and one compare on the hot path) */
 static unsigned char answer[SYSI_BENCH_ANSWER_MAXNR];

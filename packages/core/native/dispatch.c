@@ -45,13 +45,24 @@ void sysi_filter_parse(void)
 	(void)d;
 }
 
+static int sysi_hook_builtin(sysi_hook_fn h)
+{
+	return h == sysi_hook_passthrough || h == sysi_hook_count || h == sysi_hook_trace;
+}
+
 /* After the hook is loaded: can every call take the fast path of sysi_dispatch_impl()? */
 void sysi_dispatch_setup(void)
 {
 	const uint32_t need = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
 	sysi_fast_dispatch = !filter_on && (sysi_hook_cur_flags & need) == need;
 	sysi_api.fast_hook = sysi_fast_dispatch ? sysi_hook_cur : 0;
-	sysi_api.fast_flags = sysi_api.fast_hook == sysi_hook_passthrough ? SYSI_FAST_PASSTHROUGH : 0;
+	sysi_api.fast_flags = 0;
+	if (sysi_api.fast_hook == sysi_hook_passthrough)
+		sysi_api.fast_flags |= SYSI_FAST_PASSTHROUGH;
+	/* the built-in hooks only read *c (sysi_perform_call writes c->ret and c->flags) */
+	if (sysi_api.fast_hook && (sysi_hook_builtin(sysi_hook_cur) ||
+				   (sysi_hook_cur_flags & SYSI_HOOK_KEEPS_ARGS)))
+		sysi_api.fast_flags |= SYSI_FAST_KEEPS_ARGS;
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)

@@ -56,17 +56,28 @@
 
 	.equ A_RET, 8			/* R relative to A */
 
-	.text
-	.global sysi_punning_entry
-	.hidden sysi_punning_entry
-	.type sysi_punning_entry, @function
+/*
+ * The stub, twice: sysi_punning_entry keeps the program's argument registers in the save area
+ * whatever the hook does; sysi_punning_entryk (keep=1, for a fast hook that keeps c->nr and
+ * c->args: SYSI_FAST_KEEPS_ARGS) fills only struct sysi_call and, on the fast path, restores
+ * them from c->args; on the dispatcher's path it fills the save area first (rdi from c->args[0],
+ * the others still in their registers) and restores from there, as the other does.
+ */
+	.macro ENTRY name, keep
+	.global \name
+	.hidden \name
+	.type \name, @function
 	.p2align 5
-sysi_punning_entry:
+\name:
 	mov %rbp, -8(%rsp)
 	lea -8(%rsp), %rbp		/* A */
 	lea -SYSI_F_SIZE(%rbp), %rsp
 	and $-16, %rsp			/* F */
+	.if \keep
+	SYSI_CALL_FILL %rsp
+	.else
 	SYSI_FRAME_FILL %rsp
+	.endif
 	mov %r11, SYSI_C_SITE(%rsp)
 	mov sysi_punning_strategy(%rip), %ecx	/* strategy id (low half), flags 0 (high half) */
 	mov %rcx, SYSI_C_STRAT(%rsp)
@@ -77,36 +88,61 @@ sysi_punning_entry:
 	 */
 	mov sysi_punning_hook(%rip), %rcx
 	test %rcx, %rcx
-	jz .Ldispatch
+	jz .Ldispatch\@
 	cmp $__NR_clone3, %rax
-	je .Ldispatch
+	je .Ldispatch\@
 	cmp $63, %rax
-	ja .Lfast
+	ja .Lfast\@
 	mov $PN_MAYBE_INCONTEXT, %r11
 	bt %rax, %r11
-	jc .Ldispatch
-.Lfast:
+	jc .Ldispatch\@
+.Lfast\@:
 	call *%rcx
-.Lrestore:
+	.if \keep
+	SYSI_CALL_ARGS %rsp
+	.else
+.Lrestore\@:
 	SYSI_FRAME_RESTORE %rsp
+	.endif
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp		/* [rsp - 8]: signal-safe, see above */
 	ret $PN_REDZONE			/* pop R and the skipped red zone */
 
-.Ldispatch:
+.Ldispatch\@:
+	.if \keep
+	mov SYSI_C_A0(%rsp), %rcx
+	mov %rcx, SYSI_F_RDI(%rsp)
+	mov %rsi, SYSI_F_RSI(%rsp)
+	mov %rdx, SYSI_F_RDX(%rsp)
+	mov %r10, SYSI_F_R10(%rsp)
+	mov %r8, SYSI_F_R8(%rsp)
+	mov %r9, SYSI_F_R9(%rsp)
+	.endif
 	call *sysi_punning_dispatch(%rip)
 	test %eax, %eax
-	jnz .Lincontext
+	jnz .Lincontext\@
 	mov SYSI_C_RET(%rsp), %rax
-	jmp .Lrestore
+	.if \keep
+	SYSI_FRAME_RESTORE %rsp
+	lea A_RET(%rbp), %rsp
+	mov (%rbp), %rbp
+	ret $PN_REDZONE
+	.else
+	jmp .Lrestore\@
+	.endif
 
-.Lincontext:
+.Lincontext\@:
 	SYSI_CALL_LOAD %rsp
 	addq $PN_INCONTEXT_OFF, A_RET(%rbp)
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp
 	ret $PN_REDZONE
-	.size sysi_punning_entry, . - sysi_punning_entry
+	.size \name, . - \name
+	.endm
+
+	.text
+	ENTRY sysi_punning_entry, 0
+	ENTRY sysi_punning_entryk, 1
 
 	.if __NR_rt_sigprocmask != __NR_rt_sigaction + 1 || __NR_rt_sigreturn != __NR_rt_sigaction + 2
 	.error "rt_sigaction, rt_sigprocmask, rt_sigreturn are not consecutive"

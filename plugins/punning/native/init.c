@@ -24,6 +24,7 @@ int (*sysi_punning_dispatch)(struct sysi_call *c) __attribute__((visibility("hid
 long (*sysi_punning_hook)(struct sysi_call *c) __attribute__((visibility("hidden")));
 
 static int direct; /* SYSI_FAST_PASSTHROUGH: trampolines call the page's own stub */
+static void (*entry_stub)(void) = sysi_punning_entry; /* what every page's slot points at */
 static int memfd = -1;
 static unsigned nphys;
 static unsigned char *rw[MAX_PHYS];
@@ -78,7 +79,7 @@ static int phys_page(uintptr_t bias, unsigned local)
 		if (bad(r))
 			return -1;
 		rw[nphys] = (unsigned char *)r;
-		*(uint64_t *)(rw[nphys] + PN_SLOT_OFF) = (uint64_t)(uintptr_t)sysi_punning_entry;
+		*(uint64_t *)(rw[nphys] + PN_SLOT_OFF) = (uint64_t)(uintptr_t)entry_stub;
 		copy_bytes(rw[nphys] + PN_STUB_OFF, sysi_punning_sys,
 			   (unsigned)(sysi_punning_sys_end - sysi_punning_sys));
 		ptab[h].used = 1;
@@ -125,6 +126,9 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	sysi_punning_dispatch = a->dispatch;
 	sysi_punning_hook = a->fast_hook;
 	direct = a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH);
+	/* a fast hook that keeps c->nr and c->args: the stub without a save area on its path */
+	entry_stub = a->fast_hook && (a->fast_flags & SYSI_FAST_KEEPS_ARGS) ? sysi_punning_entryk
+									     : sysi_punning_entry;
 	return 0;
 }
 

@@ -54,6 +54,7 @@
 
 /* entry.S */
 void sysi_punning_entry(void);
+void sysi_punning_entryk(void); /* the same for a SYSI_FAST_KEEPS_ARGS hook (entry.S) */
 extern uint32_t sysi_punning_strategy;
 extern int (*sysi_punning_dispatch)(struct sysi_call *c);
 extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */

@@ -6,10 +6,12 @@
  * end) and its strategy-id immediate. The code is position independent and only addresses
  * its own copy (rip-relative).
  *
- * Three blobs, one prologue (the CHECK and FRAME macros):
+ * Four blobs, one prologue (the CHECK and FRAME macros):
  *   sysi_zpoline_fast  calls api->fast_hook directly, testing no number at all: init.c uses
  *                      it only when fast_hook is set and none of the cluster's numbers can be
  *                      in-context (clone, vfork, rt_sigreturn, clone3: sysi.h).
+ *   sysi_zpoline_fastk the same for a hook that keeps c->nr and c->args (SYSI_FAST_KEEPS_ARGS):
+ *                      no save area; the argument registers come back from c->args.
  *   sysi_zpoline_gen   any number: api->fast_hook for those that cannot be in-context (when
  *                      set), else api->dispatch, which may hand the call back to incontext.S.
  *                      The other clusters, the fallback sled, page 0's offsets >= ZP_E9_END
@@ -78,12 +80,16 @@
 	jnc \p\()_notsite
 	.endm
 
-	.macro FRAME p
+	.macro FRAME p, keep=0
 	mov %rbp, -ZP_RZ_SKIP-8(%rsp)
 	lea -ZP_RZ_SKIP-8(%rsp), %rbp
 	lea -SYSI_F_SIZE(%rbp), %rsp
 	and $-16, %rsp
+	.if \keep
+	SYSI_CALL_FILL %rsp
+	.else
 	SYSI_FRAME_FILL %rsp
+	.endif
 	sub $2, %rcx
 	mov %rcx, SYSI_C_SITE(%rsp)
 	movq $0x7fffffff, SYSI_C_STRAT(%rsp)	/* strategy id (low half, init.c), flags 0 (high half) */
@@ -93,9 +99,16 @@
 	mov %rsp, %rdi
 	.endm
 
-/* The epilogue: the program's argument registers, rsp and rbp; back to the site. */
-	.macro LEAVE
+/*
+ * The epilogue: the program's argument registers (from the save area, or with keep=1 from
+ * c->args, which a SYSI_FAST_KEEPS_ARGS hook left as they were), rsp and rbp; back to the site.
+ */
+	.macro LEAVE keep=0
+	.if \keep
+	SYSI_CALL_ARGS %rsp
+	.else
 	SYSI_FRAME_RESTORE %rsp
+	.endif
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
 	ret
@@ -132,6 +145,24 @@ sysi_zpoline_fast:
 	DATA sysi_zpoline_fast
 sysi_zpoline_fast_end:
 	.size sysi_zpoline_fast, . - sysi_zpoline_fast
+
+/*
+ * sysi_zpoline_fastk: sysi_zpoline_fast for a hook that keeps c->nr and c->args
+ * (SYSI_FAST_KEEPS_ARGS): no save area, the argument registers come back from c->args.
+ */
+	.p2align 4
+	.global sysi_zpoline_fastk, sysi_zpoline_fastk_end
+	.hidden sysi_zpoline_fastk, sysi_zpoline_fastk_end
+	.type sysi_zpoline_fastk, @function
+sysi_zpoline_fastk:
+	CHECK sysi_zpoline_fastk
+	FRAME sysi_zpoline_fastk, 1
+	call *sysi_zpoline_fastk_hook(%rip)	/* rax = the result */
+	LEAVE 1
+	NOTSITE sysi_zpoline_fastk
+	DATA sysi_zpoline_fastk
+sysi_zpoline_fastk_end:
+	.size sysi_zpoline_fastk, . - sysi_zpoline_fastk
 
 	.p2align 4
 	.global sysi_zpoline_gen, sysi_zpoline_gen_end

@@ -185,6 +185,14 @@ static void put_blob(uint8_t *at, int kind, const struct sysi_runtime_api *a, ui
 		put32(at + (sysi_zpoline_gen_strat - b), id);
 		break;
 	case BLOB_FAST:
+		if (a->fast_flags & SYSI_FAST_KEEPS_ARGS) { /* no save area */
+			b = sysi_zpoline_fastk;
+			copy(at, b, (size_t)(sysi_zpoline_fastk_end - b));
+			put64(at + (sysi_zpoline_fastk_bitmap - b), (uintptr_t)bitmap);
+			put64(at + (sysi_zpoline_fastk_hook - b), (uintptr_t)a->fast_hook);
+			put32(at + (sysi_zpoline_fastk_strat - b), id);
+			break;
+		}
 		b = sysi_zpoline_fast;
 		copy(at, b, (size_t)(sysi_zpoline_fast_end - b));
 		put64(at + (sysi_zpoline_fast_bitmap - b), (uintptr_t)bitmap);

@@ -87,6 +87,9 @@ struct sysi_zpoline_vstack {
 extern const unsigned char sysi_zpoline_fast[], sysi_zpoline_fast_end[];
 extern const unsigned char sysi_zpoline_fast_bitmap[], sysi_zpoline_fast_hook[];
 extern const unsigned char sysi_zpoline_fast_strat[];
+extern const unsigned char sysi_zpoline_fastk[], sysi_zpoline_fastk_end[];
+extern const unsigned char sysi_zpoline_fastk_bitmap[], sysi_zpoline_fastk_hook[];
+extern const unsigned char sysi_zpoline_fastk_strat[];
 extern const unsigned char sysi_zpoline_gen[], sysi_zpoline_gen_end[];
 extern const unsigned char sysi_zpoline_gen_bitmap[], sysi_zpoline_gen_hook[];
 extern const unsigned char sysi_zpoline_gen_dispatch[], sysi_zpoline_gen_incontext[];

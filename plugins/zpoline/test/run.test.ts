@@ -59,6 +59,22 @@ describe("zpoline runtime, unit harness (fake libsysi)", () => {
     expect(fast.exitCode).toBe(0);
   });
 
+  it.skipIf(!page0)("passes them again with SYSI_FAST_KEEPS_ARGS: registers from c->args (needs page 0)", () => {
+    const keep = Bun.spawnSync([join(NATIVE, "build/harness"), "keep", ZP_SO], { cwd: NATIVE });
+    const lines = keep.stdout
+      .toString()
+      .split("\n")
+      .filter((l) => /^(ok|FAIL) /.test(l));
+    expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
+    expect(lines).toContain("ok fast-hook-sees-nr-args-site-strategy-flags");
+    expect(lines).toContain("ok registers-and-red-zone-preserved");
+    expect(keep.exitCode).toBe(0);
+    // the same flag with a hook that rewrites c->args: the rewritten values reach the program's
+    // registers, so the flag really selects the entry without a save area
+    const lies = Bun.spawnSync([join(NATIVE, "build/harness"), "keep-lies", ZP_SO], { cwd: NATIVE });
+    expect(lies.stdout.toString()).toContain("FAIL registers-and-red-zone-preserved");
+  });
+
   it.skipIf(!page0)("passes them again with SYSI_FAST_PASSTHROUGH: the entry's own syscalls (needs page 0)", () => {
     const direct = Bun.spawnSync([join(NATIVE, "build/harness"), "direct", ZP_SO], { cwd: NATIVE });
     const lines = direct.stdout

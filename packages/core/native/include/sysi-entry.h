@@ -14,6 +14,9 @@
  *                           registers into the save area (site, strategy and flags are the
  *                           entry's business)
  *   SYSI_FRAME_RESTORE f    rdi rsi rdx r10 r8 r9 from the save area
+ *   SYSI_CALL_FILL f        c->nr and c->args only (no save area: for a hook that keeps them,
+ *                           SYSI_FAST_KEEPS_ARGS in sysi.h)
+ *   SYSI_CALL_ARGS f        rdi rsi rdx r10 r8 r9 from c->args (after such a hook: the program's)
  *   SYSI_CALL_LOAD f        rax and rdi rsi rdx r10 r8 r9 from c->nr and c->args (the possibly
  *                           rewritten call, for an entry that performs it itself)
  * They touch memory at f and the named registers only; no flags, no stack.
@@ -45,7 +48,7 @@
 
 #ifdef __ASSEMBLER__
 
-	.macro SYSI_FRAME_FILL f
+	.macro SYSI_CALL_FILL f
 	mov %rax, SYSI_C_NR(\f)
 	mov %rdi, SYSI_C_A0(\f)
 	mov %rsi, SYSI_C_A1(\f)
@@ -53,6 +56,10 @@
 	mov %r10, SYSI_C_A3(\f)
 	mov %r8, SYSI_C_A4(\f)
 	mov %r9, SYSI_C_A5(\f)
+	.endm
+
+	.macro SYSI_FRAME_FILL f
+	SYSI_CALL_FILL \f
 	mov %rdi, SYSI_F_RDI(\f)
 	mov %rsi, SYSI_F_RSI(\f)
 	mov %rdx, SYSI_F_RDX(\f)
@@ -70,14 +77,18 @@
 	mov SYSI_F_R9(\f), %r9
 	.endm
 
-	.macro SYSI_CALL_LOAD f
-	mov SYSI_C_NR(\f), %rax
+	.macro SYSI_CALL_ARGS f
 	mov SYSI_C_A0(\f), %rdi
 	mov SYSI_C_A1(\f), %rsi
 	mov SYSI_C_A2(\f), %rdx
 	mov SYSI_C_A3(\f), %r10
 	mov SYSI_C_A4(\f), %r8
 	mov SYSI_C_A5(\f), %r9
+	.endm
+
+	.macro SYSI_CALL_LOAD f
+	mov SYSI_C_NR(\f), %rax
+	SYSI_CALL_ARGS \f
 	.endm
 
 #else /* C: the offsets above must match struct sysi_call */

@@ -56,11 +56,17 @@ long sysi_hook(struct sysi_call *c);
  *       -mgeneral-regs-only and calls nothing that does): the runtime skips xsave/xrstor.
  *   SYSI_HOOK_NO_GUARD — the hook makes no instrumented syscalls (only sysi_syscall or raw
  *       syscalls): the runtime does not need its per-thread reentrancy guard.
+ *   SYSI_HOOK_KEEPS_ARGS — the hook never writes c->nr or c->args (it observes, filters or
+ *       answers calls, and performs other calls with sysi_syscall6 or a struct of its own):
+ *       an entry may then restore the program's argument registers from *c instead of keeping
+ *       a copy of its own (6 stores fewer per call). A hook that sets it and rewrites c->args
+ *       leaks the rewritten values into the program's registers, which the kernel never does.
  * Without the guard flag, syscalls made while the hook runs on the same thread (through
  * patched libc) bypass the hook and are performed directly.
  */
 #define SYSI_HOOK_GENERAL_REGS_ONLY 0x1u
 #define SYSI_HOOK_NO_GUARD 0x2u
+#define SYSI_HOOK_KEEPS_ARGS 0x4u
 
 /* Optional: `void sysi_hook_init(void)` runs once per process before the first call. */
 
@@ -132,10 +138,14 @@ struct sysi_runtime_api {
 	 * anything, for every number but rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
 	 * vfork and clone3 (they need the runtime: signal claims, after-fork work, in-context).
 	 * Saves the hooked path its pages of libsysi (a page walk each per call under PTI).
+	 * SYSI_FAST_KEEPS_ARGS: fast_hook never writes c->nr or c->args (the built-in hooks, or a
+	 * hook library with SYSI_HOOK_KEEPS_ARGS), so after it returns c->args still hold the
+	 * program's argument registers: an entry may restore them from there.
 	 */
 	uint32_t fast_flags;
 };
 #define SYSI_FAST_PASSTHROUGH 0x1u
+#define SYSI_FAST_KEEPS_ARGS 0x2u
 
 struct sysi_strategy_ops {
 	uint32_t abi_version; /* SYSI_ABI_VERSION */

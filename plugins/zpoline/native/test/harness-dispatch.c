@@ -43,11 +43,13 @@ int zh_empty(struct sysi_call *c)
 
 /*
  * The fast hook (sysi_runtime_api.fast_hook) of `harness fast`: records the call, then, like a
- * hostile hook, rewrites c->args and clobbers every caller-saved register before it returns;
- * with zh_fake it answers nr + 2000 without performing anything.
+ * hostile hook, rewrites c->args (unless zh_keep_args: `harness keep`, a hook that keeps them)
+ * and clobbers every caller-saved register before it returns; with zh_fake it answers
+ * nr + 2000 without performing anything.
  */
 volatile long zh_fast_count;
 struct sysi_call zh_fast_last;
+int zh_keep_args;
 
 long zh_fast(struct sysi_call *c)
 {
@@ -59,8 +61,9 @@ long zh_fast(struct sysi_call *c)
 	else
 		r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 			    c->args[5]);
-	for (int i = 0; i < 6; i++)
-		c->args[i] = ~c->args[i];
+	if (!zh_keep_args)
+		for (int i = 0; i < 6; i++)
+			c->args[i] = ~c->args[i];
 	__asm__ volatile("mov $-1, %%rdi\n\tmov $-1, %%rsi\n\tmov $-1, %%rdx\n\tmov $-1, %%rcx\n\t"
 			 "mov $-1, %%r8\n\tmov $-1, %%r9\n\tmov $-1, %%r10\n\tmov $-1, %%r11"
 			 : : : "rdi", "rsi", "rdx", "rcx", "r8", "r9", "r10", "r11");

@@ -9,6 +9,12 @@
  *   harness fast [SO]     the same checks with api->fast_hook set (zh_fast: rewrites c->args and
  *                         clobbers the caller-saved registers), plus the fast path's own: which
  *                         numbers reach the hook directly and what it sees in struct sysi_call.
+ *   harness keep [SO]     the same checks with SYSI_FAST_KEEPS_ARGS and a fast hook that keeps
+ *                         c->args (but clobbers the registers): the entry restores the
+ *                         argument registers from c->args.
+ *   harness keep-lies [SO] SYSI_FAST_KEEPS_ARGS with the rewriting hook: the rewritten values
+ *                         reach the program's registers (registers-and-red-zone-preserved
+ *                         FAILs), which shows the flag selects the entry without a save area.
  *   harness direct [SO]   the same checks with SYSI_FAST_PASSTHROUGH as well: the entry makes
  *                         the syscalls itself but for the numbers the runtime works on.
  *   harness bench [SO]    ns per call through the entry with a self-answering dispatcher
@@ -45,6 +51,7 @@ extern volatile int zh_fake;
 int zh_dispatch(struct sysi_call *c);
 int zh_empty(struct sysi_call *c);
 long zh_fast(struct sysi_call *c);
+extern int zh_keep_args;
 extern volatile long zh_fast_count;
 extern struct sysi_call zh_fast_last;
 
@@ -439,6 +446,14 @@ int main(int argc, char **argv)
 		api_fast = api_dispatching;
 		api_fast.fast_hook = zh_fast;
 		return run_checks(argc > 2 ? argv[2] : so, &api_fast) ? 1 : 0;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "keep") || !strcmp(argv[1], "keep-lies"))) {
+		static struct sysi_runtime_api api_keep;
+		api_keep = api_dispatching;
+		api_keep.fast_hook = zh_fast;
+		api_keep.fast_flags = SYSI_FAST_KEEPS_ARGS;
+		zh_keep_args = !strcmp(argv[1], "keep");
+		return run_checks(argc > 2 ? argv[2] : so, &api_keep) ? 1 : 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "direct")) {
 		static struct sysi_runtime_api api_direct;
