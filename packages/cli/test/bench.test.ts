@@ -12,7 +12,7 @@ import { type BenchBinaries, benchPaths, buildBench } from "../src/bench/build.t
 import { callConfigs, NR_SWEEP, STRATEGY_SPECS } from "../src/bench/configs.ts";
 import { headline } from "../src/bench/headline.ts";
 import type { BenchResult, CallRow } from "../src/bench/index.ts";
-import { goalLine } from "../src/bench/report.ts";
+import { goalLine, vsZpolineLine } from "../src/bench/report.ts";
 import { callSample, runCall } from "../src/bench/runner.ts";
 import { lines, makeSysiHome, sysi } from "./helpers.ts";
 
@@ -225,6 +225,33 @@ describe("headline", () => {
     expect(g).toMatchObject({ limitNs: 5, valueNs: 10.5, met: false, valueBestNs: 6.1, metBest: false });
     const text = goalLine(g as NonNullable<typeof g>);
     expect(text).toMatch(/median 10\.5 ns — NOT met; .*best 1-ms block \(quiet-window cost\) 6\.10 ns — NOT met$/);
+  });
+
+  it("checks punning against 6 ns and against zpoline's worst nr (within 1 ns)", () => {
+    const punningSelf = (medians: readonly number[], bests: readonly number[]) =>
+      NR_SWEEP.map((nr, i) =>
+        row(
+          nr === SYS.getppid ? "punning/self/inline" : `punning/self/inline/${nr}`,
+          "punning",
+          "self",
+          "inline",
+          nr,
+          medians[i] as number,
+          bests[i] as number,
+        ),
+      );
+    const h = headline([
+      ...zpolineSelf([5.6, 5.7, 5.5, 5.4], [5.0, 5.1, 4.9, 4.9]),
+      ...punningSelf([8.2, 6.5, 5.8, 5.9], [5.2, 5.4, 5.3, 5.9]),
+    ]);
+    const p = h.strategies.find((s) => s.spec === "punning");
+    expect(p?.goal).toMatchObject({ limitNs: 6, valueNs: 8.2, met: false, valueBestNs: 5.9, metBest: true });
+    expect(p?.vsZpoline?.diffNs).toBeCloseTo(8.2 - 5.7, 10);
+    expect(p?.vsZpoline?.diffBestNs).toBeCloseTo(5.9 - 5.1, 10);
+    const text = vsZpolineLine(p?.vsZpoline as NonNullable<NonNullable<typeof p>["vsZpoline"]>);
+    expect(text).toMatch(/median \+2\.50 ns — NOT met; best 1-ms block \+0\.80 ns — met$/);
+    // without zpoline's rows there is nothing to compare with
+    expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5])).strategies[0]?.vsZpoline).toBeUndefined();
   });
 
   it("takes a trap strategy's best-block goal from its passthrough row", () => {

@@ -1,6 +1,6 @@
 /** Human-readable rendering of a BenchResult (the JSON form is the result itself). */
 import { table } from "../render.ts";
-import type { Goal } from "./headline.ts";
+import type { Goal, StrategyHeadline } from "./headline.ts";
 import type { BenchResult, CallRow, StartupRow } from "./index.ts";
 
 function ns(v: number | null): string {
@@ -87,6 +87,13 @@ const verdictOf = (met: boolean | null) => (met === null ? "not measured" : met 
  * One goal, checked three ways: "goal: … ≤ 5.00 ns: median 10.3 ns — NOT met; cpu 10.2 ns — NOT
  * met; best 1-ms block (quiet-window cost) 6.10 ns — NOT met".
  */
+/** punning's worst self-answer figure against zpoline's (goal: within 1 ns). */
+export function vsZpolineLine(v: NonNullable<StrategyHeadline["vsZpoline"]>): string {
+  const d = (x: number | null) => (x === null ? "n/a" : `${x >= 0 ? "+" : ""}${ns(x)} ns`);
+  const met = (x: number | null) => verdictOf(x === null ? null : x <= v.limitNs);
+  return `goal: worst syscall number within ${ns(v.limitNs)} ns of zpoline's: median ${d(v.diffNs)} — ${met(v.diffNs)}; best 1-ms block ${d(v.diffBestNs)} — ${met(v.diffBestNs)}`;
+}
+
 export function goalLine(g: Goal): string {
   return [
     `goal: ${g.what} ≤ ${ns(g.limitNs)} ns: median ${ns(g.valueNs)} ns — ${verdictOf(g.met)}`,
@@ -152,6 +159,7 @@ export function renderBench(res: BenchResult): string {
     if (s.trapFloorNs !== null)
       out.push(`  ${pad}  the same trap with a bare handler (kernel round trip, no sysi): ${ns(s.trapFloorNs)} ns`);
     if (s.goal !== null) out.push(`  ${pad}  ${goalLine(s.goal)}`);
+    if (s.vsZpoline !== undefined) out.push(`  ${pad}  ${vsZpolineLine(s.vsZpoline)}`);
   }
   return `${out.join("\n")}\n`;
 }
