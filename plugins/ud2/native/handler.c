@@ -1,7 +1,9 @@
 /*
  * handler.c — the trap handler (called by libsysi's master signal handler, see claim_signal).
  * Recognises a patched site from the trapping RIP, builds a sysi_call from the interrupted
- * registers and dispatches it. Complete calls resume at site + 2 with the result in rax;
+ * registers and dispatches it. Complete calls resume at site + 2 with the result in rax:
+ * directly from the handler (resume.S) when the frame allows it, else through rt_sigreturn
+ * (always with SYSI_UD2_SIGRETURN=1 or SYSI_MARKER=1 in the environment, or a shadow stack);
  * in-context calls (clone with a new stack, clone3, vfork, rt_sigreturn, deferred by the hook)
  * resume at the site's gadget, which makes the real syscall with the program's own registers
  * and stack after our signal frame is gone, then jumps to site + 2.
@@ -9,8 +11,74 @@
 #define _GNU_SOURCE
 #include <asm/unistd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <ucontext.h>
 #include "ud2.h"
+
+/* The kernel's signal frame words we check (asm/sigcontext.h, asm/ucontext.h, linux/signal.h) */
+#define UC_FP_XSTATE 0x1UL
+#define FP_XSTATE_MAGIC1 0x46505853U
+#define FP_XSTATE_MAGIC2 0x46505845U
+#define FPX_SW_BYTES 464 /* offset of struct _fpx_sw_bytes in the XSAVE image */
+#define XSAVE_MIN 576    /* legacy area + XSAVE header */
+#define XSAVE_MAX 0x100000
+#define UD2_SS_AUTODISARM (1U << 31)
+#define EFLAGS_TF 0x100UL
+#define USER_CS 0x33
+#define ARCH_SHSTK_STATUS 0x5005
+#define ARCH_SHSTK_SHSTK 0x1UL
+
+struct fpx_sw_bytes {
+	uint32_t magic1;
+	uint32_t extended_size;
+	uint64_t xfeatures;
+	uint32_t xstate_size;
+	uint32_t padding[7];
+};
+
+/* 1: every complete call returns through rt_sigreturn (sysi_ud2_resume_setup) */
+static int use_sigreturn;
+
+void sysi_ud2_resume_setup(void)
+{
+	const char *e = sysi_ud2_api->getenv("SYSI_UD2_SIGRETURN");
+	const char *mk = sysi_ud2_api->getenv("SYSI_MARKER");
+	unsigned long features = 0;
+	long r;
+
+	/* the user shadow stack holds a token for the frame that only rt_sigreturn pops */
+	r = sysi_ud2_api->syscall6(__NR_arch_prctl, ARCH_SHSTK_STATUS, (long)&features, 0, 0, 0,
+				   0);
+	use_sigreturn = (e && e[0] == '1') || (r == 0 && (features & ARCH_SHSTK_SHSTK)) ||
+			/* strace oracles close a trap's frame at its rt_sigreturn (sysi.h MARKER) */
+			(mk && mk[0] == '1');
+}
+
+/*
+ * Can the complete call in uc resume without rt_sigreturn? Returns the frame's XSAVE image
+ * (and its feature mask in *xfeatures), or NULL.
+ */
+static const unsigned char *fast_frame(const ucontext_t *uc, uint64_t *xfeatures)
+{
+	const unsigned char *fp = (const unsigned char *)uc->uc_mcontext.fpregs;
+	const greg_t *g = uc->uc_mcontext.gregs;
+	const struct fpx_sw_bytes *sw;
+
+	if (use_sigreturn || !(uc->uc_flags & UC_FP_XSTATE) || !fp || ((uintptr_t)fp & 63))
+		return 0;
+	if ((unsigned)uc->uc_stack.ss_flags & UD2_SS_AUTODISARM) /* rt_sigreturn re-arms it */
+		return 0;
+	if ((g[REG_EFL] & EFLAGS_TF) || (g[REG_CSGSFS] & 0xffff) != USER_CS)
+		return 0;
+	sw = (const struct fpx_sw_bytes *)(fp + FPX_SW_BYTES);
+	if (sw->magic1 != FP_XSTATE_MAGIC1 || sw->xstate_size < XSAVE_MIN ||
+	    sw->xstate_size > XSAVE_MAX || (sw->xstate_size & 3))
+		return 0;
+	if (*(const uint32_t *)(fp + sw->xstate_size) != FP_XSTATE_MAGIC2)
+		return 0;
+	*xfeatures = sw->xfeatures;
+	return fp;
+}
 
 int sysi_ud2_trap(int sig, void *info, void *ucontext)
 {
@@ -18,6 +86,8 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	ucontext_t *uc = ucontext;
 	greg_t *g = uc->uc_mcontext.gregs;
 	const struct sysi_ud2_site *s;
+	const unsigned char *fp;
+	uint64_t xfeatures;
 	struct sysi_call c;
 	uintptr_t site;
 	uint32_t want;
@@ -57,6 +127,9 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	if (sysi_ud2_api->dispatch(&c) == 0) {
 		g[REG_RAX] = c.ret;
 		g[REG_RIP] = (greg_t)(site + 2);
+		fp = fast_frame(uc, &xfeatures);
+		if (fp)
+			sysi_ud2_resume(g, fp, xfeatures);
 		/*
 		 * This handler runs with the program's mask (SA_NODEFER, empty sa_mask) and
 		 * rt_sigreturn restores uc_sigmask/uc_stack: carry the program's changes over.

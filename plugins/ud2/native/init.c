@@ -14,6 +14,7 @@ static int ud2_init(const struct sysi_runtime_api *api, uint32_t id)
 		return -EINVAL;
 	sysi_ud2_api = api;
 	sysi_ud2_id = id;
+	sysi_ud2_resume_setup();
 	return 0;
 }
 

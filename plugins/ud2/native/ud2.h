@@ -34,5 +34,9 @@ void sysi_ud2_seal(void);
 
 /* handler.c */
 int sysi_ud2_trap(int sig, void *info, void *ucontext);
+void sysi_ud2_resume_setup(void); /* after sysi_ud2_api is set */
+
+/* resume.S: jump to the context in gregs/fpregs (a trap's frame) without rt_sigreturn */
+__attribute__((noreturn)) void sysi_ud2_resume(void *gregs, const void *fpregs, uint64_t xfeatures);
 
 #endif

@@ -54,6 +54,7 @@ for t in ts: t.start()
 for t in ts: t.join()
 print(res, sum(res))
 `;
+const REGS = join(WORK, "regs"); // test/native/regs.c: what a hooked syscall must leave intact
 const hasStrace = Bun.which("strace") !== null;
 const PYTHON = "/usr/bin/python3"; // the system python (a pyenv shim is a script, not an ELF)
 const hasPython = existsSync(PYTHON);
@@ -133,8 +134,11 @@ beforeAll(() => {
     const r = sh(["make", "-s", "-C", dir, `OUT=${out}`]);
     if (r.code !== 0) throw new Error(`make failed in ${dir}:\n${r.err}`);
   }
+  const src = join(import.meta.dir, "native");
+  const cc = sh(["cc", "-O2", "-Wall", "-Wextra", "-o", REGS, join(src, "regs.c"), join(src, "regs-site.S")]);
+  if (cc.code !== 0) throw new Error(`cc regs failed:\n${cc.err}`);
   writeFileSync(join(WORK, "py8.py"), PY8);
-  const files = [...HARD.map((h) => join(TESTS, h)), join(TESTS, "libdl-sites.so"), "/bin/ls", "/bin/true"];
+  const files = [...HARD.map((h) => join(TESTS, h)), join(TESTS, "libdl-sites.so"), "/bin/ls", "/bin/true", REGS];
   if (hasPython) files.push(PYTHON);
   for (const v of VARIANTS) {
     const out = join(WORK, `plans-${v}`);
@@ -221,6 +225,63 @@ describe("count hook vs strace -f", () => {
         expect(diffs).toEqual([]);
       });
     }
+  }
+});
+
+/** Complete calls resume from the handler (resume.S) unless SYSI_UD2_SIGRETURN=1 or SYSI_MARKER=1. */
+describe("resume without rt_sigreturn", () => {
+  const modes = [
+    ["resumed from the handler", {}],
+    ["SYSI_UD2_SIGRETURN=1", { SYSI_UD2_SIGRETURN: "1" }],
+  ] as const;
+  for (const variant of VARIANTS) {
+    for (const [mode, extra] of modes) {
+      test(`${variant}, ${mode}: registers, red zone, flags, vector state, mask and altstack survive a hooked call`, () => {
+        const native = Bun.spawnSync([REGS], { stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+        expect(status(native)).toBe("exit 0");
+        const statsPath = join(WORK, `stats-${statsSeq++}`);
+        createStatsFile(statsPath);
+        const p = Bun.spawnSync([REGS, "--expect-patched"], {
+          env: { ...process.env, ...runtimeEnv(variant, extra), SYSI_STATS_FILE: statsPath },
+          stdout: "pipe",
+          stderr: "pipe",
+          timeout: 60_000, // a resume that jumps through a clobbered frame may spin
+        });
+        expect(p.stdout.toString()).toBe(native.stdout.toString());
+        expect(status(p)).toBe("exit 0");
+        expect(readStatsFile(statsPath).strategies.ud2?.calls ?? 0).toBeGreaterThan(20000);
+      });
+    }
+  }
+
+  /** strace's view of `ls`: runtime traps, and rt_sigreturn calls (none of ls's calls is in-context). */
+  function traps(variant: Variant, extra: Record<string, string>): { traps: number; sigreturns: number } {
+    const log = join(WORK, `strace-${statsSeq}.txt`);
+    const r = run(["/bin/ls", "/usr/lib"], runtimeEnv(variant, extra), log);
+    expect(r.status).toBe("exit 0");
+    const text = readFileSync(log, "utf8");
+    return {
+      traps: (text.match(/^\d+ +--- SIG(ILL|TRAP|SEGV) \{si_signo=SIG\w+, si_code=(ILL_ILLOPN|SI_KERNEL)\b/gm) ?? [])
+        .length,
+      sigreturns: (text.match(/^\d+ +rt_sigreturn\(/gm) ?? []).length,
+    };
+  }
+
+  for (const variant of VARIANTS) {
+    test.skipIf(!hasStrace)(
+      `${variant}: no rt_sigreturn by default, one per trap when switched off (needs strace)`,
+      () => {
+        const fast = traps(variant, {});
+        expect(fast.traps).toBeGreaterThan(10);
+        expect(fast.sigreturns).toBe(0);
+        const off: Record<string, string>[] = [{ SYSI_UD2_SIGRETURN: "1" }, { SYSI_MARKER: "1" }];
+        for (const extra of off) {
+          const slow = traps(variant, extra);
+          expect(slow.traps).toBeGreaterThan(10);
+          expect(slow.sigreturns).toBe(slow.traps - 1); // exit_group never returns
+        }
+      },
+    );
   }
 });
 
