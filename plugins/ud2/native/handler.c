@@ -3,7 +3,8 @@
  * Recognises a patched site from the trapping RIP, builds a sysi_call from the interrupted
  * registers and dispatches it. Complete calls resume at site + 2 with the result in rax:
  * directly from the handler (resume.S) when the frame allows it, else through rt_sigreturn
- * (always with SYSI_UD2_SIGRETURN=1 or SYSI_MARKER=1 in the environment, or a shadow stack);
+ * (always with SYSI_UD2_SIGRETURN=1 in the environment, or a shadow stack; with SYSI_MARKER=1
+ * a marker call with SYSI_MARKER_TRAP_END precedes the resume);
  * in-context calls (clone with a new stack, clone3, vfork, rt_sigreturn, deferred by the hook)
  * resume at the site's gadget, which makes the real syscall with the program's own registers
  * and stack after our signal frame is gone, then jumps to site + 2.
@@ -38,6 +39,8 @@ struct fpx_sw_bytes {
 
 /* 1: every complete call returns through rt_sigreturn (sysi_ud2_resume_setup) */
 static int use_sigreturn;
+/* SYSI_MARKER=1: a resume without rt_sigreturn says so to strace (SYSI_MARKER_TRAP_END) */
+static int marker;
 
 void sysi_ud2_resume_setup(void)
 {
@@ -49,9 +52,8 @@ void sysi_ud2_resume_setup(void)
 	/* the user shadow stack holds a token for the frame that only rt_sigreturn pops */
 	r = sysi_ud2_api->syscall6(__NR_arch_prctl, ARCH_SHSTK_STATUS, (long)&features, 0, 0, 0,
 				   0);
-	use_sigreturn = (e && e[0] == '1') || (r == 0 && (features & ARCH_SHSTK_SHSTK)) ||
-			/* strace oracles close a trap's frame at its rt_sigreturn (sysi.h MARKER) */
-			(mk && mk[0] == '1');
+	use_sigreturn = (e && e[0] == '1') || (r == 0 && (features & ARCH_SHSTK_SHSTK));
+	marker = mk && mk[0] == '1';
 }
 
 /*
@@ -128,8 +130,11 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 		g[REG_RAX] = c.ret;
 		g[REG_RIP] = (greg_t)(site + 2);
 		fp = fast_frame(uc, &xfeatures);
-		if (fp)
+		if (fp) {
+			if (marker) /* strace oracles close the trap's frame here, not at rt_sigreturn */
+				sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
 			sysi_ud2_resume(g, fp, xfeatures);
+		}
 		/*
 		 * This handler runs with the program's mask (SA_NODEFER, empty sa_mask) and
 		 * rt_sigreturn restores uc_sigmask/uc_stack: carry the program's changes over.

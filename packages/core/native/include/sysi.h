@@ -207,18 +207,23 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                                              master signal handler's own calls): its raw
  *                                              syscalls are not the program's and never reach
  *                                              the hook;
- *                      SYSI_MARKER_WORK_END    that work ends (program syscalls follow).
+ *                      SYSI_MARKER_WORK_END    that work ends (program syscalls follow);
+ *                      SYSI_MARKER_TRAP_END    a trap strategy's handler resumes the program
+ *                                              without rt_sigreturn: the signal frame of the
+ *                                              trap it handled ends here (made only in
+ *                                              marker mode).
  *                    A signal handler of the program that runs inside a bracket is the
  *                    program's again until its rt_sigreturn.
  *   SYSI_DEBUG       "1": diagnostics on fd 2.
  *   SYSI_UD2_SIGRETURN "1": the ud2 runtime ends every trap with rt_sigreturn, as the kernel
  *                    would, instead of restoring the interrupted context itself (its default
- *                    for complete calls: ~0.8 µs less per trap; also off under SYSI_MARKER=1).
+ *                    for complete calls: ~0.8 µs less per trap).
  */
 #define SYSI_MARKER_NR 0x5157
 #define SYSI_MARKER_START 0
 #define SYSI_MARKER_WORK_BEGIN 1
 #define SYSI_MARKER_WORK_END 2
+#define SYSI_MARKER_TRAP_END 3
 
 /* ------------------------------------------------------------------ STATS FILE */
 /*

@@ -130,3 +130,30 @@ describe("straceOracle, runtime-work brackets", () => {
     expect(r.total).toBe(9);
   });
 });
+
+// A trap handler that resumes the program itself (ud2's resume.S) ends the frame with a marker
+// whose first argument is SYSI_MARKER_TRAP_END (3) instead of rt_sigreturn.
+const RESUMED = `200 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+200 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+200 getppid()                         = 1
+200 syscall_0x5157(0x3, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+200 getpid()                          = 200
+200 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+200 rt_sigprocmask(SIG_BLOCK, [HUP], [], 8) = 0
+200 rt_sigprocmask(SIG_BLOCK, NULL, [HUP], 8) = 0
+200 syscall_0x5157(0x3, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+200 getppid()                         = 1
+200 --- SIGILL {si_signo=SIGILL, si_code=ILL_ILLOPN, si_addr=0x7f4768106351} ---
+200 exit_group(0)                     = ?
+`;
+
+describe("straceOracle, traps resumed without rt_sigreturn", () => {
+  const r = straceOracle(RESUMED);
+  it("closes the trap's frame at SYSI_MARKER_TRAP_END: later program calls count", () => {
+    expect(r.byName.getppid).toEqual({ calls: 2, errors: 0 }); // the emulated one and the plain one
+    expect(r.byName.getpid).toEqual({ calls: 1, errors: 0 }); // outside any frame
+    expect(r.byName.rt_sigprocmask).toEqual({ calls: 1, errors: 0 }); // the second is the runtime's
+    expect(r.byName.exit_group).toEqual({ calls: 1, errors: 0 });
+    expect(r.total).toBe(5);
+  });
+});

@@ -14,7 +14,9 @@
  *     that created it;
  *   - trap strategies run the emulated call inside a runtime signal frame (`--- SIGILL …`
  *     etc. from a patched site): in such a frame only the first syscall is the program's, later
- *     ones are the runtime's own work, and the rt_sigreturn closing the frame is the runtime's;
+ *     ones are the runtime's own work, and the rt_sigreturn closing the frame is the runtime's
+ *     (or a marker with first argument SYSI_MARKER_TRAP_END (3) closes it: the handler resumed
+ *     the program itself);
  *   - a frame is pushed for a program signal only when the process installed a handler for it
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
  *   - `= ? ERESTART…` lines are not counted (the kernel restarts the call), a
@@ -77,6 +79,7 @@ const SIGNAL = /^--- (SIG\w+) /;
 const MARKER_ARG = /^[a-z_0-9]+\((0x[0-9a-f]+|\d+)/;
 const WORK_BEGIN = 1;
 const WORK_END = 2;
+const TRAP_END = 3;
 
 /** The result part of a finished line (the last `) = …`, not one inside a string argument). */
 function result(rest: string): RegExpExecArray | null {
@@ -169,7 +172,13 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       const arg = Number(MARKER_ARG.exec(rest)?.[1] ?? 0);
       if (arg === WORK_BEGIN) st.work = st.counting;
       else if (arg === WORK_END) st.work = false;
-      else st.counting = true;
+      else if (arg === TRAP_END) {
+        // a trap handler resumed the program without rt_sigreturn: its frame ends here
+        if (top?.runtime) {
+          st.frames.pop();
+          st.work = top.work;
+        }
+      } else st.counting = true;
       return;
     }
     if (st.work) {
