@@ -142,12 +142,12 @@ describe("headline", () => {
     bestNs,
   });
 
-  /** zpoline's self-answering rows at every swept nr, with these medians and best blocks. */
-  const zpolineSelf = (medians: readonly number[], bests: readonly number[]) =>
+  /** A strategy's self-answering rows at every swept nr, with these medians and best blocks. */
+  const selfRows = (spec: string, medians: readonly number[], bests: readonly number[]) =>
     NR_SWEEP.map((nr, i) =>
       row(
-        nr === SYS.getppid ? "zpoline/self/inline" : `zpoline/self/inline/${nr}`,
-        "zpoline",
+        nr === SYS.getppid ? `${spec}/self/inline` : `${spec}/self/inline/${nr}`,
+        spec,
         "self",
         "inline",
         nr,
@@ -155,6 +155,7 @@ describe("headline", () => {
         bests[i] as number,
       ),
     );
+  const zpolineSelf = (medians: readonly number[], bests: readonly number[]) => selfRows("zpoline", medians, bests);
 
   it("takes zpoline's worst self-answering nr against the 5 ns goal and subtracts the floor", () => {
     const rows = [
@@ -228,18 +229,7 @@ describe("headline", () => {
   });
 
   it("checks punning against 6 ns and against zpoline's worst nr (within 1 ns)", () => {
-    const punningSelf = (medians: readonly number[], bests: readonly number[]) =>
-      NR_SWEEP.map((nr, i) =>
-        row(
-          nr === SYS.getppid ? "punning/self/inline" : `punning/self/inline/${nr}`,
-          "punning",
-          "self",
-          "inline",
-          nr,
-          medians[i] as number,
-          bests[i] as number,
-        ),
-      );
+    const punningSelf = (medians: readonly number[], bests: readonly number[]) => selfRows("punning", medians, bests);
     const h = headline([
       ...zpolineSelf([5.6, 5.7, 5.5, 5.4], [5.0, 5.1, 4.9, 4.9]),
       ...punningSelf([8.2, 6.5, 5.8, 5.9], [5.2, 5.4, 5.3, 5.9]),
