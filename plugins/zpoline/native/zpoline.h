@@ -30,6 +30,7 @@
 #define SYSI_ZPOLINE_H
 
 #define ZP_PAGE 4096
+#define ZP_CODE_ALIGN 64 /* a copy's code starts on an instruction-fetch line (init.c) */
 #define ZP_E9_END 520       /* E9 groups cover page-0 offsets 0..519 (104 groups) */
 #define ZP_E9_GROUPS 104
 #define ZP_CLUSTER_GROUPS 4     /* page-0 groups per entry copy */
