@@ -41,6 +41,25 @@ struct fpx_sw_bytes {
 static int use_sigreturn;
 /* SYSI_MARKER=1: a resume without rt_sigreturn says so to strace (SYSI_MARKER_TRAP_END) */
 static int marker;
+/* the hook is the built-in passthrough (api->fast_flags SYSI_FAST_PASSTHROUGH) */
+static int passthrough;
+
+/* Numbers the runtime works on (sysi.h SYSI_FAST_PASSTHROUGH); x32 and unknown ones too. */
+static int needs_runtime(unsigned long nr)
+{
+	switch (nr) {
+	case __NR_rt_sigaction:
+	case __NR_rt_sigprocmask:
+	case __NR_rt_sigreturn:
+	case __NR_clone:
+	case __NR_fork:
+	case __NR_vfork:
+	case __NR_clone3:
+		return 1;
+	default:
+		return nr > 511;
+	}
+}
 
 void sysi_ud2_resume_setup(void)
 {
@@ -54,6 +73,7 @@ void sysi_ud2_resume_setup(void)
 				   0);
 	use_sigreturn = (e && e[0] == '1') || (r == 0 && (features & ARCH_SHSTK_SHSTK));
 	marker = mk && mk[0] == '1';
+	passthrough = sysi_ud2_api->fast_hook && (sysi_ud2_api->fast_flags & SYSI_FAST_PASSTHROUGH);
 }
 
 /*
@@ -115,6 +135,21 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	s = sysi_ud2_find(site);
 	if (!s || s->variant != want)
 		return 0;
+	/*
+	 * The built-in passthrough hook (SYSI_FAST_PASSTHROUGH) records nothing: for the numbers
+	 * that need no runtime work, resume at the site's gadget, which makes the call with the
+	 * program's own registers after the signal frame is gone (a syscall made inside the
+	 * handler costs about twice a plain one here).
+	 */
+	if (passthrough && !needs_runtime((unsigned long)g[REG_RAX])) {
+		fp = fast_frame(uc, &xfeatures);
+		if (fp) {
+			g[REG_RIP] = (greg_t)s->gadget;
+			if (marker)
+				sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
+			sysi_ud2_resume(g, fp, xfeatures);
+		}
+	}
 	c.nr = g[REG_RAX];
 	c.args[0] = g[REG_RDI];
 	c.args[1] = g[REG_RSI];

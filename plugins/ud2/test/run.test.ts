@@ -292,6 +292,45 @@ describe("resume without rt_sigreturn", () => {
   }
 });
 
+/**
+ * The built-in passthrough hook: the handler resumes at the site's gadget, which makes the call
+ * after the signal frame is gone. In strace's view (marker mode) the frame's SYSI_MARKER_TRAP_END
+ * comes first and the program's call right after it, outside the frame; with the count hook the
+ * call is made inside the frame, before the marker. rt_sigaction/rt_sigprocmask still go
+ * through the runtime (they must: claimed signals) and so stay inside the frame.
+ */
+describe("passthrough: the call is made at the site's gadget", () => {
+  /** For each trap: the first syscall line after it ("marker" for the TRAP_END marker). */
+  function afterTraps(variant: Variant, hook: string): string[] {
+    const log = join(WORK, `strace-gadget-${statsSeq}.txt`);
+    const r = run(["/bin/ls", "/usr/lib"], runtimeEnv(variant, { SYSI_HOOK: hook, SYSI_MARKER: "1" }), log);
+    expect(r.status).toBe("exit 0");
+    const lines = readFileSync(log, "utf8").split("\n");
+    const out: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!/^\d+ +--- SIG(ILL|TRAP|SEGV) \{si_signo=SIG\w+, si_code=(ILL_ILLOPN|SI_KERNEL)\b/.test(lines[i] ?? ""))
+        continue;
+      const next = lines[i + 1] ?? "";
+      out.push(/^\d+ +syscall_0x5157\(0x3\b/.test(next) ? "marker" : (/^\d+ +(\w+)\(/.exec(next)?.[1] ?? next));
+    }
+    return out;
+  }
+
+  for (const variant of VARIANTS) {
+    test.skipIf(!hasStrace)(`${variant}: passthrough resumes first, count calls first (needs strace)`, () => {
+      const pass = afterTraps(variant, "passthrough");
+      expect(pass.length).toBeGreaterThan(10);
+      // every trap but those the runtime works on (signal calls) and exit_group's own
+      const inFrame = pass.filter((x) => x !== "marker");
+      expect(inFrame.every((x) => /^(rt_sigaction|rt_sigprocmask|exit_group)$/.test(x))).toBe(true);
+      expect(pass.filter((x) => x === "marker").length).toBeGreaterThan(10);
+      const count = afterTraps(variant, "count");
+      expect(count.length).toBeGreaterThan(10);
+      expect(count.filter((x) => x === "marker")).toEqual([]);
+    });
+  }
+});
+
 describe("runtime behaviour", () => {
   test("trace hook writes one JSON line per call, with unknown numbers and errors", () => {
     const file = join(WORK, "trace.jsonl");
