@@ -44,23 +44,6 @@ static int marker;
 /* the hook is the built-in passthrough (api->fast_flags SYSI_FAST_PASSTHROUGH) */
 static int passthrough;
 
-/* Numbers the runtime works on (sysi.h SYSI_FAST_PASSTHROUGH); x32 and unknown ones too. */
-static int needs_runtime(unsigned long nr)
-{
-	switch (nr) {
-	case __NR_rt_sigaction:
-	case __NR_rt_sigprocmask:
-	case __NR_rt_sigreturn:
-	case __NR_clone:
-	case __NR_fork:
-	case __NR_vfork:
-	case __NR_clone3:
-		return 1;
-	default:
-		return nr > 511;
-	}
-}
-
 void sysi_ud2_resume_setup(void)
 {
 	const char *e = sysi_ud2_api->getenv("SYSI_UD2_SIGRETURN");
@@ -102,6 +85,14 @@ static const unsigned char *fast_frame(const ucontext_t *uc, uint64_t *xfeatures
 	return fp;
 }
 
+/* Resume the program at gregs[REG_RIP] from the frame (fast_frame said yes); never returns. */
+__attribute__((noreturn)) static void resume(greg_t *g, const unsigned char *fp, uint64_t xfeatures)
+{
+	if (marker) /* strace oracles close the trap's frame here, not at rt_sigreturn */
+		sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
+	sysi_ud2_resume(g, fp, xfeatures);
+}
+
 int sysi_ud2_trap(int sig, void *info, void *ucontext)
 {
 	siginfo_t *si = info;
@@ -141,13 +132,11 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	 * program's own registers after the signal frame is gone (a syscall made inside the
 	 * handler costs about twice a plain one here).
 	 */
-	if (passthrough && !needs_runtime((unsigned long)g[REG_RAX])) {
+	if (passthrough && sysi_passthrough_direct((unsigned long)g[REG_RAX])) {
 		fp = fast_frame(uc, &xfeatures);
 		if (fp) {
 			g[REG_RIP] = (greg_t)s->gadget;
-			if (marker)
-				sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
-			sysi_ud2_resume(g, fp, xfeatures);
+			resume(g, fp, xfeatures);
 		}
 	}
 	c.nr = g[REG_RAX];
@@ -165,11 +154,8 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 		g[REG_RAX] = c.ret;
 		g[REG_RIP] = (greg_t)(site + 2);
 		fp = fast_frame(uc, &xfeatures);
-		if (fp) {
-			if (marker) /* strace oracles close the trap's frame here, not at rt_sigreturn */
-				sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
-			sysi_ud2_resume(g, fp, xfeatures);
-		}
+		if (fp)
+			resume(g, fp, xfeatures);
 		/*
 		 * This handler runs with the program's mask (SA_NODEFER, empty sa_mask) and
 		 * rt_sigreturn restores uc_sigmask/uc_stack: carry the program's changes over.

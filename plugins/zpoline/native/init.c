@@ -203,17 +203,27 @@ static uint8_t *align_code(uint8_t *at, size_t len, uintptr_t limit)
 	return at;
 }
 
-/* The length of blob `kind` as put_blob copies it. */
-static size_t blob_len(int kind, const struct sysi_runtime_api *a)
+/* A blob as put_blob copies it: its bytes and the data words/immediates it fills in. */
+struct blob {
+	const unsigned char *start, *end, *bitmap, *hook, *strat; /* hook/strat: 0 = none */
+};
+
+/* The blob of `kind` for this API: the fast blob without a save area for a KEEPS_ARGS hook. */
+static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
 {
 	switch (kind) {
 	case BLOB_GEN:
-		return (size_t)(sysi_zpoline_gen_end - sysi_zpoline_gen);
+		return (struct blob){ sysi_zpoline_gen, sysi_zpoline_gen_end, sysi_zpoline_gen_bitmap,
+				      sysi_zpoline_gen_hook, sysi_zpoline_gen_strat };
 	case BLOB_FAST:
-		return a->fast_flags & SYSI_FAST_KEEPS_ARGS ? (size_t)(sysi_zpoline_fastk_end - sysi_zpoline_fastk)
-							    : (size_t)(sysi_zpoline_fast_end - sysi_zpoline_fast);
+		if (a->fast_flags & SYSI_FAST_KEEPS_ARGS)
+			return (struct blob){ sysi_zpoline_fastk, sysi_zpoline_fastk_end,
+					      sysi_zpoline_fastk_bitmap, sysi_zpoline_fastk_hook,
+					      sysi_zpoline_fastk_strat };
+		return (struct blob){ sysi_zpoline_fast, sysi_zpoline_fast_end, sysi_zpoline_fast_bitmap,
+				      sysi_zpoline_fast_hook, sysi_zpoline_fast_strat };
 	default:
-		return (size_t)(sysi_zpoline_sys_end - sysi_zpoline_sys);
+		return (struct blob){ sysi_zpoline_sys, sysi_zpoline_sys_end, sysi_zpoline_sys_bitmap, 0, 0 };
 	}
 }
 
@@ -223,41 +233,21 @@ static size_t blob_len(int kind, const struct sysi_runtime_api *a)
  */
 static void put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id)
 {
-	const unsigned char *b;
+	struct blob b = blob_of(kind, a);
+	size_t len = (size_t)(b.end - b.start);
 
-	at = align_code(at, blob_len(kind, a), limit);
-	switch (kind) {
-	case BLOB_GEN:
-		b = sysi_zpoline_gen;
-		copy(at, b, (size_t)(sysi_zpoline_gen_end - b));
-		put64(at + (sysi_zpoline_gen_bitmap - b), (uintptr_t)bitmap);
-		put64(at + (sysi_zpoline_gen_hook - b), (uintptr_t)a->fast_hook);
-		put64(at + (sysi_zpoline_gen_dispatch - b), (uintptr_t)a->dispatch);
-		put64(at + (sysi_zpoline_gen_incontext - b), (uintptr_t)sysi_zpoline_incontext);
-		put64(at + (sysi_zpoline_gen_direct - b),
+	at = align_code(at, len, limit);
+	copy(at, b.start, len);
+	put64(at + (b.bitmap - b.start), (uintptr_t)bitmap);
+	if (b.hook)
+		put64(at + (b.hook - b.start), (uintptr_t)a->fast_hook);
+	if (b.strat)
+		put32(at + (b.strat - b.start), id);
+	if (kind == BLOB_GEN) {
+		put64(at + (sysi_zpoline_gen_dispatch - b.start), (uintptr_t)a->dispatch);
+		put64(at + (sysi_zpoline_gen_incontext - b.start), (uintptr_t)sysi_zpoline_incontext);
+		put64(at + (sysi_zpoline_gen_direct - b.start),
 		      a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH) ? 1 : 0);
-		put32(at + (sysi_zpoline_gen_strat - b), id);
-		break;
-	case BLOB_FAST:
-		if (a->fast_flags & SYSI_FAST_KEEPS_ARGS) { /* no save area */
-			b = sysi_zpoline_fastk;
-			copy(at, b, (size_t)(sysi_zpoline_fastk_end - b));
-			put64(at + (sysi_zpoline_fastk_bitmap - b), (uintptr_t)bitmap);
-			put64(at + (sysi_zpoline_fastk_hook - b), (uintptr_t)a->fast_hook);
-			put32(at + (sysi_zpoline_fastk_strat - b), id);
-			break;
-		}
-		b = sysi_zpoline_fast;
-		copy(at, b, (size_t)(sysi_zpoline_fast_end - b));
-		put64(at + (sysi_zpoline_fast_bitmap - b), (uintptr_t)bitmap);
-		put64(at + (sysi_zpoline_fast_hook - b), (uintptr_t)a->fast_hook);
-		put32(at + (sysi_zpoline_fast_strat - b), id);
-		break;
-	default:
-		b = sysi_zpoline_sys;
-		copy(at, b, (size_t)(sysi_zpoline_sys_end - b));
-		put64(at + (sysi_zpoline_sys_bitmap - b), (uintptr_t)bitmap);
-		break;
 	}
 }
 

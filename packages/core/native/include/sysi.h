@@ -147,6 +147,21 @@ struct sysi_runtime_api {
 #define SYSI_FAST_PASSTHROUGH 0x1u
 #define SYSI_FAST_KEEPS_ARGS 0x2u
 
+/*
+ * Under SYSI_FAST_PASSTHROUGH: may an entry make call nr itself (1), or must it go through the
+ * runtime (0)? 0 for rt_sigaction (13), rt_sigprocmask (14), rt_sigreturn (15), clone (56),
+ * fork (57), vfork (58), clone3 (435) and for x32 or unknown numbers (above 511).
+ */
+static inline int sysi_passthrough_direct(unsigned long nr)
+{
+	switch (nr) {
+	case 13: case 14: case 15: case 56: case 57: case 58: case 435:
+		return 0;
+	default:
+		return nr <= 511;
+	}
+}
+
 struct sysi_strategy_ops {
 	uint32_t abi_version; /* SYSI_ABI_VERSION */
 	const char *name;     /* must equal the TypeScript strategy's name */
