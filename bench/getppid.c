@@ -12,7 +12,12 @@
  *   sig-int3, sig-ud2, sig-hlt
  *           the kernel's signal round trip alone, no system call and no sysi: an inline `int3`
  *           (SIGTRAP), `ud2` (SIGILL) or `hlt` (#GP → SIGSEGV) whose handler puts the constant in
- *           rax and steps over the instruction: the floor of the trap strategies
+ *           rax and steps over the instruction, then returns through rt_sigreturn
+ *   sig-int3-direct, sig-ud2-direct, sig-hlt-direct
+ *           the same trap, but the handler resumes the program itself with the ud2 plugin's
+ *           sysi_ud2_resume (plugins/ud2/native/resume.S: XRSTOR from the frame, registers,
+ *           jump), as sysi's trap strategies do: the kernel's delivery alone plus the cheapest
+ *           return, i.e. the least any trap strategy built on that instruction can cost here
  *
  * It picks N so that one repetition takes about T ms (default 75), runs one warm-up
  * repetition, then K timed repetitions (default 5), and prints one JSON line on stdout:
@@ -35,13 +40,14 @@
  * Every result is compared with the expected value (the real parent pid read from
  * /proc/self/stat by default); `bad` counts mismatches over all calls, warm-up included.
  *
- * Build: cc -O2 -mno-red-zone -Wall -Wextra -o getppid getppid.c
+ * Build: cc -O2 -mno-red-zone -Wall -Wextra -o getppid getppid.c ../plugins/ud2/native/resume.S
  * (-mno-red-zone: a zpoline-style `call *%rax` at the site pushes a return address below rsp.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +98,28 @@ __attribute__((noinline)) static unsigned long loop_libc(long n, long nr, long e
 	return bad;
 }
 
-/* Trap floors: the handler answers SYSI_BENCH_FLOOR_VALUE in rax and skips `trap_len` bytes. */
+/*
+ * Trap floors: the handler answers SYSI_BENCH_FLOOR_VALUE in rax and skips `trap_len` bytes,
+ * then returns (rt_sigreturn) or, with trap_direct, resumes through sysi_ud2_resume.
+ */
 static volatile long trap_len;
+static volatile int trap_direct;
+
+/* plugins/ud2/native/resume.S: load gregs and the XSAVE image (mask xfeatures), jump to REG_RIP */
+void sysi_ud2_resume(greg_t *gregs, const void *xsave, uint64_t xfeatures) __attribute__((noreturn));
+
+/* The frame's XSAVE feature mask (struct _fpx_sw_bytes at byte 464 of the image), 0 if none. */
+static uint64_t frame_xfeatures(const ucontext_t *uc)
+{
+	const unsigned char *fp = (const unsigned char *)uc->uc_mcontext.fpregs;
+	uint32_t magic1;
+	uint64_t xfeatures;
+	if (fp == NULL || ((uintptr_t)fp & 63))
+		return 0;
+	memcpy(&magic1, fp + 464, sizeof magic1);
+	memcpy(&xfeatures, fp + 464 + 8, sizeof xfeatures);
+	return magic1 == 0x46505853U ? xfeatures : 0;
+}
 
 static void on_trap(int sig, siginfo_t *si, void *ctx)
 {
@@ -102,9 +128,14 @@ static void on_trap(int sig, siginfo_t *si, void *ctx)
 	(void)si;
 	uc->uc_mcontext.gregs[REG_RAX] = SYSI_BENCH_FLOOR_VALUE;
 	uc->uc_mcontext.gregs[REG_RIP] += trap_len;
+	if (trap_direct) {
+		uint64_t xfeatures = frame_xfeatures(uc);
+		if (xfeatures != 0) /* else the frame is not the standard one: rt_sigreturn */
+			sysi_ud2_resume(uc->uc_mcontext.gregs, uc->uc_mcontext.fpregs, xfeatures);
+	}
 }
 
-static void trap_setup(int sig, long len)
+static void trap_setup(int sig, long len, int direct)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -112,6 +143,7 @@ static void trap_setup(int sig, long len)
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	trap_len = len;
+	trap_direct = direct;
 	if (sigaction(sig, &sa, NULL) != 0) {
 		perror("getppid: sigaction");
 		exit(2);
@@ -121,7 +153,8 @@ static void trap_setup(int sig, long len)
 /*
  * One loop per trap instruction, each with the instruction inline:
  * int3 is a trap (rip is already past it: trap_len 0), ud2 a fault (rip points at it: trap_len
- * 2), hlt in user mode #GP, a fault (trap_len 1).
+ * 2), hlt in user mode #GP, a fault (trap_len 1). rcx and r11 are clobbered as by the `syscall`
+ * a trap strategy's site replaces (sysi_ud2_resume returns through them).
  */
 #define TRAP_LOOP(name, insn)                                                            \
 	__attribute__((noinline)) static unsigned long name(long n, long nr, long expect) \
@@ -129,7 +162,7 @@ static void trap_setup(int sig, long len)
 		unsigned long bad = 0;                                                   \
 		for (long i = 0; i < n; i++) {                                           \
 			long r;                                                          \
-			__asm__ volatile(insn : "=a"(r) : "0"(nr) : "memory");          \
+			__asm__ volatile(insn : "=a"(r) : "0"(nr) : "rcx", "r11", "memory"); \
 			bad += r != expect;                                              \
 		}                                                                        \
 		return bad;                                                              \
@@ -225,7 +258,7 @@ static void hex(const unsigned char *p, int len, char *out)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: getppid inline|libc|floor|sig-int3|sig-ud2|sig-hlt [--nr N] [--expect V|ppid] [--target-ms T] [--reps K] [--n N]");
+		die("usage: getppid inline|libc|floor|sig-{int3,ud2,hlt}[-direct] [--nr N] [--expect V|ppid] [--target-ms T] [--reps K] [--n N]");
 	const char *mode = argv[1];
 	loop_fn loop;
 	if (strcmp(mode, "inline") == 0)
@@ -234,17 +267,23 @@ int main(int argc, char **argv)
 		loop = loop_libc;
 	else if (strcmp(mode, "floor") == 0)
 		loop = loop_floor;
-	else if (strcmp(mode, "sig-int3") == 0) {
-		loop = loop_sig_int3;
-		trap_setup(SIGTRAP, 0);
-	} else if (strcmp(mode, "sig-ud2") == 0) {
-		loop = loop_sig_ud2;
-		trap_setup(SIGILL, 2);
-	} else if (strcmp(mode, "sig-hlt") == 0) {
-		loop = loop_sig_hlt;
-		trap_setup(SIGSEGV, 1);
+	else if (strncmp(mode, "sig-", 4) == 0) {
+		size_t len = strlen(mode);
+		int direct = len > 7 && strcmp(mode + len - 7, "-direct") == 0;
+		size_t base = direct ? len - 7 : len;
+		if (base == 8 && strncmp(mode, "sig-int3", 8) == 0) {
+			loop = loop_sig_int3;
+			trap_setup(SIGTRAP, 0, direct);
+		} else if (base == 7 && strncmp(mode, "sig-ud2", 7) == 0) {
+			loop = loop_sig_ud2;
+			trap_setup(SIGILL, 2, direct);
+		} else if (base == 7 && strncmp(mode, "sig-hlt", 7) == 0) {
+			loop = loop_sig_hlt;
+			trap_setup(SIGSEGV, 1, direct);
+		} else
+			die("trap modes are sig-int3, sig-ud2, sig-hlt, each optionally with -direct");
 	} else
-		die("mode must be inline, libc, floor, sig-int3, sig-ud2 or sig-hlt");
+		die("mode must be inline, libc, floor or a trap mode (sig-int3, sig-ud2, sig-hlt[-direct])");
 	/* Loops that make no system call: they answer SYSI_BENCH_FLOOR_VALUE. */
 	int no_syscall = loop != loop_inline && loop != loop_libc;
 

@@ -103,6 +103,57 @@ describe("bench/getppid result line", () => {
   });
 });
 
+describe("bench/getppid trap floors", () => {
+  const MODES = ["sig-int3", "sig-ud2", "sig-hlt"];
+
+  it("every trap floor answers the floor value, with and without rt_sigreturn", async () => {
+    const b = await bins();
+    for (const base of MODES)
+      for (const mode of [base, `${base}-direct`]) {
+        const r = await runCall([b.getppid, mode, "--n", "2000", "--reps", "2"], {}, 60_000);
+        expect(r.ok ? { mode, bad: r.value.bad, got: r.value.got } : r).toEqual({ mode, bad: 0, got: 0x5151 });
+      }
+  });
+
+  const strace = Bun.which("strace");
+  it.skipIf(strace === null)(
+    "the -direct floors never call rt_sigreturn, the plain ones once per trap (strace -c)",
+    async () => {
+      const b = await bins();
+      const n = 300;
+      for (const mode of ["sig-int3", "sig-int3-direct", "sig-hlt-direct", "sig-ud2-direct"]) {
+        const out = join(work, `${mode}.strace`);
+        const p = Bun.spawnSync(
+          [
+            "strace",
+            "-f",
+            "-qq",
+            "-c",
+            "-e",
+            "trace=rt_sigreturn",
+            "-o",
+            out,
+            b.getppid,
+            mode,
+            "--n",
+            String(n),
+            "--reps",
+            "1",
+          ],
+          { stdout: "pipe", stderr: "pipe" },
+        );
+        expect(p.exitCode).toBe(0);
+        const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?rt_sigreturn$/m.exec(await Bun.file(out).text());
+        const calls = m === null ? 0 : Number(m[1]);
+        // warm-up + one repetition + the call outside the loop's result line: 2n traps
+        if (mode.endsWith("-direct")) expect({ mode, calls }).toEqual({ mode, calls: 0 });
+        else expect(calls).toBeGreaterThanOrEqual(2 * n);
+      }
+    },
+    120_000,
+  );
+});
+
 describe("bench configurations", () => {
   it("measures every strategy with three hooks at both sites, and sweeps nr for zpoline", () => {
     const ids = new Set(callConfigs().map((c) => c.id));
@@ -251,6 +302,31 @@ describe("headline", () => {
     const s = h.strategies[0];
     expect(s?.passthroughBestNs).toBe(2100);
     expect(s?.goal).toMatchObject({ limitNs: 2200, met: false, valueBestNs: 2100, metBest: true });
+  });
+
+  it("says when a trap's goal is out of reach here: its cheapest round trip plus the syscall exceeds it", () => {
+    const rows = (directBest: number | null, selfBest: number | null, passBest = 2600) => [
+      row("native/inline", "native", null, "inline", SYS.getppid, 180, 140),
+      row("ud2:hlt/passthrough/inline", "ud2:hlt", "passthrough", "inline", SYS.getppid, 3400, passBest),
+      row("ud2:hlt/self/inline", "ud2:hlt", "self", "inline", SYS.getppid, 3000, selfBest),
+      row("trap-floor/sig-hlt", "trap-floor", null, "sig-hlt", SYS.getppid, 3700, 2900),
+      row("trap-floor/sig-hlt-direct", "trap-floor", null, "sig-hlt-direct", SYS.getppid, 3000, directBest),
+    ];
+    const over = headline(rows(2350, 2400)).strategies[0];
+    expect(over).toMatchObject({ trapFloorNs: 3700, trapDirectNs: 3000, trapDirectBestNs: 2350 });
+    // the smaller of the two floors (2350) + native's best block (140)
+    expect(over?.goal).toMatchObject({ limitNs: 2200, metBest: false, belowFloor: true, reachNs: 2490 });
+    // sysi's own self-answer row can beat the bare floor's best block: the smaller one counts
+    expect(headline(rows(2350, 1900)).strategies[0]?.goal).toMatchObject({ belowFloor: false, reachNs: 2040 });
+    expect(headline(rows(null, 2100)).strategies[0]?.goal).toMatchObject({ belowFloor: true, reachNs: 2240 });
+    expect(headline(rows(null, null)).strategies[0]?.goal?.belowFloor).toBeNull();
+    // a goal met needs no such verdict
+    expect(headline(rows(2350, 2400, 2150)).strategies[0]?.goal?.belowFloor).toBeUndefined();
+    // not a trap: no such floor, no such verdict
+    const z = headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8])).strategies[0];
+    expect(z?.trapDirectNs).toBeNull();
+    expect(z?.goal?.metBest).toBe(false);
+    expect(z?.goal?.belowFloor).toBeUndefined();
   });
 
   it("reports a goal as not measured when its row was skipped", () => {

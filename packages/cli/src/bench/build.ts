@@ -14,6 +14,8 @@ export interface BenchPaths {
   includeDir: string;
   /** packages/core/native: libsysi's sources and Makefile. */
   coreNative: string;
+  /** plugins/ud2/native/resume.S: the trap return the sig-*-direct floors of getppid use. */
+  trapResume: string;
   /** scripts/plan-dir.ts */
   planDir: string;
   /** packages/cli/bin/run.js */
@@ -34,6 +36,7 @@ export function benchPaths(root = resolve(import.meta.dir, "../../../..")): Benc
     bench,
     includeDir: join(coreNative, "include"),
     coreNative,
+    trapResume: join(root, "plugins", "ud2", "native", "resume.S"),
     planDir: join(root, "scripts", "plan-dir.ts"),
     cliBin: join(root, "packages", "cli", "bin", "run.js"),
   };
@@ -68,7 +71,7 @@ export async function buildBench(paths: BenchPaths, dir: string): Promise<BenchB
     selfAnswer: join(dir, "libsysi-bench-self-answer.so"),
   };
   await Promise.all([
-    cc(["-O2", "-mno-red-zone", "-fPIE", "-pie", ...WARN, join(b, "getppid.c")], bins.getppid),
+    cc(["-O2", "-mno-red-zone", "-fPIE", "-pie", ...WARN, join(b, "getppid.c"), paths.trapResume], bins.getppid),
     cc(["-O2", ...WARN, join(b, "spawn.c")], bins.spawn),
     cc(
       [

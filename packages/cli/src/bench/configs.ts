@@ -7,7 +7,7 @@ import { SYS } from "@sysi/core/syscalls/index";
 import type { BenchBinaries } from "./build.ts";
 
 export type LoopMode = "inline" | "libc" | "floor" | TrapMode;
-export type TrapMode = "sig-int3" | "sig-ud2" | "sig-hlt";
+export type TrapMode = "sig-int3" | "sig-ud2" | "sig-hlt" | "sig-int3-direct" | "sig-ud2-direct" | "sig-hlt-direct";
 export type HookKind = "passthrough" | "count" | "self";
 
 export interface CallConfig {
@@ -38,10 +38,22 @@ export const FLOOR = "floor";
 
 /** The kernel's signal round trip alone (bench/getppid sig-* modes) behind each trap strategy. */
 export const TRAP_FLOORS: Record<string, TrapMode> = { ud2: "sig-ud2", "ud2:int3": "sig-int3", "ud2:hlt": "sig-hlt" };
+/**
+ * The same trap resumed without rt_sigreturn by the ud2 plugin's own resume (sig-*-direct): the
+ * kernel's delivery plus the cheapest return, the least a strategy on that trap can cost here.
+ */
+export const TRAP_DIRECT_FLOORS: Record<string, TrapMode> = {
+  ud2: "sig-ud2-direct",
+  "ud2:int3": "sig-int3-direct",
+  "ud2:hlt": "sig-hlt-direct",
+};
 const TRAP_LABELS: Record<TrapMode, string> = {
-  "sig-ud2": "ud2 → SIGILL",
-  "sig-int3": "int3 → SIGTRAP",
-  "sig-hlt": "hlt → #GP → SIGSEGV",
+  "sig-ud2": "ud2 → SIGILL round trip",
+  "sig-int3": "int3 → SIGTRAP round trip",
+  "sig-hlt": "hlt → #GP → SIGSEGV round trip",
+  "sig-ud2-direct": "ud2 → SIGILL, resumed without rt_sigreturn",
+  "sig-int3-direct": "int3 → SIGTRAP, resumed without rt_sigreturn",
+  "sig-hlt-direct": "hlt → SIGSEGV, resumed without rt_sigreturn",
 };
 
 function baselineOf(mode: LoopMode): string | null {
@@ -74,18 +86,20 @@ export function callConfigs(only?: readonly string[]): CallConfig[] {
     baseline: NATIVE_INLINE,
     instrumented: false,
   });
-  for (const spec of STRATEGY_SPECS) {
-    const trap = TRAP_FLOORS[spec];
-    if (trap === undefined || !want(spec)) continue;
-    out.push({
-      id: `trap-floor/${trap}`,
-      group: "trap-floor",
-      hook: null,
-      mode: trap,
-      nr: getppid,
-      baseline: NATIVE_INLINE,
-      instrumented: false,
-    });
+  for (const floors of [TRAP_FLOORS, TRAP_DIRECT_FLOORS]) {
+    for (const spec of STRATEGY_SPECS) {
+      const trap = floors[spec];
+      if (trap === undefined || !want(spec)) continue;
+      out.push({
+        id: `trap-floor/${trap}`,
+        group: "trap-floor",
+        hook: null,
+        mode: trap,
+        nr: getppid,
+        baseline: NATIVE_INLINE,
+        instrumented: false,
+      });
+    }
   }
   for (const spec of STRATEGY_SPECS) {
     if (!want(spec)) continue;
@@ -137,7 +151,7 @@ export function labelOf(c: CallConfig): string {
   const site = c.mode === "inline" ? "inline syscall" : c.mode === "libc" ? "libc syscall()" : "indirect call";
   if (c.group === "native") return `native, ${site}`;
   if (c.group === "floor") return "floor: indirect call, no syscall";
-  if (c.group === "trap-floor") return `floor: ${TRAP_LABELS[c.mode as TrapMode]} round trip, no sysi, no syscall`;
+  if (c.group === "trap-floor") return `floor: ${TRAP_LABELS[c.mode as TrapMode]}, no sysi, no syscall`;
   if (c.group === "strace") return `strace -f -o /dev/null, ${site}`;
   const hook = c.hook === "self" ? "self-answer" : c.hook;
   const nr = c.nr === SYS.getppid ? "" : ` nr ${c.nr}`;

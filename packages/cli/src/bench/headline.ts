@@ -8,7 +8,8 @@
  * round: the cost in a quiet window, since interference only ever slows a deterministic loop
  * down). Goals are checked against both; the best-block check is the intrinsic cost.
  */
-import { FLOOR, NATIVE_INLINE, NR_SWEEP, STRATEGY_SPECS, TRAP_FLOORS } from "./configs.ts";
+import { SYS } from "@sysi/core/syscalls/index";
+import { FLOOR, NATIVE_INLINE, NR_SWEEP, STRATEGY_SPECS, TRAP_DIRECT_FLOORS, TRAP_FLOORS } from "./configs.ts";
 
 interface RowLike {
   id: string;
@@ -35,6 +36,15 @@ export interface Goal {
   /** The same from the best ~1 ms blocks (the quiet-window cost). */
   valueBestNs: number | null;
   metBest: boolean | null;
+  /**
+   * Trap strategies whose best block missed the goal: whether the goal is out of reach on this
+   * machine, i.e. the trap's cheapest round trip without a syscall (the smaller best block of
+   * the bare trap resumed without rt_sigreturn and of the strategy's self-answering row) plus
+   * the native syscall's best block already exceeds the limit; reachNs is that sum. null when
+   * a figure is missing; absent for strategies without a trap floor or goals met.
+   */
+  belowFloor?: boolean | null;
+  reachNs?: number | null;
 }
 
 export interface StrategyHeadline {
@@ -57,6 +67,12 @@ export interface StrategyHeadline {
   passthroughBestNs: number | null;
   /** Trap strategies: the bare kernel signal round trip of the same trap (no sysi, no syscall). */
   trapFloorNs: number | null;
+  /**
+   * Trap strategies: the same trap resumed without rt_sigreturn by the plugin's resume, median
+   * and best block: the kernel's delivery plus the cheapest return, the strategy's floor.
+   */
+  trapDirectNs: number | null;
+  trapDirectBestNs: number | null;
   goal: Goal | null;
   /**
    * punning only: its worst self-answer figure minus zpoline's, median and best block (the
@@ -127,6 +143,9 @@ export function headline(rows: readonly RowLike[]): Headline {
     const passthroughNs = med(`${spec}/passthrough/inline`);
     const passthroughCpuNs = cpu(`${spec}/passthrough/inline`);
     const passthroughBestNs = best(`${spec}/passthrough/inline`);
+    const direct = TRAP_DIRECT_FLOORS[spec];
+    const trapDirectNs = direct === undefined ? null : med(`trap-floor/${direct}`);
+    const trapDirectBestNs = direct === undefined ? null : best(`trap-floor/${direct}`);
     const g = GOALS[spec];
     let goal: Goal | null = null;
     if (g !== undefined) {
@@ -144,6 +163,14 @@ export function headline(rows: readonly RowLike[]): Headline {
         valueBestNs: valueBest,
         metBest: valueBest === null ? null : valueBest <= g.limitNs,
       };
+      if (direct !== undefined && goal.metBest === false) {
+        const self = selfBestNs[SYS.getppid] ?? null;
+        const least =
+          trapDirectBestNs === null ? self : self === null ? trapDirectBestNs : Math.min(self, trapDirectBestNs);
+        const nativeBest = best(NATIVE_INLINE);
+        goal.reachNs = least === null || nativeBest === null ? null : least + nativeBest;
+        goal.belowFloor = goal.reachNs === null ? null : goal.reachNs > g.limitNs;
+      }
     }
     strategies.push({
       spec,
@@ -158,6 +185,8 @@ export function headline(rows: readonly RowLike[]): Headline {
       passthroughCpuNs,
       passthroughBestNs,
       trapFloorNs: TRAP_FLOORS[spec] === undefined ? null : med(`trap-floor/${TRAP_FLOORS[spec]}`),
+      trapDirectNs,
+      trapDirectBestNs,
       goal,
     });
   }

@@ -158,7 +158,15 @@ export function renderBench(res: BenchResult): string {
     );
     if (s.trapFloorNs !== null)
       out.push(`  ${pad}  the same trap with a bare handler (kernel round trip, no sysi): ${ns(s.trapFloorNs)} ns`);
+    if (s.trapDirectNs !== null || s.trapDirectBestNs !== null)
+      out.push(
+        `  ${pad}  the same trap resumed without rt_sigreturn, no sysi, no syscall (this trap's floor here): median ${ns(s.trapDirectNs)} ns, best 1-ms block ${ns(s.trapDirectBestNs)} ns`,
+      );
     if (s.goal !== null) out.push(`  ${pad}  ${goalLine(s.goal)}`);
+    if (s.goal?.belowFloor === true)
+      out.push(
+        `  ${pad}  out of reach on this machine: the trap's cheapest round trip without a syscall (best block of the bare trap resumed without rt_sigreturn or of the self-answer row) plus native getppid's best block is ${ns(s.goal.reachNs ?? null)} ns, over the ${ns(s.goal.limitNs)} ns limit`,
+      );
     if (s.vsZpoline !== undefined) out.push(`  ${pad}  ${vsZpolineLine(s.vsZpoline)}`);
   }
   return `${out.join("\n")}\n`;
