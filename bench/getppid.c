@@ -9,11 +9,12 @@
  *   libc    glibc's syscall(nr)
  *   floor   a call through a volatile function pointer to a function returning a constant
  *           (the same loop shape, no system call): the indirect-call floor
- *   sig-int3, sig-ud2, sig-hlt
+ *   sig-int3, sig-ud2, sig-hlt, sig-int4
  *           the kernel's signal round trip alone, no system call and no sysi: an inline `int3`
- *           (SIGTRAP), `ud2` (SIGILL) or `hlt` (#GP → SIGSEGV) whose handler puts the constant in
- *           rax and steps over the instruction, then returns through rt_sigreturn
- *   sig-int3-direct, sig-ud2-direct, sig-hlt-direct
+ *           (SIGTRAP), `ud2` (SIGILL), `hlt` (#GP → SIGSEGV) or `int $4` (#OF → SIGSEGV) whose
+ *           handler puts the constant in rax and steps over the instruction, then returns through
+ *           rt_sigreturn
+ *   sig-int3-direct, sig-ud2-direct, sig-hlt-direct, sig-int4-direct
  *           the same trap, but the handler resumes the program itself with the ud2 plugin's
  *           sysi_ud2_resume (plugins/ud2/native/resume.S: XRSTOR from the frame, registers,
  *           jump), as sysi's trap strategies do: the kernel's delivery alone plus the cheapest
@@ -153,7 +154,7 @@ static void trap_setup(int sig, long len, int direct)
 /*
  * One loop per trap instruction, each with the instruction inline:
  * int3 is a trap (rip is already past it: trap_len 0), ud2 a fault (rip points at it: trap_len
- * 2), hlt in user mode #GP, a fault (trap_len 1). rcx and r11 are clobbered as by the `syscall`
+ * 2), hlt in user mode #GP, a fault (trap_len 1), int $4 a trap (trap_len 0). rcx and r11 are clobbered as by the `syscall`
  * a trap strategy's site replaces (sysi_ud2_resume returns through them).
  */
 #define TRAP_LOOP(name, insn)                                                            \
@@ -170,6 +171,7 @@ static void trap_setup(int sig, long len, int direct)
 TRAP_LOOP(loop_sig_int3, "int3")
 TRAP_LOOP(loop_sig_ud2, "ud2")
 TRAP_LOOP(loop_sig_hlt, "hlt")
+TRAP_LOOP(loop_sig_int4, "int $4")
 
 __attribute__((noinline)) static unsigned long loop_floor(long n, long nr, long expect)
 {
@@ -258,7 +260,7 @@ static void hex(const unsigned char *p, int len, char *out)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: getppid inline|libc|floor|sig-{int3,ud2,hlt}[-direct] [--nr N] [--expect V|ppid] [--target-ms T] [--reps K] [--n N]");
+		die("usage: getppid inline|libc|floor|sig-{int3,ud2,hlt,int4}[-direct] [--nr N] [--expect V|ppid] [--target-ms T] [--reps K] [--n N]");
 	const char *mode = argv[1];
 	loop_fn loop;
 	if (strcmp(mode, "inline") == 0)
@@ -280,10 +282,13 @@ int main(int argc, char **argv)
 		} else if (base == 7 && strncmp(mode, "sig-hlt", 7) == 0) {
 			loop = loop_sig_hlt;
 			trap_setup(SIGSEGV, 1, direct);
+		} else if (base == 8 && strncmp(mode, "sig-int4", 8) == 0) {
+			loop = loop_sig_int4;
+			trap_setup(SIGSEGV, 0, direct);
 		} else
-			die("trap modes are sig-int3, sig-ud2, sig-hlt, each optionally with -direct");
+			die("trap modes are sig-int3, sig-ud2, sig-hlt, sig-int4, each optionally with -direct");
 	} else
-		die("mode must be inline, libc, floor or a trap mode (sig-int3, sig-ud2, sig-hlt[-direct])");
+		die("mode must be inline, libc, floor or a trap mode (sig-int3, sig-ud2, sig-hlt, sig-int4[-direct])");
 	/* Loops that make no system call: they answer SYSI_BENCH_FLOOR_VALUE. */
 	int no_syscall = loop != loop_inline && loop != loop_libc;
 

@@ -104,7 +104,7 @@ describe("bench/getppid result line", () => {
 });
 
 describe("bench/getppid trap floors", () => {
-  const MODES = ["sig-int3", "sig-ud2", "sig-hlt"];
+  const MODES = ["sig-int3", "sig-ud2", "sig-hlt", "sig-int4"];
 
   it("every trap floor answers the floor value, with and without rt_sigreturn", async () => {
     const b = await bins();

@@ -26,6 +26,11 @@
 #define UD2_SS_AUTODISARM (1U << 31)
 #define EFLAGS_TF 0x100UL
 #define USER_CS 0x33
+/* exception vectors as the kernel reports them in sigcontext's trapno (asm/trapnr.h) */
+#define X86_TRAP_BP 3
+#define X86_TRAP_OF 4
+#define X86_TRAP_UD 6
+#define X86_TRAP_GP 13
 #define ARCH_SHSTK_STATUS 0x5005
 #define ARCH_SHSTK_SHSTK 0x1UL
 
@@ -107,22 +112,33 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 
 	if (si->si_code <= 0) /* sent by a process, not a trap */
 		return 0;
-	switch (sig) {
-	case SIGILL:
+	/*
+	 * The exception vector (sigcontext's trapno) tells our traps from other signals at the same
+	 * RIP: e.g. a #GP or page fault of the instruction after an int4 site also reports RIP =
+	 * site + 2 with SIGSEGV.
+	 */
+	switch (g[REG_TRAPNO]) {
+	case X86_TRAP_UD:
 		site = (uintptr_t)g[REG_RIP];
 		want = SYSI_UD2_VARIANT_UD2;
 		break;
-	case SIGTRAP:
+	case X86_TRAP_BP:
 		site = (uintptr_t)g[REG_RIP] - 1; /* int3 is a trap: RIP is past it */
 		want = SYSI_UD2_VARIANT_INT3;
 		break;
-	case SIGSEGV:
+	case X86_TRAP_GP:
 		site = (uintptr_t)g[REG_RIP];
 		want = SYSI_UD2_VARIANT_HLT;
+		break;
+	case X86_TRAP_OF:
+		site = (uintptr_t)g[REG_RIP] - 2; /* int $4 is a trap: RIP is past its 2 bytes */
+		want = SYSI_UD2_VARIANT_INT4;
 		break;
 	default:
 		return 0;
 	}
+	if (sig != (want == SYSI_UD2_VARIANT_UD2 ? SIGILL : want == SYSI_UD2_VARIANT_INT3 ? SIGTRAP : SIGSEGV))
+		return 0;
 	s = sysi_ud2_find(site);
 	if (!s || s->variant != want)
 		return 0;

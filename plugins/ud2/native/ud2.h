@@ -1,6 +1,7 @@
 /*
  * ud2.h — the ud2 strategy runtime: patched sites trap (ud2 → SIGILL, int3 → SIGTRAP,
- * hlt → #GP → SIGSEGV) and the handler emulates the syscall through libsysi's dispatcher.
+ * hlt → #GP → SIGSEGV, int $4 → #OF → SIGSEGV) and the handler emulates the syscall through
+ * libsysi's dispatcher.
  */
 #ifndef SYSI_UD2_H
 #define SYSI_UD2_H
@@ -12,7 +13,8 @@
 #define SYSI_UD2_VARIANT_UD2 0 /* 0f 0b */
 #define SYSI_UD2_VARIANT_INT3 1 /* cc 90, RIP reported at site + 1 */
 #define SYSI_UD2_VARIANT_HLT 2 /* f4 90, #GP in user mode */
-#define SYSI_UD2_NVARIANTS 3
+#define SYSI_UD2_VARIANT_INT4 3 /* cd 04, #OF (a trap: RIP reported at site + 2) */
+#define SYSI_UD2_NVARIANTS 4
 
 /* Gadget run for in-context calls: syscall; jmp *0(%rip); .quad site + 2 */
 #define SYSI_UD2_GADGET_SIZE 16

@@ -4,15 +4,20 @@
  * same numbers (SYSI_UD2_VARIANT_*).
  */
 
-export type Ud2Variant = "ud2" | "int3" | "hlt";
+export type Ud2Variant = "ud2" | "int3" | "hlt" | "int4";
 
-export const VARIANTS: readonly Ud2Variant[] = ["ud2", "int3", "hlt"];
+export const VARIANTS: readonly Ud2Variant[] = ["ud2", "int3", "hlt", "int4"];
 
 /** aux[0] values, as in native/ud2.h. */
-export const VARIANT_CODE: Record<Ud2Variant, bigint> = { ud2: 0n, int3: 1n, hlt: 2n };
+export const VARIANT_CODE: Record<Ud2Variant, bigint> = { ud2: 0n, int3: 1n, hlt: 2n, int4: 3n };
 
 /** The signal each variant's trap raises (what the runtime claims). */
-export const VARIANT_SIGNAL: Record<Ud2Variant, string> = { ud2: "SIGILL", int3: "SIGTRAP", hlt: "SIGSEGV" };
+export const VARIANT_SIGNAL: Record<Ud2Variant, string> = {
+  ud2: "SIGILL",
+  int3: "SIGTRAP",
+  hlt: "SIGSEGV",
+  int4: "SIGSEGV",
+};
 
 /** The 2 bytes written over a `syscall`/`sysenter`. */
 export function trapBytes(variant: Ud2Variant): Uint8Array {
@@ -23,6 +28,11 @@ export function trapBytes(variant: Ud2Variant): Uint8Array {
       return Uint8Array.of(0xcc, 0x90); // int3; nop        (#BP → SIGTRAP, RIP = site + 1)
     case "hlt":
       return Uint8Array.of(0xf4, 0x90); // hlt; nop         (#GP in user mode → SIGSEGV, RIP = site)
+    case "int4":
+      // int $4: the overflow vector, a DPL-3 gate on Linux x86-64, so user mode may raise it:
+      // #OF → SIGSEGV (SI_KERNEL, trapno 4), RIP = site + 2. A SIGSEGV trap without hlt's #GP
+      // path (no UMIP instruction decode; a hypervisor may intercept #GP but not #OF).
+      return Uint8Array.of(0xcd, 0x04); // int $0x4
   }
 }
 

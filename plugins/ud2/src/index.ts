@@ -1,6 +1,7 @@
 /**
- * @sysi/ud2 — syscall/sysenter → a 2-byte trap (ud2, or int3/hlt with `-s ud2:int3`,
- * `-s ud2:hlt`); the runtime's signal handler emulates the call. Works everywhere, slowly.
+ * @sysi/ud2 — syscall/sysenter → a 2-byte trap (ud2, or int3/hlt/int $4 with `-s ud2:int3`,
+ * `-s ud2:hlt`, `-s ud2:int4`); the runtime's signal handler emulates the call. Works everywhere,
+ * slowly.
  */
 import { fileURLToPath } from "node:url";
 import type { Strategy, StrategyFactory } from "@sysi/core/strategy";
@@ -9,7 +10,7 @@ import { planSite } from "./plan.ts";
 const factory: StrategyFactory = () => {
   const strategy: Strategy = {
     name: "ud2",
-    summary: "syscall → ud2 (or int3/hlt), trapped and emulated in a signal handler",
+    summary: "syscall → ud2 (or int3/hlt/int $4), trapped and emulated in a signal handler",
     requires: [],
     planVersion: "ud2-1",
     planSite,

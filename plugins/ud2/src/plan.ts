@@ -15,7 +15,7 @@ function isVariant(v: string): v is Ud2Variant {
 export function planSite(site: Site, ctx: Pick<SiteContext, "options">): PlanResult {
   // Step (1): the variant from `-s ud2:<variant>` (default ud2).
   const variant = ctx.options.variant ?? "ud2";
-  if (!isVariant(variant)) return { reason: "unknown-variant", detail: `"${variant}" (use ud2, int3 or hlt)` };
+  if (!isVariant(variant)) return { reason: "unknown-variant", detail: `"${variant}" (use ud2, int3, hlt or int4)` };
   // Step (2): only the 2-byte 64-bit system-call instructions are emulated.
   if (site.kind === "int80") return { reason: "int80-not-supported", detail: "the 32-bit ABI is not emulated" };
   const b0 = site.bytes[0];

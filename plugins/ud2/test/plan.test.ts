@@ -1,7 +1,10 @@
 import { describe, expect, it } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isRefusal, type SitePatch } from "@sysi/core/strategy";
 import type { Site, SiteKind } from "@sysi/core/x86/types";
-import { gadgetBytes, trapBytes, VARIANT_CODE } from "../src/encode.ts";
+import { gadgetBytes, trapBytes, VARIANT_CODE, VARIANTS } from "../src/encode.ts";
 import factory from "../src/index.ts";
 import { planSite } from "../src/plan.ts";
 
@@ -28,6 +31,7 @@ describe("planSite", () => {
     ["sysenter → ud2", "sysenter", [0x0f, 0x34, 0x90], undefined, "0f0b", 0n],
     ["syscall → int3; nop", "syscall", [0x0f, 0x05, 0xc3], "int3", "cc90", 1n],
     ["syscall → hlt; nop", "syscall", [0x0f, 0x05, 0xc3], "hlt", "f490", 2n],
+    ["syscall → int $4", "syscall", [0x0f, 0x05, 0xc3], "int4", "cd04", 3n],
     ["explicit ud2 variant", "syscall", [0x0f, 0x05], "ud2", "0f0b", 0n],
   ];
   for (const [name, kind, bytes, variant, want, aux] of accepted) {
@@ -69,7 +73,34 @@ describe("encode", () => {
     expect(hex(trapBytes("ud2"))).toBe("0f0b");
     expect(hex(trapBytes("int3"))).toBe("cc90");
     expect(hex(trapBytes("hlt"))).toBe("f490");
-    expect(VARIANT_CODE).toEqual({ ud2: 0n, int3: 1n, hlt: 2n });
+    expect(hex(trapBytes("int4"))).toBe("cd04");
+    expect(VARIANT_CODE).toEqual({ ud2: 0n, int3: 1n, hlt: 2n, int4: 3n });
+  });
+
+  const objdump = Bun.which("objdump");
+  it.skipIf(objdump === null)("each variant's bytes decode (objdump) as the trap it names, 2 bytes in all", () => {
+    const want: Record<string, string[]> = {
+      ud2: ["ud2"],
+      int3: ["int3", "nop"],
+      hlt: ["hlt", "nop"],
+      int4: ["int    $0x4"],
+    };
+    for (const v of VARIANTS) {
+      const dir = mkdtempSync(join(tmpdir(), "sysi-ud2-objdump-"));
+      try {
+        const f = join(dir, `${v}.bin`);
+        writeFileSync(f, trapBytes(v));
+        const r = Bun.spawnSync(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", f], { stdout: "pipe" });
+        expect(r.exitCode).toBe(0);
+        // "   0:\tcd 04                \tint    $0x4"
+        const insns = [...r.stdout.toString().matchAll(/^\s+[0-9a-f]+:\t(?:[0-9a-f]{2} )+\s*\t(.+?)\s*$/gm)].map(
+          (m) => m[1],
+        );
+        expect({ v, insns }).toEqual({ v, insns: want[v] as string[] });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 
   it("builds the in-context gadget: syscall; jmp *0(%rip); .quad site+2", () => {

@@ -1,5 +1,5 @@
 /**
- * Real programs under the ud2 strategy (ud2, int3 and hlt variants) via LD_PRELOAD, against
+ * Real programs under the ud2 strategy (ud2, int3, hlt and int4 variants) via LD_PRELOAD, against
  * outside oracles: the native run's output and exit status, and `strace -f` for hook counts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -23,7 +23,7 @@ const WORK = mkdtempSync(join(tmpdir(), "sysi-ud2-test-"));
 const CORE = join(WORK, "core");
 const UD2 = join(WORK, "ud2");
 const TESTS = join(CORE, "tests");
-const VARIANTS = ["ud2", "int3", "hlt"] as const;
+const VARIANTS = ["ud2", "int3", "hlt", "int4"] as const;
 type Variant = (typeof VARIANTS)[number];
 const HARD = [
   "clone3",

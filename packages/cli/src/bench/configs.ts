@@ -7,7 +7,15 @@ import { SYS } from "@sysi/core/syscalls/index";
 import type { BenchBinaries } from "./build.ts";
 
 export type LoopMode = "inline" | "libc" | "floor" | TrapMode;
-export type TrapMode = "sig-int3" | "sig-ud2" | "sig-hlt" | "sig-int3-direct" | "sig-ud2-direct" | "sig-hlt-direct";
+export type TrapMode =
+  | "sig-int3"
+  | "sig-ud2"
+  | "sig-hlt"
+  | "sig-int4"
+  | "sig-int3-direct"
+  | "sig-ud2-direct"
+  | "sig-hlt-direct"
+  | "sig-int4-direct";
 export type HookKind = "passthrough" | "count" | "self";
 
 export interface CallConfig {
@@ -25,7 +33,7 @@ export interface CallConfig {
 }
 
 /** The strategies measured, in table order (punning is listed; it is skipped until it exists). */
-export const STRATEGY_SPECS = ["zpoline", "punning", "ud2", "ud2:int3", "ud2:hlt"] as const;
+export const STRATEGY_SPECS = ["zpoline", "punning", "ud2", "ud2:int3", "ud2:hlt", "ud2:int4"] as const;
 
 /** Syscall numbers of the extra self-answering rows ("zpoline ≤ 5 ns at any syscall number"). */
 export const NR_SWEEP = [SYS.getpid, SYS.getppid, SYS.clock_getres, SYS.epoll_wait] as const;
@@ -37,7 +45,12 @@ export const NATIVE_LIBC = "native/libc";
 export const FLOOR = "floor";
 
 /** The kernel's signal round trip alone (bench/getppid sig-* modes) behind each trap strategy. */
-export const TRAP_FLOORS: Record<string, TrapMode> = { ud2: "sig-ud2", "ud2:int3": "sig-int3", "ud2:hlt": "sig-hlt" };
+export const TRAP_FLOORS: Record<string, TrapMode> = {
+  ud2: "sig-ud2",
+  "ud2:int3": "sig-int3",
+  "ud2:hlt": "sig-hlt",
+  "ud2:int4": "sig-int4",
+};
 /**
  * The same trap resumed without rt_sigreturn by the ud2 plugin's own resume (sig-*-direct): the
  * kernel's delivery plus the cheapest return, the least a strategy on that trap can cost here.
@@ -46,14 +59,17 @@ export const TRAP_DIRECT_FLOORS: Record<string, TrapMode> = {
   ud2: "sig-ud2-direct",
   "ud2:int3": "sig-int3-direct",
   "ud2:hlt": "sig-hlt-direct",
+  "ud2:int4": "sig-int4-direct",
 };
 const TRAP_LABELS: Record<TrapMode, string> = {
   "sig-ud2": "ud2 → SIGILL round trip",
   "sig-int3": "int3 → SIGTRAP round trip",
   "sig-hlt": "hlt → #GP → SIGSEGV round trip",
+  "sig-int4": "int $4 → #OF → SIGSEGV round trip",
   "sig-ud2-direct": "ud2 → SIGILL, resumed without rt_sigreturn",
   "sig-int3-direct": "int3 → SIGTRAP, resumed without rt_sigreturn",
   "sig-hlt-direct": "hlt → SIGSEGV, resumed without rt_sigreturn",
+  "sig-int4-direct": "int $4 → SIGSEGV, resumed without rt_sigreturn",
 };
 
 function baselineOf(mode: LoopMode): string | null {

@@ -8,9 +8,9 @@ export default class Run extends SysiCommand {
   static override description =
     `Plans the program's modules (cached), preloads the sysi runtime and the chain's strategy runtimes, and runs the program with its stdio, signals and exit status passed through (killed by signal n → exit 128+n). Programs it executes and libraries it dlopens are planned on demand.
 
-The default chain is the best this host allows: punning (when installed), then zpoline (only where page 0 can be mapped), then ud2, which always applies. Strategies refuse sites they cannot patch safely (the next one takes them); see \`sysi plan\` for why.
+The default chain is the best this host allows: punning (when installed), then zpoline (only where page 0 can be mapped), then ud2, which always applies (\`ud2:int3\`, \`ud2:hlt\` or \`ud2:int4\` pick its cheaper traps: int3 → SIGTRAP, hlt → SIGSEGV, int $4 → SIGSEGV). Strategies refuse sites they cannot patch safely (the next one takes them); see \`sysi plan\` for why.
 
-Security: zpoline maps page 0 executable in the program. While it is mapped, NULL function-pointer calls are still caught (the entry checks the return address), but NULL *reads* no longer fault (this CPU has no protection keys to make page 0 execute-only), which hides bugs that Go's nil checks or JVM-style implicit null checks rely on. sysi never changes vm.mmap_min_addr or any other system setting.`;
+Security: zpoline maps page 0 executable in the program. While it is mapped, NULL function-pointer calls are still caught (the entry checks the return address), but on a CPU without protection keys NULL *reads* no longer fault, which hides bugs that Go's nil checks or JVM-style implicit null checks rely on. With protection keys (\`sysi doctor\` says whether this host has them) the kernel maps page 0 execute-only and NULL reads still fault, with si_code SEGV_PKUERR instead of SEGV_MAPERR. sysi never changes vm.mmap_min_addr or any other system setting.`;
   static override examples = [
     "<%= config.bin %> run -- ls -la /usr/lib",
     "<%= config.bin %> run -s zpoline,ud2 --hook trace -o trace.txt -- python3 -c 'print(1)'",

@@ -33,6 +33,7 @@ const CHAINS: { spec: string; skip: string | null }[] = [
   { spec: "ud2", skip: null },
   { spec: "ud2:int3", skip: null },
   { spec: "ud2:hlt", skip: null },
+  { spec: "ud2:int4", skip: null },
   { spec: "zpoline", skip: page0 },
   { spec: "zpoline,ud2", skip: page0 },
   { spec: "punning,ud2", skip: null },
