@@ -154,8 +154,9 @@ static void trap_setup(int sig, long len, int direct)
 /*
  * One loop per trap instruction, each with the instruction inline:
  * int3 is a trap (rip is already past it: trap_len 0), ud2 a fault (rip points at it: trap_len
- * 2), hlt in user mode #GP, a fault (trap_len 1), int $4 a trap (trap_len 0). rcx and r11 are clobbered as by the `syscall`
- * a trap strategy's site replaces (sysi_ud2_resume returns through them).
+ * 2), hlt in user mode #GP, a fault (trap_len 1), int $4 a trap (trap_len 0).
+ * rcx and r11 are clobbered, as by the `syscall` a trap strategy's site replaces
+ * (sysi_ud2_resume returns through them).
  */
 #define TRAP_LOOP(name, insn)                                                            \
 	__attribute__((noinline)) static unsigned long name(long n, long nr, long expect) \

@@ -1,10 +1,11 @@
 /*
  * handler.c — the trap handler (called by libsysi's master signal handler, see claim_signal).
- * Recognises a patched site from the trapping RIP, builds a sysi_call from the interrupted
- * registers and dispatches it. Complete calls resume at site + 2 with the result in rax:
- * directly from the handler (resume.S) when the frame allows it, else through rt_sigreturn
- * (always with SYSI_UD2_SIGRETURN=1 in the environment, or a shadow stack; with SYSI_MARKER=1
- * a marker call with SYSI_MARKER_TRAP_END precedes the resume);
+ * Recognises a patched site from the frame's exception vector (trapno) and the trapping RIP,
+ * builds a sysi_call from the interrupted registers and dispatches it. Complete calls resume
+ * at site + 2 with the result in rax: directly from the handler (resume.S) when the frame
+ * allows it, else through rt_sigreturn (always with SYSI_UD2_SIGRETURN=1 in the environment,
+ * or a shadow stack; with SYSI_MARKER=1 a marker call with SYSI_MARKER_TRAP_END precedes the
+ * resume);
  * in-context calls (clone with a new stack, clone3, vfork, rt_sigreturn, deferred by the hook)
  * resume at the site's gadget, which makes the real syscall with the program's own registers
  * and stack after our signal frame is gone, then jumps to site + 2.
