@@ -43,6 +43,28 @@ struct fpx_sw_bytes {
 	uint32_t padding[7];
 };
 
+/*
+ * PTRACE_TRACEME in a vfork child is deferred to its next exec (or kill-family call). Once
+ * traced, every trap of ours stops the process until its tracer resumes it; when the tracer is
+ * the vfork parent (gdb starting a program), it sleeps in vfork until the child execs, so the
+ * child's next trap would hang both. Deferred, the child makes no traced trap before the exec:
+ * the flush dispatches the program's TRACEME (the hook sees it there) right before the exec,
+ * which then stops with SIGTRAP for the tracer as natively. Other processes get their TRACEME
+ * at once (their tracer is free to resume their traps, and a fault right after TRACEME must
+ * stop them, as gdb's own ret-to-nx probe expects). The child is told by kcmp(KCMP_VM): it
+ * shares its address space with its parent; where kcmp is missing, TRACEME is immediate.
+ *
+ * traceme_pid: the child that deferred. It lives in memory the child shares with its parent:
+ * the flush clears it before the exec; if the child exits instead, the parent's next trap
+ * (the parent runs again only then) finds another pid and clears it.
+ */
+static volatile long traceme_pid;
+static uintptr_t traceme_site;
+#define PTRACE_TRACEME_REQ 0
+#define KCMP_VM_ 1
+#define AT_FDCWD_ (-100)
+#define X_OK_ 1
+
 /* 1: every complete call returns through rt_sigreturn (sysi_ud2_resume_setup) */
 static int use_sigreturn;
 /* SYSI_MARKER=1: a resume without rt_sigreturn says so to strace (SYSI_MARKER_TRAP_END) */
@@ -99,6 +121,50 @@ __attribute__((noreturn)) static void resume(greg_t *g, const unsigned char *fp,
 	sysi_ud2_resume(g, fp, xfeatures);
 }
 
+static long getpid_raw(void)
+{
+	return sysi_ud2_api->syscall6(__NR_getpid, 0, 0, 0, 0, 0, 0);
+}
+
+/* Perform the deferred PTRACE_TRACEME now, through the hook (from the site that asked). */
+static void traceme_flush(void)
+{
+	struct sysi_call t;
+	t.nr = __NR_ptrace;
+	t.args[0] = PTRACE_TRACEME_REQ;
+	t.args[1] = t.args[2] = t.args[3] = t.args[4] = t.args[5] = 0;
+	t.site = traceme_site;
+	t.strategy = sysi_ud2_id;
+	t.flags = 0;
+	t.ret = 0;
+	traceme_pid = 0;
+	sysi_ud2_api->dispatch(&t);
+}
+
+/* Does this process share its address space with its parent (a vfork child)? */
+static int in_vfork_child(void)
+{
+	long ppid = sysi_ud2_api->syscall6(__NR_getppid, 0, 0, 0, 0, 0, 0);
+	return sysi_ud2_api->syscall6(__NR_kcmp, getpid_raw(), ppid, KCMP_VM_, 0, 0, 0) == 0;
+}
+
+/*
+ * Before call nr of the vfork child with a deferred TRACEME: flush it when nr is an exec that will
+ * likely succeed (an execve whose path is not executable fails without it, and a failed exec
+ * after TRACEME would leave the process traced with its traps stopping: execvp tries each
+ * directory of PATH) or a kill-family call (a process that stops itself for its tracer).
+ */
+static void traceme_before(const greg_t *g)
+{
+	long nr = g[REG_RAX];
+	if (nr == __NR_execve) {
+		if (sysi_ud2_api->syscall6(__NR_faccessat, AT_FDCWD_, g[REG_RDI], X_OK_, 0, 0, 0) != 0)
+			return;
+	} else if (nr != __NR_execveat && nr != __NR_kill && nr != __NR_tkill && nr != __NR_tgkill)
+		return;
+	traceme_flush();
+}
+
 int sysi_ud2_trap(int sig, void *info, void *ucontext)
 {
 	siginfo_t *si = info;
@@ -143,6 +209,23 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	s = sysi_ud2_find(site);
 	if (!s || s->variant != want)
 		return 0;
+	if (g[REG_RAX] == __NR_ptrace && g[REG_RDI] == PTRACE_TRACEME_REQ && in_vfork_child()) {
+		/* deferred (see traceme_pid); the call succeeds now, as it would */
+		traceme_site = site;
+		traceme_pid = getpid_raw();
+		g[REG_RAX] = 0;
+		g[REG_RIP] = (greg_t)(site + 2);
+		fp = fast_frame(uc, &xfeatures);
+		if (fp)
+			resume(g, fp, xfeatures);
+		return 1;
+	}
+	if (traceme_pid) {
+		if (traceme_pid == getpid_raw())
+			traceme_before(g);
+		else /* the child exited without an exec: this is its parent */
+			traceme_pid = 0;
+	}
 	/*
 	 * The built-in passthrough hook (SYSI_FAST_PASSTHROUGH) records nothing: for the numbers
 	 * that need no runtime work, resume at the site's gadget, which makes the call with the

@@ -38,6 +38,7 @@ const HARD = [
   "sigreturn",
   "exit-group",
   "dlopen",
+  "vfork-traceme",
 ];
 const PY8 = `import threading, os
 res = [0] * 8
@@ -110,7 +111,15 @@ function run(
         ...cmd,
       ];
   }
-  const p = Bun.spawnSync(argv, { env: e, stdout: "pipe", stderr: "pipe", cwd: WORK });
+  // a hang (e.g. a traced vfork child stopped at a trap) fails the test instead of the whole run
+  const p = Bun.spawnSync(argv, {
+    env: e,
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: WORK,
+    timeout: 60_000,
+    killSignal: "SIGKILL",
+  });
   return {
     status: status(p),
     out: p.stdout.toString(),

@@ -40,7 +40,14 @@ const CHAINS: { spec: string; skip: string | null }[] = [
 ];
 
 function run(cmd: string[], env: Record<string, string> = {}) {
-  const r = Bun.spawnSync(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  // a hang (e.g. a traced vfork child stopped at a trap) fails the test instead of the whole run
+  const r = Bun.spawnSync(cmd, {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 60_000,
+    killSignal: "SIGKILL",
+  });
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
