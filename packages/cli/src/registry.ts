@@ -217,6 +217,8 @@ export async function resolveChain(config: RegistryConfig, spec: string): Promis
     if (chain.some((c) => c.entry.name === name)) {
       throw new StrategyError("STRATEGY_DUPLICATE", `strategy "${name}" appears twice in "${spec}"`);
     }
+    const bad = entry.strategy.checkOptions?.(options) ?? null;
+    if (bad !== null) throw new StrategyError("STRATEGY_OPTION", `strategy "${name}": ${bad}`);
     chain.push({ entry, options });
   }
   return { entries: chain, spec: chain.map((c) => formatElement(c.entry.name, c.options)).join(",") };

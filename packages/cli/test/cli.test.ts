@@ -36,6 +36,22 @@ describe("sysi usage errors", () => {
     ["a missing argument", ["scan"], /^sysi: error: Missing 1 required arg/],
     ["an unknown flag on doctor", ["doctor", "--nope"], /^sysi: error: Nonexistent flag: --nope/],
     ["an unknown command", ["frobnicate"], /^sysi: error: command frobnicate not found/],
+    // a mistyped option must not plan (and run) with every site refused
+    [
+      "an unknown trap of ud2",
+      ["run", "-s", "ud2:int5", "--", "/bin/true"],
+      /^sysi: error: strategy "ud2": unknown trap "int5" \(use ud2, int3, hlt or int4\)$/m,
+    ],
+    [
+      "an unknown punning tactic",
+      ["plan", "-s", "punning:tactics=jmp+bogus", "/bin/true"],
+      /^sysi: error: strategy "punning": unknown tactic "bogus"/,
+    ],
+    [
+      "an option zpoline does not take",
+      ["plan", "-s", "zpoline:fast", "/bin/true"],
+      /^sysi: error: strategy "zpoline": takes no options \(got "fast"\)$/m,
+    ],
   ];
   for (const [what, args, re] of cases) {
     it(`exits 2 with one line for ${what}`, async () => {

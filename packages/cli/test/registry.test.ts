@@ -30,8 +30,8 @@ function fakePlugin(pkg: string, body: string, extra: Record<string, unknown> = 
   return dir;
 }
 
-const factory = (name: string) => `export default function create(api) {
-  return {
+const factory = (name: string, extra = "") => `export default function create(api) {
+  return {${extra}
     name: ${JSON.stringify(name)},
     summary: "fake " + ${JSON.stringify(name)} + " from core " + api.version + " with " + api.includeDir,
     requires: [],
@@ -51,7 +51,10 @@ function fakeConfig(dirs: string[], types: string[] = []): Config {
 }
 
 const good = fakePlugin("@test/fake", factory("fake"));
-const other = fakePlugin("@test/other", factory("other"));
+const other = fakePlugin(
+  "@test/other",
+  factory("other", `\n    checkOptions: (o) => (o.variant === "bad" ? 'no "bad" here' : null),`),
+);
 const broken = fakePlugin("@test/broken", "throw new Error('boom at import');\n");
 const notFactory = fakePlugin("@test/not-factory", "export default 42;\n");
 const missing = fakePlugin("@test/missing", "", { sysi: { strategy: "./nope.js" } });
@@ -97,6 +100,17 @@ describe("registry", () => {
     expect(chain.spec).toBe("other,fake:int3");
     const kv = await resolveChain(config, "fake:mode=fast:pages=2");
     expect(kv.entries[0]?.options).toEqual({ mode: "fast", pages: "2" });
+  });
+
+  it("lets a strategy reject its options before anything is planned (checkOptions)", async () => {
+    const e = await resolveChain(config, "fake,other:bad").then(
+      () => null,
+      (err: unknown) => err as { code: string; message: string },
+    );
+    expect(e).toMatchObject({ code: "STRATEGY_OPTION", message: 'strategy "other": no "bad" here' });
+    expect((await resolveChain(config, "other:good")).spec).toBe("other:good");
+    // a strategy without checkOptions gets whatever it is given
+    expect((await resolveChain(config, "fake:bad")).spec).toBe("fake:bad");
   });
 
   const errors: [string, string, string][] = [

@@ -130,6 +130,13 @@ export interface Strategy {
   runtime: StrategyRuntime;
   /** Optional: called once per module after all sites are planned (punning packs pages here). */
   finishModule?(ctx: SiteContext, taken: readonly { site: Site; patch: SitePatch }[]): void;
+  /**
+   * Optional: check a chain element's options (`-s name:variant`, `-s name:key=val`) when the
+   * chain is resolved, before anything is planned: null when they are valid, else a one-line
+   * reason (`sysi` then stops with STRATEGY_OPTION). Without it, options reach planSite
+   * unchecked.
+   */
+  checkOptions?(options: Readonly<Record<string, string>>): string | null;
 }
 
 /** What the CLI passes to a plugin's factory. */

@@ -5,7 +5,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { Strategy, StrategyFactory } from "@sysi/core/strategy";
-import { planSite } from "./plan.ts";
+import { checkOptions, planSite } from "./plan.ts";
 import { finishModule } from "./stats.ts";
 
 export { moduleLayout, resetSpace, spaceFor } from "./pages.ts";
@@ -22,6 +22,7 @@ const factory: StrategyFactory = () => {
     planVersion: PLAN_VERSION,
     planSite,
     finishModule,
+    checkOptions,
     runtime: {
       nativeDir: fileURLToPath(new URL("../native", import.meta.url)),
       lib: "libsysi-punning.so",

@@ -33,6 +33,22 @@ export function parseTactics(opt: string | undefined): TacticName[] {
   return out;
 }
 
+/** Strategy.checkOptions: the only option is `tactics=` (a `+`/`,` list of tactic names). */
+export function checkOptions(options: Readonly<Record<string, string>>): string | null {
+  for (const [key, value] of Object.entries(options)) {
+    if (key !== "tactics") {
+      const given = key === "variant" ? value : `${key}=${value}`;
+      return `unknown option "${given}" (the only option is tactics=, e.g. punning:tactics=jmp+pun)`;
+    }
+    try {
+      parseTactics(value);
+    } catch (e) {
+      return (e as Error).message.replace(/^punning: /, "");
+    }
+  }
+  return null;
+}
+
 /** Plan one site; the full result of the winning tactic, or the refusal of every tactic. */
 export function planSiteDetailed(site: Site, ctx: SiteContext): TacticResult {
   if (site.kind !== "syscall" && site.kind !== "sysenter") return { ok: false, reason: "unsupported-kind" };

@@ -8,7 +8,7 @@ import type { ElfFile } from "@sysi/core/elf/types";
 import type { InsnInfo, SiteContext } from "@sysi/core/strategy";
 import type { Site } from "@sysi/core/x86/types";
 import { moduleLayout, targetAllowed } from "../src/pages.ts";
-import { planSiteDetailed } from "../src/plan.ts";
+import { checkOptions, planSiteDetailed } from "../src/plan.ts";
 
 const BASE = 0x10000;
 type Row = [number[], string, { branch?: boolean; rip?: boolean; target?: boolean }?];
@@ -265,4 +265,14 @@ test("trampolines of one module never overlap; punned pages share physical pages
   placed.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < placed.length; i++)
     expect((placed[i] as number[])[0]).toBeGreaterThanOrEqual((placed[i - 1] as number[])[1] as number);
+});
+
+describe("checkOptions", () => {
+  test("takes tactics= with known names only", () => {
+    expect(checkOptions({})).toBeNull();
+    expect(checkOptions({ tactics: "jmp+pun" })).toBeNull();
+    expect(checkOptions({ tactics: "jmp,evict" })).toBeNull();
+    expect(checkOptions({ tactics: "jmp+bogus" })).toBe('unknown tactic "bogus" (known: jmp, pun, short, evict)');
+    expect(checkOptions({ variant: "jmp" })).toContain('unknown option "jmp"');
+  });
 });

@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { Strategy, StrategyFactory } from "@sysi/core/strategy";
-import { planSite } from "./plan.ts";
+import { checkOptions, planSite } from "./plan.ts";
 
 const factory: StrategyFactory = () => {
   const strategy: Strategy = {
@@ -14,6 +14,7 @@ const factory: StrategyFactory = () => {
     requires: [],
     planVersion: "ud2-1",
     planSite,
+    checkOptions,
     runtime: {
       nativeDir: fileURLToPath(new URL("../native", import.meta.url)),
       lib: "libsysi-ud2.so",

@@ -12,6 +12,16 @@ function isVariant(v: string): v is Ud2Variant {
   return (VARIANTS as readonly string[]).includes(v);
 }
 
+/** Strategy.checkOptions: the only option is the trap variant (`-s ud2:int3`). */
+export function checkOptions(options: Readonly<Record<string, string>>): string | null {
+  for (const [key, value] of Object.entries(options)) {
+    if (key !== "variant")
+      return `unknown option "${key}=${value}" (the only option is the trap: ud2:int3, ud2:hlt, ud2:int4)`;
+    if (!isVariant(value)) return `unknown trap "${value}" (use ud2, int3, hlt or int4)`;
+  }
+  return null;
+}
+
 export function planSite(site: Site, ctx: Pick<SiteContext, "options">): PlanResult {
   // Step (1): the variant from `-s ud2:<variant>` (default ud2).
   const variant = ctx.options.variant ?? "ud2";

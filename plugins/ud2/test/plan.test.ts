@@ -6,7 +6,7 @@ import { isRefusal, type SitePatch } from "@sysi/core/strategy";
 import type { Site, SiteKind } from "@sysi/core/x86/types";
 import { gadgetBytes, trapBytes, VARIANT_CODE, VARIANTS } from "../src/encode.ts";
 import factory from "../src/index.ts";
-import { planSite } from "../src/plan.ts";
+import { checkOptions, planSite } from "../src/plan.ts";
 
 function site(kind: SiteKind, bytes: number[], vaddr = 0x1234): Site {
   return {
@@ -65,6 +65,15 @@ describe("planSite", () => {
     const r = planSite(site("syscall", [0x0f, 0x05], 0x3fff), { options: {} }) as SitePatch;
     expect(r.patch.vaddr).toBe(0x3fff);
     expect(hex(r.patch.bytes)).toBe("0f0b");
+  });
+});
+
+describe("checkOptions", () => {
+  it("takes each trap, and nothing else", () => {
+    for (const v of VARIANTS) expect(checkOptions({ variant: v })).toBeNull();
+    expect(checkOptions({})).toBeNull();
+    expect(checkOptions({ variant: "int5" })).toBe('unknown trap "int5" (use ud2, int3, hlt or int4)');
+    expect(checkOptions({ mode: "fast" })).toContain('unknown option "mode=fast"');
   });
 });
 

@@ -13,6 +13,10 @@ const factory: StrategyFactory = (): Strategy => ({
   requires: ["page0"],
   planVersion: "zpoline-1",
   planSite,
+  checkOptions: (options) => {
+    const given = Object.entries(options).map(([k, v]) => (k === "variant" ? v : `${k}=${v}`));
+    return given.length === 0 ? null : `takes no options (got "${given.join(":")}")`;
+  },
   runtime: {
     nativeDir: join(import.meta.dir, "..", "native"),
     lib: "libsysi-zpoline.so",
