@@ -121,9 +121,21 @@ __attribute__((noreturn)) static void resume(greg_t *g, const unsigned char *fp,
 	sysi_ud2_resume(g, fp, xfeatures);
 }
 
+/* Under SYSI_MARKER=1: bracket the handler's own syscalls for strace oracles (begin 1, end 0). */
+static void own_work(int begin)
+{
+	if (marker)
+		sysi_ud2_api->syscall6(SYSI_MARKER_NR,
+				       begin ? SYSI_MARKER_WORK_BEGIN : SYSI_MARKER_WORK_END, 0, 0, 0, 0, 0);
+}
+
 static long getpid_raw(void)
 {
-	return sysi_ud2_api->syscall6(__NR_getpid, 0, 0, 0, 0, 0, 0);
+	long pid;
+	own_work(1);
+	pid = sysi_ud2_api->syscall6(__NR_getpid, 0, 0, 0, 0, 0, 0);
+	own_work(0);
+	return pid;
 }
 
 /* Perform the deferred PTRACE_TRACEME now, through the hook (from the site that asked). */
@@ -139,13 +151,23 @@ static void traceme_flush(void)
 	t.ret = 0;
 	traceme_pid = 0;
 	sysi_ud2_api->dispatch(&t);
+	/*
+	 * The trap's own call (the exec) follows in this same signal frame: strace oracles count
+	 * only a frame's first call as the program's, so end the frame for them here.
+	 */
+	if (marker)
+		sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
 }
 
 /* Does this process share its address space with its parent (a vfork child)? */
 static int in_vfork_child(void)
 {
-	long ppid = sysi_ud2_api->syscall6(__NR_getppid, 0, 0, 0, 0, 0, 0);
-	return sysi_ud2_api->syscall6(__NR_kcmp, getpid_raw(), ppid, KCMP_VM_, 0, 0, 0) == 0;
+	long pid = getpid_raw(), ppid, r;
+	own_work(1);
+	ppid = sysi_ud2_api->syscall6(__NR_getppid, 0, 0, 0, 0, 0, 0);
+	r = sysi_ud2_api->syscall6(__NR_kcmp, pid, ppid, KCMP_VM_, 0, 0, 0);
+	own_work(0);
+	return r == 0;
 }
 
 /*
@@ -158,7 +180,11 @@ static void traceme_before(const greg_t *g)
 {
 	long nr = g[REG_RAX];
 	if (nr == __NR_execve) {
-		if (sysi_ud2_api->syscall6(__NR_faccessat, AT_FDCWD_, g[REG_RDI], X_OK_, 0, 0, 0) != 0)
+		long r;
+		own_work(1);
+		r = sysi_ud2_api->syscall6(__NR_faccessat, AT_FDCWD_, g[REG_RDI], X_OK_, 0, 0, 0);
+		own_work(0);
+		if (r != 0)
 			return;
 	} else if (nr != __NR_execveat && nr != __NR_kill && nr != __NR_tkill && nr != __NR_tgkill)
 		return;

@@ -157,3 +157,52 @@ describe("straceOracle, traps resumed without rt_sigreturn", () => {
     expect(r.total).toBe(5);
   });
 });
+
+describe("straceOracle, calls interrupted by a signal", () => {
+  const head = (flags: string) => `300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+300 rt_sigaction(SIGCHLD, {sa_handler=0x401000, sa_mask=[], sa_flags=${flags}, sa_restorer=0x402000}, NULL, 8) = 0
+`;
+  const chld = "300 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=301, si_uid=0, si_status=0} ---";
+
+  it("counts an ERESTARTNOHAND call whose signal runs a handler as an EINTR error (gdb's sigsuspend)", () => {
+    const r = straceOracle(`${head("SA_RESTORER|SA_RESTART")}300 rt_sigsuspend([], 8 <unfinished ...>
+300 <... rt_sigsuspend resumed>)      = ? ERESTARTNOHAND (To be restarted if no handler)
+${chld}
+300 rt_sigreturn({mask=[CHLD]})       = -1 EINTR (Interrupted system call)
+`);
+    expect(r.byName.rt_sigsuspend).toEqual({ calls: 1, errors: 1 });
+    expect(r.byName.rt_sigreturn).toEqual({ calls: 1, errors: 0 });
+  });
+
+  it("counts an ERESTARTSYS call as EINTR only when the handler lacks SA_RESTART", () => {
+    const body = `300 read(0,  <unfinished ...>
+300 <... read resumed>0x7ffd, 10)     = ? ERESTARTSYS (To be restarted if SA_RESTART is set)
+${chld}
+300 rt_sigreturn({mask=[]})           = 0
+`;
+    expect(straceOracle(`${head("SA_RESTORER")}${body}300 exit_group(0) = ?\n`).byName.read).toEqual({
+      calls: 1,
+      errors: 1,
+    });
+    // restarted: strace shows the call again, which counts once
+    expect(straceOracle(`${head("SA_RESTORER|SA_RESTART")}${body}300 read(0, "", 10) = 0\n`).byName.read).toEqual({
+      calls: 1,
+      errors: 0,
+    });
+  });
+
+  it("never counts an interruption by a signal without a handler, nor ERESTARTNOINTR", () => {
+    const r = straceOracle(`300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+300 nanosleep({tv_sec=1, tv_nsec=0}, 0x7ffd) = ? ERESTART_RESTARTBLOCK (Interrupted by signal)
+300 --- SIGSTOP {si_signo=SIGSTOP, si_code=SI_USER, si_pid=1, si_uid=0} ---
+300 restart_syscall(<... resuming interrupted nanosleep ...>) = 0
+300 rt_sigaction(SIGCHLD, {sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x402000}, NULL, 8) = 0
+300 clone(child_stack=NULL, flags=SIGCHLD) = ? ERESTARTNOINTR (To be restarted)
+${chld}
+300 rt_sigreturn({mask=[]})           = 56
+300 clone(child_stack=NULL, flags=SIGCHLD) = 301
+`);
+    expect(r.byName.nanosleep).toEqual({ calls: 1, errors: 0 });
+    expect(r.byName.clone).toEqual({ calls: 1, errors: 0 });
+  });
+});

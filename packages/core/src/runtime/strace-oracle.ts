@@ -19,8 +19,12 @@
  *     the program itself);
  *   - a frame is pushed for a program signal only when the process installed a handler for it
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
- *   - `= ? ERESTART…` lines are not counted (the kernel restarts the call), a
- *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME;
+ *   - `= ? ERESTART…` lines are not counted when the kernel restarts the call (a
+ *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME); when the signal
+ *     that interrupted it runs a program handler (the next line of that thread delivers a signal
+ *     with a handler installed), the call fails with EINTR instead and counts as an error: for
+ *     ERESTARTNOHAND and ERESTART_RESTARTBLOCK always, for ERESTARTSYS unless that handler has
+ *     SA_RESTART (from the rt_sigaction lines); ERESTARTNOINTR always restarts;
  *   - rt_sigreturn is never an error: strace prints the rax of the context it restores.
  */
 
@@ -63,6 +67,10 @@ interface PidState {
   unfinished: { name: string; counted: boolean; line: string } | null;
   /** Signals with a handler installed (shared by CLONE_SIGHAND threads, copied by fork, reset by exec). */
   handled: Set<string>;
+  /** Of those, the ones installed with SA_RESTART (shared and copied like `handled`). */
+  restart: Set<string>;
+  /** A call that just returned `? ERESTART…`: it counts (as EINTR) if a handler runs next. */
+  interrupted: { name: string; kind: string; counts: boolean } | null;
 }
 
 interface Parsed {
@@ -74,6 +82,7 @@ const LINE = /^(\d+) +(.*)$/;
 const CALL = /^([a-z_][a-z0-9_]*)\((.*)$/;
 const RESULT_AT_END = /\) += (-?\d+|\?|0x[0-9a-f]+)(?: ([A-Z][A-Z0-9_]*))?(?: \(.*\))?(?: <unavailable>)?$/;
 const SIGACTION = /^rt_sigaction\((SIG\w+), \{sa_handler=(\w+)/;
+const SA_RESTART = /\bsa_flags=[^}]*\bSA_RESTART\b/;
 const SIGNAL = /^--- (SIG\w+) /;
 /** The marker's first argument as strace prints it: `0`, `0x1`, … */
 const MARKER_ARG = /^[a-z_0-9]+\((0x[0-9a-f]+|\d+)/;
@@ -114,6 +123,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       total--;
       const top = st.frames[st.frames.length - 1];
       if (top?.runtime) top.syscalls--; // the kernel repeats the call in the same frame
+      st.interrupted = { name: u.name, kind: r[2], counts: true };
     } else if (r[1] === "-1" && u.name !== "rt_sigreturn") c.errors++;
   };
 
@@ -123,14 +133,17 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     st.work = false;
     st.frames = [];
     st.handled = new Set();
+    st.restart = new Set();
   };
 
   /** A clone-family call returned `result` in the parent: the child inherits counting and frames. */
   const forked = (st: PidState, name: string, result: string, line: string) => {
     if (!CLONES.has(name) || !/^[1-9]\d*$/.test(result)) return;
     const child = Number(result);
-    const handledSet = /CLONE_SIGHAND/.test(line) ? st.handled : new Set(st.handled);
-    if (!states.has(child)) start(child, st.counting, st.frames, handledSet, st.work);
+    const shared = /CLONE_SIGHAND/.test(line);
+    const handledSet = shared ? st.handled : new Set(st.handled);
+    const restartSet = shared ? st.restart : new Set(st.restart);
+    if (!states.has(child)) start(child, st.counting, st.frames, handledSet, st.work, restartSet);
   };
 
   const add = (name: string, error: boolean, pid: number) => {
@@ -142,8 +155,23 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     counted.add(pid);
   };
 
-  const start = (pid: number, counting: boolean, frames: Frame[], handled: Set<string>, work = false) => {
-    const st: PidState = { counting, work, frames: frames.map((f) => ({ ...f })), unfinished: null, handled };
+  const start = (
+    pid: number,
+    counting: boolean,
+    frames: Frame[],
+    handled: Set<string>,
+    work = false,
+    restart: Set<string> = new Set(),
+  ) => {
+    const st: PidState = {
+      counting,
+      work,
+      frames: frames.map((f) => ({ ...f })),
+      unfinished: null,
+      handled,
+      restart,
+      interrupted: null,
+    };
     states.set(pid, st);
     for (const p of pending.get(pid) ?? []) handle(p, st);
     pending.delete(pid);
@@ -152,9 +180,20 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
   const handle = (p: Parsed, st: PidState) => {
     const { pid, rest } = p;
     const top = st.frames[st.frames.length - 1];
+    const interrupted = st.interrupted;
+    st.interrupted = null;
     if (rest.startsWith("---")) {
       const runtime = isRuntimeSignal(rest);
-      if (runtime || st.handled.has(SIGNAL.exec(rest)?.[1] ?? "")) {
+      const sig = SIGNAL.exec(rest)?.[1] ?? "";
+      if (interrupted !== null && !runtime && st.handled.has(sig) && interrupted.counts) {
+        // the handler runs: the interrupted call returns EINTR to the program, unless restarted
+        const k = interrupted.kind;
+        if (k === "ERESTARTNOHAND" || k === "ERESTART_RESTARTBLOCK" || (k === "ERESTARTSYS" && !st.restart.has(sig))) {
+          add(interrupted.name, true, pid);
+          if (top?.runtime) top.syscalls++;
+        }
+      }
+      if (runtime || st.handled.has(sig)) {
         st.frames.push({ runtime, syscalls: 0, work: st.work });
         st.work = false; // a handler runs the program's code (or a trap's program call)
       }
@@ -187,13 +226,23 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     }
     const sa = SIGACTION.exec(rest);
     if (sa !== null) {
-      if (sa[2] === "SIG_DFL" || sa[2] === "SIG_IGN") st.handled.delete(sa[1] as string);
-      else st.handled.add(sa[1] as string);
+      const sig = sa[1] as string;
+      if (sa[2] === "SIG_DFL" || sa[2] === "SIG_IGN") {
+        st.handled.delete(sig);
+        st.restart.delete(sig);
+      } else {
+        st.handled.add(sig);
+        if (SA_RESTART.test(rest)) st.restart.add(sig);
+        else st.restart.delete(sig);
+      }
     }
     const r = result(rest);
     const unfinished = rest.endsWith("<unfinished ...>");
     if (r === null && !unfinished) return;
-    if (r !== null && r[1] === "?" && r[2]?.startsWith("ERESTART")) return;
+    if (r !== null && r[1] === "?" && r[2]?.startsWith("ERESTART")) {
+      st.interrupted = { name, kind: r[2], counts: st.counting && !(top?.runtime && top.syscalls > 0) };
+      return;
+    }
     if (name === "rt_sigreturn" && top !== undefined) {
       st.frames.pop();
       st.work = top.work;
@@ -221,7 +270,15 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     const p: Parsed = { pid: Number(lm[1]), rest: lm[2] as string };
     if (root === null) {
       root = p.pid;
-      states.set(root, { counting: false, work: false, frames: [], unfinished: null, handled: new Set() });
+      states.set(root, {
+        counting: false,
+        work: false,
+        frames: [],
+        unfinished: null,
+        handled: new Set(),
+        restart: new Set(),
+        interrupted: null,
+      });
     }
     const st = states.get(p.pid);
     if (st === undefined) {
