@@ -191,6 +191,16 @@ ${chld}
     });
   });
 
+  it("counts a call the process was killed in, without an error (timeout killing sleep)", () => {
+    const r = straceOracle(`300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+300 clock_nanosleep(CLOCK_REALTIME, 0, {tv_sec=5, tv_nsec=0},  <unfinished ...>
+300 <... clock_nanosleep resumed>{tv_sec=4, tv_nsec=715271397}) = ? ERESTART_RESTARTBLOCK (Interrupted by signal)
+300 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=299, si_uid=0} ---
+300 +++ killed by SIGTERM +++
+`);
+    expect(r.byName.clock_nanosleep).toEqual({ calls: 1, errors: 0 });
+  });
+
   it("never counts an interruption by a signal without a handler, nor ERESTARTNOINTR", () => {
     const r = straceOracle(`300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
 300 nanosleep({tv_sec=1, tv_nsec=0}, 0x7ffd) = ? ERESTART_RESTARTBLOCK (Interrupted by signal)

@@ -24,7 +24,8 @@
  *     that interrupted it runs a program handler (the next line of that thread delivers a signal
  *     with a handler installed), the call fails with EINTR instead and counts as an error: for
  *     ERESTARTNOHAND and ERESTART_RESTARTBLOCK always, for ERESTARTSYS unless that handler has
- *     SA_RESTART (from the rt_sigaction lines); ERESTARTNOINTR always restarts;
+ *     SA_RESTART (from the rt_sigaction lines); ERESTARTNOINTR always restarts; when the thread
+ *     is killed by that signal, the call counts without an error (it never returned);
  *   - rt_sigreturn is never an error: strace prints the rax of the context it restores.
  */
 
@@ -196,14 +197,18 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       if (runtime || st.handled.has(sig)) {
         st.frames.push({ runtime, syscalls: 0, work: st.work });
         st.work = false; // a handler runs the program's code (or a trap's program call)
-      }
+      } else st.interrupted = interrupted; // no handler: restarted, or the signal kills
       return;
     }
     if (rest.startsWith("<...")) {
       resumed(st, rest);
       return;
     }
-    if (rest.startsWith("+++")) return;
+    if (rest.startsWith("+++")) {
+      // killed inside the call: it was made and never returned (no error to see)
+      if (interrupted?.counts && rest.startsWith("+++ killed by")) add(interrupted.name, false, pid);
+      return;
+    }
     const m = CALL.exec(rest);
     if (m === null) return;
     let name = m[1] as string;
