@@ -1,8 +1,12 @@
 /* hooks.c — choosing the hook (SYSI_HOOK) and the built-in passthrough and count hooks. */
+#define _GNU_SOURCE /* REG_RIP, REG_RAX */
 #include <asm/unistd.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include "internal.h"
 
 void *sysi_real_dlopen(const char *file, int mode);
@@ -14,10 +18,20 @@ SYSI_HOT long sysi_hook_passthrough(struct sysi_call *c)
 	return sysi_perform_call(c);
 }
 
+/*
+ * The count hook's call in flight on this thread (its counters), for the master's SIGPIPE
+ * watch: a write failing with EPIPE raises SIGPIPE on its return, whose default action kills
+ * the process before the hook counts the error. sysi_count_epipe counts it then and clears
+ * this, so the hook does not count it again when a program handler lets the write return.
+ */
+static __thread struct sysi_stats_syscall *inflight __attribute__((tls_model("initial-exec")));
+extern const char sysi_raw6_ret[];
+
 SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 {
-	struct sysi_stats_syscall *s;
+	struct sysi_stats_syscall *s, *outer;
 	long r;
+	int mine;
 	if (!sysi_stats)
 		return sysi_perform_call(c);
 	s = (unsigned long)c->nr < SYSI_STATS_NSYSCALLS ? &sysi_stats->syscalls[c->nr]
@@ -25,10 +39,36 @@ SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 	/* counted before the call: execve, exit and exit_group do not come back */
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
 	sysi_count_strategy(c);
+	outer = inflight; /* a signal handler's call inside another's */
+	inflight = s;
 	r = sysi_perform_call(c);
-	if (!(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
+	mine = inflight == s; /* else the master counted its error */
+	inflight = outer;
+	if (mine && !(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
 		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 	return r;
+}
+
+/*
+ * From the master, after a program handler it ran returned: the rt_sigreturn it makes next
+ * (unhooked, from libsysi's restorer) is the one the program's restorer would have made.
+ */
+void sysi_count_sigreturn(void)
+{
+	if (sysi_hook_cur == sysi_hook_count && sysi_stats)
+		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
+}
+
+/* From the master, on SIGPIPE: the in-flight call just failed with EPIPE (see inflight). */
+void sysi_count_epipe(const void *ucontext)
+{
+	const ucontext_t *uc = ucontext;
+	struct sysi_stats_syscall *s = inflight;
+	if (s && uc->uc_mcontext.gregs[REG_RIP] == (greg_t)(uintptr_t)sysi_raw6_ret &&
+	    uc->uc_mcontext.gregs[REG_RAX] == -EPIPE) {
+		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
+		inflight = 0;
+	}
 }
 
 /*
@@ -194,6 +234,7 @@ static void load_hook(void)
 		return;
 	if (!sysi_strcmp(h, "count")) {
 		sysi_hook_cur = sysi_hook_count;
+		sysi_observe_signal(SIGPIPE); /* errors of writes that SIGPIPE kills (sysi_count_epipe) */
 		return;
 	}
 	if (!sysi_strcmp(h, "trace")) {

@@ -108,9 +108,13 @@ void sysi_filter_parse(void);
 
 /* signal.c */
 int sysi_claim_signal(int sig, int (*handler)(int, void *, void *));
+int sysi_observe_signal(int sig);
+void sysi_count_epipe(const void *ucontext); /* hooks.c: from the master, on SIGPIPE */
+void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
 extern uint64_t sysi_claimed_mask;
+extern uint64_t sysi_observed_mask;
 
 /* modkey.c: the key (path filled only when there is no build-id); the path on demand */
 int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,

@@ -32,6 +32,12 @@ struct claim {
 };
 
 uint64_t sysi_claimed_mask;
+/*
+ * Signals the master only watches (sysi_observe_signal): it runs first, then does what the
+ * program asked, but they stay out of sysi_claimed_mask, so the program's masks keep them and a
+ * program that ignores one has SIG_IGN in the kernel.
+ */
+uint64_t sysi_observed_mask;
 static struct claim claims[65];
 static volatile int sig_lock;
 
@@ -86,12 +92,34 @@ int sysi_claim_signal(int sig, int (*handler)(int, void *, void *))
 	return (int)r;
 }
 
+/*
+ * Watch sig without owning it: the count hook watches SIGPIPE, which kills a writer on the
+ * return of its failed write, before the hook sees the EPIPE (the master counts it instead).
+ */
+int sysi_observe_signal(int sig)
+{
+	struct claim *c;
+	long r;
+	if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP || synchronous(sig))
+		return -EINVAL;
+	sysi_lock(&sig_lock);
+	c = &claims[sig];
+	r = c->nfn ? 0 : raw4(__NR_rt_sigaction, sig, 0, &c->prog, 8);
+	if (r == 0 && !c->nfn && c->prog.handler != SIG_IGN)
+		r = install_master(sig);
+	if (r == 0)
+		__atomic_or_fetch(&sysi_observed_mask, BIT(sig), __ATOMIC_RELEASE);
+	sysi_unlock(&sig_lock);
+	return (int)r;
+}
+
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 {
 	struct ksigaction a, old;
 	uint64_t claimed = __atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
+	uint64_t observed = __atomic_load_n(&sysi_observed_mask, __ATOMIC_ACQUIRE);
 
-	if (sig >= 1 && sig <= 64 && (claimed & BIT(sig))) {
+	if (sig >= 1 && sig <= 64 && ((claimed | observed) & BIT(sig))) {
 		/*
 		 * Exactly one kernel call per program call, as strace-based oracles expect, and the
 		 * kernel's own errors (bad size, EFAULT on oact): a query without act, else the
@@ -107,7 +135,10 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 		old = claims[sig].prog;
 		if (act) {
 			claims[sig].prog = a;
-			r = install_master_old((int)sig, oact, size);
+			if (!(claimed & BIT(sig)) && a.handler == SIG_IGN) /* watched only: ignore it */
+				r = raw4(__NR_rt_sigaction, sig, &a, oact, size);
+			else
+				r = install_master_old((int)sig, oact, size);
 			/* EFAULT here is writing oact, after the kernel installed the action */
 			if (r < 0 && r != -EFAULT)
 				claims[sig].prog = old;
@@ -170,6 +201,8 @@ static void master(int sig, siginfo_t *si, void *uc)
 	struct ksigaction a;
 	uint64_t m;
 
+	if (sig == SIGPIPE)
+		sysi_count_epipe(uc);
 	for (int i = 0; i < c->nfn; i++)
 		if (c->fn[i](sig, si, uc))
 			return;
@@ -201,5 +234,9 @@ static void master(int sig, siginfo_t *si, void *uc)
 		((void (*)(int, siginfo_t *, void *))a.handler)(sig, si, uc);
 	else
 		((void (*)(int))a.handler)(sig);
-	/* returning restores the interrupted context and mask (rt_sigreturn via sysi_restorer) */
+	/*
+	 * Returning restores the interrupted context and mask (rt_sigreturn via sysi_restorer):
+	 * the program's handler returned, so this rt_sigreturn stands for the program's own.
+	 */
+	sysi_count_sigreturn();
 }

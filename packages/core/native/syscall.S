@@ -30,6 +30,9 @@ sysi_raw6:
 	mov %r9, %r8
 	mov 8(%rsp), %r9
 	syscall
+	.global sysi_raw6_ret
+	.hidden sysi_raw6_ret
+sysi_raw6_ret:			/* where a signal raised by the call (SIGPIPE) finds rip */
 	ret
 	.cfi_endproc
 	.size sysi_syscall6, . - sysi_syscall6

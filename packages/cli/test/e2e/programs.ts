@@ -32,13 +32,6 @@ export interface Program {
 const EXIT_RACE =
   "flaky (1 run in 3 for Go, about 1 in 14 for bun): the count hook counts a call before making it, and a thread that the exiting thread's exit_group kills between that count and the real syscall never enters the kernel, so strace never sees the call (+1 read, nanosleep, epoll_ctl …); strace then sometimes prints a phantom exit_group for the killed thread (-1 exit_group)";
 
-/**
- * Why the counts of a process killed by a signal right after a failed call differ: the count
- * hook adds an error after the call returns, and it never returns.
- */
-const KILLED_AFTER_ERROR =
-  "a write that fails with EPIPE raises SIGPIPE, which kills the writer before the count hook's after-call error accounting runs (the hook counts the call, not its error)";
-
 const FIXTURES = join(import.meta.dir, "fixtures");
 let goVersion: string | null = null;
 
@@ -186,13 +179,11 @@ export const PROGRAMS: Program[] = [
     name: "yes | head -n 3 (yes killed by SIGPIPE, no handler)",
     cmd: ["sh", "-c", "yes | head -n 3"],
     needs: "yes",
-    countTodo: KILLED_AFTER_ERROR,
   },
   {
     name: "seq | sort | head -n 1 (sort's SIGPIPE handler re-raises)",
     cmd: ["sh", "-c", "seq 1 200000 | sort -n | head -n 1"],
     needs: "sort",
-    countTodo: KILLED_AFTER_ERROR,
   },
   {
     name: "awk and sort pipeline",
