@@ -13,7 +13,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { straceOracle } from "../packages/core/src/runtime/strace-oracle.ts";
+import { countUnderStraceArgv, straceOracle } from "../packages/core/src/runtime/strace-oracle.ts";
 
 const args = process.argv.slice(2);
 const sep = args.indexOf("--");
@@ -31,28 +31,11 @@ const dir = mkdtempSync(join(tmpdir(), "sysi-count-vs-strace-"));
 const trace = join(dir, "strace.txt");
 const out = join(dir, "counts.json");
 const cli = join(import.meta.dir, "../packages/cli/bin/run.js");
-const r = Bun.spawnSync(
-  [
-    "strace",
-    "-f",
-    "-qq",
-    "-o",
-    trace,
-    "bun",
-    cli,
-    "run",
-    "-s",
-    chain,
-    "--hook",
-    "count",
-    "--json",
-    "-o",
-    out,
-    "--",
-    ...cmd,
-  ],
-  { env: { ...process.env, SYSI_MARKER: "1" }, stdout: "inherit", stderr: "inherit" },
-);
+const r = Bun.spawnSync(countUnderStraceArgv(cli, chain, trace, out, cmd), {
+  env: { ...process.env, SYSI_MARKER: "1" },
+  stdout: "inherit",
+  stderr: "inherit",
+});
 let counts: { syscalls: { name: string; calls: number; errors: number }[] };
 try {
   counts = JSON.parse(readFileSync(out, "utf8"));

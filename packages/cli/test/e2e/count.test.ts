@@ -10,7 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host/index";
-import { straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { countUnderStraceArgv, straceOracle } from "@sysi/core/runtime/strace-oracle";
 import { PROGRAMS, programEnv } from "./programs.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
@@ -44,33 +44,12 @@ for (const chain of CHAINS) {
           p.setup?.(work);
           const trace = join(dir, "strace.txt");
           const out = join(dir, "counts.json");
-          const r = Bun.spawnSync(
-            [
-              "strace",
-              "-f",
-              "-qq",
-              "-o",
-              trace,
-              "bun",
-              CLI,
-              "run",
-              "-s",
-              chain.spec,
-              "--hook",
-              "count",
-              "--json",
-              "-o",
-              out,
-              "--",
-              ...p.cmd,
-            ],
-            {
-              cwd: work,
-              env: { ...programEnv(work), SYSI_CACHE_DIR: cache, SYSI_MARKER: "1" },
-              stdout: "pipe",
-              stderr: "pipe",
-            },
-          );
+          const r = Bun.spawnSync(countUnderStraceArgv(CLI, chain.spec, trace, out, p.cmd), {
+            cwd: work,
+            env: { ...programEnv(work), SYSI_CACHE_DIR: cache, SYSI_MARKER: "1" },
+            stdout: "pipe",
+            stderr: "pipe",
+          });
           expect(r.stderr.toString()).not.toContain("sysi: error");
           expect(r.exitCode).toBe(0); // every program exits 0 natively: counts of a broken run prove nothing
           const oracle = straceOracle(readFileSync(trace, "utf8"));

@@ -297,3 +297,36 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
   for (const pid of [...pending.keys()]) start(pid, false, [], new Set());
   return { byName, total, pids: [...counted].sort((a, b) => a - b) };
 }
+
+/**
+ * The command line whose trace this oracle reads: CMD under `sysi run -s CHAIN --hook count
+ * --json -o OUT` (cli: the CLI's bin/run.js), inside `strace -f -qq -o TRACE`. Run it with
+ * SYSI_MARKER=1 in the environment.
+ */
+export function countUnderStraceArgv(
+  cli: string,
+  chain: string,
+  trace: string,
+  out: string,
+  cmd: readonly string[],
+): string[] {
+  return [
+    "strace",
+    "-f",
+    "-qq",
+    "-o",
+    trace,
+    "bun",
+    cli,
+    "run",
+    "-s",
+    chain,
+    "--hook",
+    "count",
+    "--json",
+    "-o",
+    out,
+    "--",
+    ...cmd,
+  ];
+}
