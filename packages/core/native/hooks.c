@@ -19,17 +19,19 @@ SYSI_HOT long sysi_hook_passthrough(struct sysi_call *c)
 }
 
 /*
- * The count hook's call in flight on this thread (its counters), for the master's SIGPIPE
- * watch: a write failing with EPIPE raises SIGPIPE on its return, whose default action kills
- * the process before the hook counts the error. sysi_count_epipe counts it then and clears
- * this, so the hook does not count it again when a program handler lets the write return.
+ * The count or trace hook's call in flight on this thread, for the master's SIGPIPE watch: a
+ * write failing with EPIPE raises SIGPIPE on its return, whose default action kills the process
+ * before the hook sees the EPIPE. sysi_count_epipe accounts for it then and clears this, so the
+ * hook does not do it again when a program handler lets the write return. A hook saves the
+ * previous value (a signal handler's call inside another's) and restores it.
  */
-static __thread struct sysi_stats_syscall *inflight __attribute__((tls_model("initial-exec")));
+__thread struct sysi_call *sysi_inflight __attribute__((tls_model("initial-exec")));
 extern const char sysi_raw6_ret[];
 
 SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 {
-	struct sysi_stats_syscall *s, *outer;
+	struct sysi_stats_syscall *s;
+	struct sysi_call *outer;
 	long r;
 	int mine;
 	if (!sysi_stats)
@@ -39,11 +41,11 @@ SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 	/* counted before the call: execve, exit and exit_group do not come back */
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
 	sysi_count_strategy(c);
-	outer = inflight; /* a signal handler's call inside another's */
-	inflight = s;
+	outer = sysi_inflight;
+	sysi_inflight = c;
 	r = sysi_perform_call(c);
-	mine = inflight == s; /* else the master counted its error */
-	inflight = outer;
+	mine = sysi_inflight == c; /* else the master counted its error */
+	sysi_inflight = outer;
 	if (mine && !(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
 		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 	return r;
@@ -59,15 +61,22 @@ void sysi_count_sigreturn(void)
 		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
 }
 
-/* From the master, on SIGPIPE: the in-flight call just failed with EPIPE (see inflight). */
+/* From the master, on SIGPIPE: did the in-flight call just fail with EPIPE (sysi_inflight)? */
 void sysi_count_epipe(const void *ucontext)
 {
 	const ucontext_t *uc = ucontext;
-	struct sysi_stats_syscall *s = inflight;
-	if (s && uc->uc_mcontext.gregs[REG_RIP] == (greg_t)(uintptr_t)sysi_raw6_ret &&
-	    uc->uc_mcontext.gregs[REG_RAX] == -EPIPE) {
+	struct sysi_call *c = sysi_inflight;
+	if (!c || uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)sysi_raw6_ret ||
+	    uc->uc_mcontext.gregs[REG_RAX] != -EPIPE)
+		return;
+	sysi_inflight = 0;
+	if (sysi_hook_cur == sysi_hook_trace) {
+		sysi_trace_line(c, -EPIPE);
+	} else if (sysi_stats) {
+		struct sysi_stats_syscall *s = (unsigned long)c->nr < SYSI_STATS_NSYSCALLS
+						       ? &sysi_stats->syscalls[c->nr]
+						       : &sysi_stats->other;
 		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
-		inflight = 0;
 	}
 }
 
@@ -238,6 +247,7 @@ static void load_hook(void)
 		return;
 	}
 	if (!sysi_strcmp(h, "trace")) {
+		sysi_observe_signal(SIGPIPE); /* lines of writes that SIGPIPE kills (sysi_count_epipe) */
 		if (sysi_trace_setup() < 0)
 			sysi_die("cannot open SYSI_TRACE_FILE");
 		sysi_hook_cur = sysi_hook_trace;

@@ -110,6 +110,8 @@ void sysi_filter_parse(void);
 int sysi_claim_signal(int sig, int (*handler)(int, void *, void *));
 int sysi_observe_signal(int sig);
 void sysi_count_epipe(const void *ucontext); /* hooks.c: from the master, on SIGPIPE */
+extern __thread struct sysi_call *sysi_inflight; /* hooks.c: the count/trace hook's call */
+void sysi_trace_line(const struct sysi_call *c, long ret); /* trace.c: a complete call's line */
 void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);

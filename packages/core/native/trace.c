@@ -97,15 +97,25 @@ static void line(const struct sysi_call *c, long ret, int known)
 	raw3(__NR_write, trace_fd, buf, p - buf);
 }
 
+void sysi_trace_line(const struct sysi_call *c, long ret)
+{
+	line(c, ret, 1);
+}
+
 long sysi_hook_trace(struct sysi_call *c)
 {
+	struct sysi_call *outer;
 	long r;
 	sysi_count_strategy(c);
 	if ((c->flags & SYSI_CALL_INCONTEXT) || c->nr == __NR_exit || c->nr == __NR_exit_group) {
 		line(c, 0, 0);
 		return sysi_perform_call(c);
 	}
+	outer = sysi_inflight; /* see hooks.c: the master writes the line of a write SIGPIPE kills */
+	sysi_inflight = c;
 	r = sysi_perform_call(c);
-	line(c, r, 1);
+	if (sysi_inflight == c)
+		line(c, r, 1);
+	sysi_inflight = outer;
 	return r;
 }
