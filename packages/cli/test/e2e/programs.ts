@@ -30,7 +30,7 @@ export interface Program {
  * differ now and then (Go's sysmon and netpoller, bun's HTTP client thread).
  */
 const EXIT_RACE =
-  "flaky under the strace oracle (1 run in 3 for Go, about 1 in 14 for bun): when exit_group kills the other threads, strace sometimes shows one call fewer than the hook counted (+1 read, nanosleep, epoll_ctl …) or a phantom exit_group for a killed thread (-1 exit_group); without strace the hook's counts equal the kernel's own sys_enter tracepoint counts (perf stat, 20 of 20 Go runs), so the gap is strace's (most likely a thread killed at its ptrace syscall-entry stop, whose call then never runs): this needs an oracle without ptrace stops, e.g. perf raw_syscalls";
+  "flaky under the strace oracle (1 run in 3 for Go, about 1 in 14 for bun): when exit_group kills the other threads, strace sometimes shows one call fewer than the hook counted (+1 read, nanosleep, epoll_ctl …) or a phantom exit_group for a killed thread (-1 exit_group); without strace the hook's counts equal the kernel's own sys_enter tracepoint counts (perf stat, 20 of 20 Go runs), so the gap is strace's (most likely a thread killed at its ptrace syscall-entry stop, whose call then never runs): count-perf.test.ts checks these programs against perf instead";
 
 const FIXTURES = join(import.meta.dir, "fixtures");
 let goVersion: string | null = null;
