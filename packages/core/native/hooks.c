@@ -21,17 +21,26 @@ SYSI_HOT long sysi_hook_passthrough(struct sysi_call *c)
 /*
  * The count or trace hook's call in flight on this thread, for the master's SIGPIPE watch: a
  * write failing with EPIPE raises SIGPIPE on its return, whose default action kills the process
- * before the hook sees the EPIPE. sysi_count_epipe accounts for it then and clears this, so the
- * hook does not do it again when a program handler lets the write return. A hook saves the
- * previous value (a signal handler's call inside another's) and restores it.
+ * before the hook sees the EPIPE. watch_epipe accounts for it then and clears this, so the
+ * hook does not do it again when a program handler lets the write return.
  */
-__thread struct sysi_call *sysi_inflight __attribute__((tls_model("initial-exec")));
+static __thread struct sysi_call *inflight __attribute__((tls_model("initial-exec")));
 extern const char sysi_raw6_ret[];
+
+SYSI_HOT long sysi_perform_watched(struct sysi_call *c, int *mine)
+{
+	struct sysi_call *outer = inflight; /* a signal handler's call inside another's */
+	long r;
+	inflight = c;
+	r = sysi_perform_call(c);
+	*mine = inflight == c;
+	inflight = outer;
+	return r;
+}
 
 SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 {
 	struct sysi_stats_syscall *s;
-	struct sysi_call *outer;
 	long r;
 	int mine;
 	if (!sysi_stats)
@@ -41,11 +50,7 @@ SYSI_HOT long sysi_hook_count(struct sysi_call *c)
 	/* counted before the call: execve, exit and exit_group do not come back */
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
 	sysi_count_strategy(c);
-	outer = sysi_inflight;
-	sysi_inflight = c;
-	r = sysi_perform_call(c);
-	mine = sysi_inflight == c; /* else the master counted its error */
-	sysi_inflight = outer;
+	r = sysi_perform_watched(c, &mine);
 	if (mine && !(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
 		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 	return r;
@@ -61,15 +66,15 @@ void sysi_count_sigreturn(void)
 		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
 }
 
-/* From the master, on SIGPIPE: did the in-flight call just fail with EPIPE (sysi_inflight)? */
-void sysi_count_epipe(const void *ucontext)
+/* The SIGPIPE watch (from the master): did the in-flight call just fail with EPIPE? */
+static void watch_epipe(const void *ucontext)
 {
 	const ucontext_t *uc = ucontext;
-	struct sysi_call *c = sysi_inflight;
+	struct sysi_call *c = inflight;
 	if (!c || uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)sysi_raw6_ret ||
 	    uc->uc_mcontext.gregs[REG_RAX] != -EPIPE)
 		return;
-	sysi_inflight = 0;
+	inflight = 0;
 	if (sysi_hook_cur == sysi_hook_trace) {
 		sysi_trace_line(c, -EPIPE);
 	} else if (sysi_stats) {
@@ -243,11 +248,11 @@ static void load_hook(void)
 		return;
 	if (!sysi_strcmp(h, "count")) {
 		sysi_hook_cur = sysi_hook_count;
-		sysi_observe_signal(SIGPIPE); /* errors of writes that SIGPIPE kills (sysi_count_epipe) */
+		sysi_observe_signal(SIGPIPE, watch_epipe); /* errors of writes SIGPIPE kills */
 		return;
 	}
 	if (!sysi_strcmp(h, "trace")) {
-		sysi_observe_signal(SIGPIPE); /* lines of writes that SIGPIPE kills (sysi_count_epipe) */
+		sysi_observe_signal(SIGPIPE, watch_epipe); /* lines of writes SIGPIPE kills */
 		if (sysi_trace_setup() < 0)
 			sysi_die("cannot open SYSI_TRACE_FILE");
 		sysi_hook_cur = sysi_hook_trace;

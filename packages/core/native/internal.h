@@ -108,9 +108,10 @@ void sysi_filter_parse(void);
 
 /* signal.c */
 int sysi_claim_signal(int sig, int (*handler)(int, void *, void *));
-int sysi_observe_signal(int sig);
-void sysi_count_epipe(const void *ucontext); /* hooks.c: from the master, on SIGPIPE */
-extern __thread struct sysi_call *sysi_inflight; /* hooks.c: the count/trace hook's call */
+int sysi_observe_signal(int sig, void (*observer)(const void *uc));
+/* hooks.c: perform c as the count/trace hook's call in flight (*mine = 0: the SIGPIPE watch
+ * already accounted for its EPIPE) */
+long sysi_perform_watched(struct sysi_call *c, int *mine);
 void sysi_trace_line(const struct sysi_call *c, long ret); /* trace.c: a complete call's line */
 void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);

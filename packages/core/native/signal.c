@@ -28,6 +28,7 @@ struct ksigaction {
 struct claim {
 	int (*fn[MAX_CLAIMS])(int, void *, void *);
 	int nfn;
+	void (*observer)(const void *uc); /* sysi_observe_signal: runs first on every delivery */
 	struct ksigaction prog; /* the program's view of the disposition */
 };
 
@@ -93,10 +94,11 @@ int sysi_claim_signal(int sig, int (*handler)(int, void *, void *))
 }
 
 /*
- * Watch sig without owning it: the count hook watches SIGPIPE, which kills a writer on the
- * return of its failed write, before the hook sees the EPIPE (the master counts it instead).
+ * Watch sig without owning it: observer runs first on each delivery. The count and trace hooks
+ * watch SIGPIPE, which kills a writer on the return of its failed write before the hook sees
+ * the EPIPE (watch_epipe accounts for it instead).
  */
-int sysi_observe_signal(int sig)
+int sysi_observe_signal(int sig, void (*observer)(const void *uc))
 {
 	struct claim *c;
 	long r;
@@ -107,8 +109,10 @@ int sysi_observe_signal(int sig)
 	r = c->nfn ? 0 : raw4(__NR_rt_sigaction, sig, 0, &c->prog, 8);
 	if (r == 0 && !c->nfn && c->prog.handler != SIG_IGN)
 		r = install_master(sig);
-	if (r == 0)
+	if (r == 0) {
+		c->observer = observer;
 		__atomic_or_fetch(&sysi_observed_mask, BIT(sig), __ATOMIC_RELEASE);
+	}
 	sysi_unlock(&sig_lock);
 	return (int)r;
 }
@@ -201,8 +205,8 @@ static void master(int sig, siginfo_t *si, void *uc)
 	struct ksigaction a;
 	uint64_t m;
 
-	if (sig == SIGPIPE)
-		sysi_count_epipe(uc);
+	if (c->observer)
+		c->observer(uc);
 	for (int i = 0; i < c->nfn; i++)
 		if (c->fn[i](sig, si, uc))
 			return;

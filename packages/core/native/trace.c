@@ -104,18 +104,15 @@ void sysi_trace_line(const struct sysi_call *c, long ret)
 
 long sysi_hook_trace(struct sysi_call *c)
 {
-	struct sysi_call *outer;
 	long r;
+	int mine;
 	sysi_count_strategy(c);
 	if ((c->flags & SYSI_CALL_INCONTEXT) || c->nr == __NR_exit || c->nr == __NR_exit_group) {
 		line(c, 0, 0);
 		return sysi_perform_call(c);
 	}
-	outer = sysi_inflight; /* see hooks.c: the master writes the line of a write SIGPIPE kills */
-	sysi_inflight = c;
-	r = sysi_perform_call(c);
-	if (sysi_inflight == c)
+	r = sysi_perform_watched(c, &mine);
+	if (mine) /* else the SIGPIPE watch wrote its line */
 		line(c, r, 1);
-	sysi_inflight = outer;
 	return r;
 }
