@@ -159,10 +159,10 @@ static void traceme_flush(void)
 		sysi_ud2_api->syscall6(SYSI_MARKER_NR, SYSI_MARKER_TRAP_END, 0, 0, 0, 0, 0);
 }
 
-/* Does this process share its address space with its parent (a vfork child)? */
-static int in_vfork_child(void)
+/* Does process pid share its address space with its parent (a vfork child)? */
+static int in_vfork_child(long pid)
 {
-	long pid = getpid_raw(), ppid, r;
+	long ppid, r;
 	own_work(1);
 	ppid = sysi_ud2_api->syscall6(__NR_getppid, 0, 0, 0, 0, 0, 0);
 	r = sysi_ud2_api->syscall6(__NR_kcmp, pid, ppid, KCMP_VM_, 0, 0, 0);
@@ -230,21 +230,24 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	default:
 		return 0;
 	}
-	if (sig != (want == SYSI_UD2_VARIANT_UD2 ? SIGILL : want == SYSI_UD2_VARIANT_INT3 ? SIGTRAP : SIGSEGV))
+	if (sig != sysi_ud2_variant_signal[want])
 		return 0;
 	s = sysi_ud2_find(site);
 	if (!s || s->variant != want)
 		return 0;
-	if (g[REG_RAX] == __NR_ptrace && g[REG_RDI] == PTRACE_TRACEME_REQ && in_vfork_child()) {
-		/* deferred (see traceme_pid); the call succeeds now, as it would */
-		traceme_site = site;
-		traceme_pid = getpid_raw();
-		g[REG_RAX] = 0;
-		g[REG_RIP] = (greg_t)(site + 2);
-		fp = fast_frame(uc, &xfeatures);
-		if (fp)
-			resume(g, fp, xfeatures);
-		return 1;
+	if (g[REG_RAX] == __NR_ptrace && g[REG_RDI] == PTRACE_TRACEME_REQ) {
+		long pid = getpid_raw();
+		if (in_vfork_child(pid)) {
+			/* deferred (see traceme_pid); the call succeeds now, as it would */
+			traceme_site = site;
+			traceme_pid = pid;
+			g[REG_RAX] = 0;
+			g[REG_RIP] = (greg_t)(site + 2);
+			fp = fast_frame(uc, &xfeatures);
+			if (fp)
+				resume(g, fp, xfeatures);
+			return 1;
+		}
 	}
 	if (traceme_pid) {
 		if (traceme_pid == getpid_raw())

@@ -6,7 +6,7 @@
 const struct sysi_runtime_api *sysi_ud2_api;
 uint32_t sysi_ud2_id;
 static int claimed[NSIG]; /* by signal: hlt and int4 share SIGSEGV */
-static const int variant_signal[SYSI_UD2_NVARIANTS] = { SIGILL, SIGTRAP, SIGSEGV, SIGSEGV };
+const int sysi_ud2_variant_signal[SYSI_UD2_NVARIANTS] = { SIGILL, SIGTRAP, SIGSEGV, SIGSEGV };
 
 static int ud2_init(const struct sysi_runtime_api *api, uint32_t id)
 {
@@ -23,10 +23,10 @@ static int ud2_prepare_site(const struct sysi_site *site)
 	uint64_t v = site->aux[0];
 	if (v >= SYSI_UD2_NVARIANTS || site->patch_addr != site->addr || site->patch_len != 2)
 		return -EINVAL;
-	if (!claimed[variant_signal[v]]) {
-		if (sysi_ud2_api->claim_signal(variant_signal[v], sysi_ud2_trap) < 0)
+	if (!claimed[sysi_ud2_variant_signal[v]]) {
+		if (sysi_ud2_api->claim_signal(sysi_ud2_variant_signal[v], sysi_ud2_trap) < 0)
 			return -EPERM;
-		claimed[variant_signal[v]] = 1;
+		claimed[sysi_ud2_variant_signal[v]] = 1;
 	}
 	return sysi_ud2_add_site(site->addr, (uint32_t)v) < 0 ? -ENOMEM : 0;
 }

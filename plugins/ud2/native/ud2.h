@@ -27,6 +27,7 @@ struct sysi_ud2_site {
 };
 
 extern const struct sysi_runtime_api *sysi_ud2_api;
+extern const int sysi_ud2_variant_signal[SYSI_UD2_NVARIANTS]; /* the signal each variant raises */
 extern uint32_t sysi_ud2_id;
 
 /* sites.c: the site table (written under libsysi's module lock, read lock-free) */
