@@ -27,6 +27,15 @@ function childAsNobody(): Map<string, ChildProbe> {
   return out;
 }
 
+// Host-dependent expectations, branched on below. The oracle for pkeys is the kernel's own view
+// of the CPU: /proc/cpuinfo's pku (CPU) and ospke (OS enabled it) flags.
+const cpuFlags = new Set(
+  (/^flags\s*:(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "").split(/\s+/).filter(Boolean),
+);
+const ospke = cpuFlags.has("ospke");
+const here = await probeHost();
+const pkeysHere = here.check("pkeys")?.ok === true;
+
 describe("probeHost", () => {
   it("reports every check once, in order, with one-line details", async () => {
     const report = await probeHost();
@@ -66,4 +75,23 @@ describe("probeHost", () => {
       expect(report.check("page0")?.detail).toContain("NULL reads no longer fault");
     },
   );
+
+  it(`finds pkeys ${ospke ? "working (cpuinfo has ospke)" : "missing, with the CPU's reason (cpuinfo has no ospke)"}`, async () => {
+    const pkeys = (await probeHost()).check("pkeys");
+    if (ospke) {
+      // pkey_alloc can still be refused by a seccomp filter; without one it works
+      if (readFileSync("/proc/self/status", "utf8").includes("Seccomp:\t0")) expect(pkeys?.ok).toBe(true);
+    } else {
+      expect(pkeys?.ok).toBe(false);
+      expect(pkeys?.detail).toContain(cpuFlags.has("pku") ? "the OS did not enable it" : "CPU has no pku");
+    }
+  });
+
+  it(`says what a mapped page 0 means for NULL reads here (${pkeysHere ? "pkeys: execute-only, they fault" : "no pkeys: readable, they do not fault"})`, () => {
+    const page0 = here.check("page0");
+    if (page0?.ok !== true) expect(page0?.detail).not.toContain("NULL reads");
+    else if (pkeysHere)
+      expect(page0.detail).toContain("NULL reads no longer fault unless a pkey makes it execute-only");
+    else expect(page0.detail).toContain("NULL reads no longer fault (no pkeys here to make it execute-only)");
+  });
 });
