@@ -184,6 +184,7 @@ void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded
 			site.aux[1] = o->aux[1];
 			site.strategy = (uint32_t)r;
 			site.module = 0;
+			site.bytes = o->new_bytes;
 			sysi_rts[r].busy = 1;
 			if (sysi_rts[r].ops->prepare_site(&site) != 0) {
 				strategy_stat(r, 1);

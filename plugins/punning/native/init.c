@@ -132,6 +132,73 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	return 0;
 }
 
+/* Build len bytes of code at span start (one page, usable part), on batch page p of (bias, local). */
+static int place(uintptr_t start, const unsigned char *code, int len, uintptr_t bias, unsigned local)
+{
+	int p;
+	if (len < 0 || start >= (1UL << 47) || start < 0x10000 ||
+	    (start & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE)
+		return -1;
+	p = phys_page(bias, local);
+	if (p < 0 || map_vpage(start & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
+		return -1;
+	copy_bytes(rw[p] + (start & (PN_PAGE - 1)), code, (unsigned)len);
+	return 0;
+}
+
+/* rel32 of the e9 at address at, read from the bytes the patch will write */
+static long rel_at(const struct sysi_site *s, uintptr_t at)
+{
+	const unsigned char *b = s->bytes + (at + 1 - s->patch_addr);
+	return (long)(int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+			       (uint32_t)b[3] << 24);
+}
+
+/* Is [at, at + 5) an e9 inside the patch? */
+static int jump_in_patch(const struct sysi_site *s, uintptr_t at)
+{
+	return s->bytes && at >= s->patch_addr && at + 5 <= s->patch_addr + s->patch_len &&
+	       s->bytes[at - s->patch_addr] == 0xe9;
+}
+
+/*
+ * The second trampoline of tactics succ and neigh, whose jump the patch bytes hold: succ's runs
+ * the successor (the e9 at site + 2), neigh's is the plain site trampoline (the site's eb, then
+ * the e9 it reaches). 0 when there is none or it is in place.
+ */
+static int prepare_second(const struct sysi_site *s, uintptr_t bias)
+{
+	uint64_t aux1 = s->aux[1];
+	unsigned tactic = PN_AUX_TACTIC(aux1), pre = PN_AUX_PRE(aux1);
+	const unsigned char *window = (const unsigned char *)(s->addr - pre);
+	unsigned char code[160];
+	uintptr_t at;
+	int len;
+
+	if (tactic == PN_TACTIC_SUCC) {
+		at = s->addr + 2;
+		if (!jump_in_patch(s, at))
+			return -1;
+		at = at + 5 + rel_at(s, at);
+		len = sysi_punning_build_post(code, at, s->addr, window, aux1);
+		return place(at, code, len, bias, PN_AUX_PHYS2(aux1));
+	}
+	if (tactic == PN_TACTIC_NEIGH) {
+		uint64_t plain = aux1 & (0xffffffull | 31ull << 51); /* pages and tactic: no pre, post, fixups */
+		if (!s->bytes || s->addr + 2 > s->patch_addr + s->patch_len || s->bytes[s->addr - s->patch_addr] != 0xeb)
+			return -1;
+		at = s->addr + 2 + (long)(signed char)s->bytes[s->addr + 1 - s->patch_addr];
+		if (!jump_in_patch(s, at))
+			return -1;
+		at = at + 5 + rel_at(s, at); /* the entry L, PN_ENTRY_OFF(0) into the span */
+		len = sysi_punning_build(code, at, s->addr, (const unsigned char *)s->addr, plain);
+		if (len >= 0 && direct && sysi_punning_direct(code, at - PN_ENTRY_OFF(0), 0) < 0)
+			return -1;
+		return place(at - PN_ENTRY_OFF(0), code, len, bias, PN_AUX_PHYS2(aux1));
+	}
+	return 0;
+}
+
 static int pn_prepare_site(const struct sysi_site *s)
 {
 	uint64_t aux0 = s->aux[0], aux1 = s->aux[1];
@@ -140,20 +207,16 @@ static int pn_prepare_site(const struct sysi_site *s)
 	unsigned pre = PN_AUX_PRE(aux1), post = PN_AUX_POST(aux1);
 	uintptr_t start = t - PN_ENTRY_OFF(pre); /* the span; the site jumps to t */
 	unsigned char code[160];
-	int len, p;
+	int len;
 
-	if (start >= (1UL << 47) || start < 0x10000 || pre + 2 + post > 16)
+	if (pre + 2 + post > 16)
 		return -1;
 	len = sysi_punning_build(code, t, s->addr, (const unsigned char *)(s->addr - pre), aux1);
-	if (len < 0 || (start & (PN_PAGE - 1)) + (unsigned)len > PN_USABLE)
+	if (len >= 0 && direct && sysi_punning_direct(code, start, pre) < 0)
 		return -1;
-	if (direct && sysi_punning_direct(code, start, pre) < 0)
+	if (place(start, code, len, bias, PN_AUX_PHYS(aux1)) < 0)
 		return -1;
-	p = phys_page(bias, PN_AUX_PHYS(aux1));
-	if (p < 0 || map_vpage(start & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
-		return -1;
-	copy_bytes(rw[p] + (start & (PN_PAGE - 1)), code, (unsigned)len);
-	return 0;
+	return prepare_second(s, bias);
 }
 
 static void pn_ready(void)

@@ -37,7 +37,11 @@
 #include "sysi-entry.h" /* struct sysi_call offsets SYSI_C_*, the save area SYSI_F_* */
 
 /* aux[1] fields */
-#define PN_AUX_PHYS(a) ((unsigned)((a) & 0xffffff))
+#define PN_AUX_PHYS(a) ((unsigned)((a) & 0xfff))          /* the site trampoline's page */
+#define PN_AUX_PHYS2(a) ((unsigned)(((a) >> 12) & 0xfff)) /* the second trampoline's page */
+#define PN_AUX_TACTIC(a) ((unsigned)(((a) >> 51) & 31))
+#define PN_TACTIC_SUCC 5  /* + the successor's own trampoline, entered by the e9 at site + 2 */
+#define PN_TACTIC_NEIGH 6 /* + the plain site trampoline, entered by the site's eb, then an e9 */
 #define PN_AUX_PRE(a) ((unsigned)(((a) >> 24) & 15))
 #define PN_AUX_POST(a) ((unsigned)(((a) >> 28) & 15))
 #define PN_AUX_FIX(a, i) ((unsigned)(((a) >> (32 + 8 * (i))) & 0xff))
@@ -64,6 +68,10 @@ extern const unsigned char sysi_punning_sys[], sysi_punning_sys_end[]; /* copied
  * t - PN_ENTRY_OFF(pre); returns its length or -1 */
 int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const unsigned char *window,
 		       uint64_t aux1);
+/* tramp.c: the trampoline of the window's post instructions alone (tactic succ), for the span
+ * starting at p: them relocated, then a jmp back to site + 2 + post; its length or -1 */
+int sysi_punning_build_post(unsigned char *out, uintptr_t p, uintptr_t site, const unsigned char *window,
+			    uint64_t aux1);
 /* tramp.c: make the trampoline built into out for span start p call the page's passthrough stub
  * (`90 e8 rel32` in place of `ff 15 d32`); 0, or -1 when the bytes are not the expected call */
 int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre);

@@ -44,45 +44,25 @@ static int copy(unsigned char *out, uintptr_t at, const unsigned char *w, uintpt
 	return 0;
 }
 
-int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const unsigned char *window,
-		       uint64_t aux1)
+/*
+ * The window's post instructions relocated to run at p (the final branch re-encoded with a
+ * rel32), then `jmp site + 2 + post`; the bytes written, or -1.
+ */
+static int emit_post(unsigned char *out, uintptr_t p, uintptr_t site, const unsigned char *window,
+		     uint64_t aux1)
 {
 	unsigned pre = PN_AUX_PRE(aux1), post = PN_AUX_POST(aux1), br = PN_AUX_BRANCH(aux1);
 	unsigned blen = br == PN_BR_JMP8 || br == PN_BR_JCC8 ? 2 : br == PN_BR_JMP32 ? 5 :
 			br == PN_BR_JCC32 ? 6 : 0;
-	uintptr_t wstart = site - pre, back = site + 2 + post, p = t - PN_ENTRY_OFF(pre), slot;
+	uintptr_t wstart = site - pre, back = site + 2 + post;
 	unsigned pos = 0;
 	long rel;
 
 	if (blen > post)
 		return -1;
-	if (copy(out, p, window, wstart, 0, pre, aux1) < 0)
+	if (copy(out, p, window, wstart, pre + 2, pre + 2 + post - blen, aux1) < 0)
 		return -1;
-	pos = pre;
-	if (pre) { /* jmp L */
-		out[pos++] = 0xeb;
-		out[pos++] = 0x04;
-	}
-	/* I: syscall ; jmp R */
-	out[pos++] = 0x0f; out[pos++] = 0x05; out[pos++] = 0xeb; out[pos++] = 0x12;
-	/* L: lea -0x80(%rsp),%rsp */
-	out[pos++] = 0x48; out[pos++] = 0x8d; out[pos++] = 0x64; out[pos++] = 0x24; out[pos++] = 0x80;
-	/* lea S(%rip),%r11 */
-	out[pos] = 0x4c; out[pos + 1] = 0x8d; out[pos + 2] = 0x1d;
-	rel = (long)(site - (p + pos + 7));
-	if (!fits32(rel))
-		return -1;
-	put32(out + pos + 3, (int32_t)rel);
-	pos += 7;
-	/* call *slot(%rip) */
-	slot = ((p + pos) & ~(uintptr_t)(PN_PAGE - 1)) + PN_SLOT_OFF;
-	out[pos] = 0xff; out[pos + 1] = 0x15;
-	put32(out + pos + 2, (int32_t)(long)(slot - (p + pos + 6)));
-	pos += 6;
-	/* R: post instructions (the final branch re-encoded with a rel32) */
-	if (copy(out + pos, p + pos, window, wstart, pre + 2, pre + 2 + post - blen, aux1) < 0)
-		return -1;
-	pos += post - blen;
+	pos = post - blen;
 	if (br != PN_BR_NONE) {
 		const unsigned char *b = window + pre + 2 + post - blen;
 		uintptr_t end = wstart + pre + 2 + post, target;
@@ -120,8 +100,50 @@ int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const un
 	if (!fits32(rel))
 		return -1;
 	put32(out + pos + 1, (int32_t)rel);
-	pos += 5;
-	return (int)pos;
+	return (int)pos + 5;
+}
+
+int sysi_punning_build(unsigned char *out, uintptr_t t, uintptr_t site, const unsigned char *window,
+		       uint64_t aux1)
+{
+	unsigned pre = PN_AUX_PRE(aux1);
+	uintptr_t wstart = site - pre, p = t - PN_ENTRY_OFF(pre), slot;
+	unsigned pos = 0;
+	long rel;
+	int n;
+
+	if (copy(out, p, window, wstart, 0, pre, aux1) < 0)
+		return -1;
+	pos = pre;
+	if (pre) { /* jmp L */
+		out[pos++] = 0xeb;
+		out[pos++] = 0x04;
+	}
+	/* I: syscall ; jmp R */
+	out[pos++] = 0x0f; out[pos++] = 0x05; out[pos++] = 0xeb; out[pos++] = 0x12;
+	/* L: lea -0x80(%rsp),%rsp */
+	out[pos++] = 0x48; out[pos++] = 0x8d; out[pos++] = 0x64; out[pos++] = 0x24; out[pos++] = 0x80;
+	/* lea S(%rip),%r11 */
+	out[pos] = 0x4c; out[pos + 1] = 0x8d; out[pos + 2] = 0x1d;
+	rel = (long)(site - (p + pos + 7));
+	if (!fits32(rel))
+		return -1;
+	put32(out + pos + 3, (int32_t)rel);
+	pos += 7;
+	/* call *slot(%rip) */
+	slot = ((p + pos) & ~(uintptr_t)(PN_PAGE - 1)) + PN_SLOT_OFF;
+	out[pos] = 0xff; out[pos + 1] = 0x15;
+	put32(out + pos + 2, (int32_t)(long)(slot - (p + pos + 6)));
+	pos += 6;
+	/* R: post instructions, jmp back */
+	n = emit_post(out + pos, p + pos, site, window, aux1);
+	return n < 0 ? -1 : (int)pos + n;
+}
+
+int sysi_punning_build_post(unsigned char *out, uintptr_t p, uintptr_t site, const unsigned char *window,
+			    uint64_t aux1)
+{
+	return emit_post(out, p, site, window, aux1);
 }
 
 int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre)

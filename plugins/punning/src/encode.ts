@@ -166,6 +166,32 @@ export function buildTrampoline(
   return out;
 }
 
+/**
+ * The trampoline of an evicted instruction run on its own (tactic `succ`: the site's successor,
+ * entered by the jump that now starts it): the instructions relocated, then `e9 <rel32>` back to
+ * `back` (the original address after them). Null when a displacement does not fit.
+ *
+ *   P:     <instructions, relocated; a final jmp/jcc re-encoded with a rel32>
+ *          e9 <rel32>                jmp back
+ */
+export function buildRelocTrampoline(p: number, insns: readonly Displaced[], back: number): Uint8Array | null {
+  const out = new Uint8Array(relocTrampolineLength(insns));
+  let pos = 0;
+  for (const d of insns) {
+    if (!relocate(out, pos, p + pos, d)) return null;
+    pos += relocatedLength(d);
+  }
+  out[pos] = 0xe9;
+  const rel = back - (p + pos + 5);
+  if (!i32(rel)) return null;
+  putI32(out, pos + 1, rel);
+  return out;
+}
+
+export function relocTrampolineLength(insns: readonly Displaced[]): number {
+  return insns.reduce((n, d) => n + relocatedLength(d), 5);
+}
+
 /** `e9 <rel32>`: jmp from `from` to `to`. */
 export function jmpRel32(from: number, to: number): Uint8Array {
   const out = new Uint8Array(5);

@@ -83,22 +83,29 @@ export function moduleLayout(elf: ElfFile): ModuleLayout {
 
 /** [t, t+len) lies inside one zone and inside one page's usable part. */
 export function targetAllowed(layout: ModuleLayout, t: number, len: number): boolean {
-  const off = t % PAGE;
+  const off = t - Math.floor(t / PAGE) * PAGE; // >= 0 for the negative link-time addresses below a library too
   if (off + len > PAGE_USABLE) return false;
   for (const z of layout.zones) if (t >= z.start && t + len <= z.end) return true;
   return false;
 }
 
-/** Occupied [start, end) intervals of one physical page, kept sorted. */
+/** Occupied [start, end) intervals of one physical page, kept sorted, and a byte map of them. */
 class PhysPage {
   readonly used: [number, number][] = [];
+  private readonly busy = new Uint8Array(PAGE + 1);
   free(off: number, len: number): boolean {
-    for (const [a, b] of this.used) if (off < b && a < off + len) return false;
+    if (off < 0 || off + len > PAGE) return false;
+    for (let i = off; i < off + len; i++) if (this.busy[i] !== 0) return false;
     return true;
   }
   take(off: number, len: number): void {
     this.used.push([off, off + len]);
     this.used.sort((x, y) => x[0] - y[0]);
+    this.busy.fill(1, off, off + len);
+  }
+  /** [off, off + len) would leave no gap on one side: it starts the page or touches a range. */
+  snug(off: number, len: number): boolean {
+    return off === 0 || this.busy[off - 1] !== 0 || this.busy[off + len] !== 0;
   }
   /** First offset >= 0 where len bytes fit, or -1. */
   firstFit(len: number): number {
@@ -129,6 +136,8 @@ export interface PlacedTrampoline {
   patch: SitePatch;
   /** Free-target tactics only; puns are fixed by the bytes. */
   movable?: Movable;
+  /** Which trampoline of the patch: 0 the site's (aux[1] bits 0..11), 1 the second (bits 12..23). */
+  slot: 0 | 1;
 }
 
 export interface Placement {
@@ -155,16 +164,25 @@ export class TrampolineSpace {
 
   /**
    * Cost of placing len bytes at t (fixed target): 0 = fits an existing virtual page, 1 = new
-   * virtual page on an existing physical page, 2 = new physical page; -1 = impossible.
+   * virtual page on an existing physical page, 2 = new physical page; -1 = impossible. Half a
+   * point more when the bytes leave a gap on both sides in their physical page (fragmentation).
    */
   cost(t: number, len: number): number {
     if (!targetAllowed(this.layout, t, len)) return -1;
     const vp = Math.floor(t / PAGE);
     const off = t - vp * PAGE;
     const p = this.vpages.get(vp);
-    if (p !== undefined) return (this.phys[p] as PhysPage).free(off, len) ? 0 : -1;
-    for (const pp of this.phys) if (pp.free(off, len)) return 1;
-    return 2;
+    if (p !== undefined) {
+      const pp = this.phys[p] as PhysPage;
+      return pp.free(off, len) ? (pp.snug(off, len) ? 0 : 0.5) : -1;
+    }
+    let c = 2;
+    for (const pp of this.phys) {
+      if (!pp.free(off, len)) continue;
+      if (pp.snug(off, len)) return 1;
+      c = 1.5;
+    }
+    return c;
   }
 
   /** Reserve len bytes at the fixed address t (cost(t, len) must be >= 0). */
@@ -173,7 +191,8 @@ export class TrampolineSpace {
     const off = t - vp * PAGE;
     let p = this.vpages.get(vp);
     if (p === undefined) {
-      p = this.phys.findIndex((pp) => pp.free(off, len));
+      p = this.phys.findIndex((pp) => pp.free(off, len) && pp.snug(off, len));
+      if (p < 0) p = this.phys.findIndex((pp) => pp.free(off, len));
       if (p < 0) {
         p = this.phys.length;
         this.phys.push(new PhysPage());
@@ -192,9 +211,12 @@ export class TrampolineSpace {
   }
 
   /** Remember a trampoline that ended in a SitePatch (finishPages may move it and regroup). */
-  record(patch: SitePatch, t: number, len: number, movable?: Movable): void {
-    this.placed.push(movable === undefined ? { t, len, patch } : { t, len, patch, movable });
+  record(patch: SitePatch, t: number, len: number, movable?: Movable, slot: 0 | 1 = 0): void {
+    this.placed.push(movable === undefined ? { t, len, patch, slot } : { t, len, patch, movable, slot });
   }
+
+  /** End of the last patch range a sound tactic claimed (sites are planned in address order). */
+  patchEnd = Number.NEGATIVE_INFINITY;
 
   /**
    * Place len bytes anywhere `ok(t)` accepts: first in a free gap of an existing virtual page, else
@@ -341,7 +363,7 @@ function replaced(space: TrampolineSpace): { space: TrampolineSpace; at: number[
     at.push(p.t);
   }
   space.placed.forEach((r, i) => {
-    next.record(r.patch, at[i] as number, r.len, r.movable);
+    next.record(r.patch, at[i] as number, r.len, r.movable, r.slot);
   });
   return { space: next, at };
 }
@@ -363,8 +385,9 @@ function retarget(r: PlacedTrampoline, t: number): void {
 /**
  * Finish a module's trampoline pages (Strategy.finishModule): place again with every pun first
  * when that needs fewer physical pages (moving free-target trampolines: their jumps and aux[0]
- * are rewritten), then write the better grouping (bestGrouping) into bits 0..23 of aux[1] of
- * every recorded patch, taken or fallback. `taken` are the patches the plan takes first.
+ * are rewritten), then write the better grouping (bestGrouping) into bits 0..11 of aux[1] of
+ * every recorded patch, taken or fallback (bits 12..23 for a second trampoline). `taken` are the
+ * patches the plan takes first.
  */
 export function finishPages(space: TrampolineSpace, taken: ReadonlySet<SitePatch>): void {
   if (space.placed.length === 0) return;
@@ -380,9 +403,10 @@ export function finishPages(space: TrampolineSpace, taken: ReadonlySet<SitePatch
       g = g2;
     }
   }
-  for (const { t, patch } of space.placed) {
+  for (const { t, patch, slot } of space.placed) {
     const aux = patch.aux as bigint[];
     const p = g.map.get(Math.floor(t / PAGE)) as number;
-    aux[1] = ((aux[1] as bigint) & ~0xff_ffffn) | BigInt(p);
+    const shift = slot === 1 ? 12n : 0n;
+    aux[1] = ((aux[1] as bigint) & ~(0xfffn << shift)) | (BigInt(p) << shift);
   }
 }

@@ -1,33 +1,59 @@
 /**
- * planSite: E9Patch's tactics in order, each refusal a value with a stable reason code.
+ * planSite: the sound tactics in order, each refusal a value with a stable reason code.
  *
- *   (a) jmp    e9 rel32 over the site + following whole instructions (>= 5 bytes), displaced
- *   (b) pun    e9 with free low byte(s); the upper bytes are the following instruction's bytes
- *   (c) short  eb rel8 from the site to dead padding nearby that holds the e9 rel32
- *   (d) evict  e9 rel32 at the previous instruction(s), which move into the trampoline too
+ * Sound (the default, tactics/sound.ts): every instruction start a patch touches keeps its bytes
+ * or begins a jump to a trampoline that runs that instruction (E9Patch's invariant), so no
+ * control-flow knowledge is needed:
+ *   (1) pun    e9 WW (or 48 e9) at the site; the rel32's upper bytes are the next bytes, unchanged
+ *   (2) succ   the successor is evicted to a trampoline of its own; the site's rel32 shares its bytes
+ *   (3) neigh  a preceding instruction (>= 5 bytes) is evicted; the site short-jumps into its bytes
+ *
+ * Unsafe opt-ins (`-s punning:tactics=…`): they overwrite instruction starts with filler and trust
+ * `isKnownTarget` (function starts, direct branches) that nothing else enters them. Jump tables,
+ * computed gotos, .cold parts, landing pads and signal-handler resume addresses break them.
+ *   jmp    e9 rel32 over the site + following whole instructions (>= 5 bytes), displaced
+ *   punx   pun that also displaces 1-2 byte followers
+ *   short  eb rel8 from the site to padding nearby that holds the e9 rel32
+ *   evict  e9 rel32 at the previous instruction(s), which move into the trampoline too
  *
  * The trampoline space (pages.ts) is per module: trampolines of one module never overlap, and
- * punned ones share physical pages. Options: `-s punning:tactics=pun,jmp` changes the order or set.
+ * they share physical pages.
  */
 import type { PlanResult, Refusal, SiteContext } from "@sysi/core/strategy";
 import type { Site } from "@sysi/core/x86/types";
-import { spaceFor } from "./pages.ts";
+import { spaceFor, type TrampolineSpace } from "./pages.ts";
 import type { TacticName, TacticResult } from "./tactics/common.ts";
 import { tacticEvict } from "./tactics/evict.ts";
 import { tacticJmp } from "./tactics/jmp.ts";
 import { tacticPun } from "./tactics/pun.ts";
 import { tacticShort } from "./tactics/short.ts";
-import { neighbours } from "./tactics/window.ts";
+import { tacticNeigh, tacticPunSound, tacticSucc } from "./tactics/sound.ts";
+import { type Neighbours, neighbours } from "./tactics/window.ts";
 
-export const DEFAULT_TACTICS: readonly TacticName[] = ["jmp", "pun", "short", "evict"];
+export const DEFAULT_TACTICS: readonly TacticName[] = ["pun", "succ", "neigh"];
+/** Tactics that rely on knowing every branch target: only when named. */
+export const UNSAFE_TACTICS: readonly TacticName[] = ["jmp", "punx", "short", "evict"];
 
-const TACTICS = { jmp: tacticJmp, pun: tacticPun, short: tacticShort, evict: tacticEvict };
+type Tactic = (site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace) => TacticResult;
+
+const TACTICS: Record<TacticName, { run: Tactic; sound: boolean }> = {
+  pun: { run: (s, ctx, _nb, space) => tacticPunSound(s, ctx, space), sound: true },
+  succ: { run: (s, ctx, nb, space) => tacticSucc(s, ctx, nb, space), sound: true },
+  neigh: { run: (s, ctx, nb, space) => tacticNeigh(s, ctx, nb, space), sound: true },
+  jmp: { run: (s, ctx, nb, space) => tacticJmp(s, 2, ctx, nb, space), sound: false },
+  punx: { run: (s, ctx, nb, space) => tacticPun(s, 2, ctx, nb, space), sound: false },
+  short: { run: (s, ctx, nb, space) => tacticShort(s, 2, ctx, nb, space), sound: false },
+  evict: { run: (s, ctx, nb, space) => tacticEvict(s, 2, ctx, nb, space), sound: false },
+};
 
 export function parseTactics(opt: string | undefined): TacticName[] {
   if (opt === undefined || opt === "") return [...DEFAULT_TACTICS];
   const out: TacticName[] = [];
   for (const t of opt.split(/[,+]/)) {
-    if (!(t in TACTICS)) throw new Error(`punning: unknown tactic "${t}" (known: ${DEFAULT_TACTICS.join(", ")})`);
+    if (!(t in TACTICS))
+      throw new Error(
+        `punning: unknown tactic "${t}" (sound: ${DEFAULT_TACTICS.join(", ")}; unsafe: ${UNSAFE_TACTICS.join(", ")})`,
+      );
     out.push(t as TacticName);
   }
   return out;
@@ -38,7 +64,7 @@ export function checkOptions(options: Readonly<Record<string, string>>): string 
   for (const [key, value] of Object.entries(options)) {
     if (key !== "tactics") {
       const given = key === "variant" ? value : `${key}=${value}`;
-      return `unknown option "${given}" (the only option is tactics=, e.g. punning:tactics=jmp+pun)`;
+      return `unknown option "${given}" (the only option is tactics=, e.g. punning:tactics=pun+succ)`;
     }
     try {
       parseTactics(value);
@@ -54,15 +80,17 @@ export function planSiteDetailed(site: Site, ctx: SiteContext): TacticResult {
   if (site.kind !== "syscall" && site.kind !== "sysenter") return { ok: false, reason: "unsupported-kind" };
   if (site.uncertain) return { ok: false, reason: "uncertain-site" };
   const insn = ctx.decodeAt(site.vaddr);
-  if (insn === null || insn.length !== site.length) return { ok: false, reason: "site-not-decodable" };
+  if (insn === null || insn.length !== site.length || site.length !== 2)
+    return { ok: false, reason: "site-not-decodable" };
   const space = spaceFor(ctx.elf);
   const nb = neighbours(ctx, site.vaddr, site.length);
   const tried: string[] = [];
   let last: TacticResult = { ok: false, reason: "no-tactic" };
   for (const name of parseTactics(ctx.options.tactics)) {
-    const r = TACTICS[name](site.vaddr, site.length, ctx, nb, space);
+    const tactic = TACTICS[name];
+    const r = tactic.run(site.vaddr, ctx, nb, space);
     if (r.ok) {
-      space.record(r.patch, r.t, r.length, r.movable);
+      if (!tactic.sound) space.record(r.patch, r.t, r.length, r.movable); // sound ones record both
       return r;
     }
     tried.push(`${name}: ${r.reason}`);

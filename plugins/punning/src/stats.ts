@@ -9,16 +9,22 @@ import { finishPages, PAGE, spaceFor } from "./pages.ts";
 
 export interface PageStats {
   trampolines: number;
+  /** Bytes of trampoline code (both trampolines of succ/neigh patches). */
+  "trampoline-bytes": number;
   "virtual-pages": number;
   "physical-pages": number;
+  /** mmap calls the runtime makes: runs of adjacent virtual pages on consecutive physical pages. */
+  mappings: number;
   /** Per tactic counts among the given patches. */
   tactics: Record<string, number>;
 }
 
 /** Bytes a rel8 branch grows by when relocated (aux[1] bits 48..50: none, jmp8, jmp32, jcc8, jcc32). */
 const BRANCH_GROWTH = [0, 3, 0, 4, 0];
+const TACTIC_SUCC = 5;
+const TACTIC_NEIGH = 6;
 
-/** Where one trampoline lives, from its patch's aux words alone (what the runtime maps). */
+/** Where one trampoline lives, from its patch alone (what the runtime maps). */
 export interface TrampolineSpan {
   site: number;
   /** Start of the trampoline's span (link-time); the site jumps to t + entryOffset. */
@@ -29,6 +35,7 @@ export interface TrampolineSpan {
   phys: number;
 }
 
+/** The site's own trampoline, from the aux words alone. */
 export function trampolineSpan(site: number, aux: readonly bigint[]): TrampolineSpan {
   const [a0, a1] = aux as [bigint, bigint];
   const pre = Number((a1 >> 24n) & 15n);
@@ -36,24 +43,73 @@ export function trampolineSpan(site: number, aux: readonly bigint[]): Trampoline
   const br = Number((a1 >> 48n) & 7n);
   const t = site + Number(BigInt.asIntN(32, a0)) - entryOffset(pre > 0);
   const len = FIXED_BYTES + (pre > 0 ? pre + 2 : 0) + post + (BRANCH_GROWTH[br] ?? 0);
-  return { site, t, len, vpage: Math.floor(t / PAGE), phys: Number(a1 & 0xffffffn) };
+  return { site, t, len, vpage: Math.floor(t / PAGE), phys: Number(a1 & 0xfffn) };
+}
+
+function rel32At(b: Uint8Array, i: number): number {
+  return new DataView(b.buffer, b.byteOffset).getInt32(i, true);
+}
+
+/**
+ * Every trampoline of a patch, as the runtime finds them (native/init.c): the site's from aux,
+ * and for succ the successor's (the e9 at site + 2), for neigh the plain site trampoline (the eb
+ * at the site, then the e9 it reaches), each from the patch bytes.
+ */
+export function trampolineSpans(site: number, patch: SitePatch): TrampolineSpan[] {
+  const aux = patch.aux as [bigint, bigint];
+  const main = trampolineSpan(site, aux);
+  const tactic = Number((aux[1] >> 51n) & 31n);
+  const b = patch.patch.bytes;
+  const off = (a: number) => a - patch.patch.vaddr;
+  const phys = Number((aux[1] >> 12n) & 0xfffn);
+  const post = Number((aux[1] >> 28n) & 15n);
+  const br = Number((aux[1] >> 48n) & 7n);
+  if (tactic === TACTIC_SUCC) {
+    const at = site + 2;
+    const t = at + 5 + rel32At(b, off(at) + 1);
+    const len = post + (BRANCH_GROWTH[br] ?? 0) + 5;
+    return [main, { site, t, len, vpage: Math.floor(t / PAGE), phys }];
+  }
+  if (tactic === TACTIC_NEIGH) {
+    const at = site + 2 + (((b[off(site) + 1] as number) << 24) >> 24);
+    const t = at + 5 + rel32At(b, off(at) + 1) - entryOffset(false);
+    return [main, { site, t, len: FIXED_BYTES, vpage: Math.floor(t / PAGE), phys }];
+  }
+  return [main];
 }
 
 export function pageStats(taken: readonly { site: Site; patch: SitePatch }[]): PageStats {
-  const vpages = new Set<number>();
+  const vpages = new Map<number, number>();
   const ppages = new Set<number>();
   const tactics: Record<string, number> = {};
+  let bytes = 0;
+  let trampolines = 0;
   for (const { site, patch } of taken) {
     if (patch.aux === undefined) continue;
-    const span = trampolineSpan(site.vaddr, patch.aux);
-    vpages.add(span.vpage);
-    ppages.add(span.phys);
+    for (const span of trampolineSpans(site.vaddr, patch)) {
+      vpages.set(span.vpage, span.phys);
+      ppages.add(span.phys);
+      bytes += span.len;
+      trampolines++;
+    }
     const k = patch.tactic ?? "?";
     tactics[k] = (tactics[k] ?? 0) + 1;
   }
-  return { trampolines: taken.length, "virtual-pages": vpages.size, "physical-pages": ppages.size, tactics };
+  let mappings = 0;
+  let prev: [number, number] | null = null;
+  for (const [vp, p] of [...vpages].sort((a, b) => a[0] - b[0])) {
+    if (prev === null || vp !== prev[0] + 1 || p !== prev[1] + 1) mappings++;
+    prev = [vp, p];
+  }
+  return {
+    trampolines,
+    "trampoline-bytes": bytes,
+    "virtual-pages": vpages.size,
+    "physical-pages": ppages.size,
+    mappings,
+    tactics,
+  };
 }
-
 /**
  * Strategy.finishModule: finishes the module's pages (pages.ts finishPages: may move free-target
  * trampolines and rewrites the physical page index in aux[1] of every punning patch, taken or

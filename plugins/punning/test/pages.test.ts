@@ -13,7 +13,7 @@ import { isRefusal, type SitePatch } from "@sysi/core/strategy";
 import { scanElf } from "@sysi/core/x86/scan";
 import factory from "../src/index.ts";
 import { finishPages, groupPages, PAGE, PAGE_USABLE, spaceFor, TrampolineSpace } from "../src/pages.ts";
-import { pageStats, type TrampolineSpan, trampolineSpan } from "../src/stats.ts";
+import { pageStats, type TrampolineSpan, trampolineSpans } from "../src/stats.ts";
 
 const BUN = (() => {
   const w = Bun.which("bun");
@@ -37,7 +37,7 @@ async function planned(file: string, tactics: string) {
     const d = ps.decisions[0];
     if (ps.taken !== "punning" || d === undefined || isRefusal(d.result)) continue;
     taken.push({ site: ps.site, patch: d.result });
-    spans.push(trampolineSpan(ps.site.vaddr, d.result.aux as bigint[]));
+    spans.push(...trampolineSpans(ps.site.vaddr, d.result));
   }
   return { elf, plan, spans, taken };
 }
@@ -47,9 +47,13 @@ describe("physical page grouping on real binaries", () => {
     test(`${file}${tactics ? ` tactics=${tactics}` : ""}: no two trampolines of one physical page overlap`, async () => {
       const { elf, plan, spans, taken } = await planned(file, tactics);
       expect(spans.length).toBeGreaterThan(40);
-      // The encoder's lengths (recorded at placement) equal the lengths derived from aux.
-      const lenOf = new Map(spaceFor(elf).placed.map((p) => [p.patch, p.len]));
-      for (const [i, x] of taken.entries()) expect((spans[i] as TrampolineSpan).len).toBe(lenOf.get(x.patch) as number);
+      // The encoder's spans (recorded at placement) equal the spans derived from aux and the bytes.
+      const placed = spaceFor(elf).placed;
+      for (const x of taken)
+        trampolineSpans(x.site.vaddr, x.patch).forEach((s, slot) => {
+          const p = placed.find((q) => q.patch === x.patch && q.slot === slot);
+          expect([s.t, s.len]).toEqual([p?.t as number, p?.len as number]);
+        });
 
       const physOf = new Map<number, number>();
       const byPhys = new Map<number, [number, number, number][]>();

@@ -93,6 +93,7 @@ const cases: { name: string; rows: Row[]; options?: Record<string, string>; pie?
       [SYSCALL, "syscall"],
       [CMP, "cmp"],
     ],
+    options: { tactics: "jmp" },
     want: "jmp",
   },
   {
@@ -104,8 +105,8 @@ const cases: { name: string; rows: Row[]; options?: Record<string, string>; pie?
       [[0x48, 0x89, 0xc7], "mov", { target: true }],
       [CMP, "cmp"],
     ],
-    options: { tactics: "jmp,pun" },
-    want: "pun",
+    options: { tactics: "jmp,punx" },
+    want: "punx",
   },
   {
     name: "syscall; ret; padding → short when jmp and pun are not allowed",
@@ -154,6 +155,7 @@ const cases: { name: string; rows: Row[]; options?: Record<string, string>; pie?
       [SYSCALL, "syscall"],
       [[0x0f, 0x87, 0x10, 0, 0, 0], "ja", { branch: true }],
     ],
+    options: { tactics: "jmp" },
     want: "jmp",
   },
   {
@@ -162,7 +164,57 @@ const cases: { name: string; rows: Row[]; options?: Record<string, string>; pie?
       [SYSCALL, "syscall"],
       [[0x48, 0x8b, 0x05, 0x10, 0, 0, 0], "mov", { rip: true }],
     ],
+    options: { tactics: "jmp" },
     want: "jmp",
+  },
+  {
+    name: "default (sound): mov; syscall; cmp → succ (the cmp gets its own trampoline)",
+    rows: [
+      [MOV, "mov"],
+      [SYSCALL, "syscall"],
+      [CMP, "cmp"],
+    ],
+    pie: true,
+    want: "succ",
+  },
+  {
+    name: "default (sound): a jcc successor is evicted and relocated",
+    rows: [
+      [SYSCALL, "syscall"],
+      [[0x0f, 0x87, 0x10, 0, 0, 0], "ja", { branch: true }],
+    ],
+    pie: true,
+    want: "succ",
+  },
+  {
+    name: "default (sound): a rip-relative successor is evicted and relocated",
+    rows: [
+      [SYSCALL, "syscall"],
+      [[0x48, 0x8b, 0x05, 0x10, 0, 0, 0], "mov", { rip: true }],
+    ],
+    pie: true,
+    want: "succ",
+  },
+  {
+    name: "default (sound): syscall; call → the mov before is evicted (neigh)",
+    rows: [
+      [MOV, "mov"],
+      [SYSCALL, "syscall"],
+      [[0xe8, 0, 0, 0, 0], "call", { branch: true }],
+    ],
+    pie: true,
+    options: { tactics: "succ,neigh" },
+    want: "neigh",
+  },
+  {
+    name: "sound tactics never look at branch targets: the target successor is evicted all the same",
+    rows: [
+      [SYSCALL, "syscall"],
+      [CMP, "cmp", { target: true }],
+    ],
+    pie: true,
+    options: { tactics: "succ" },
+    want: "succ",
   },
   {
     name: "PIE executable: a punned target above the image is refused",
@@ -209,9 +261,21 @@ describe("planSite tactics", () => {
       expect(at + 5 + rel).toBe(r.target);
       // and the trampoline lies in a zone, away from the image
       expect(targetAllowed(moduleLayout(ctx.elf), r.t, r.length)).toBe(true);
-      if (c.want === "pun") {
+      if (c.want === "pun" || c.want === "punx") {
         // punned: the bytes after e9+free byte are the original following bytes, unchanged
         expect(Array.from(p.bytes.slice(2))).toEqual(Array.from(p.old.slice(2)));
+      }
+      if (["pun", "succ", "neigh"].includes(c.want)) {
+        // E9Patch's invariant: every instruction start in the patch keeps its byte or starts a jump
+        let v = BASE;
+        for (const [b] of c.rows) {
+          if (v >= p.vaddr && v < p.vaddr + p.bytes.length) {
+            const now = p.bytes[v - p.vaddr] as number;
+            const was = p.old[v - p.vaddr] as number;
+            if (now !== was) expect(v === site.vaddr ? [0xe9, 0xeb, 0x48] : [0xe9]).toContain(now);
+          }
+          v += b.length;
+        }
       }
     });
   }
@@ -272,7 +336,9 @@ describe("checkOptions", () => {
     expect(checkOptions({})).toBeNull();
     expect(checkOptions({ tactics: "jmp+pun" })).toBeNull();
     expect(checkOptions({ tactics: "jmp,evict" })).toBeNull();
-    expect(checkOptions({ tactics: "jmp+bogus" })).toBe('unknown tactic "bogus" (known: jmp, pun, short, evict)');
+    expect(checkOptions({ tactics: "jmp+bogus" })).toBe(
+      'unknown tactic "bogus" (sound: pun, succ, neigh; unsafe: jmp, punx, short, evict)',
+    );
     expect(checkOptions({ variant: "jmp" })).toContain('unknown option "jmp"');
   });
 });

@@ -12,7 +12,7 @@ import { readElfFile } from "@sysi/core/elf/reader";
 import { planModule } from "@sysi/core/plan/composite";
 import { isRefusal } from "@sysi/core/strategy";
 import { scanElf } from "@sysi/core/x86/scan";
-import { trampolineSpan } from "../src/stats.ts";
+import { trampolineSpans } from "../src/stats.ts";
 import {
   buildNative,
   LIBSYSI,
@@ -114,8 +114,7 @@ describe.skipIf(!NATIVE_OK)("real programs under punning (needs cc and make)", (
       for (const ps of plan.sites) {
         const d = ps.decisions[0];
         if (ps.taken !== "punning" || d === undefined || isRefusal(d.result)) continue;
-        const aux = d.result.aux as [bigint, bigint];
-        pages.add(Math.floor((ps.site.vaddr + Number(BigInt.asIntN(32, aux[0]))) / 4096) * 4096);
+        for (const s of trampolineSpans(ps.site.vaddr, d.result)) pages.add(s.vpage * 4096);
       }
       expect(pages.size).toBeGreaterThan(0);
       const offsets = [...pages].map((p) => (p < 0 ? `-${(-p).toString(16)}` : p.toString(16))).join(",");
@@ -171,15 +170,16 @@ describe.skipIf(!NATIVE_OK)("real programs under punning (needs cc and make)", (
     for (const ps of plan.sites) {
       const d = ps.decisions[0];
       if (ps.taken !== "punning" || d === undefined || isRefusal(d.result)) continue;
-      const s = trampolineSpan(ps.site.vaddr, d.result.aux as bigint[]);
-      const off = offsetOf(bias + s.vpage * 4096);
-      expect(off).toBeGreaterThanOrEqual(0); // mapped from the memfd
-      expect(off % 4096).toBe(0);
-      if (!physToOff.has(s.phys)) pages++;
-      expect(physToOff.get(s.phys) ?? off).toBe(off);
-      expect(offToPhys.get(off) ?? s.phys).toBe(s.phys);
-      physToOff.set(s.phys, off);
-      offToPhys.set(off, s.phys);
+      for (const s of trampolineSpans(ps.site.vaddr, d.result)) {
+        const off = offsetOf(bias + s.vpage * 4096);
+        expect(off).toBeGreaterThanOrEqual(0); // mapped from the memfd
+        expect(off % 4096).toBe(0);
+        if (!physToOff.has(s.phys)) pages++;
+        expect(physToOff.get(s.phys) ?? off).toBe(off);
+        expect(offToPhys.get(off) ?? s.phys).toBe(s.phys);
+        physToOff.set(s.phys, off);
+        offToPhys.set(off, s.phys);
+      }
     }
     expect(pages).toBe(plan.stats.reported?.punning?.["physical-pages"] as number);
     expect(offToPhys.size).toBe(pages);

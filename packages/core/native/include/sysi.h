@@ -90,6 +90,10 @@ struct sysi_site {
 	uint64_t aux[2];      /* strategy-defined words from the plan */
 	uint32_t strategy;    /* this strategy's id */
 	uint32_t module;      /* module index (for diagnostics) */
+	/* The patch_len bytes that will be written at patch_addr if prepare_site accepts (e.g. a
+	 * strategy whose patch holds several jumps finds their targets here). Appended in ABI 1:
+	 * a runtime built against an older sysi.h never reads it. */
+	const unsigned char *bytes;
 };
 
 /* What libsysi offers a strategy runtime. */

@@ -8,7 +8,8 @@
  *        bits 32..63 = S, the site's link-time vaddr (the runtime derives the load bias from it,
  *        which names the module: physical page indexes are per module).
  * aux[1] bits:
- *    0..23  module-local physical page index
+ *    0..11  module-local physical page index of the site's trampoline
+ *   12..23  module-local physical page index of the second trampoline (tactics succ, neigh)
  *   24..27  pre:  bytes of displaced instructions before the site
  *   28..31  post: bytes of displaced instructions after the site (original encoding)
  *   32..35  rip fixup 1: offset of a disp32 inside the window (0 = none)
@@ -22,8 +23,18 @@ import { BRANCH_CODES, buildTrampoline, type Displaced, entryOffset, trampolineL
 import type { Movable, Placement, TrampolineSpace } from "../pages.ts";
 import type { Window } from "./window.ts";
 
-export type TacticName = "jmp" | "pun" | "short" | "evict";
-export const TACTIC_IDS: Record<TacticName, number> = { jmp: 1, pun: 2, short: 3, evict: 4 };
+export type TacticName = "jmp" | "pun" | "short" | "evict" | "succ" | "neigh" | "punx";
+export const TACTIC_IDS: Record<TacticName, number> = {
+  jmp: 1,
+  pun: 2,
+  short: 3,
+  evict: 4,
+  succ: 5,
+  neigh: 6,
+  punx: 7,
+};
+/** Physical page indexes are 12-bit fields of aux[1]. */
+export const MAX_PHYS_PAGES = 4096;
 
 export interface TacticOk {
   ok: true;
@@ -36,6 +47,8 @@ export interface TacticOk {
   code: Uint8Array;
   /** Set for free-target tactics (jmp, evict, short); puns are fixed by the bytes. */
   movable?: Movable;
+  /** The second trampoline of tactics succ and neigh (its jump is in the patch bytes). */
+  second?: { t: number; length: number; code: Uint8Array };
 }
 
 export interface TacticRefusal {
@@ -51,10 +64,18 @@ export function refuse(reason: string, detail?: string): TacticRefusal {
 }
 
 /** aux[1] for a window, or null when it cannot be described (more than two rip fixups). */
-export function packAux1(phys: number, w: Window, site: number, siteLen: number, tactic: TacticName): bigint | null {
+export function packAux1(
+  phys: number,
+  w: Window,
+  site: number,
+  siteLen: number,
+  tactic: TacticName,
+  phys2 = 0,
+): bigint | null {
   const pre = site - w.start;
   const post = w.end - (site + siteLen);
-  let v = BigInt(phys) | (BigInt(pre) << 24n) | (BigInt(post) << 28n);
+  if (phys >= MAX_PHYS_PAGES || phys2 >= MAX_PHYS_PAGES) return null;
+  let v = BigInt(phys) | (BigInt(phys2) << 12n) | (BigInt(pre) << 24n) | (BigInt(post) << 28n);
   let fix = 0;
   const all: Displaced[] = [...w.pre, ...w.post];
   for (const d of all) {

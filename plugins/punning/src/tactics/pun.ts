@@ -1,5 +1,5 @@
 /**
- * Tactic (b) "pun": `e9` at the site with the free low byte(s) of rel32 taken from the site (and
+ * Tactic "punx" (unsafe): `e9` at the site with the free low byte(s) of rel32 taken from the site (and
  * any displaced 1-2 byte instructions after it) and the upper byte(s) being the bytes that follow,
  * left unchanged. Only the targets those fixed bytes allow are possible; each must lie in a zone
  * (pages.ts) and fit a page without overlapping trampolines already there.
@@ -71,7 +71,7 @@ export function tacticPun(
     const rel = best.t + back - (site + 5);
     bytes[0] = 0xe9;
     for (let i = 0; i < free; i++) bytes[1 + i] = (rel >>> (8 * i)) & 0xff;
-    return sitePatch(tail, site, bytes, p, site, siteLen, w, "pun", code);
+    return sitePatch(tail, site, bytes, p, site, siteLen, w, "punx", code);
   }
   return refuse(reason);
 }

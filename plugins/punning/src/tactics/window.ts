@@ -6,8 +6,10 @@
  * - not a branch, except a relative jmp/jcc or a `ret` as the window's last instruction;
  * - a rip-relative operand only when we can prove where its disp32 is (encode.ts ripDispOffset);
  * - no other system-call instruction.
- * No instruction may start strictly inside (A, B) at a known branch target, since the patch
- * overwrites those bytes.
+ * For the unsafe tactics (jmp, punx, short, evict), no instruction may start strictly inside
+ * (A, B) at a known branch target, since the patch overwrites those bytes; the sound tactics
+ * (sound.ts) pass checkTargets = false: they never overwrite an instruction start with anything
+ * but a jump to a trampoline that runs that instruction.
  */
 import type { InsnInfo, SiteContext } from "@sysi/core/strategy";
 import { type BranchKind, branchKindOf, type Displaced, ripDispOffset } from "../encode.ts";
@@ -101,6 +103,7 @@ export function makeWindow(
   nb: Neighbours,
   nPre: number,
   nPost: number,
+  checkTargets = true,
 ): WindowResult {
   if (nPre > nb.before.length) return { ok: false, reason: "no-previous-insn" };
   if (nPost > nb.after.length) return { ok: false, reason: "no-following-insn" };
@@ -123,6 +126,7 @@ export function makeWindow(
   const start = pre.length > 0 ? (pre[0] as Displaced).vaddr : site;
   const last = post[post.length - 1];
   const end = last !== undefined ? last.vaddr + last.bytes.length : site + siteLen;
+  if (!checkTargets) return { ok: true, w: { start, end, pre, post } };
   // Instruction starts strictly inside (start, end) must not be branch targets.
   const inner = [...pre.map((d) => d.vaddr), site, ...post.map((d) => d.vaddr)].filter((a) => a > start);
   for (const a of inner) if (ctx.isKnownTarget(a)) return { ok: false, reason: "displaced-insn-is-target" };
