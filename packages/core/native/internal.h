@@ -91,9 +91,17 @@ long sysi_hook_trace(struct sysi_call *c);
 int sysi_trace_setup(void);
 
 /* stats.c */
+/* a module's sites that sysi_apply_plan (patch.c) left unpatched */
+struct sysi_left {
+	unsigned refused; /* sites the plan gives no option (every strategy refused), uncertain
+			   * ones (found only by a sweep: maybe not code) not counted */
+	unsigned fell;    /* sites whose every planned option failed here (fell through) */
+};
 extern struct sysi_stats_file *sysi_stats;
 void sysi_stats_open(void);
 int sysi_stats_slot(const char *name);
+/* one SYSI_UNPATCHED_FILE line for a module left (partly) unpatched; left 0: it had no plan */
+void sysi_report_unpatched(const char *path, const struct sysi_left *left);
 #define sysi_stat_add(field, n) \
 	do { if (sysi_stats) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED); } while (0)
 
@@ -150,7 +158,7 @@ struct sysi_mod {
 	struct sysi_seg segs[16];
 	unsigned nsegs;
 };
-void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded);
+void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded, struct sysi_left *left);
 
 /* init.c: with SYSI_MARKER=1, bracket the runtime's own syscalls after the start marker
  * (SYSI_MARKER_WORK_BEGIN/END in sysi.h); a no-op otherwise */

@@ -100,10 +100,19 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* A module left (partly) uninstrumented, for SYSI_UNPATCHED_FILE (left 0: no usable plan). */
+static void report(const struct found *f, char *path, size_t pathsz, const struct sysi_left *left)
+{
+	if (!path[0])
+		sysi_module_path(f->fullname, path, pathsz);
+	sysi_report_unpatched(path[0] ? path : *f->fullname ? f->fullname : "(main program)", left);
+}
+
 static void one_module(struct found *f, const char *dir, const char *sock, int threaded)
 {
 	char key[80], path[4096];
 	struct sysi_plan plan = { 0 };
+	struct sysi_left left = { 0, 0 };
 	int r;
 
 	f->mod.name = f->fullname;
@@ -111,6 +120,7 @@ static void one_module(struct found *f, const char *dir, const char *sock, int t
 			    sizeof path) < 0) {
 		sysi_debugf2("no module key for ", *f->fullname ? f->fullname : "(main program)");
 		sysi_stat_add(sysi_stats->modules_unplanned, 1);
+		report(f, path, sizeof path, 0);
 		return;
 	}
 	r = dir ? sysi_plan_open(dir, key, &plan) : -ENOENT;
@@ -124,18 +134,22 @@ static void one_module(struct found *f, const char *dir, const char *sock, int t
 	if (r == -ENOENT) {
 		sysi_debugf2("no plan for ", path[0] ? path : key);
 		sysi_stat_add(sysi_stats->modules_unplanned, 1);
+		report(f, path, sizeof path, 0);
 		return;
 	}
 	if (r < 0) {
 		sysi_debugf2("corrupt plan ignored: ", key);
 		sysi_stat_add(sysi_stats->plans_corrupt, 1);
 		sysi_plan_close(&plan);
+		report(f, path, sizeof path, 0);
 		return;
 	}
 	sysi_debugf2("applying plan to ", path[0] ? path : key);
-	sysi_apply_plan(&f->mod, &plan, threaded);
+	sysi_apply_plan(&f->mod, &plan, threaded, &left);
 	sysi_stat_add(sysi_stats->modules_planned, 1);
 	sysi_plan_close(&plan);
+	if (left.refused || left.fell)
+		report(f, path, sizeof path, &left);
 }
 
 void sysi_process_modules(int threaded)

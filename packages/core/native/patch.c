@@ -145,7 +145,7 @@ static void map_tramps(const struct sysi_mod *m, const struct sysi_plan *p, cons
 	sysi_unmap(pages, cap * sizeof *pages);
 }
 
-void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded)
+void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded, struct sysi_left *left)
 {
 	const struct sysi_plan_header *h = p->h;
 	int rt[MAX_PLAN_STRATEGIES], ok[MAX_PLAN_STRATEGIES];
@@ -201,6 +201,10 @@ void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded
 		}
 		if (!done && sysi_stats)
 			sysi_stat_add(sysi_stats->sites_unpatched, 1);
+		if (!done && s->noptions)
+			left->fell++;
+		else if (!done && !(s->flags & SYSI_SITE_UNCERTAIN)) /* not known to be code */
+			left->refused++;
 	}
 	close_batch(&b);
 	if (sysi_debug_on) {

@@ -1,4 +1,7 @@
-/* stats.c — the shared statistics file (sysi.h STATS FILE), mapped MAP_SHARED. */
+/*
+ * stats.c — the shared statistics file (sysi.h STATS FILE), mapped MAP_SHARED, and the
+ * unpatched-modules file (SYSI_UNPATCHED_FILE), appended to.
+ */
 #include <asm/unistd.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -6,6 +9,7 @@
 #include "internal.h"
 
 SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
+static const char *unpatched_file;
 
 void sysi_stats_open(void)
 {
@@ -14,6 +18,10 @@ void sysi_stats_open(void)
 	long fd, p;
 	struct sysi_stats_file *s;
 
+	/* read once, at the constructor's call: the program may edit its environment later */
+	unpatched_file = sysi_getenv("SYSI_UNPATCHED_FILE");
+	if (unpatched_file && !*unpatched_file)
+		unpatched_file = 0;
 	if (!path || !*path)
 		return;
 	fd = raw3(__NR_open, path, O_RDWR | O_CLOEXEC, 0);
@@ -72,4 +80,34 @@ int sysi_stats_slot(const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * One line per module image left partly uninstrumented (sysi.h, SYSI_UNPATCHED_FILE):
+ * "sites <refused> <fell> <path>" or, without a usable plan, "noplan <path>". One write to a
+ * file opened O_APPEND: lines of concurrent processes do not interleave.
+ */
+void sysi_report_unpatched(const char *path, const struct sysi_left *left)
+{
+	char line[4200], *p;
+	long fd;
+
+	if (!unpatched_file || sysi_strlen(path) > 4096)
+		return;
+	if (left) {
+		p = sysi_stpcpy(line, "sites ");
+		p = sysi_fmt_udec(p, left->refused);
+		*p++ = ' ';
+		p = sysi_fmt_udec(p, left->fell);
+		*p++ = ' ';
+	} else {
+		p = sysi_stpcpy(line, "noplan ");
+	}
+	p = sysi_stpcpy(p, path);
+	*p++ = '\n';
+	fd = raw3(__NR_open, unpatched_file, O_WRONLY | O_APPEND | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	raw3(__NR_write, fd, line, p - line);
+	raw1(__NR_close, fd);
 }

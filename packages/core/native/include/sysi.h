@@ -214,6 +214,16 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    performed directly).
  *   SYSI_STATS_FILE  optional path of the shared statistics file (see STATS FILE), created and
  *                    sized by `sysi run`; every process of the tree maps it MAP_SHARED.
+ *   SYSI_UNPATCHED_FILE  optional path of an existing file (created by `sysi run`) that gets
+ *                    one line per module image whose system-call sites are not all patched,
+ *                    appended with one write (O_APPEND) by whichever process loaded it:
+ *                      "sites R F PATH"  R sites the plan gives no option (every strategy
+ *                                        refused; SYSI_SITE_UNCERTAIN ones not counted), F
+ *                                        sites whose every option failed at run time (fell
+ *                                        through), in decimal; R + F > 0;
+ *                      "noplan PATH"     no usable plan (none found, or corrupt): the whole
+ *                                        module runs uninstrumented.
+ *                    PATH is the module's real path.
  *   SYSI_TRACE_FILE  trace hook output (opened O_WRONLY|O_APPEND|O_CREAT); default fd 2.
  *   SYSI_TRACE_JSON  "1": the trace hook writes JSON lines.
  *   SYSI_MARKER      "1": after setup, make one raw syscall number SYSI_MARKER_NR (returns
