@@ -85,3 +85,31 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (x:
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/** `sysi run`'s start-of-run line about sites its chain's plans leave unpatched. */
+export const START_GAP =
+  /^sysi: chain \S+ leaves \d+ system-call sites? unpatched, in .+: system calls made there bypass the hook .*$/;
+/** `sysi run`'s end-of-run line about sites left unpatched during the run. */
+export const EXIT_GAP = /^sysi: left unpatched during the run: .+: system calls made there bypassed the hook$/;
+
+/**
+ * Split `sysi run`'s stderr into its coverage lines (the first line, when it is the start
+ * line; the last, when it is the exit line) and the rest, which is the program's own.
+ */
+export function splitCoverage(stderr: string): { start: string | null; exit: string | null; rest: string } {
+  let rest = stderr;
+  let start: string | null = null;
+  let exit: string | null = null;
+  const first = rest.slice(0, rest.indexOf("\n") + 1);
+  if (START_GAP.test(first.trimEnd())) {
+    start = first.trimEnd();
+    rest = rest.slice(first.length);
+  }
+  const body = rest.endsWith("\n") ? rest.slice(0, -1) : rest;
+  const last = body.slice(body.lastIndexOf("\n") + 1);
+  if (EXIT_GAP.test(last)) {
+    exit = last;
+    rest = rest.slice(0, rest.length - last.length - 1);
+  }
+  return { start, exit, rest };
+}

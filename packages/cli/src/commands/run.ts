@@ -10,6 +10,8 @@ export default class Run extends SysiCommand {
 
 The default chain is the best this host allows: punning (when installed), then zpoline (only where page 0 can be mapped), then ud2, which always applies (\`ud2:int3\`, \`ud2:hlt\` or \`ud2:int4\` pick its cheaper traps: int3 → SIGTRAP, hlt → SIGSEGV, int $4 → SIGSEGV). Strategies refuse sites they cannot patch safely (the next one takes them); see \`sysi plan\` for why.
 
+Coverage: a site no strategy of the chain patches is not instrumented, and its system calls bypass the hook (\`-s zpoline\` alone refuses sites whose red zone a call would overwrite, e.g. a few in libc and ld.so). \`sysi run\` then says, in one line on stderr before the program starts, how many sites in which modules the plans leave unpatched, and at exit what was left unpatched during the run (modules loaded later, sites whose strategies all failed at run time, modules without a plan); it says nothing when every site was patched. With --strict each of these is an error (exit 2): the first before the program starts, the second after it exits.
+
 Security: zpoline maps page 0 executable in the program. While it is mapped, NULL function-pointer calls are still caught (the entry checks the return address), but on a CPU without protection keys NULL *reads* no longer fault, which hides bugs that Go's nil checks or JVM-style implicit null checks rely on. With protection keys (\`sysi doctor\` says whether this host has them) the kernel maps page 0 execute-only and NULL reads still fault, with si_code SEGV_PKUERR instead of SEGV_MAPERR. sysi never changes vm.mmap_min_addr or any other system setting.`;
   static override examples = [
     "<%= config.bin %> run -- ls -la /usr/lib",
@@ -34,6 +36,10 @@ Security: zpoline maps page 0 executable in the program. While it is mapped, NUL
     json: Flags.boolean({ summary: "count: JSON summary; trace: JSON lines" }),
     filter: Flags.string({ char: "e", summary: "only these system calls reach the hook, e.g. read,write,openat" }),
     verbose: Flags.boolean({ char: "v", summary: "print planning and runtime details to stderr" }),
+    strict: Flags.boolean({
+      summary:
+        "fail (exit 2) when system-call sites stay unpatched: before start if the plans leave any, at exit if some fell through at run time",
+    }),
   };
 
   async run(): Promise<void> {

@@ -8,6 +8,7 @@ import {
   accessSync,
   constants as constants_fs,
   mkdtempSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
@@ -19,6 +20,15 @@ import { SysiError } from "@sysi/core/errors";
 import { createStatsFile, readStatsFile } from "@sysi/core/runtime/stats-file";
 import { writeStderr } from "../format-error.ts";
 import type { RegistryConfig } from "../registry.ts";
+import {
+  exitError,
+  exitGaps,
+  exitNotice,
+  parseUnpatchedFile,
+  plannedGaps,
+  startError,
+  startNotice,
+} from "./coverage.ts";
 import { startPlanServer } from "./plan-server.ts";
 import { planOnDemand } from "./planning.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "./prepare.ts";
@@ -34,6 +44,8 @@ export interface RunFlags {
   json: boolean;
   filter?: string;
   verbose: boolean;
+  /** Sites left unpatched are an error: before start (plans), at exit (run time). */
+  strict: boolean;
 }
 
 /** Run `cmd` instrumented; resolves to the exit status `sysi run` exits with. */
@@ -51,13 +63,21 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       filter: flags.filter,
       exe: elfToPlan(program),
     });
+    const ahead = plannedGaps(prepared.modules);
+    if (flags.strict) {
+      const err = startError(prepared.chain.spec, ahead);
+      if (err !== null) throw err;
+    }
     const statsPath = join(work, "stats");
     createStatsFile(statsPath);
+    const unpatchedPath = join(work, "unpatched");
+    writeFileSync(unpatchedPath, "");
     const sockPath = join(work, "plan.sock");
     server = startPlanServer(sockPath, (path) => planOnDemand(path, prepared));
     const env: Record<string, string | undefined> = { ...process.env, ...prepared.env };
     env.SYSI_STATS_FILE = statsPath;
     env.SYSI_PLAN_SOCK = sockPath;
+    env.SYSI_UNPATCHED_FILE = unpatchedPath;
     if (flags.hook === "trace") {
       if (flags.output !== undefined) env.SYSI_TRACE_FILE = resolve(flags.output);
       if (flags.json) env.SYSI_TRACE_JSON = "1";
@@ -67,6 +87,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       writeStderr(`sysi: chain ${prepared.chain.spec}; modules: ${mods || "none"}\n`);
       writeStderr(`sysi: setup ${JSON.stringify(prepared.timings)}\n`);
     }
+    const notice = startNotice(prepared.chain.spec, ahead);
+    if (notice !== null) writeStderr(notice);
     const child = Bun.spawn(cmd, { env, stdio: ["inherit", "inherit", "inherit"], argv0: cmd[0] });
     const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
     const handlers = FORWARDED.map((s) => [s, forward(s)] as const);
@@ -87,6 +109,17 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     } else if (flags.verbose) {
       writeStderr(renderRunSummary(stats, prepared, { syscalls: false }));
     }
+    const late = exitGaps(
+      parseUnpatchedFile(readFileSync(unpatchedPath, "utf8")),
+      prepared.modules.map((m) => m.path),
+      stats,
+    );
+    if (flags.strict) {
+      const err = exitError(late);
+      if (err !== null) throw err;
+    }
+    const lateNotice = exitNotice(late);
+    if (lateNotice !== null) writeStderr(lateNotice);
     const signal = child.signalCode;
     return signal ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0) : exitCode;
   } finally {

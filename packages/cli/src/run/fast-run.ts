@@ -35,6 +35,7 @@ export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
   { name: "json", type: "boolean" },
   { name: "filter", char: "e", type: "option" },
   { name: "verbose", char: "v", type: "boolean" },
+  { name: "strict", type: "boolean" },
 ];
 
 export const RUN_HOOK_DEFAULT = "count";
@@ -136,6 +137,7 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
     json: values.json === true,
     filter: str("filter"),
     verbose: values.verbose === true,
+    strict: values.strict === true,
   };
 }
 

@@ -12,7 +12,7 @@ export function chainEntries(chain: ResolvedChain): ChainEntry[] {
 
 export interface PlannedModules {
   planDir: string;
-  modules: { path: string; hit: boolean; ms: number }[];
+  modules: { path: string; planPath: string; hit: boolean; ms: number }[];
 }
 
 /** Plan the executable, its interpreter and its DT_NEEDED closure (null exe: nothing ahead). */
@@ -23,7 +23,10 @@ export async function planModules(exe: string | null, chain: ChainEntry[], host:
   const { moduleClosure } = await import("@sysi/core/plan/closure");
   const paths = await moduleClosure(exe, { memoRoot: cache.root });
   const planned = await cache.ensureMany(paths, chain, host);
-  return { planDir, modules: planned.map((m) => ({ path: m.path, hit: m.hit, ms: Math.round(m.ms) })) };
+  return {
+    planDir,
+    modules: planned.map((m) => ({ path: m.path, planPath: m.planPath, hit: m.hit, ms: Math.round(m.ms) })),
+  };
 }
 
 /** The plan server's answer for a module the runtime found without a plan. */

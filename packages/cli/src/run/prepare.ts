@@ -44,7 +44,8 @@ export interface PreparedRun {
   planDir: string;
   libsysi: string;
   runtimes: { name: string; lib: string; entry: string }[];
-  modules: { path: string; hit: boolean }[];
+  /** The modules planned ahead (real paths) and their plan files. */
+  modules: { path: string; planPath: string; hit: boolean }[];
   /** Variables to add to the program's environment. */
   env: Record<string, string>;
   timings: Record<string, number>;

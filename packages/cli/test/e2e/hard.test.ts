@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host/index";
+import { splitCoverage } from "../helpers.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const NATIVE = join(import.meta.dir, "../../../core/native");
@@ -94,7 +95,11 @@ for (const chain of CHAINS) {
           ...expectation?.env,
           SYSI_CACHE_DIR: cache,
         });
-        expect(inst.stderr).toBe(native.stderr);
+        // zpoline alone refuses a few red-zone sites in libc and ld.so, and sysi run says so;
+        // every other chain here ends in ud2, which takes every site of these programs.
+        const { start, exit, rest } = splitCoverage(inst.stderr);
+        expect(rest).toBe(native.stderr);
+        expect({ start: start !== null, exit }).toEqual({ start: chain.spec === "zpoline", exit: null });
         expect(inst.stdout).toBe(native.stdout);
         expect(inst.code).toBe(native.code);
       });

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host/index";
+import { splitCoverage } from "../helpers.ts";
 import { goBinary, PROGRAMS, programEnv } from "./programs.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
@@ -79,7 +80,12 @@ for (const chain of CHAINS) {
               SYSI_CACHE_DIR: cache,
             },
           );
-          expect(inst.stderr).toBe(native.stderr);
+          // zpoline alone leaves red-zone sites unpatched and sysi run says so (first line,
+          // and a last one for modules loaded later); chains ending in ud2 leave none.
+          const { start, exit, rest } = splitCoverage(inst.stderr);
+          expect(rest).toBe(native.stderr);
+          if (chain.spec.endsWith("ud2")) expect({ start, exit }).toEqual({ start: null, exit: null });
+          else expect(start ?? exit).not.toBeNull();
           expect(inst.stdout).toBe(native.stdout);
           expect(inst.code).toBe(native.code);
           const counts = JSON.parse(readFileSync(out, "utf8"));
