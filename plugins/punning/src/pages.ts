@@ -90,7 +90,7 @@ export function targetAllowed(layout: ModuleLayout, t: number, len: number): boo
 }
 
 /** Occupied [start, end) intervals of one physical page, kept sorted, and a byte map of them. */
-class PhysPage {
+export class PhysPage {
   readonly used: [number, number][] = [];
   private readonly busy = new Uint8Array(PAGE + 1);
   free(off: number, len: number): boolean {
@@ -102,6 +102,14 @@ class PhysPage {
     this.used.push([off, off + len]);
     this.used.sort((x, y) => x[0] - y[0]);
     this.busy.fill(1, off, off + len);
+  }
+  release(off: number, len: number): void {
+    const i = this.used.findIndex(([a, b]) => a === off && b === off + len);
+    if (i >= 0) this.used.splice(i, 1);
+    this.busy.fill(0, off, off + len);
+  }
+  bytes(): number {
+    return this.used.reduce((n, [a, b]) => n + b - a, 0);
   }
   /** [off, off + len) would leave no gap on one side: it starts the page or touches a range. */
   snug(off: number, len: number): boolean {
@@ -163,9 +171,10 @@ export class TrampolineSpace {
   }
 
   /**
-   * Cost of placing len bytes at t (fixed target): 0 = fits an existing virtual page, 1 = new
-   * virtual page on an existing physical page, 2 = new physical page; -1 = impossible. Half a
-   * point more when the bytes leave a gap on both sides in their physical page (fragmentation).
+   * Cost of placing len bytes at t (fixed target), packing first: 0 = fits an existing virtual
+   * page next to a span already there, 0.5 = a new virtual page on an existing physical page, next
+   * to a span there; 1 and 1.5 the same leaving a gap on both sides (fragmentation); 2 = a new
+   * physical page; -1 = impossible.
    */
   cost(t: number, len: number): number {
     if (!targetAllowed(this.layout, t, len)) return -1;
@@ -174,33 +183,52 @@ export class TrampolineSpace {
     const p = this.vpages.get(vp);
     if (p !== undefined) {
       const pp = this.phys[p] as PhysPage;
-      return pp.free(off, len) ? (pp.snug(off, len) ? 0 : 0.5) : -1;
+      if (this.closed.has(p)) return -1;
+      return pp.free(off, len) ? (pp.snug(off, len) ? 0 : 1) : -1;
     }
-    let c = 2;
-    for (const pp of this.phys) {
-      if (!pp.free(off, len)) continue;
-      if (pp.snug(off, len)) return 1;
+    let c = this.closed.size > 0 ? -1 : 2; // while emptying a page (repack.ts), no new ones
+    for (const [i, pp] of this.phys.entries()) {
+      if (this.closed.has(i) || !pp.free(off, len)) continue;
+      if (pp.snug(off, len)) return 0.5;
       c = 1.5;
     }
     return c;
   }
 
   /** Reserve len bytes at the fixed address t (cost(t, len) must be >= 0). */
-  placeAt(t: number, len: number): Placement {
+  placeAt(t: number, len: number, phys?: number): Placement {
     const vp = Math.floor(t / PAGE);
     const off = t - vp * PAGE;
-    let p = this.vpages.get(vp);
-    if (p === undefined) {
-      p = this.phys.findIndex((pp) => pp.free(off, len) && pp.snug(off, len));
-      if (p < 0) p = this.phys.findIndex((pp) => pp.free(off, len));
+    let p = this.vpages.get(vp) ?? phys;
+    if (p !== undefined) this.vpages.set(vp, p);
+    else {
+      const open = (i: number) => !this.closed.has(i);
+      p = this.phys.findIndex((pp, i) => open(i) && pp.free(off, len) && pp.snug(off, len));
+      if (p < 0) p = this.phys.findIndex((pp, i) => open(i) && pp.free(off, len));
       if (p < 0) {
         p = this.phys.length;
         this.phys.push(new PhysPage());
       }
       this.vpages.set(vp, p);
     }
-    (this.phys[p] as PhysPage).take(off, len);
+    const pp = this.phys[p] as PhysPage;
+    if (!pp.free(off, len)) throw new Error(`punning: trampoline at 0x${t.toString(16)} overlaps another`);
+    pp.take(off, len);
     return { t, phys: p };
+  }
+
+  /** Physical pages no new span may use (repack.ts empties them). */
+  readonly closed = new Set<number>();
+
+  /** Give back a span placed at t (repack.ts); its virtual page goes when nothing else is on it. */
+  unplace(t: number, len: number): void {
+    const vp = Math.floor(t / PAGE);
+    const p = this.vpages.get(vp);
+    if (p === undefined) return;
+    (this.phys[p] as PhysPage).release(t - vp * PAGE, len);
+    const i = this.placed.findIndex((x) => x.t === t && x.len === len);
+    if (i >= 0) this.placed.splice(i, 1);
+    if (!this.placed.some((x) => Math.floor(x.t / PAGE) === vp)) this.vpages.delete(vp);
   }
 
   /** Take over another space's pages (finishPages, after placing again). */

@@ -27,23 +27,24 @@ import { tacticEvict } from "./tactics/evict.ts";
 import { tacticJmp } from "./tactics/jmp.ts";
 import { tacticPun } from "./tactics/pun.ts";
 import { tacticShort } from "./tactics/short.ts";
-import { tacticNeigh, tacticPunSound, tacticSucc } from "./tactics/sound.ts";
+import { type Proposal, type ProposalResult, tacticNeigh, tacticPunSound, tacticSucc } from "./tactics/sound.ts";
 import { type Neighbours, neighbours } from "./tactics/window.ts";
 
 export const DEFAULT_TACTICS: readonly TacticName[] = ["pun", "succ", "neigh"];
 /** Tactics that rely on knowing every branch target: only when named. */
 export const UNSAFE_TACTICS: readonly TacticName[] = ["jmp", "punx", "short", "evict"];
 
-type Tactic = (site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace) => TacticResult;
+type Unsafe = (site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace) => TacticResult;
+type Sound = (site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace) => ProposalResult;
 
-const TACTICS: Record<TacticName, { run: Tactic; sound: boolean }> = {
-  pun: { run: (s, ctx, _nb, space) => tacticPunSound(s, ctx, space), sound: true },
-  succ: { run: (s, ctx, nb, space) => tacticSucc(s, ctx, nb, space), sound: true },
-  neigh: { run: (s, ctx, nb, space) => tacticNeigh(s, ctx, nb, space), sound: true },
-  jmp: { run: (s, ctx, nb, space) => tacticJmp(s, 2, ctx, nb, space), sound: false },
-  punx: { run: (s, ctx, nb, space) => tacticPun(s, 2, ctx, nb, space), sound: false },
-  short: { run: (s, ctx, nb, space) => tacticShort(s, 2, ctx, nb, space), sound: false },
-  evict: { run: (s, ctx, nb, space) => tacticEvict(s, 2, ctx, nb, space), sound: false },
+const TACTICS: Record<TacticName, { sound: Sound } | { unsafe: Unsafe }> = {
+  pun: { sound: (s, ctx, _nb, space) => tacticPunSound(s, ctx, space) },
+  succ: { sound: (s, ctx, nb, space) => tacticSucc(s, ctx, nb, space) },
+  neigh: { sound: (s, ctx, nb, space) => tacticNeigh(s, ctx, nb, space) },
+  jmp: { unsafe: (s, ctx, nb, space) => tacticJmp(s, 2, ctx, nb, space) },
+  punx: { unsafe: (s, ctx, nb, space) => tacticPun(s, 2, ctx, nb, space) },
+  short: { unsafe: (s, ctx, nb, space) => tacticShort(s, 2, ctx, nb, space) },
+  evict: { unsafe: (s, ctx, nb, space) => tacticEvict(s, 2, ctx, nb, space) },
 };
 
 export function parseTactics(opt: string | undefined): TacticName[] {
@@ -86,16 +87,33 @@ export function planSiteDetailed(site: Site, ctx: SiteContext): TacticResult {
   const nb = neighbours(ctx, site.vaddr, site.length);
   const tried: string[] = [];
   let last: TacticResult = { ok: false, reason: "no-tactic" };
+  // Sound tactics propose; the first whose spans all fit the physical pages in use wins, else the
+  // one opening the fewest new pages (the earliest on a tie). An unsafe tactic takes the site at
+  // once, as it always did.
+  let pick: Proposal | null = null;
   for (const name of parseTactics(ctx.options.tactics)) {
     const tactic = TACTICS[name];
-    const r = tactic.run(site.vaddr, ctx, nb, space);
-    if (r.ok) {
-      if (!tactic.sound) space.record(r.patch, r.t, r.length, r.movable); // sound ones record both
-      return r;
+    if ("unsafe" in tactic) {
+      if (pick !== null) break;
+      const r = tactic.unsafe(site.vaddr, ctx, nb, space);
+      if (r.ok) {
+        space.record(r.patch, r.t, r.length, r.movable);
+        return r;
+      }
+      tried.push(`${name}: ${r.reason}`);
+      last = r;
+      continue;
     }
-    tried.push(`${name}: ${r.reason}`);
-    last = r;
+    const r = tactic.sound(site.vaddr, ctx, nb, space);
+    if (!r.ok) {
+      tried.push(`${name}: ${r.reason}`);
+      last = r;
+      continue;
+    }
+    if (pick === null || r.opens < pick.opens) pick = r;
+    if (pick.opens === 0) break;
   }
+  if (pick !== null) return pick.commit();
   return { ok: false, reason: last.ok ? "no-tactic" : last.reason, detail: tried.join("; ") };
 }
 

@@ -6,6 +6,7 @@ import type { SiteContext, SitePatch } from "@sysi/core/strategy";
 import type { Site } from "@sysi/core/x86/types";
 import { entryOffset, FIXED_BYTES } from "./encode.ts";
 import { finishPages, PAGE, spaceFor } from "./pages.ts";
+import { repack } from "./repack.ts";
 
 export interface PageStats {
   trampolines: number;
@@ -111,11 +112,14 @@ export function pageStats(taken: readonly { site: Site; patch: SitePatch }[]): P
   };
 }
 /**
- * Strategy.finishModule: finishes the module's pages (pages.ts finishPages: may move free-target
+ * Strategy.finishModule: repacks the sound trampolines (repack.ts), finishes the module's pages
+ * (pages.ts finishPages: may move free-target
  * trampolines and rewrites the physical page index in aux[1] of every punning patch, taken or
  * fallback), then returns the page statistics of the taken patches for `sysi plan --json`.
  */
 export function finishModule(ctx: SiteContext, taken: readonly { site: Site; patch: SitePatch }[]): PageStats {
-  finishPages(spaceFor(ctx.elf), new Set(taken.map((x) => x.patch)));
+  const space = spaceFor(ctx.elf);
+  repack(space);
+  finishPages(space, new Set(taken.map((x) => x.patch)));
   return pageStats(taken);
 }

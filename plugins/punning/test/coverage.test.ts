@@ -82,6 +82,9 @@ describe.skipIf(!HAS_OBJDUMP)("punning alone on real binaries (needs objdump)", 
         if (b[0] === 0xeb) {
           at = at + 2 + (((b[1] as number) << 24) >> 24);
           i = at - patch.patch.vaddr;
+        } else if (b[0] === 0x48 && b[1] === 0xe9) {
+          at += 1; // pun's prefixed form: rex.W jmp rel32
+          i = 1;
         }
         expect(b[i]).toBe(0xe9);
         const rel = new DataView(b.buffer, b.byteOffset).getInt32(i + 1, true);

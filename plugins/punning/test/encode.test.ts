@@ -1,7 +1,10 @@
 /**
  * Trampolines: the TS encoder (planner) and the C builder (runtime) must produce the same bytes for
  * every site of libc and ld.so; objdump (the oracle) must decode each trampoline to the layout in
- * encode.ts, with the call through the page's slot and the final jmp back after the window.
+ * encode.ts, with the call through the page's slot and the final jmp back after the window. The
+ * second trampolines of succ and neigh too: the planner's, verify.ts's (rebuilt from the plan the
+ * way init.c does) and the C builder's (sysi_punning_build_post; sysi_punning_build with the aux
+ * word init.c masks to no pre, post or fixups) must agree.
  */
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -15,6 +18,7 @@ import { scanElf } from "@sysi/core/x86/scan";
 import { branchKindOf, buildTrampoline, jmpRel8, jmpRel32, ripDispOffset } from "../src/encode.ts";
 import { SLOT_OFFSET } from "../src/pages.ts";
 import { planSiteDetailed } from "../src/plan.ts";
+import { rebuildTrampolines } from "../src/verify.ts";
 
 const NATIVE = join(import.meta.dir, "..", "native");
 const CHECK_OK = spawnSync("make", ["-s", "-C", NATIVE, "build/tramp-check"]).status === 0;
@@ -135,6 +139,50 @@ describe.skipIf(!CHECK_OK)("TS encoder = C builder (needs cc)", () => {
         const jmps = insns.filter((x) => x.at >= r && /^jmp\s/.test(x.text));
         expect(jmps[jmps.length - 1]?.text).toBe(`jmp    0x${hx(tr.back)}`);
       }
+    }, 120_000);
+
+    test(`second trampolines of ${path}: planner = verify.ts = C builder`, async () => {
+      const { elf, ctx } = contextFor(path);
+      const scan = await scanElf(elf);
+      const lines: string[] = [];
+      const want: string[] = [];
+      const seen: Record<string, number> = {};
+      for (const site of scan.sites) {
+        const r = planSiteDetailed(site, ctx);
+        if (!r.ok) continue;
+        const rebuilt = rebuildTrampolines(elf, site.vaddr, r.patch);
+        const [main, second] = rebuilt;
+        expect(main?.code && hex(main.code)).toBe(hex(r.code));
+        expect(main?.t).toBe(r.t);
+        if (r.second === undefined) {
+          expect(rebuilt.length).toBe(1);
+          continue;
+        }
+        expect(rebuilt.length).toBe(2);
+        if (second?.code == null) throw new Error(`0x${site.vaddr.toString(16)}: ${second?.refused}`);
+        expect(second.t).toBe(r.second.t);
+        expect(second.len).toBe(r.second.length);
+        expect(hex(second.code)).toBe(hex(r.second.code));
+        const aux1 = (r.patch.aux as [bigint, bigint])[1];
+        const pre = Number((aux1 >> 24n) & 15n);
+        const post = Number((aux1 >> 28n) & 15n);
+        const win = hex(elf.bytesAt(site.vaddr - pre, pre + 2 + post) as Uint8Array);
+        const s = site.vaddr.toString(16);
+        if (second.role === "successor") {
+          lines.push(`P ${second.t.toString(16)} ${s} ${aux1.toString(16)} ${win}`);
+        } else {
+          // init.c prepare_second: aux1 & (0xffffff | 31 << 51), the window at the site itself.
+          const plain = aux1 & (0xff_ffffn | (31n << 51n));
+          const at = hex(elf.bytesAt(site.vaddr, 2) as Uint8Array);
+          lines.push(`B ${second.entry.toString(16)} ${s} ${plain.toString(16)} ${at}`);
+        }
+        want.push(hex(second.code));
+        seen[second.role] = (seen[second.role] ?? 0) + 1;
+      }
+      console.log(JSON.stringify({ path, second: seen }));
+      expect(lines.length).toBeGreaterThan(0);
+      const out = spawnSync(join(NATIVE, "build/tramp-check"), { input: `${lines.join("\n")}\n`, encoding: "utf8" });
+      expect(out.stdout.trim().split("\n")).toEqual(want);
     }, 120_000);
   }
 });

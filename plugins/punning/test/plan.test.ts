@@ -255,6 +255,9 @@ describe("planSite tactics", () => {
       if (p.bytes[0] === 0xeb) {
         at += 2 + (((p.bytes[1] as number) << 24) >> 24);
         i = at - p.vaddr;
+      } else if (p.bytes[0] === 0x48 && p.bytes[1] === 0xe9) {
+        at += 1; // the prefixed form: rex.W jmp rel32
+        i = 1;
       }
       expect(p.bytes[i]).toBe(0xe9);
       const rel = new DataView(p.bytes.buffer, p.bytes.byteOffset).getInt32(i + 1, true);

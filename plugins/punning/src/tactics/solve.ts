@@ -46,7 +46,7 @@ const BUDGET = 3000;
 /** For the last jump, whose bytes earlier jumps mostly decided. */
 const BUDGET_LAST = 600;
 /** A solution this cheap (all spans snug in pages in use, or one new virtual page) ends the search. */
-const GOOD = 1;
+const GOOD = 0.5;
 /** Acceptable candidates kept for the last jump, and for each earlier jump to build on. */
 const KEEP_LAST = 6;
 const KEEP_EARLY = 64;
@@ -138,7 +138,7 @@ function anchorRels(space: TrampolineSpace, j: JumpSpec): number[] {
 
 /**
  * Solve a layout: null when some jump finds no span. Spans of one solution never overlap each
- * other; nothing is reserved in the space (the caller places the result).
+ * other; nothing stays reserved in the space: the caller places the result's spans, in order.
  */
 export function solve(layout: Layout, jumps: readonly JumpSpec[], space: TrampolineSpace): Solution | null {
   const bytes = layout.bytes.slice();
@@ -191,7 +191,11 @@ export function solve(layout: Layout, jumps: readonly JumpSpec[], space: Trampol
       const saved = known.slice();
       for (let i = 0; i < 4; i++) bytes[off + i] = u8(cand.rel, i);
       chosen.push({ t: cand.t, len: j.len, code, cost: cand.cost });
+      // Held while the later jumps are solved, so that their spans never overlap this one in
+      // the physical page its virtual page gets; the caller places the result in this order.
+      if (!last) space.placeAt(cand.t, j.len);
       const done = step(k + 1, cost + cand.cost);
+      if (!last) space.unplace(cand.t, j.len);
       chosen.pop();
       for (let i = 0; i < 4; i++) bytes[off + i] = saved[i] as number | null;
       if (done) return true;

@@ -23,7 +23,7 @@
  * the plain site trampoline for direct entries at S. The runtime finds the second jump from the
  * patch bytes (native/init.c). Free bytes are chosen by solve.ts.
  */
-import type { InsnInfo, SiteContext } from "@sysi/core/strategy";
+import type { InsnInfo, SiteContext, SitePatch } from "@sysi/core/strategy";
 import { buildRelocTrampoline, buildTrampoline, entryOffset, relocTrampolineLength } from "../encode.ts";
 import type { TrampolineSpace } from "../pages.ts";
 import {
@@ -67,6 +67,20 @@ function siteJump(at: number, site: number, w: Window): JumpSpec {
   };
 }
 
+/**
+ * What repack.ts needs to solve a sound patch again: its layout (free bytes null) and jumps, in
+ * solving order; `reversed` when the solution's jumps are [second, site's] (neigh).
+ */
+export interface Resolvable {
+  site: number;
+  layout: Layout;
+  jumps: JumpSpec[];
+  reversed: boolean;
+  /** Entry offset of the site's trampoline (aux[0] holds its target minus the site). */
+  entry: number;
+}
+export const resolvable = new WeakMap<SitePatch, Resolvable>();
+
 /** Place a solution's spans, fill in the aux words and record both trampolines. */
 function finish(
   ctx: SiteContext,
@@ -76,13 +90,16 @@ function finish(
   layout: Layout,
   sol: Solution,
   tactic: TacticName,
+  reversed: boolean,
 ): TacticResult {
   const [main, second] = sol.jumps as [Solution["jumps"][0], Solution["jumps"][0] | undefined];
   const old = ctx.elf.bytesAt(layout.start, layout.bytes.length);
   if (old === null) return refuse("not-file-backed");
   if (site >= 2 ** 32) return refuse("site-vaddr-too-high");
+  // In the order solve() held them (the second first when the jumps were solved reversed).
+  const p2first = reversed && second !== undefined ? space.placeAt(second.t, second.len) : null;
   const p1 = space.placeAt(main.t, main.len);
-  const p2 = second === undefined ? null : space.placeAt(second.t, second.len);
+  const p2 = second === undefined ? null : (p2first ?? space.placeAt(second.t, second.len));
   if (p1.phys >= MAX_PHYS_PAGES || (p2 !== null && p2.phys >= MAX_PHYS_PAGES)) return refuse("too-many-pages");
   const aux1 = packAux1(p1.phys, w, site, 2, tactic, p2?.phys ?? 0);
   if (aux1 === null) return refuse("too-many-rip-fixups");
@@ -108,6 +125,53 @@ function finish(
   return out;
 }
 
+/**
+ * A sound tactic's solution before anything is placed: planSite compares the tactics' proposals
+ * (a tactic that opens no new physical page wins over an earlier one that does) and commits one.
+ */
+export interface Proposal {
+  ok: true;
+  /** Jumps whose span needs a new physical page. */
+  opens: number;
+  commit: () => TacticResult;
+}
+export type ProposalResult = Proposal | { ok: false; reason: string; detail?: string };
+
+function propose(
+  ctx: SiteContext,
+  space: TrampolineSpace,
+  site: number,
+  w: Window,
+  layout: Layout,
+  jumps: JumpSpec[],
+  sol: Solution,
+  tactic: TacticName,
+  reversed = false,
+): Proposal {
+  return {
+    ok: true,
+    opens: sol.jumps.filter((j) => j.cost >= 2).length,
+    commit: () => finishSolved(ctx, space, site, w, layout, jumps, sol, tactic, reversed),
+  };
+}
+
+/** finish() and remember how to solve the patch again (repack.ts). */
+function finishSolved(
+  ctx: SiteContext,
+  space: TrampolineSpace,
+  site: number,
+  w: Window,
+  layout: Layout,
+  jumps: JumpSpec[],
+  sol: Solution,
+  tactic: TacticName,
+  reversed = false,
+): TacticResult {
+  const r = finish(ctx, space, site, w, layout, sol, tactic, reversed);
+  if (r.ok) resolvable.set(r.patch, { site, layout, jumps, reversed, entry: entryOffset(w.pre.length > 0) });
+  return r;
+}
+
 function solved(layout: Layout, jumps: JumpSpec[], space: TrampolineSpace): Solution | null {
   if (layout.start < space.patchEnd || layout.bytes.length > MAX_PATCH) return null;
   return solve(layout, jumps, space);
@@ -117,11 +181,11 @@ function solved(layout: Layout, jumps: JumpSpec[], space: TrampolineSpace): Solu
  * pun (B2): only the site's two bytes change. `e9 WW` takes the successor's first three bytes as
  * the rel32's upper bytes (256 targets); `48 e9` takes four (one target).
  */
-export function tacticPunSound(site: number, ctx: SiteContext, space: TrampolineSpace): TacticResult {
+export function tacticPunSound(site: number, ctx: SiteContext, space: TrampolineSpace): ProposalResult {
   const wr = makeWindow(ctx, site, 2, { before: [], after: [] }, 0, 0, false);
   if (!wr.ok) return refuse(wr.reason);
   const w = wr.w;
-  let best: { layout: Layout; sol: Solution } | null = null;
+  let best: { layout: Layout; jumps: JumpSpec[]; sol: Solution } | null = null;
   for (const form of ["e9", "prefix"] as const) {
     const layout = original(ctx, site, site + (form === "e9" ? 5 : 6));
     if (layout === null) continue;
@@ -132,12 +196,13 @@ export function tacticPunSound(site: number, ctx: SiteContext, space: Trampoline
       set(layout, site, PREFIX);
       set(layout, site + 1, 0xe9);
     }
-    const sol = solved(layout, [siteJump(form === "e9" ? site : site + 1, site, w)], space);
-    if (sol !== null && (best === null || sol.cost < best.sol.cost)) best = { layout, sol };
+    const jumps = [siteJump(form === "e9" ? site : site + 1, site, w)];
+    const sol = solved(layout, jumps, space);
+    if (sol !== null && (best === null || sol.cost < best.sol.cost)) best = { layout, jumps, sol };
     if (best !== null && best.sol.cost <= 1) break;
   }
   if (best === null) return refuse("pun-no-target");
-  return finish(ctx, space, site, w, best.layout, best.sol, "pun");
+  return propose(ctx, space, site, w, best.layout, best.jumps, best.sol, "pun");
 }
 
 /** The successor as a relocatable instruction of the site's own function, or a refusal reason. */
@@ -159,7 +224,7 @@ function successor(ctx: SiteContext, site: number, nb: Neighbours): InsnInfo | s
  * rel32 is [WW, e9, N's free bytes...], so its upper bytes are ours to choose (or, with the
  * prefixed site jump `48 e9`, [e9, N's bytes...]).
  */
-export function tacticSucc(site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace): TacticResult {
+export function tacticSucc(site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace): ProposalResult {
   const n = successor(ctx, site, nb);
   if (typeof n === "string") return refuse(n);
   const wr = makeWindow(ctx, site, 2, nb, 0, 1, false);
@@ -174,7 +239,7 @@ export function tacticSucc(site: number, ctx: SiteContext, nb: Neighbours, space
     entry: 0,
     build: (t) => buildRelocTrampoline(t, w.post, nEnd),
   };
-  let best: { layout: Layout; sol: Solution } | null = null;
+  let best: { layout: Layout; jumps: JumpSpec[]; sol: Solution } | null = null;
   for (const form of ["e9", "prefix"] as const) {
     const siteAt = form === "e9" ? site : site + 1;
     const layout = original(ctx, site, Math.max(nEnd, n.vaddr + 5, siteAt + 5));
@@ -184,12 +249,13 @@ export function tacticSucc(site: number, ctx: SiteContext, nb: Neighbours, space
     else set(layout, site + 1, 0xe9);
     set(layout, n.vaddr, 0xe9);
     setFree(layout, n.vaddr + 1, nEnd);
-    const sol = solved(layout, [siteJump(siteAt, site, w), reloc], space);
-    if (sol !== null && (best === null || sol.cost < best.sol.cost)) best = { layout, sol };
+    const jumps = [siteJump(siteAt, site, w), reloc];
+    const sol = solved(layout, jumps, space);
+    if (sol !== null && (best === null || sol.cost < best.sol.cost)) best = { layout, jumps, sol };
     if (best !== null && best.sol.cost <= 1) break;
   }
   if (best === null) return refuse("succ-no-target");
-  return finish(ctx, space, site, w, best.layout, best.sol, "succ");
+  return propose(ctx, space, site, w, best.layout, best.jumps, best.sol, "succ");
 }
 
 /**
@@ -199,7 +265,7 @@ export function tacticSucc(site: number, ctx: SiteContext, nb: Neighbours, space
  * is the plain site trampoline (for entries at S itself or at any instruction between J and S,
  * which keep their bytes).
  */
-export function tacticNeigh(site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace): TacticResult {
+export function tacticNeigh(site: number, ctx: SiteContext, nb: Neighbours, space: TrampolineSpace): ProposalResult {
   let reason = "no-previous-insn";
   const plain = makeWindow(ctx, site, 2, nb, 0, 0, false);
   if (!plain.ok) return refuse(plain.reason);
@@ -227,10 +293,11 @@ export function tacticNeigh(site: number, ctx: SiteContext, nb: Neighbours, spac
       set(layout, site + 1, (x - (site + 2)) & 0xff);
       // A rel32 byte over S's eb/rel8 is a fixed byte like any other. The site's own jump has
       // the fewer free bytes: solve it first.
-      const sol = solved(layout, [siteJump(x, site, plain.w), siteJump(j.vaddr, site, w)], space);
+      const jumps = [siteJump(x, site, plain.w), siteJump(j.vaddr, site, w)];
+      const sol = solved(layout, jumps, space);
       if (sol !== null) {
         sol.jumps.reverse(); // [J's trampoline (the site's, with J..S before it), the plain one]
-        return finish(ctx, space, site, w, layout, sol, "neigh");
+        return propose(ctx, space, site, w, layout, jumps, sol, "neigh", true);
       }
       reason = "neigh-no-target";
     }
