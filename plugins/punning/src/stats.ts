@@ -18,7 +18,14 @@ export interface PageStats {
   mappings: number;
   /** Per tactic counts among the given patches. */
   tactics: Record<string, number>;
+  /**
+   * Sites taken by a tactic that overwrites instruction starts on the planner's word that
+   * nothing enters them (jmp, punx, short, evict: only when named in `-s punning:tactics=`).
+   */
+  "unsafe-tactic-sites": number;
 }
+
+const UNSAFE = new Set(["jmp", "punx", "short", "evict"]);
 
 /** Bytes a rel8 branch grows by when relocated (aux[1] bits 48..50: none, jmp8, jmp32, jcc8, jcc32). */
 const BRANCH_GROWTH = [0, 3, 0, 4, 0];
@@ -109,6 +116,7 @@ export function pageStats(taken: readonly { site: Site; patch: SitePatch }[]): P
     "physical-pages": ppages.size,
     mappings,
     tactics,
+    "unsafe-tactic-sites": Object.entries(tactics).reduce((n, [k, v]) => n + (UNSAFE.has(k) ? v : 0), 0),
   };
 }
 /**

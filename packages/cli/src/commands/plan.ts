@@ -14,7 +14,11 @@ export default class Plan extends SysiCommand {
     "Scans each file and asks every strategy of the chain about every site (first acceptance wins; later ones stay " +
     "as fallbacks). Plans are cached per module and chain, so a second run is instant. Prints per file the sites, " +
     "the sites each strategy took, the most common refusal reasons and the tactics used. A FILE that is itself a " +
-    "binary plan (.plan) is decoded and summarised instead.";
+    "binary plan (.plan) is decoded and summarised instead. punning's default tactics (pun, succ, neigh) are sound: " +
+    "every instruction they overwrite starts a jump to a trampoline that runs it. The tactics jmp, punx, short and " +
+    "evict (-s punning:tactics=jmp,...) are UNSAFE: they overwrite instructions that jump tables, computed gotos, " +
+    ".cold parts, landing pads or a signal handler's resume address may still enter; the plan counts their sites " +
+    "as unsafe-tactic-sites.";
   static override examples = [
     "<%= config.bin %> plan /usr/lib/x86_64-linux-gnu/libc.so.6",
     "<%= config.bin %> plan -s zpoline,ud2 --json /usr/bin/ls",
