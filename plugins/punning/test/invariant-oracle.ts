@@ -22,6 +22,11 @@
  * in-context block, `lea -0x80(%rsp),%rsp`, `lea S(%rip),%r11` naming this site, `call *slot(%rip)`
  * naming the slot of its own page, with `syscall; jmp R` 22 bytes before R); the trampoline's last
  * instruction must be a jmp to the address after the last original instruction it ran.
+ * Every objdump instruction that overlaps a changed byte is checked from its start, so a changed
+ * byte on an instruction start (cc filler, a rel32 byte) outside a jump role is a violation, and
+ * so is an instruction whose start stays while later bytes change. Besides: no two trampolines
+ * share bytes (virtual, or physical through a shared page), none crosses its page's usable part
+ * or lies inside the module image, and the runtime refuses none.
  */
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
