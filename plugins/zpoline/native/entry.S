@@ -1,10 +1,10 @@
 /*
  * entry.S — the zpoline entry blobs. Page 0's jumps land directly on a copy of one of them
  * (zpoline.h: one copy per cluster of 20 syscall numbers, each copy inside one page), so a
- * hooked call touches page 0 + one page of ours. init.c copies the bytes between
- * sysi_zpoline_<kind> and sysi_zpoline_<kind>_end and fills in the copy's data words (at its
- * end) and its strategy-id immediate. The code is position independent and only addresses
- * its own copy (rip-relative).
+ * hooked call touches page 0, one page of ours and a slot of the site set (set.c). init.c
+ * copies the bytes between sysi_zpoline_<kind> and sysi_zpoline_<kind>_end and fills in the
+ * copy's data words (at its end) and its strategy-id immediate. The code is position
+ * independent and only addresses its own copy (rip-relative).
  *
  * Four blobs, one prologue (the CHECK and FRAME macros):
  *   sysi_zpoline_fast  calls api->fast_hook directly, testing no number at all: init.c uses
@@ -14,10 +14,10 @@
  *                      no save area; the argument registers come back from c->args.
  *   sysi_zpoline_gen   any number: api->fast_hook for those that cannot be in-context (when
  *                      set), else api->dispatch, which may hand the call back to incontext.S.
- *                      The other clusters, the fallback sled, page 0's offsets >= ZP_E9_END
- *                      and init.c's SIGSEGV resume (numbers >= 4092) come here. With
- *                      SYSI_FAST_PASSTHROUGH it makes the syscall itself for the numbers
- *                      that need no runtime work (sysi.h).
+ *                      The other clusters and init.c's SIGSEGV resume (numbers outside
+ *                      0..ZP_E9_END-5, normalised to the 32 bits the kernel reads) come
+ *                      here. With SYSI_FAST_PASSTHROUGH it makes the syscall itself for
+ *                      the numbers that need no runtime work (sysi.h).
  *   sysi_zpoline_sys   SYSI_FAST_PASSTHROUGH (the built-in passthrough hook): the check, then
  *                      the syscall itself; for clusters none of whose numbers need the
  *                      runtime (rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
@@ -57,27 +57,50 @@
 
 /*
  * The prologue (CHECK, then FRAME). Return-address check, with rcx and r11 only (dead at a
- * site): bit (R & 63) of qword (R >> 6) of the bitmap. rcx is parked in the one free slot
- * first, [rsp-128] (just below the program's red zone and inside the 128 bytes the kernel
- * skips for signal frames), for the not-a-site path. Then the frame (zpoline.h): rbp = A = slot - 128 with the
- * program's rbp at [A]; rsp = F = (A - SYSI_F_SIZE) & -16, derived from registers only (no load on
- * the rsp dependency chain); struct sysi_call at F (flags 0, ret unset), the program's
- * argument registers above it; rdi = F. `p` is the blob's symbol prefix (data words, the
- * strategy-id immediate init.c fills).
+ * site): is R = (%rsp) in the set of patched sites' return addresses (zpoline.h, set.c)? rcx is
+ * parked in the one free slot first, [rsp-128] (just below the program's red zone and inside
+ * the 128 bytes the kernel skips for signal frames), for the not-a-site path. rcx = R, r11 =
+ * its home slot, _set + (R * 8 & _mask); a miss goes to PROBE, out of line: the next slots up
+ * to an empty one, then SLOW. On a hit rcx = R.
+ * Then the frame (zpoline.h): rbp = A = slot - 128 with the program's rbp at [A]; rsp = F =
+ * (A - SYSI_F_SIZE) & -16, derived from registers only (no load on the rsp dependency chain);
+ * struct sysi_call at F (flags 0, ret unset), the program's argument registers above it;
+ * rdi = F. `p` is the blob's symbol prefix (data words, the strategy-id immediate init.c fills).
  */
 	.macro CHECK p
 	mov %rcx, -ZP_RZ_SKIP-8(%rsp)
 	mov (%rsp), %rcx
 	mov %rcx, %r11
-	shr $47, %r11
-	jnz \p\()_notsite
-	mov %rcx, %r11
-	shr $3, %r11
-	and $-8, %r11
-	add \p\()_bitmap(%rip), %r11
-	mov (%r11), %r11
-	bt %rcx, %r11
-	jnc \p\()_notsite
+	shl $3, %r11
+	and \p\()_mask(%rip), %r11
+	add \p\()_set(%rip), %r11
+	cmp (%r11), %rcx
+	{disp32} jne \p\()_probe		/* fixed sizes up to HOOKCALL */
+\p\()_hit:
+	.endm
+
+/*
+ * The rest of the lookup, out of line. PROBE: the slots after the home slot (r11) up to an
+ * empty one. Then, not found through this copy's words, which set.c may be replacing (a read
+ * of the new _set with the old _mask may miss; the reverse cannot happen: set.c writes _set
+ * first, and this code reads _mask first), or not a site: sysi_zpoline_slow asks the current
+ * set, called from just below the parked rcx (the call's return address goes below it). Then
+ * a hit, or the not-a-site path.
+ */
+	.macro PROBE p
+\p\()_probe:
+	cmpq $0, (%r11)
+	je \p\()_slow
+	add $8, %r11
+	cmp (%r11), %rcx
+	jne \p\()_probe
+	jmp \p\()_hit
+\p\()_slow:
+	lea -ZP_RZ_SKIP-8(%rsp), %rsp
+	call *\p\()_slowfn(%rip)
+	lea ZP_RZ_SKIP+8(%rsp), %rsp
+	test %r11d, %r11d
+	jnz \p\()_hit
 	.endm
 
 	.macro FRAME p, keep=0
@@ -114,6 +137,19 @@
 	ret
 	.endm
 
+/*
+ * The hook call of a blob's hooked path, ending on a multiple of 8 bytes from the blob's start
+ * (a NOP of up to 7 bytes before it; the code before it has fixed sizes): init.c puts that
+ * return point \p\()_back at the start of an instruction-fetch line (align_code).
+ */
+	.macro HOOKCALL p
+	.nops (8 - ((. + 6 - \p) & 7)) & 7
+	call *\p\()_hook(%rip)		/* rax = the result */
+	.global \p\()_back
+	.hidden \p\()_back
+\p\()_back:
+	.endm
+
 /* Not a site: rsp and every register as at entry but r11 (lost) and the flags. */
 	.macro NOTSITE p
 \p\()_notsite:
@@ -122,12 +158,14 @@
 	ud2
 	.endm
 
-/* A blob's data words (init.c fills them in each copy). */
+/* A blob's data words (init.c fills them in each copy; set.c rewrites _set and _mask). */
 	.macro DATA p
 	.p2align 3
-	.global \p\()_bitmap, \p\()_hook
-	.hidden \p\()_bitmap, \p\()_hook
-\p\()_bitmap:	.quad 0		/* the return-address bitmap */
+	.global \p\()_set, \p\()_mask, \p\()_slowfn, \p\()_hook
+	.hidden \p\()_set, \p\()_mask, \p\()_slowfn, \p\()_hook
+\p\()_set:	.quad 0		/* the site set's first slot, zp_set.slot */
+\p\()_mask:	.quad 0		/* its mask8 */
+\p\()_slowfn:	.quad 0		/* sysi_zpoline_slow */
 \p\()_hook:	.quad 0		/* api->fast_hook, or 0 */
 	.endm
 
@@ -139,8 +177,9 @@
 sysi_zpoline_fast:
 	CHECK sysi_zpoline_fast
 	FRAME sysi_zpoline_fast
-	call *sysi_zpoline_fast_hook(%rip)	/* rax = the result */
+	HOOKCALL sysi_zpoline_fast
 	LEAVE
+	PROBE sysi_zpoline_fast
 	NOTSITE sysi_zpoline_fast
 	DATA sysi_zpoline_fast
 sysi_zpoline_fast_end:
@@ -157,8 +196,9 @@ sysi_zpoline_fast_end:
 sysi_zpoline_fastk:
 	CHECK sysi_zpoline_fastk
 	FRAME sysi_zpoline_fastk, 1
-	call *sysi_zpoline_fastk_hook(%rip)	/* rax = the result */
+	HOOKCALL sysi_zpoline_fastk
 	LEAVE 1
+	PROBE sysi_zpoline_fastk
 	NOTSITE sysi_zpoline_fastk
 	DATA sysi_zpoline_fastk
 sysi_zpoline_fastk_end:
@@ -172,30 +212,30 @@ sysi_zpoline_gen:
 	CHECK sysi_zpoline_gen
 	/* SYSI_FAST_PASSTHROUGH: the syscall itself unless the runtime has work for it */
 	cmpq $0, sysi_zpoline_gen_direct(%rip)
-	je 1f
+	{disp8} je 1f
 	lea -ZP_NR_RT_SIGACTION(%rax), %r11	/* rt_sigaction, rt_sigprocmask, rt_sigreturn */
 	cmp $2, %r11
-	jbe 1f
+	{disp8} jbe 1f
 	lea -ZP_NR_CLONE(%rax), %r11		/* clone, fork, vfork */
 	cmp $2, %r11
-	jbe 1f
+	{disp8} jbe 1f
 	cmp $ZP_NR_CLONE3, %rax
-	je 1f
+	{disp8} je 1f
 	syscall
 	ret
 1:	FRAME sysi_zpoline_gen
 	/* the fast hook unless this number may be in-context (or there is no fast hook) */
 	cmpq $0, sysi_zpoline_gen_hook(%rip)
-	je .Ldispatch
+	{disp8} je .Ldispatch
 	cmp $ZP_NR_RT_SIGRETURN, %rax
-	je .Ldispatch
+	{disp8} je .Ldispatch
 	cmp $ZP_NR_CLONE, %rax
-	je .Ldispatch
+	{disp8} je .Ldispatch
 	cmp $ZP_NR_VFORK, %rax
-	je .Ldispatch
+	{disp8} je .Ldispatch
 	cmp $ZP_NR_CLONE3, %rax
-	je .Ldispatch
-	call *sysi_zpoline_gen_hook(%rip)
+	{disp8} je .Ldispatch
+	HOOKCALL sysi_zpoline_gen
 	LEAVE
 .Ldispatch:
 	call *sysi_zpoline_gen_dispatch(%rip)
@@ -205,6 +245,7 @@ sysi_zpoline_gen:
 	LEAVE
 .Lincontext:
 	jmp *sysi_zpoline_gen_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
+	PROBE sysi_zpoline_gen
 	NOTSITE sysi_zpoline_gen
 	DATA sysi_zpoline_gen
 	.global sysi_zpoline_gen_dispatch, sysi_zpoline_gen_incontext, sysi_zpoline_gen_direct
@@ -229,9 +270,53 @@ sysi_zpoline_sys:
 	CHECK sysi_zpoline_sys
 	syscall
 	ret
+	PROBE sysi_zpoline_sys
 	NOTSITE sysi_zpoline_sys
 	DATA sysi_zpoline_sys
 sysi_zpoline_sys_end:
 	.size sysi_zpoline_sys, . - sysi_zpoline_sys
+
+/*
+ * sysi_zpoline_slow — the entry check's last resort (PROBE): is rcx = R a site's return
+ * address in the current set (zp_set_has, C built -mgeneral-regs-only)?
+ * Entry: called from a blob with rsp = S - 128 (S: the slot holding R; [S-128] the parked
+ *   rcx), so its return address is at S - 136, below everything the blob keeps.
+ * Exit: r11 = 1 when R is a site, else 0; rcx = R; every other register as at entry but the
+ *   flags.
+ * Stack: rsp aligned down to 16, the caller-saved registers pushed, zp_set_has's frame.
+ * Signal safety: reentrant (zp_set_has reads the set without a lock).
+ */
+	.text
+	.global sysi_zpoline_slow
+	.hidden sysi_zpoline_slow
+	.type sysi_zpoline_slow, @function
+sysi_zpoline_slow:
+	mov %rsp, %r11
+	and $-16, %rsp
+	push %r11
+	push %rcx
+	push %rax
+	push %rdi
+	push %rsi
+	push %rdx
+	push %r8
+	push %r9
+	push %r10
+	sub $8, %rsp			/* 10 words: rsp 16-aligned at the call */
+	mov %rcx, %rdi
+	call zp_set_has
+	mov %eax, %r11d
+	add $8, %rsp
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rdx
+	pop %rsi
+	pop %rdi
+	pop %rax
+	pop %rcx
+	pop %rsp
+	ret
+	.size sysi_zpoline_slow, . - sysi_zpoline_slow
 
 	.section .note.GNU-stack, "", @progbits

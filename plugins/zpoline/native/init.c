@@ -1,6 +1,8 @@
 /*
- * init.c — zpoline strategy runtime: page 0, the entry pages, the return-address bitmap, the
- * ops table libsysi calls, and the preparation of in-context calls (clone, clone3, vfork).
+ * init.c — zpoline strategy runtime: page 0 and the entry pages (set up when the first site is
+ * prepared, so a process in which zpoline patches nothing maps neither), the SIGSEGV claim for
+ * syscall numbers outside page 0, the ops table libsysi calls, and the preparation of
+ * in-context calls (clone, clone3, vfork).
  *
  * Built -mgeneral-regs-only -ffreestanding and linked -nostdlib: no libc, raw system calls
  * through api->syscall6 only.
@@ -17,9 +19,8 @@ enum {
 	NR_mmap = 9, NR_mprotect = 10, NR_munmap = 11, NR_rt_sigreturn = 15,
 	NR_clone = 56, NR_vfork = 58, NR_clone3 = 435,
 	PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4,
-	MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000,
-	MAP_FIXED_NOREPLACE = 0x100000,
-	EINVAL = 22, ENOMEM = 12, SIGSEGV_NR = 11,
+	MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_FIXED_NOREPLACE = 0x100000,
+	EINVAL = 22, SIGSEGV_NR = 11,
 };
 
 /* per-thread return-address stack of the SAMESTACK path (incontext.S reads it via %fs) */
@@ -27,9 +28,10 @@ HIDDEN __thread struct sysi_zpoline_vstack sysi_zpoline_vstack
 	__attribute__((tls_model("initial-exec")));
 
 static const struct sysi_runtime_api *api;
-static uint8_t *bitmap;
-static int ready_ok;
-static uintptr_t entry_addr;
+static uint32_t strat_id;
+static int state;		/* 0: not set up yet, 1: ready, -1: setup failed */
+static uintptr_t entry_addr;	/* E_0: the general blob, where the SIGSEGV claim resumes */
+static struct zp_publish pub;	/* the copies' set words and their pages (set.c) */
 
 static long sc(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -136,8 +138,8 @@ static int cluster_blob(int j, const struct sysi_runtime_api *a)
 	return cluster_has(j, incontext, 4) ? BLOB_GEN : BLOB_FAST;
 }
 
-/* page 0, E9 layout (zpoline.h); the sled after the groups ends in a jmp to `entry` */
-static void build_e9(uint8_t *p0, uint32_t b3, uint32_t b2, uintptr_t entry)
+/* page 0, E9 layout (zpoline.h): the groups, then hlt (the SIGSEGV claim) */
+static void build_e9(uint8_t *p0, uint32_t b3, uint32_t b2)
 {
 	for (int k = 0; k < ZP_E9_GROUPS; k++) {
 		/* Step (2): group 4j + i ends 5i later than group 4j: 5i less of rel, same E_j. */
@@ -145,26 +147,8 @@ static void build_e9(uint8_t *p0, uint32_t b3, uint32_t b2, uintptr_t entry)
 		p0[5 * k] = 0xe9;
 		put32(p0 + 5 * k + 1, rel);
 	}
-	for (int i = ZP_E9_END; i < ZP_PAGE - 5; i++)
-		p0[i] = 0x90;
-	p0[ZP_PAGE - 5] = 0xe9;		/* jmp entry */
-	put32(p0 + ZP_PAGE - 4, (uint32_t)(entry - ZP_PAGE));
-}
-
-/* page 0, fallback: nop sleds, each ending in `jmp *0(%rip)` + the entry's address */
-static void build_sled(uint8_t *p0, uintptr_t entry)
-{
-	static const int at[2] = { ZP_SLED_JMP1, ZP_SLED_JMP2 };
-
-	for (int i = 0; i < ZP_PAGE; i++)
-		p0[i] = 0x90;
-	for (int j = 0; j < 2; j++) {
-		uint8_t *q = p0 + at[j];
-		q[0] = 0xff;		/* jmp *0(%rip) */
-		q[1] = 0x25;
-		put32(q + 2, 0);
-		put64(q + 6, entry);
-	}
+	for (int i = ZP_E9_END; i < ZP_PAGE; i++)
+		p0[i] = ZP_HLT;
 }
 
 /*
@@ -185,16 +169,28 @@ static const uint8_t nops[9][9] = {
 
 /*
  * Where a copy's code starts: page 0's jump lands at `at` (fixed by the E9 layout), and the
- * code goes to the next 64-byte boundary, the gap filled with the fewest NOPs. A copy that
- * starts mid-line spans one more line of instruction fetch per call: measured 4.93 against
- * 4.62 ns per hooked call (best 1-ms blocks) for a copy 8 bytes before a line boundary.
+ * code goes a little further, the gap filled with the fewest NOPs, so that the hook's return
+ * point `back` (entry.S HOOKCALL: a multiple of 8 bytes into the blob) starts an
+ * instruction-fetch line; the entry's piece up to the hook call then spans two lines and the
+ * piece from the return to the `ret` one. A piece that starts mid-line spans one more line per
+ * call: measured 4.33 against 4.06 ns per hooked call (best 1-ms blocks) with the return point
+ * 29 bytes into a line, and 4.93 against 4.62 ns for a copy starting 8 bytes before a line.
+ * A blob without a hook call (back 0) starts on a line. Where that does not fit below `limit`,
+ * the start goes on a line, else on 8 bytes: the copy's data words must be aligned (set.c
+ * rewrites them while threads read them). 0 when not even that fits.
  */
-static uint8_t *align_code(uint8_t *at, size_t len, uintptr_t limit)
+static uint8_t *align_code(uint8_t *at, size_t len, size_t back, uintptr_t limit)
 {
-	size_t gap = (size_t)(-(uintptr_t)at & (ZP_CODE_ALIGN - 1));
-	if ((uintptr_t)at + gap + len > limit) /* the last copy of a page may not fit: unaligned */
-		return at;
-	while (gap > 0) {
+	uintptr_t a = (uintptr_t)at, s = a + (-(a + back) & (ZP_CODE_ALIGN - 1));
+	size_t gap;
+
+	if (s + len > limit)
+		s = a + (-a & (ZP_CODE_ALIGN - 1));
+	if (s + len > limit)
+		s = (a + 7) & ~(uintptr_t)7;
+	if (s + len > limit)
+		return 0;
+	for (gap = (size_t)(s - a); gap > 0;) {
 		size_t n = gap < 9 ? gap : 9;
 		copy(at, nops[n - 1], n);
 		at += n;
@@ -205,42 +201,49 @@ static uint8_t *align_code(uint8_t *at, size_t len, uintptr_t limit)
 
 /* A blob as put_blob copies it: its bytes and the data words/immediates it fills in. */
 struct blob {
-	const unsigned char *start, *end, *bitmap, *hook, *strat; /* hook/strat: 0 = none */
+	const unsigned char *start, *end, *set, *mask, *slow, *hook;
+	const unsigned char *strat, *back; /* 0 = none */
 };
+
+#define BLOB(p, strat, back) \
+	((struct blob){ p, p##_end, p##_set, p##_mask, p##_slowfn, p##_hook, strat, back })
 
 /* The blob of `kind` for this API: the fast blob without a save area for a KEEPS_ARGS hook. */
 static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
 {
 	switch (kind) {
 	case BLOB_GEN:
-		return (struct blob){ sysi_zpoline_gen, sysi_zpoline_gen_end, sysi_zpoline_gen_bitmap,
-				      sysi_zpoline_gen_hook, sysi_zpoline_gen_strat };
+		return BLOB(sysi_zpoline_gen, sysi_zpoline_gen_strat, sysi_zpoline_gen_back);
 	case BLOB_FAST:
 		if (a->fast_flags & SYSI_FAST_KEEPS_ARGS)
-			return (struct blob){ sysi_zpoline_fastk, sysi_zpoline_fastk_end,
-					      sysi_zpoline_fastk_bitmap, sysi_zpoline_fastk_hook,
-					      sysi_zpoline_fastk_strat };
-		return (struct blob){ sysi_zpoline_fast, sysi_zpoline_fast_end, sysi_zpoline_fast_bitmap,
-				      sysi_zpoline_fast_hook, sysi_zpoline_fast_strat };
+			return BLOB(sysi_zpoline_fastk, sysi_zpoline_fastk_strat, sysi_zpoline_fastk_back);
+		return BLOB(sysi_zpoline_fast, sysi_zpoline_fast_strat, sysi_zpoline_fast_back);
 	default:
-		return (struct blob){ sysi_zpoline_sys, sysi_zpoline_sys_end, sysi_zpoline_sys_bitmap, 0, 0 };
+		return BLOB(sysi_zpoline_sys, 0, 0);
 	}
 }
 
 /*
- * A copy of blob `kind` for the jump target `at`, its code aligned (align_code) where it fits
- * below `limit`, its data words and strategy id filled in.
+ * A copy of blob `kind` for the jump target `at`, its code aligned (align_code) below `limit`,
+ * its data words and strategy id filled in, its set words recorded in `pub`. 0, or -1 when the
+ * copy does not fit.
  */
-static void put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id)
+static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id)
 {
 	struct blob b = blob_of(kind, a);
 	size_t len = (size_t)(b.end - b.start);
+	const struct zp_set *s = zp_set_current();
 
-	at = align_code(at, len, limit);
+	at = align_code(at, len, b.back ? (size_t)(b.back - b.start) : 0, limit);
+	if (!at)
+		return -1;
 	copy(at, b.start, len);
-	put64(at + (b.bitmap - b.start), (uintptr_t)bitmap);
-	if (b.hook)
-		put64(at + (b.hook - b.start), (uintptr_t)a->fast_hook);
+	put64(at + (b.set - b.start), (uintptr_t)s->slot);
+	put64(at + (b.mask - b.start), s->mask8);
+	put64(at + (b.slow - b.start), (uintptr_t)sysi_zpoline_slow);
+	put64(at + (b.hook - b.start), (uintptr_t)a->fast_hook);
+	pub.set[pub.nwords] = (uint64_t *)(void *)(at + (b.set - b.start));
+	pub.mask[pub.nwords++] = (uint64_t *)(void *)(at + (b.mask - b.start));
 	if (b.strat)
 		put32(at + (b.strat - b.start), id);
 	if (kind == BLOB_GEN) {
@@ -249,6 +252,7 @@ static void put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_r
 		put64(at + (sysi_zpoline_gen_direct - b.start),
 		      a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH) ? 1 : 0);
 	}
+	return 0;
 }
 
 static void unmap_pages(const uintptr_t *pg, int n)
@@ -288,77 +292,73 @@ static int zp_segv(int sig, void *siginfo, void *ucontext);
 
 static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 {
+	api = a;
+	strat_id = id;
+	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff)
+		return -EINVAL;
+	return 0;
+}
+
+static void undo(const uintptr_t *pg, int npages)
+{
+	unmap_pages(pg, npages);
+	sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
+}
+
+/*
+ * Page 0, the entry pages, the site set and the SIGSEGV claim, when the first site is
+ * prepared: 0, or a negative errno (every site then falls to its next option).
+ */
+static int setup(void)
+{
 	char msg[160], *p;
 	long r;
 	uint32_t b3 = 0, b2 = 0;
-	uintptr_t pg[ZP_ENTRY_PAGES], entry;
-	int e9, npages, xonly;
-	size_t gen_len = (size_t)(sysi_zpoline_gen_end - sysi_zpoline_gen);
+	uintptr_t pg[ZP_ENTRY_PAGES];
+	int xonly;
+	uint8_t *p0;
 
-	api = a;
-	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff)
-		return -EINVAL;
-	/*
-	 * A hint far from where modules live (PIE executables near 0x55.., libraries below the
-	 * stack near 0x7f..): left to the kernel, the 16 TiB bitmap lands just below the libraries
-	 * and takes the +-2 GiB windows other strategies (punning) need for trampolines next to
-	 * them. Only a hint: where it is taken, the kernel places the bitmap as before.
-	 */
-	r = map(ZP_BITMAP_HINT, ZP_BITMAP_BYTES, PROT_READ | PROT_WRITE, MAP_NORESERVE);
-	if (is_err(r))
-		return (int)r;
-	bitmap = (uint8_t *)r;
 	r = map(0, ZP_PAGE, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
 	if (is_err(r) || r != 0) {
 		if (!is_err(r))
 			sc(NR_munmap, r, ZP_PAGE, 0, 0, 0, 0);
-		sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
 		api->debug("zpoline: page 0 cannot be mapped; sites fall to the next strategy");
-		return is_err(r) ? (int)r : -ENOMEM;
+		return is_err(r) ? (int)r : -EINVAL;
 	}
-	e9 = map_entry_pages(&b3, &b2, pg) == 0;
-	npages = e9 ? ZP_ENTRY_PAGES : 1;
-	if (!e9) {
-		r = map(0, ZP_PAGE, PROT_READ | PROT_WRITE, 0);
-		if (is_err(r)) {
-			sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
-			sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
-			return (int)r;
-		}
-		pg[0] = (uintptr_t)r;
+	if (map_entry_pages(&b3, &b2, pg) != 0) {
+		sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
+		api->debug("zpoline: no entry pages at REX-encodable addresses; sites fall through");
+		return -EINVAL;
 	}
-	for (int i = 0; i < npages; i++)
+	if (zp_set_init(api) != 0) {
+		undo(pg, ZP_ENTRY_PAGES);
+		return -EINVAL;
+	}
+	for (int i = 0; i < ZP_ENTRY_PAGES; i++) {
 		for (int k = 0; k < ZP_PAGE; k++)
-			((uint8_t *)pg[i])[k] = 0xcc;	/* int3 outside the copies */
-
-	uint8_t *p0;
-	__asm__("" : "=r"(p0) : "0"((uintptr_t)0)); /* address 0, opaque to the optimiser */
-	if (e9) {
-		/* Step (3): each copy lies inside its page (the general blob is the longer). */
-		for (int j = 0; j < ZP_CLUSTERS; j++) {
-			uintptr_t at = cluster_entry(b3, b2, j), page = pg[j / ZP_CLUSTERS_PER_PAGE];
-			if (at < page || at + gen_len > page + ZP_PAGE) {
-				api->debug("zpoline: entry copy outside its page (internal error)");
-				unmap_pages(pg, npages);
-				sc(NR_munmap, 0, ZP_PAGE, 0, 0, 0, 0);
-				sc(NR_munmap, (long)bitmap, (long)ZP_BITMAP_BYTES, 0, 0, 0, 0);
-				return -EINVAL;
-			}
-			put_blob((uint8_t *)at, page + ZP_PAGE, cluster_blob(j, a), a, id);
-		}
-		entry = cluster_entry(b3, b2, 0);	/* cluster 0 (numbers 0..15) is general */
-		build_e9(p0, b3, b2, entry);
-	} else {
-		entry = pg[0];
-		put_blob((uint8_t *)entry, entry + ZP_PAGE, BLOB_GEN, a, id);
-		build_sled(p0, entry);
+			((uint8_t *)pg[i])[k] = ZP_HLT;	/* outside the copies: the SIGSEGV claim */
+		pub.page[pub.npages++] = pg[i];
 	}
-	for (int i = 0; i < npages; i++)
+	/* Step (3): each copy lies inside its page, before the next copy's landing point. */
+	for (int j = 0; j < ZP_CLUSTERS; j++) {
+		uintptr_t at = cluster_entry(b3, b2, j), page = pg[j / ZP_CLUSTERS_PER_PAGE];
+		uintptr_t limit = page + ZP_PAGE;
+		if ((j + 1) % ZP_CLUSTERS_PER_PAGE && j + 1 < ZP_CLUSTERS)
+			limit = cluster_entry(b3, b2, j + 1);
+		if (at < page || put_blob((uint8_t *)at, limit, cluster_blob(j, api), api, strat_id) != 0) {
+			api->debug("zpoline: entry copy outside its page (internal error)");
+			undo(pg, ZP_ENTRY_PAGES);
+			return -EINVAL;
+		}
+	}
+	entry_addr = cluster_entry(b3, b2, 0);	/* cluster 0 (numbers 0..15) is general */
+	__asm__("" : "=r"(p0) : "0"((uintptr_t)0)); /* address 0, opaque to the optimiser */
+	build_e9(p0, b3, b2);
+	for (int i = 0; i < ZP_ENTRY_PAGES; i++)
 		sc(NR_mprotect, (long)pg[i], ZP_PAGE, PROT_READ | PROT_EXEC, 0, 0, 0);
-	entry_addr = entry;
-	/* invalid syscall numbers outside page 0 (zp_segv); without the claim they crash */
-	if (!a->claim_signal || a->claim_signal(SIGSEGV_NR, zp_segv) != 0)
-		api->debug("zpoline: no SIGSEGV claim: syscall numbers >= 4092 at a site crash");
+	/* numbers outside page 0's groups (zp_segv); without the claim they crash */
+	if (!api->claim_signal || api->claim_signal(SIGSEGV_NR, zp_segv) != 0)
+		api->debug("zpoline: no SIGSEGV claim: syscall numbers >= 516 at a site crash");
 	/*
 	 * Page 0 execute-only by default: on CPUs with PKU the kernel backs PROT_EXEC alone with
 	 * its execute-only protection key, so a NULL data read still faults (SIGSEGV, si_addr 0,
@@ -366,39 +366,31 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 	 * read. SYSI_ZPOLINE_XONLY=0 maps it PROT_READ|PROT_EXEC.
 	 */
 	{
-		const char *x = a->getenv("SYSI_ZPOLINE_XONLY");
+		const char *x = api->getenv("SYSI_ZPOLINE_XONLY");
 		xonly = !(x && x[0] == '0');
 	}
 	sc(NR_mprotect, 0, ZP_PAGE, xonly ? PROT_EXEC : PROT_READ | PROT_EXEC, 0, 0, 0);
-	ready_ok = 1;
 
-	p = fmt_str(msg, "zpoline: page 0 mapped, layout ");
-	if (e9) {
-		p = fmt_str(p, "e9, entry pages from ");
-		p = fmt_hex(p, (unsigned long)pg[0]);
-	} else {
-		p = fmt_str(p, "nop sled (no entry pages at REX addresses), entry ");
-		p = fmt_hex(p, entry);
-	}
+	p = fmt_str(msg, "zpoline: page 0 mapped, layout e9, entry pages from ");
+	p = fmt_hex(p, (unsigned long)pg[0]);
 	*p = 0;
 	api->debug(msg);
 	return 0;
 }
 
-static int is_site_ret(uintptr_t r)
-{
-	return !(r >> 47) && (bitmap[r >> 3] >> (r & 7) & 1);
-}
-
 /*
- * SIGSEGV claim: a patched site whose rax is not a page-0 offset (an invalid syscall number,
- * e.g. syscall(100000) or -1) jumps outside page 0 and faults. Natively that call returns
- * -ENOSYS, so when the fault is such a call the handler resumes at the entry, exactly as if
- * page 0 had led there: the dispatcher (and the hook) see the call and the kernel answers it.
+ * SIGSEGV claim: a patched site whose rax is not a number page 0's groups serve (0..515)
+ * faults: a number of 516..4095 runs into page 0's hlt (#GP), any other jumps outside page 0.
+ * Natively the kernel reads the low 32 bits of rax as an int: a number whose low 32 bits are a
+ * syscall runs that syscall, any other returns -ENOSYS. So when the fault is such a call the
+ * handler resumes at the general entry with rax = (int)rax, exactly as if page 0 had led
+ * there: the dispatcher (and the hook) see the call the kernel runs, and the kernel answers it.
  *   (a) the call committed: rip == rax and [rsp] is a site's return address;
  *   (b) it did not (#GP on a non-canonical target): rip is a site whose `ff d0` is still
  *       there; the handler pushes the return address the call would have pushed.
  * Anything else is not ours (returns 0): the program's handler or the default action runs.
+ * A number that is the address of mapped executable code does not fault: that code runs
+ * (docs/strategies/zpoline.md).
  */
 static int zp_segv(int sig, void *siginfo, void *ucontext)
 {
@@ -407,16 +399,18 @@ static int zp_segv(int sig, void *siginfo, void *ucontext)
 	uintptr_t *sp = (uintptr_t *)g[REG_RSP];
 
 	(void)siginfo;
-	if (sig != SIGSEGV_NR || !ready_ok || rax < ZP_PAGE)
+	if (sig != SIGSEGV_NR || state != 1)
 		return 0;
-	if (rip == rax && is_site_ret(sp[0])) {
+	if (rip == rax && zp_set_has(sp[0])) {
+		g[REG_RAX] = (greg_t)(int)rax;
 		g[REG_RIP] = (greg_t)entry_addr;
 		return 1;
 	}
-	if (rip != rax && is_site_ret(rip + 2) && ((const uint8_t *)rip)[0] == 0xff &&
+	if (rip != rax && zp_set_has(rip + 2) && ((const uint8_t *)rip)[0] == 0xff &&
 	    ((const uint8_t *)rip)[1] == 0xd0) {
 		sp[-1] = rip + 2;
 		g[REG_RSP] = (greg_t)(sp - 1);
+		g[REG_RAX] = (greg_t)(int)rax;
 		g[REG_RIP] = (greg_t)entry_addr;
 		return 1;
 	}
@@ -425,12 +419,13 @@ static int zp_segv(int sig, void *siginfo, void *ucontext)
 
 static int zp_prepare_site(const struct sysi_site *s)
 {
-	uintptr_t r = s->addr + 2;
-
-	if (!ready_ok || s->patch_len != 2 || s->patch_addr != s->addr || (r >> 47))
+	if (s->patch_len != 2 || s->patch_addr != s->addr)
 		return -1;
-	__atomic_fetch_or(&bitmap[r >> 3], (uint8_t)(1u << (r & 7)), __ATOMIC_RELAXED);
-	return 0;
+	if (state == 0)
+		state = setup() == 0 ? 1 : -1;
+	if (state != 1)
+		return -1;
+	return zp_set_add(s->addr + 2, &pub);
 }
 
 static void zp_ready(void)
