@@ -206,6 +206,7 @@ describe.skipIf(!haveRun)("real programs under libsysi, chain zpoline,ud2 (needs
     "sigalrm",
     "sigreturn",
     "straddle",
+    "sysnr",
     "threads",
     "vfork",
   ];
