@@ -46,7 +46,8 @@ const CHAINS: { spec: string; skip: string | null }[] = [
 /**
  * What a NULL read does in the program (own-traps checks it): natively, and under chains
  * without zpoline, page 0 is unmapped and the read faults (SEGV_MAPERR). zpoline maps page 0
- * with PROT_EXEC only: on a CPU with protection keys the kernel makes that execute-only and
+ * when it patches a site (it patches these programs' libc under the chains here) with
+ * PROT_EXEC only: on a CPU with protection keys the kernel makes that execute-only and
  * the read still faults (SEGV_PKUERR); without them PROT_EXEC implies read, and the read does
  * NOT fault (README, Security).
  */
@@ -65,8 +66,23 @@ const EXPECTATIONS: Record<string, (spec: string) => { env: Record<string, strin
     const p = page0Reads(spec, pkeys);
     return { env: { OWN_TRAPS_PAGE0: p.mode }, why: p.why };
   },
+  // the same for the kernel's reads of a NULL pointer argument (zpoline patches sites of these
+  // programs' libc under the chains here, so it maps page 0; page0.test.ts covers chains where
+  // it patches nothing)
+  nullargs: (spec) => {
+    const p = page0Reads(spec, pkeys);
+    const why = {
+      unmapped: "page 0 unmapped: NULL pointer arguments fail with EFAULT",
+      xonly: "page 0 execute-only through a pkey: NULL pointer arguments fail with EFAULT",
+      readable: "page 0 readable, no pkeys on this CPU: the kernel's reads of NULL pointer arguments do NOT fail",
+    }[p.mode];
+    return { env: { NULL_ARGS_PAGE0: p.mode }, why: why ?? p.why };
+  },
 };
-const NATIVE_ENV: Record<string, Record<string, string>> = { "own-traps": { OWN_TRAPS_PAGE0: "unmapped" } };
+const NATIVE_ENV: Record<string, Record<string, string>> = {
+  "own-traps": { OWN_TRAPS_PAGE0: "unmapped" },
+  nullargs: { NULL_ARGS_PAGE0: "unmapped" },
+};
 
 function run(cmd: string[], env: Record<string, string> = {}) {
   // a hang (e.g. a traced vfork child stopped at a trap) fails the test instead of the whole run
