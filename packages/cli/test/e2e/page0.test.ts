@@ -1,0 +1,255 @@
+/**
+ * zpoline's runtime state (issue 13): page 0, the entry pages and the site set exist only in a
+ * process where zpoline patched a site, and the set is sized to the sites (no address-space-sized
+ * bitmap). What that changes for a program: NULL pointer arguments fail with EFAULT as natively
+ * unless zpoline mapped page 0 on a CPU without protection keys; mlockall(MCL_CURRENT |
+ * MCL_FUTURE), an address-space limit (`ulimit -v 4000000`) and a core dump behave as natively
+ * under every chain. Oracles: the native run, and /proc/self/maps.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { constants, tmpdir } from "node:os";
+import { join } from "node:path";
+import { probeHost } from "@sysi/core/host/index";
+
+const CLI = join(import.meta.dir, "../../bin/run.js");
+const NATIVE = join(import.meta.dir, "../../../core/native");
+const FIXTURES = join(import.meta.dir, "fixtures/page0");
+const out = mkdtempSync(join(tmpdir(), "sysi-page0-"));
+const cache = mkdtempSync(join(tmpdir(), "sysi-page0-cache-"));
+
+const host = await probeHost();
+const page0 = host.check("page0")?.ok === true ? null : "page 0 cannot be mapped here";
+/** What a read of address 0 does where zpoline mapped page 0 (execute-only through a pkey, or readable). */
+const zpolinePage0 = host.check("pkeys")?.ok === true ? "xonly" : "readable";
+
+/** A memory cgroup (v1) of our own, so that a runaway mlockall is OOM-killed inside it. */
+const CGROUP_ROOT = "/sys/fs/cgroup/memory";
+const cgroup = join(CGROUP_ROOT, `sysi-page0-test-${process.pid}`);
+const noCgroup =
+  process.getuid?.() === 0 && existsSync(join(CGROUP_ROOT, "cgroup.procs"))
+    ? null
+    : "needs root and the cgroup v1 memory controller at /sys/fs/cgroup/memory";
+
+const prog = (name: string) => join(out, "tests", name);
+
+beforeAll(() => {
+  const r = Bun.spawnSync(["make", "-s", "-C", NATIVE, `OUT=${out}`, "tests"], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`building the hard cases failed: ${r.stderr.toString()}`);
+  for (const name of ["mlockall", "coredump"]) {
+    const c = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", prog(name), join(FIXTURES, `${name}.c`)], { stderr: "pipe" });
+    if (c.exitCode !== 0) throw new Error(`building ${name} failed: ${c.stderr.toString()}`);
+  }
+  if (noCgroup === null) {
+    mkdirSync(cgroup);
+    writeFileSync(join(cgroup, "memory.limit_in_bytes"), `${512 * 1024 * 1024}`);
+  }
+}, 120_000);
+afterAll(() => {
+  if (noCgroup === null && existsSync(cgroup)) rmdirSync(cgroup);
+  rmSync(out, { recursive: true, force: true });
+  rmSync(cache, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string[], env: Record<string, string> = {}, cwd = out): Run {
+  const r = Bun.spawnSync(cmd, {
+    cwd,
+    env: { ...process.env, SYSI_CACHE_DIR: cache, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 120_000,
+    killSignal: "SIGKILL",
+  });
+  // killed by signal n: 128 + n, as `sysi run` reports it
+  const signal = r.signalCode ? (constants.signals as Record<string, number>)[r.signalCode] : undefined;
+  const code = r.exitCode ?? (signal === undefined ? null : 128 + signal);
+  return { code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** `sysi run` argv: chain null = the default chain (no -s). */
+function sysiRun(chain: string | null, hook: string, cmd: string[], extra: string[] = []): string[] {
+  return ["bun", CLI, "run", ...(chain === null ? [] : ["-s", chain]), "--hook", hook, ...extra, "--", ...cmd];
+}
+
+interface Counts {
+  strategies: Record<string, number>;
+  sites: Record<string, { patched: number }>;
+}
+
+/** The program under the count hook: its run and the JSON summary. */
+function counted(chain: string | null, cmd: string[], env: Record<string, string> = {}): { r: Run; counts: Counts } {
+  const json = join(out, `counts-${process.pid}-${Date.now()}.json`);
+  const r = run(sysiRun(chain, "count", cmd, ["--json", "-o", json]), env);
+  const counts = JSON.parse(readFileSync(json, "utf8")) as Counts;
+  rmSync(json, { force: true });
+  return { r, counts };
+}
+
+/** Mappings of `cat /proc/self/maps` as [start, end) pairs. */
+function maps(text: string): [bigint, bigint][] {
+  return text
+    .split("\n")
+    .filter((l) => /^[0-9a-f]+-[0-9a-f]+ /.test(l))
+    .map((l) => {
+      const [a, b] = (l.split(" ")[0] as string).split("-") as [string, string];
+      return [BigInt(`0x${a}`), BigInt(`0x${b}`)];
+    });
+}
+
+const GIB = 1n << 30n;
+const CHAINS: { label: string; chain: string | null; skip: string | null }[] = [
+  { label: "-s zpoline", chain: "zpoline", skip: page0 },
+  { label: "-s zpoline,ud2", chain: "zpoline,ud2", skip: page0 },
+  { label: "the default chain", chain: null, skip: null },
+  { label: "-s ud2", chain: "ud2", skip: null },
+  { label: "-s punning,ud2", chain: "punning,ud2", skip: null },
+];
+
+describe("page 0 is mapped only in a process where zpoline patched a site", () => {
+  const nullargs = () => prog("nullargs");
+  const native = () => run([nullargs()], { NULL_ARGS_PAGE0: "unmapped" });
+
+  test.skipIf(page0 !== null)(
+    "-s ud2,zpoline (zpoline patches nothing): no page 0, NULL arguments fail with EFAULT as natively",
+    () => {
+      const { r, counts } = counted("ud2,zpoline", [nullargs()], { NULL_ARGS_PAGE0: "unmapped" });
+      expect(counts.sites.zpoline?.patched).toBe(0);
+      expect(r.stdout).toBe(native().stdout);
+      expect(r.code).toBe(0);
+      const m = run(sysiRun("ud2,zpoline", "passthrough", ["cat", "/proc/self/maps"]));
+      expect(maps(m.stdout).filter(([a]) => a === 0n)).toEqual([]);
+    },
+  );
+
+  for (const chain of [null, "punning,zpoline,ud2"]) {
+    const label = chain === null ? "the default chain" : `-s ${chain}`;
+    test.skipIf(page0 !== null)(
+      `${label}: NULL arguments fail with EFAULT as natively, unless zpoline took a site punning refused (then page 0 is ${zpolinePage0})`,
+      () => {
+        const want = native().stdout;
+        const { r, counts } = counted(chain, [nullargs()], { NULL_ARGS_PAGE0: "unmapped" });
+        expect(r.code).toBe(0);
+        if ((counts.sites.zpoline?.patched ?? 0) === 0) {
+          expect(r.stdout).toBe(want);
+          return;
+        }
+        // zpoline mapped page 0: only what a read of address 0 does may differ, as on -s zpoline
+        expect(run(sysiRun(chain, "passthrough", [nullargs()]), { NULL_ARGS_PAGE0: zpolinePage0 }).stdout).toBe(want);
+        if (zpolinePage0 === "readable") expect(r.stdout).toContain("ok=0");
+      },
+    );
+  }
+
+  test.skipIf(page0 !== null)(
+    `-s zpoline: page 0 mapped for its sites, ${zpolinePage0}: ${
+      zpolinePage0 === "xonly"
+        ? "NULL arguments still fail with EFAULT"
+        : "NULL arguments that the kernel reads no longer fail with EFAULT (README, Security); writes to address 0 still do"
+    }`,
+    () => {
+      const want = native().stdout;
+      const { r, counts } = counted("zpoline", [nullargs()], { NULL_ARGS_PAGE0: zpolinePage0 });
+      expect(counts.sites.zpoline?.patched).toBeGreaterThan(0);
+      expect(r.stdout).toBe(want);
+      const asNative = run(sysiRun("zpoline", "passthrough", [nullargs()]), { NULL_ARGS_PAGE0: "unmapped" }).stdout;
+      const lines = (s: string) => s.split("\n").filter((l) => l !== "");
+      const differing = lines(asNative).filter((l, i) => l !== lines(want)[i]);
+      if (zpolinePage0 === "xonly") expect(differing).toEqual([]);
+      else {
+        expect(differing.length).toBeGreaterThan(0);
+        expect(differing.every((l) => / reads address 0 /.test(l))).toBe(true);
+      }
+    },
+  );
+});
+
+describe("zpoline's runtime state is sized to what it serves", () => {
+  test.skipIf(page0 !== null)("-s zpoline: page 0 and the entry pages, and no mapping of 1 GiB or more", () => {
+    const native = maps(run(["cat", "/proc/self/maps"]).stdout);
+    const inst = maps(run(sysiRun("zpoline", "passthrough", ["cat", "/proc/self/maps"])).stdout);
+    expect(inst.filter(([a, b]) => a === 0n && b === 4096n).length).toBe(1);
+    expect(native.filter(([a, b]) => b - a >= GIB)).toEqual([]);
+    expect(inst.filter(([a, b]) => b - a >= GIB)).toEqual([]);
+  });
+
+  for (const c of CHAINS) {
+    test.skipIf(c.skip !== null || noCgroup !== null)(
+      `${c.label}: mlockall(MCL_CURRENT | MCL_FUTURE) as natively, in a 512 MiB memory cgroup${
+        noCgroup ? ` (${noCgroup})` : ""
+      }`,
+      () => {
+        const inCgroup = (cmd: string[]) => ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...cmd];
+        const native = run(inCgroup([prog("mlockall")]));
+        const inst = run(inCgroup(sysiRun(c.chain, "passthrough", [prog("mlockall")])));
+        expect(native.code).toBe(0);
+        expect(inst.stdout).toBe(native.stdout);
+        expect(inst.code).toBe(0);
+      },
+    );
+  }
+
+  for (const c of CHAINS) {
+    test.skipIf(c.skip)(
+      `${c.label}: under ulimit -v 4000000, output as natively and the chain serves the calls`,
+      () => {
+        const limited = (cmd: string[]) => ["sh", "-c", 'ulimit -v 4000000 && exec "$@"', "sh", ...cmd];
+        const native = run(limited([prog("sysnr")]));
+        const json = join(out, `ulimit-${Date.now()}.json`);
+        const inst = run(limited(sysiRun(c.chain, "count", [prog("sysnr")], ["--json", "-o", json])));
+        const counts = JSON.parse(readFileSync(json, "utf8")) as Counts;
+        rmSync(json, { force: true });
+        expect(inst.stdout).toBe(native.stdout);
+        expect(inst.code).toBe(0);
+        const first = c.chain === null ? Object.keys(counts.strategies)[0] : (c.chain.split(",")[0] as string);
+        expect(counts.strategies[first as string]).toBeGreaterThan(0);
+        if (c.chain?.startsWith("zpoline")) expect(counts.sites.zpoline?.patched).toBeGreaterThan(0);
+      },
+    );
+  }
+
+  const corePattern = readFileSync("/proc/sys/kernel/core_pattern", "utf8").trim();
+  const noCoreFile = corePattern.startsWith("|") || corePattern.includes("/") ? `core_pattern is ${corePattern}` : null;
+  for (const c of CHAINS) {
+    test.skipIf(c.skip)(
+      `${c.label}: a crash dumps core as natively${noCoreFile ? ` (no core file: ${noCoreFile})` : ""}`,
+      () => {
+        const dump = (cmd: string[]) => {
+          const dir = mkdtempSync(join(out, "core-"));
+          const t0 = performance.now();
+          try {
+            const r = run(cmd, {}, dir);
+            const core = readdirSync(dir).find((f) => f === "core" || f.startsWith("core."));
+            return { r, core: core !== undefined, ms: performance.now() - t0 };
+          } finally {
+            // a dump still running after the timeout (a huge mapping walked page by page) is killed
+            const pid = existsSync(join(dir, "pid")) ? Number(readFileSync(join(dir, "pid"), "utf8")) : 0;
+            if (pid > 0) Bun.spawnSync(["kill", "-KILL", String(pid)], { stderr: "ignore" });
+            rmSync(dir, { recursive: true, force: true });
+          }
+        };
+        const native = dump([prog("coredump")]);
+        const inst = dump(sysiRun(c.chain, "passthrough", [prog("coredump")]));
+        expect(native.r.code).toBe(134); // SIGABRT
+        expect(inst.r.stdout).toBe(native.r.stdout);
+        expect(inst.r.code).toBe(134);
+        if (noCoreFile === null) expect({ core: inst.core }).toEqual({ core: native.core });
+        expect(inst.ms).toBeLessThan(60_000);
+      },
+    );
+  }
+});
