@@ -1,7 +1,32 @@
 /** The count hook's end-of-run report: an `strace -c`-style table plus what the runtime did. */
+import type { HostReport } from "@sysi/core/host/index";
 import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
 
-export function summaryJson(stats: StatsSnapshot, run: { chain: { spec: string } }) {
+/** What the report needs to know of the run: its chain, and the host (when it ran here). */
+export interface SummaryRun {
+  chain: { spec: string };
+  host?: Pick<HostReport, "check">;
+}
+
+/**
+ * Page 0 in the run's processes: zpoline maps it in a process where it patches a site (the
+ * first one), execute-only where the CPU has protection keys, else readable. Null without a
+ * host report (`sysi stats` of a file from elsewhere).
+ */
+export function page0Mode(stats: StatsSnapshot, host: SummaryRun["host"]): "unmapped" | "xonly" | "readable" | null {
+  if (host === undefined) return null;
+  if ((stats.strategies.zpoline?.patched ?? 0) === 0) return "unmapped";
+  return host.check("pkeys")?.ok === true ? "xonly" : "readable";
+}
+
+/** One line when page 0 was readable: NULL reads and NULL pointer arguments did not fault. */
+export function page0Notice(stats: StatsSnapshot, host: SummaryRun["host"]): string | null {
+  if (page0Mode(stats, host) !== "readable") return null;
+  const n = stats.strategies.zpoline?.patched ?? 0;
+  return `sysi: zpoline mapped page 0 for its ${n} site${n === 1 ? "" : "s"} on a CPU without protection keys: NULL reads and the kernel's reads of NULL pointer arguments did not fault (README, Security)`;
+}
+
+export function summaryJson(stats: StatsSnapshot, run: SummaryRun) {
   const syscalls = stats.syscalls
     .filter((s) => s.calls > 0)
     .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
@@ -24,14 +49,11 @@ export function summaryJson(stats: StatsSnapshot, run: { chain: { spec: string }
     sitesUnpatched: stats.sitesUnpatched,
     processes: stats.processes,
     forks: stats.forks,
+    ...(run.host === undefined ? {} : { page0: page0Mode(stats, run.host) }),
   };
 }
 
-export function renderRunSummary(
-  stats: StatsSnapshot,
-  run: { chain: { spec: string } },
-  opts: { syscalls?: boolean } = {},
-): string {
+export function renderRunSummary(stats: StatsSnapshot, run: SummaryRun, opts: { syscalls?: boolean } = {}): string {
   const j = summaryJson(stats, run);
   const lines: string[] = [];
   if (opts.syscalls !== false) {
@@ -66,5 +88,7 @@ export function renderRunSummary(
   lines.push(
     `sysi: processes ${j.processes} (forks ${j.forks}); modules: ${mods}; planned sites left unpatched: ${j.sitesUnpatched}`,
   );
+  const notice = page0Notice(stats, run.host);
+  if (notice !== null) lines.push(notice);
   return `${lines.join("\n")}\n`;
 }
