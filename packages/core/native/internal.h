@@ -127,9 +127,21 @@ long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
 extern uint64_t sysi_claimed_mask;
 extern uint64_t sysi_observed_mask;
 
-/* modkey.c: the key (path filled only when there is no build-id); the path on demand */
+/* hash.c: XXH64 with seed 0 (sysi.h SYSI PLAN FORMAT: checksum, module_hash) */
+struct sysi_xxh64 {
+	uint64_t v[4], total;
+	unsigned char buf[32];
+	unsigned n;
+};
+void sysi_xxh64_init(struct sysi_xxh64 *s);
+void sysi_xxh64_update(struct sysi_xxh64 *s, const void *data, size_t len);
+uint64_t sysi_xxh64_final(const struct sysi_xxh64 *s);
+uint64_t sysi_xxh64(const void *data, size_t len);
+
+/* modkey.c: the key and the module file's size (path filled only when there is no build-id);
+ * the path on demand */
 int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,
-		    char *key, size_t keysz, char *path, size_t pathsz);
+		    char *key, size_t keysz, char *path, size_t pathsz, uint64_t *size);
 int sysi_module_path(const char *name, char *path, size_t pathsz);
 
 /* plan.c */
@@ -144,7 +156,8 @@ struct sysi_plan {
 	const char *strings;
 };
 struct sysi_mod; /* patch.c */
-/* 0 found and valid, -ENOENT no plan, -EINVAL corrupt */
+/* 0 found and valid, -ENOENT no plan, -EINVAL corrupt or not this module's, -EACCES not
+ * owned by the effective user or root, or writable by group/others */
 int sysi_plan_open(const char *dir, const char *key, struct sysi_plan *p);
 int sysi_plan_validate(struct sysi_plan *p, const struct sysi_mod *m);
 void sysi_plan_close(struct sysi_plan *p);
@@ -157,6 +170,8 @@ struct sysi_mod {
 	const char *name;
 	struct sysi_seg segs[16];
 	unsigned nsegs;
+	const char *key;      /* module key (sysi.h MODULE KEY) */
+	uint64_t file_size;   /* the module file's st_size */
 };
 void sysi_apply_plan(const struct sysi_mod *m, struct sysi_plan *p, int threaded, struct sysi_left *left);
 

@@ -1,4 +1,5 @@
-/* modkey.c — the module key (sysi.h MODULE KEY): build-id note in memory, else a path hash. */
+/* modkey.c — the module key (sysi.h MODULE KEY): build-id note in memory and file size, else a
+ * path hash. */
 #include <asm/unistd.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -68,29 +69,44 @@ int sysi_module_path(const char *name, char *path, size_t pathsz)
 }
 
 /*
- * Fills key; 0 or -1. A module with a build-id needs no system call (its path, wanted only for
- * the plan server and diagnostics, comes from sysi_module_path); path is then left empty.
- * Otherwise path is also filled, as the key is a hash of it.
+ * Fills key and *size; 0 or -1. The module file is opened for its size (and the key names the
+ * size: a stripped copy shares the build-id). With a build-id its path, wanted only for the
+ * plan server and diagnostics, is left empty (sysi_module_path fills it on demand); without
+ * one, path is filled too, as the key is a hash of it.
  */
 int sysi_module_key(const void *phdrs, unsigned nphdr, uintptr_t bias, const char *name,
-		    char *key, size_t keysz, char *path, size_t pathsz)
+		    char *key, size_t keysz, char *path, size_t pathsz, uint64_t *size)
 {
 	struct stat st;
 	char buf[4200], *b;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	long fd;
+	int bid;
 
 	path[0] = 0;
-	if (build_id(phdrs, nphdr, bias, key, keysz) == 0)
-		return 0;
-	fd = real_path(name, path, pathsz);
+	if (keysz < 40)
+		return -1;
+	/* room for "-" and the size's 20 digits after the build-id */
+	bid = build_id(phdrs, nphdr, bias, key, keysz - 21) == 0;
+	if (bid)
+		fd = raw3(__NR_open, *name ? name : "/proc/self/exe", O_RDONLY | O_CLOEXEC, 0);
+	else
+		fd = real_path(name, path, pathsz);
 	if (fd < 0)
 		return -1;
-	if (raw2(__NR_fstat, fd, &st) < 0 || sysi_strlen(path) > 4096 || keysz < 18) {
+	if (raw2(__NR_fstat, fd, &st) < 0 || sysi_strlen(path) > 4096) {
 		raw1(__NR_close, fd);
+		path[0] = 0;
 		return -1;
 	}
 	raw1(__NR_close, fd);
+	*size = (uint64_t)st.st_size;
+	if (bid) {
+		b = key + sysi_strlen(key);
+		*b++ = '-';
+		*sysi_fmt_udec(b, (unsigned long)st.st_size) = 0;
+		return 0;
+	}
 	b = sysi_stpcpy(buf, path);
 	*b++ = '\n';
 	b = sysi_fmt_dec(b, st.st_size);

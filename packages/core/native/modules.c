@@ -108,29 +108,40 @@ static void report(const struct found *f, char *path, size_t pathsz, const struc
 	sysi_report_unpatched(path[0] ? path : *f->fullname ? f->fullname : "(main program)", left);
 }
 
+/* The module's plan from dir, mapped and validated (0), or closed again (-errno, plan.c). */
+static int open_valid(const char *dir, const struct sysi_mod *m, struct sysi_plan *plan)
+{
+	int r = dir ? sysi_plan_open(dir, m->key, plan) : -ENOENT;
+	if (r == 0 && sysi_plan_validate(plan, m) < 0) {
+		sysi_plan_close(plan);
+		r = -EINVAL;
+	}
+	return r;
+}
+
 static void one_module(struct found *f, const char *dir, const char *sock, int threaded)
 {
-	char key[80], path[4096];
+	char key[128], path[4096];
 	struct sysi_plan plan = { 0 };
 	struct sysi_left left = { 0, 0 };
 	int r;
 
 	f->mod.name = f->fullname;
+	f->mod.key = key;
 	if (sysi_module_key(f->phdr, f->nphdr, f->mod.bias, f->fullname, key, sizeof key, path,
-			    sizeof path) < 0) {
+			    sizeof path, &f->mod.file_size) < 0) {
 		sysi_debugf2("no module key for ", *f->fullname ? f->fullname : "(main program)");
 		sysi_stat_add(sysi_stats->modules_unplanned, 1);
 		report(f, path, sizeof path, 0);
 		return;
 	}
-	r = dir ? sysi_plan_open(dir, key, &plan) : -ENOENT;
+	r = open_valid(dir, &f->mod, &plan);
 	/* the path (system calls for a module with a build-id) only when it is used */
-	if (!path[0] && ((r == -ENOENT && sock && dir) || sysi_debug_on))
+	if (!path[0] && ((r < 0 && sock && dir) || sysi_debug_on))
 		sysi_module_path(f->fullname, path, sizeof path);
-	if (r == -ENOENT && sock && dir && path[0] && sysi_plan_ask_server(sock, path) == 0)
-		r = sysi_plan_open(dir, key, &plan);
-	if (r == 0 && sysi_plan_validate(&plan, &f->mod) < 0)
-		r = -EINVAL;
+	/* no plan, or one refused: the server plans the module (again) and says when it is there */
+	if (r < 0 && sock && dir && path[0] && sysi_plan_ask_server(sock, path) == 0)
+		r = open_valid(dir, &f->mod, &plan);
 	if (r == -ENOENT) {
 		sysi_debugf2("no plan for ", path[0] ? path : key);
 		sysi_stat_add(sysi_stats->modules_unplanned, 1);
@@ -138,9 +149,10 @@ static void one_module(struct found *f, const char *dir, const char *sock, int t
 		return;
 	}
 	if (r < 0) {
-		sysi_debugf2("corrupt plan ignored: ", key);
+		sysi_debugf2(r == -EACCES ? "untrusted plan ignored (owner or mode): "
+					  : "corrupt or stale plan ignored: ",
+			     key);
 		sysi_stat_add(sysi_stats->plans_corrupt, 1);
-		sysi_plan_close(&plan);
 		report(f, path, sizeof path, 0);
 		return;
 	}

@@ -1,6 +1,7 @@
 /*
- * plan.c — finding, mapping and validating a binary plan (sysi.h SYSI PLAN FORMAT).
- * A plan that fails any check is rejected whole: never partially applied.
+ * plan.c — finding, mapping and validating a binary plan (sysi.h SYSI PLAN FORMAT): owner and
+ * mode, checksum, the module's identity (build-id, file size, the bytes the options expect),
+ * every offset and count. A plan that fails any check is rejected whole: never partially applied.
  */
 #include <asm/unistd.h>
 #include <errno.h>
@@ -10,6 +11,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "internal.h"
+
+/* A regular file owned by the effective user or root, not writable by group or others. */
+static int trusted(const struct stat *st)
+{
+	long euid = raw0(__NR_geteuid);
+	return S_ISREG(st->st_mode) && (st->st_uid == 0 || (long)st->st_uid == euid) &&
+	       !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
 
 int sysi_plan_open(const char *dir, const char *key, struct sysi_plan *p)
 {
@@ -23,10 +32,16 @@ int sysi_plan_open(const char *dir, const char *key, struct sysi_plan *p)
 	*e++ = '/';
 	e = sysi_stpcpy(e, key);
 	sysi_stpcpy(e, ".plan");
-	fd = raw3(__NR_open, path, O_RDONLY | O_CLOEXEC, 0);
+	fd = raw3(__NR_open, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd == -ELOOP)
+		return -EACCES;
 	if (fd < 0)
 		return -ENOENT;
-	if (raw2(__NR_fstat, fd, &st) < 0 || st.st_size < (long)sizeof(struct sysi_plan_header)) {
+	if (raw2(__NR_fstat, fd, &st) < 0 || !trusted(&st)) {
+		raw1(__NR_close, fd);
+		return -EACCES;
+	}
+	if (st.st_size < (long)sizeof(struct sysi_plan_header)) {
 		raw1(__NR_close, fd);
 		return -EINVAL;
 	}
@@ -77,14 +92,41 @@ static int in_exec_segment(const struct sysi_mod *m, uint64_t vaddr, uint64_t le
 	return 0;
 }
 
+/* The header's build-id is the one the module key starts with ("<hex>-<size>"), or none. */
+static int build_id_ok(const struct sysi_plan_header *h, const char *key)
+{
+	const char *x = "0123456789abcdef";
+	if (key[0] == 'p' && key[17] == 0)
+		return h->build_id_len == 0;
+	for (uint32_t i = 0; i < h->build_id_len; i++)
+		if (key[2 * i] != x[h->build_id[i] >> 4] || key[2 * i + 1] != x[h->build_id[i] & 15])
+			return 0;
+	return h->build_id_len > 0 && key[2 * h->build_id_len] == '-';
+}
+
+/* module_hash: the bytes the options expect, hashed from the module's memory (unpatched). */
+static int module_bytes_ok(const struct sysi_plan *p, const struct sysi_mod *m)
+{
+	struct sysi_xxh64 x;
+	sysi_xxh64_init(&x);
+	for (uint32_t i = 0; i < p->h->noptions; i++)
+		sysi_xxh64_update(&x, (const void *)(m->bias + p->options[i].vaddr), p->options[i].len);
+	return sysi_xxh64_final(&x) == p->h->module_hash;
+}
+
 int sysi_plan_validate(struct sysi_plan *p, const struct sysi_mod *m)
 {
 	const struct sysi_plan_header *h = p->h;
 	uint64_t sz = p->size;
 
 	if (memcmp(h->magic, SYSI_PLAN_MAGIC, 8) || h->version != SYSI_PLAN_VERSION ||
-	    h->header_size != sizeof *h || h->file_size != sz || h->reserved != 0 ||
-	    h->build_id_len > sizeof h->build_id || h->nstrategies > 64)
+	    h->header_size != sizeof *h || h->file_size != sz)
+		return -EINVAL;
+	/* every byte after the checksum field, before any other field is trusted */
+	if (sysi_xxh64(p->map + 24, sz - 24) != h->checksum)
+		return -EINVAL;
+	if (h->reserved != 0 || h->build_id_len > sizeof h->build_id || h->nstrategies > 64 ||
+	    h->module_size != m->file_size || !build_id_ok(h, m->key))
 		return -EINVAL;
 	if (!table_ok(h->strategies_off, h->nstrategies, sizeof *p->strategies, sz) ||
 	    !table_ok(h->sites_off, h->nsites, sizeof *p->sites, sz) ||
@@ -127,6 +169,9 @@ int sysi_plan_validate(struct sysi_plan *p, const struct sysi_mod *m)
 		    t->size > h->blob_size - t->blob_off || !string_ok(p, t->kind))
 			return -EINVAL;
 	}
+	/* last: every option lies in an executable segment (checked above) */
+	if (!module_bytes_ok(p, m))
+		return -EINVAL;
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Module keys: the name of a module's plan file (sysi.h, MODULE KEY).
  *
- *   - the lowercase hex NT_GNU_BUILD_ID when the module has one;
+ *   - the lowercase hex NT_GNU_BUILD_ID, "-" and the file's size in decimal bytes when the
+ *     module has a build-id (a stripped copy keeps the build-id: the size tells them apart);
  *   - else "p" + 16 lowercase hex digits of FNV-1a 64 over
  *     realpath + "\n" + st_size + "\n" + st_mtime (decimal seconds).
  */
@@ -44,9 +45,14 @@ export function pathKey(realPath: string, size: number, mtimeSeconds: number | b
   return `p${fnv1a64(`${realPath}\n${size}\n${mtimeSeconds}`).toString(16).padStart(16, "0")}`;
 }
 
+/** The key of a module with a build-id: "<build-id hex>-<file size>". */
+export function buildIdKey(buildId: string, size: number): string {
+  return `${buildId.toLowerCase()}-${size}`;
+}
+
 /** The module key of `path` (sysi.h MODULE KEY). Stats the file when the ELF has no build-id. */
-export function moduleKey(path: string, elf: Pick<ElfFile, "buildId">): string {
-  if (elf.buildId !== null && elf.buildId !== "") return elf.buildId.toLowerCase();
+export function moduleKey(path: string, elf: Pick<ElfFile, "buildId" | "bytes">): string {
+  if (elf.buildId !== null && elf.buildId !== "") return buildIdKey(elf.buildId, elf.bytes.length);
   try {
     const real = realpathSync(path);
     const st = statSync(real, { bigint: true });
@@ -94,6 +100,11 @@ export function preadExact(fd: number, len: number, pos: number): Uint8Array | n
  * which also looks at note sections.
  */
 export function quickBuildId(path: string): string | null {
+  return quickModuleKey(path)?.buildId ?? null;
+}
+
+/** quickBuildId() with the file's size and the module key they make (null: read the file). */
+export function quickModuleKey(path: string): { buildId: string; size: number; key: string } | null {
   let fd = -1;
   try {
     fd = openSync(path, "r");
@@ -127,12 +138,86 @@ export function quickBuildId(path: string): string | null {
         const desc = Math.ceil((p + 12 + namesz) / a) * a;
         if (desc + descsz > filesz) break;
         if (type === NT_GNU_BUILD_ID && namesz === 4 && nv.getUint32(p + 12, true) === 0x0055_4e47 && descsz > 0) {
-          return Buffer.from(notes.subarray(desc, desc + descsz)).toString("hex");
+          const buildId = Buffer.from(notes.subarray(desc, desc + descsz)).toString("hex");
+          return { buildId, size, key: buildIdKey(buildId, size) };
         }
         p = Math.ceil((desc + descsz) / a) * a;
       }
     }
     return null;
+  } catch {
+    return null;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+const PT_LOAD = 1;
+
+/**
+ * The file bytes behind each [vaddr, vaddr + len) of an ELF64 file, concatenated in order (what
+ * the runtime finds in memory there before patching), reading only the program headers and
+ * those ranges. Null when a range is not backed by one PT_LOAD's file image or the file cannot
+ * be read.
+ */
+export function readModuleRanges(path: string, ranges: readonly { vaddr: number; len: number }[]): Uint8Array | null {
+  let fd = -1;
+  try {
+    fd = openSync(path, "r");
+    const eh = preadExact(fd, 64, 0);
+    if (eh === null || eh[0] !== 0x7f || eh[1] !== 0x45 || eh[2] !== 0x4c || eh[3] !== 0x46 || eh[4] !== 2) return null;
+    const dv = new DataView(eh.buffer);
+    const phoff = Number(dv.getBigUint64(32, true));
+    const phentsize = dv.getUint16(54, true);
+    const phnum = dv.getUint16(56, true);
+    if (phentsize < 56 || phnum === 0) return null;
+    const ph = preadExact(fd, phnum * phentsize, phoff);
+    if (ph === null) return null;
+    const pv = new DataView(ph.buffer);
+    const loads: { vaddr: number; offset: number; filesz: number }[] = [];
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      if (pv.getUint32(o, true) !== PT_LOAD) continue;
+      loads.push({
+        offset: Number(pv.getBigUint64(o + 8, true)),
+        vaddr: Number(pv.getBigUint64(o + 16, true)),
+        filesz: Number(pv.getBigUint64(o + 32, true)),
+      });
+    }
+    let total = 0;
+    for (const r of ranges) total += r.len;
+    const out = new Uint8Array(total);
+    // Read in 64 KiB chunks (a plan's ranges are many and small, and mostly close together).
+    const CHUNK = 1 << 16;
+    const chunks = new Map<number, Uint8Array | null>();
+    const chunk = (i: number): Uint8Array | null => {
+      let c = chunks.get(i);
+      if (c === undefined) {
+        const buf = new Uint8Array(CHUNK);
+        let got = 0;
+        for (;;) {
+          const n = readSync(fd, buf, got, CHUNK - got, i * CHUNK + got);
+          if (n <= 0) break;
+          got += n;
+        }
+        c = got > 0 ? buf.subarray(0, got) : null;
+        chunks.set(i, c);
+      }
+      return c;
+    };
+    let at = 0;
+    for (const r of ranges) {
+      const seg = loads.find((l) => r.vaddr >= l.vaddr && r.vaddr + r.len <= l.vaddr + l.filesz);
+      if (seg === undefined) return null;
+      const off = seg.offset + (r.vaddr - seg.vaddr);
+      for (let k = 0; k < r.len; k++) {
+        const c = chunk(Math.floor((off + k) / CHUNK));
+        const b = c?.[(off + k) % CHUNK];
+        if (b === undefined) return null;
+        out[at++] = b;
+      }
+    }
+    return out;
   } catch {
     return null;
   } finally {

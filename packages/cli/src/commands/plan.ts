@@ -123,6 +123,7 @@ function decodedJson(file: string, d: DecodedPlan): unknown {
     file,
     module: d.modulePath,
     buildId: d.buildId,
+    moduleSize: d.moduleSize,
     chain: d.chain,
     sites: d.sites.map((s) => ({
       vaddr: hex(s.vaddr),
@@ -155,7 +156,7 @@ function decodedSummary(file: string, d: DecodedPlan): string {
   }
   return [
     `${file}  (binary plan v${d.version}, ${d.fileSize} bytes)`,
-    `  module ${d.modulePath}${d.buildId ? ` (build-id ${d.buildId})` : ""}`,
+    `  module ${d.modulePath} (${d.buildId ? `build-id ${d.buildId}, ` : ""}${d.moduleSize} bytes)`,
     `  chain ${d.chain}`,
     `  sites ${d.sites.length}: first option ${counts(first) || "none"}; no option ${unpatched}`,
     `  options ${d.noptions}, trampolines ${d.trampolines.length}`,

@@ -94,14 +94,63 @@ describe("sysi run says which sites its chain leaves unpatched", () => {
 });
 
 /*
- * A site that falls through at run time: the program's copy with the bytes of one `syscall`
- * changed after planning keeps its build-id, so the copy runs with the original's plan, whose
- * old bytes no longer match that site (the runtime then skips every option of it).
+ * A site that falls through at run time: the program (non-PIE, so its code is at the same
+ * address in every run) started with --deny-patch installs a seccomp filter under which
+ * mprotect of its own code pages fails with EPERM, then executes itself again: that image's
+ * plan is whole and matches, but the runtime cannot make the page writable, so its one site's
+ * option fails (libc's sites are patched as usual). A stale plan cannot be used for this: a
+ * plan whose expected bytes differ from memory is refused whole (plan.c), never applied.
  */
-const SRC = `#include <stdio.h>
+const SRC = `#define _GNU_SOURCE
+#include <errno.h>
+#include <link.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int text_page(struct dl_phdr_info *info, size_t size, void *out)
+{
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && (info->dlpi_phdr[i].p_flags & PF_X)) {
+			*(unsigned long *)out = (info->dlpi_addr + info->dlpi_phdr[i].p_vaddr) & ~4095UL;
+			return 1;
+		}
+	return 0;
+}
+
+/* mprotect(<this program's code page>, …) fails with EPERM from now on, across execve */
+static void deny_patch(void)
+{
+	unsigned long text = 0;
+	dl_iterate_phdr(text_page, &text);
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)text, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof *f, f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		perror("seccomp");
+}
+
 int main(int argc, char **argv)
 {
 	long r;
+	if (argc > 1 && !strcmp(argv[1], "--deny-patch")) {
+		deny_patch();
+		argv[1] = argv[0];
+		execv("/proc/self/exe", argv + 1);
+		return 127;
+	}
 	/* the marker mov (41 bb ef be ad de) finds the site in the file; r11 is clobbered anyway */
 	__asm__ volatile("movl $0xdeadbeef, %%r11d\\n\\tsyscall" : "=a"(r) : "0"(110L) : "rcx", "r11", "memory");
 	FILE *f = fopen(argv[1], "w");
@@ -110,54 +159,48 @@ int main(int argc, char **argv)
 	return argc > 2;
 }
 `;
-const SITE = Buffer.from([0x41, 0xbb, 0xef, 0xbe, 0xad, 0xde, 0x0f, 0x05]);
 
-function buildStale(): { prog: string; stale: string } | null {
-  const src = join(dir, "stale.c");
-  const prog = join(dir, "stale");
+function buildProg(): string | null {
+  const src = join(dir, "deny.c");
+  const prog = join(dir, "deny");
   writeFileSync(src, SRC);
-  const cc = Bun.spawnSync(["cc", "-O2", "-Wl,--build-id", "-o", prog, src], { stderr: "pipe" });
-  if (cc.exitCode !== 0) return null;
-  const bytes = readFileSync(prog);
-  const at = bytes.indexOf(SITE);
-  if (at < 0 || bytes.indexOf(SITE, at + 1) >= 0) return null;
-  bytes[at + 6] = 0x66; // 66 90: xchg %ax,%ax, a 2-byte no-op
-  bytes[at + 7] = 0x90;
-  const stale = join(dir, "stale-copy");
-  writeFileSync(stale, bytes, { mode: 0o755 });
-  return { prog, stale };
+  const cc = Bun.spawnSync(["cc", "-O2", "-no-pie", "-Wl,--build-id", "-o", prog, src], { stderr: "pipe" });
+  return cc.exitCode === 0 ? prog : null;
 }
 
-const built = Bun.which("cc") !== null ? buildStale() : null;
+const built = Bun.which("cc") !== null ? buildProg() : null;
 
 describe.skipIf(built === null)("sysi run says which sites fell through at run time (needs cc)", () => {
-  const { prog, stale } = built ?? { prog: "", stale: "" };
+  const prog = built ?? "";
 
   test("a site whose options all fail at run time: one line at exit naming the module and whose options failed", async () => {
     const first = await sysi(["run", "-s", "ud2", "--strict", "--hook", "passthrough", "--", prog, fresh()], env);
     expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: "" }); // planned, all patched
     const made = fresh();
-    const r = await sysi(["run", "-s", "ud2", "--hook", "passthrough", "--", stale, made], env);
+    const r = await sysi(["run", "-s", "ud2", "--hook", "passthrough", "--", prog, "--deny-patch", made], env);
     expect(r.code).toBe(0);
-    expect(readFileSync(made, "utf8")).toBe("ran 1\n"); // the no-op left rax = 110 > 0
+    expect(readFileSync(made, "utf8")).toBe("ran 1\n"); // the unpatched getppid ran natively
     const { start, exit, rest } = splitCoverage(r.stderr);
     expect({ start, rest }).toEqual({ start: null, rest: "" });
     expect(exit).toMatch(EXIT_GAP);
     expect(exit).toBe(
-      `sysi: left unpatched during the run: 1 site whose planned strategies all failed at run time (${realpathSync(stale)} 1; options that failed: ud2 1): system calls made there bypassed the hook`,
+      `sysi: left unpatched during the run: 1 site whose planned strategies all failed at run time (${realpathSync(prog)} 1; options that failed: ud2 1): system calls made there bypassed the hook`,
     );
   });
 
   test("--strict: the program runs, then exit 2 with one error line naming the module", async () => {
     for (const extra of [{}, { SYSI_NO_FAST_RUN: "1" }] as Record<string, string>[]) {
       const made = fresh();
-      const r = await sysi(["run", "-s", "ud2", "--strict", "--", stale, made, "exit-1"], { ...env, ...extra });
+      const r = await sysi(["run", "-s", "ud2", "--strict", "--", prog, "--deny-patch", made, "exit-1"], {
+        ...env,
+        ...extra,
+      });
       expect(existsSync(made)).toBe(true); // it ran
       expect(r.code).toBe(2); // not the program's 1
       const l = lines(r.stderr);
       // the count summary (default hook) comes first, the error line last
       expect(l.at(-1)).toBe(
-        `sysi: error: --strict: left unpatched during the run: 1 site whose planned strategies all failed at run time (${realpathSync(stale)} 1; options that failed: ud2 1): system calls made there bypassed the hook`,
+        `sysi: error: --strict: left unpatched during the run: 1 site whose planned strategies all failed at run time (${realpathSync(prog)} 1; options that failed: ud2 1): system calls made there bypassed the hook`,
       );
       expect(l.filter((x) => x.startsWith("sysi: error"))).toHaveLength(1);
       expect(hasStack(r.stderr)).toBe(false);

@@ -197,7 +197,8 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *   SYSI_PLAN_DIR    directory of binary plans for the active chain, one per module, named
  *                    "<modkey>.plan" (see MODULE KEY).
  *   SYSI_PLAN_SOCK   optional unix stream socket of the plan server (the running `sysi run`):
- *                    on a plan miss the runtime sends "PLAN <absolute module path>\n" and reads
+ *                    on a plan miss, or a plan it refuses (SYSI PLAN FORMAT: corrupt, stale,
+ *                    untrusted), the runtime sends "PLAN <absolute module path>\n" and reads
  *                    one line: "OK\n" (the plan file now exists in SYSI_PLAN_DIR) or
  *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
  *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
@@ -309,7 +310,9 @@ struct sysi_stats_file {
 /* ------------------------------------------------------------------ MODULE KEY */
 /*
  * A plan file is named after its module's key:
- *   - the lowercase hex NT_GNU_BUILD_ID when the module has one, e.g. "4f3a…9c";
+ *   - the lowercase hex NT_GNU_BUILD_ID, "-", and the module file's size in decimal bytes when
+ *     the module has a build-id, e.g. "4f3a…9c-2125328" (a stripped copy shares the build-id
+ *     but not the size, and gets its own plan);
  *   - else "p" + 16 lowercase hex digits of FNV-1a 64 (offset 0xcbf29ce484222325, prime
  *     0x100000001b3) over the bytes of  realpath + "\n" + st_size + "\n" + st_mtime  (decimal
  *     seconds), e.g. "p0123456789abcdef".
@@ -320,14 +323,26 @@ struct sysi_stats_file {
  * One plan file per module per strategy chain, written by packages/core/src/plan/binary.ts.
  * Layout: header, then the tables at the offsets it names (each 8-byte aligned), all within
  * file_size. Addresses are link-time vaddrs; the runtime adds the module's load bias.
+ *
+ * Integrity and identity (libsysi refuses the whole plan when any of these fails, and the CLI
+ * plans the module again):
+ *   - checksum: XXH64 (seed 0) of the bytes [24, file_size), i.e. everything after the
+ *     checksum field; magic, version and header_size are checked by value;
+ *   - the module: build-id (the key names it too), module_size (its file's st_size) and
+ *     module_hash, XXH64 (seed 0) of the old_bytes of every option in table order (the first
+ *     len bytes of each): the original bytes of every range the plan may patch, which the
+ *     runtime hashes again from the module's memory before writing anything;
+ *   - the plan file itself is a regular file owned by the process's effective user or root
+ *     and not writable by group or others.
  */
 #define SYSI_PLAN_MAGIC "SYSIPLN" /* 8 bytes with the NUL */
-#define SYSI_PLAN_VERSION 1
+#define SYSI_PLAN_VERSION 2
 
 struct sysi_plan_header {
 	char magic[8];             /* SYSI_PLAN_MAGIC */
 	uint32_t version;          /* SYSI_PLAN_VERSION */
-	uint32_t header_size;      /* sizeof(struct sysi_plan_header) == 152 */
+	uint32_t header_size;      /* sizeof(struct sysi_plan_header) == 176 */
+	uint64_t checksum;         /* XXH64 (seed 0) of bytes [24, file_size) */
 	uint64_t file_size;        /* total bytes of the plan file */
 	uint32_t nstrategies;      /* entries of struct sysi_plan_strategy */
 	uint32_t nsites;           /* entries of struct sysi_plan_site, sorted by vaddr */
@@ -346,6 +361,8 @@ struct sysi_plan_header {
 	uint8_t build_id[32];      /* first build_id_len bytes valid */
 	uint32_t chain;            /* string offset: the chain, e.g. "zpoline,ud2" */
 	uint32_t reserved;         /* 0 */
+	uint64_t module_size;      /* the module file's size in bytes when planned */
+	uint64_t module_hash;      /* XXH64 (seed 0) of every option's old_bytes, in table order */
 };
 
 struct sysi_plan_strategy {

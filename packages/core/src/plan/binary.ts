@@ -1,20 +1,24 @@
 /**
  * The binary plan the runtime reads (sysi.h, SYSI PLAN FORMAT), byte for byte:
  *
- *   header (152) | strategies (8 each) | sites (24 each) | options (64 each) | tramps (32 each)
+ *   header (176) | strategies (8 each) | sites (24 each) | options (64 each) | tramps (32 each)
  *   | strings (NUL-terminated, offset 0 is "") | blob (trampoline code)
  *
  * Every table starts 8-byte aligned; all of it lies within file_size. Sites are sorted by vaddr;
  * every scanned site is listed (unpatched ones with noptions 0); a site's options are its
  * ACCEPTED decisions in chain order. The strategy table is the chain, in order.
+ *
+ * The header's checksum is XXH64 (seed 0) of every byte after it; module_size and module_hash
+ * (XXH64 of the options' old bytes, in table order) tie the plan to one module file: the
+ * runtime refuses a plan whose checksum, build-id, size or expected bytes do not match.
  */
 import { PlanError } from "../errors.ts";
 import { isRefusal, type SitePatch } from "../strategy.ts";
 import type { PatchPlan } from "./types.ts";
 
 export const PLAN_MAGIC = "SYSIPLN";
-export const PLAN_VERSION = 1;
-export const HEADER_SIZE = 152;
+export const PLAN_VERSION = 2;
+export const HEADER_SIZE = 176;
 export const STRATEGY_SIZE = 8;
 export const SITE_SIZE = 24;
 export const OPTION_SIZE = 64;
@@ -22,31 +26,66 @@ export const TRAMP_SIZE = 32;
 export const SITE_UNCERTAIN = 0x1;
 export const SITE_STRADDLES = 0x2;
 const BUILD_ID_MAX = 32;
+/** The checksum covers the bytes from here to the end of the file. */
+export const CHECKSUM_FROM = 24;
 
 /** Header field offsets (sysi.h struct sysi_plan_header). */
-const H = {
+export const PLAN_HEADER = {
   magic: 0,
   version: 8,
   headerSize: 12,
-  fileSize: 16,
-  nstrategies: 24,
-  nsites: 28,
-  noptions: 32,
-  ntrampolines: 36,
-  strategiesOff: 40,
-  sitesOff: 48,
-  optionsOff: 56,
-  trampsOff: 64,
-  stringsOff: 72,
-  stringsSize: 80,
-  blobOff: 88,
-  blobSize: 96,
-  buildIdLen: 104,
-  modulePath: 108,
-  buildId: 112,
-  chain: 144,
-  reserved: 148,
+  checksum: 16,
+  fileSize: 24,
+  nstrategies: 32,
+  nsites: 36,
+  noptions: 40,
+  ntrampolines: 44,
+  strategiesOff: 48,
+  sitesOff: 56,
+  optionsOff: 64,
+  trampsOff: 72,
+  stringsOff: 80,
+  stringsSize: 88,
+  blobOff: 96,
+  blobSize: 104,
+  buildIdLen: 112,
+  modulePath: 116,
+  buildId: 120,
+  chain: 152,
+  reserved: 156,
+  moduleSize: 160,
+  moduleHash: 168,
 } as const;
+const H = PLAN_HEADER;
+
+/** XXH64 (seed 0) of `bytes`: the plan checksum and module hash (sysi.h; libsysi's hash.c). */
+export function xxh64(bytes: Uint8Array): bigint {
+  return BigInt.asUintN(64, BigInt(Bun.hash.xxHash64(bytes, 0n)));
+}
+
+/** The checksum a plan's header must hold: XXH64 of its bytes from CHECKSUM_FROM on. */
+export function planChecksum(plan: Uint8Array): bigint {
+  return xxh64(plan.subarray(CHECKSUM_FROM));
+}
+
+/** Write the checksum of `plan` into its header (after editing a plan in place, e.g. in tests). */
+export function sealPlan(plan: Uint8Array): Uint8Array {
+  new DataView(plan.buffer, plan.byteOffset, plan.byteLength).setBigUint64(H.checksum, planChecksum(plan), true);
+  return plan;
+}
+
+/** module_hash: XXH64 of the concatenated old bytes of the options, in table order. */
+export function moduleBytesHash(olds: readonly Uint8Array[]): bigint {
+  let n = 0;
+  for (const o of olds) n += o.length;
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const o of olds) {
+    all.set(o, at);
+    at += o.length;
+  }
+  return xxh64(all);
+}
 
 export interface DecodedOption {
   strategy: string;
@@ -74,6 +113,12 @@ export interface DecodedTramp {
 export interface DecodedPlan {
   version: number;
   fileSize: number;
+  /** The header's checksum (it matched: decodePlan checks it). */
+  checksum: bigint;
+  /** The module file's size in bytes when planned. */
+  moduleSize: number;
+  /** XXH64 of the options' old bytes in table order (moduleBytesHash). */
+  moduleHash: bigint;
   modulePath: string;
   /** Lowercase hex of the stored build-id bytes (at most 32), or null. */
   buildId: string | null;
@@ -82,6 +127,8 @@ export interface DecodedPlan {
   strategies: string[];
   sites: DecodedSite[];
   noptions: number;
+  /** Every option in table order (the sites' options are slices of it). */
+  options: DecodedOption[];
   trampolines: DecodedTramp[];
 }
 
@@ -195,6 +242,7 @@ export function encodePlan(plan: PatchPlan): Uint8Array {
   out.set(buildId, H.buildId);
   u32(H.chain, chain);
   u32(H.reserved, 0);
+  u64(H.moduleSize, plan.module.size);
 
   stratNames.forEach((name, i) => {
     u32(strategiesOff + i * STRATEGY_SIZE, name);
@@ -228,7 +276,13 @@ export function encodePlan(plan: PatchPlan): Uint8Array {
   });
   strings.writeTo(out, stringsOff);
   for (const b of blobParts) out.set(b.code, blobOff + b.off);
-  return out;
+  // The old bytes as stored (the first len bytes of each option's old_bytes), as the runtime reads them.
+  const olds = options.map((opt, i) => {
+    const o = optionsOff + i * OPTION_SIZE;
+    return out.subarray(o + 16, o + 16 + opt.patch.patch.bytes.length);
+  });
+  u64(H.moduleHash, moduleBytesHash(olds));
+  return sealPlan(out);
 }
 
 function corrupt(what: string): PlanError {
@@ -256,6 +310,12 @@ export function decodePlan(input: Uint8Array): DecodedPlan {
   if (u32(H.headerSize) !== HEADER_SIZE) throw corrupt(`header_size ${u32(H.headerSize)}`);
   const fileSize = u64(H.fileSize);
   if (fileSize !== len) throw corrupt(`file_size ${fileSize} but ${len} bytes`);
+  const checksum = dv.getBigUint64(H.checksum, true);
+  if (planChecksum(bytes) !== checksum) throw corrupt("checksum mismatch");
+  if (u32(H.reserved) !== 0) throw corrupt("reserved header field not 0");
+  const moduleSize = u64(H.moduleSize);
+  if (!Number.isFinite(moduleSize)) throw corrupt("module_size out of range");
+  const moduleHash = dv.getBigUint64(H.moduleHash, true);
 
   const table = (what: string, offField: number, count: number, size: number): number => {
     const off = u64(offField);
@@ -346,5 +406,21 @@ export function decodePlan(input: Uint8Array): DecodedPlan {
     });
   }
 
-  return { version, fileSize, modulePath, buildId, chain, strategies, sites, noptions, trampolines };
+  if (moduleBytesHash(options.map((o) => o.old)) !== moduleHash)
+    throw corrupt("module_hash does not match the old bytes");
+  return {
+    version,
+    fileSize,
+    checksum,
+    moduleSize,
+    moduleHash,
+    modulePath,
+    buildId,
+    chain,
+    strategies,
+    sites,
+    noptions,
+    options,
+    trampolines,
+  };
 }

@@ -6,23 +6,35 @@
  *
  * `chainKey` hashes everything that changes planner output besides the module: the plan format
  * version, the composite planner version, each strategy's name + planVersion + options, and the
- * host facts. The module key (module-key.ts) names the file. A cached entry is returned only
- * when both files decode and agree with the module (build-id) and the chain; anything else —
- * missing, truncated, corrupt, stale — is replanned and rewritten (temp file + rename).
+ * host facts. The module key (module-key.ts: build-id and file size) names the file. A cached
+ * entry is returned only when both files decode (checksum included) and agree with the module
+ * (build-id, file size, and the file's bytes at every option's range: module_hash) and the
+ * chain; anything else — missing, truncated, corrupt, stale — is replanned and rewritten (temp
+ * file + rename).
  *
  *   <cacheDir>/plan-checks/<hash of the plan path>   "this plan file (dev, inode, size, mtime,
- *                                                   ctime) decoded and matched build-id B and
- *                                                   chain C" — lets ensurePlanned skip decoding
+ *                                                   ctime) decoded and matched build-id B, chain
+ *                                                   C and this module file (same identity)" —
+ *                                                   lets ensurePlanned skip decoding
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { ElfFile } from "../elf/types.ts";
 import { FileError } from "../errors.ts";
-import { fileIdentity, moduleKey, quickBuildId } from "../module-key.ts";
+import { fileIdentity, moduleKey, quickModuleKey, readModuleRanges } from "../module-key.ts";
 import type { HostFacts } from "../strategy.ts";
 import type { ScanResult } from "../x86/types.ts";
-import { decodePlan, encodePlan } from "./binary.ts";
+import { type DecodedPlan, decodePlan, encodePlan, xxh64 } from "./binary.ts";
 import type { ChainEntry } from "./composite.ts";
 import type { PlanJson } from "./json.ts";
 import type { PatchPlan } from "./types.ts";
@@ -68,6 +80,25 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
       cause: e,
     });
   }
+}
+
+/**
+ * Does `decoded` describe the module file at `path`: its size, and its bytes at every option's
+ * range (what the runtime checks in memory before patching)?
+ */
+export function planMatchesModule(decoded: DecodedPlan, path: string): boolean {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return false;
+  }
+  if (decoded.moduleSize !== size) return false;
+  const bytes = readModuleRanges(
+    path,
+    decoded.options.map((o) => ({ vaddr: o.vaddr, len: o.old.length })),
+  );
+  return bytes !== null && xxh64(bytes) === decoded.moduleHash;
 }
 
 export interface PlannedModule {
@@ -168,22 +199,24 @@ export class PlanCache {
     const t0 = performance.now();
     const dir = this.planDir(chainKey(chain, host));
     const names = chain.map((c) => c.strategy.name);
-    // Fast path: the build-id from the program headers' notes names the plan without reading the file.
-    const quick = force ? null : quickBuildId(path);
+    // Fast path: the build-id from the program headers' notes and the file's size name the
+    // plan without reading the file.
+    const quick = force ? null : quickModuleKey(path);
     if (quick !== null) {
+      const planPath = join(dir, `${quick.key}.plan`);
       const json = this.readValid(
-        join(dir, `${quick}.plan`),
-        join(dir, `${quick}.json`),
-        quick,
-        quick,
+        path,
+        planPath,
+        join(dir, `${quick.key}.json`),
+        quick.buildId,
+        quick.key,
         names,
         withJson,
       );
       if (json !== null) {
-        const planPath = join(dir, `${quick}.plan`);
         return {
           path,
-          key: quick,
+          key: quick.key,
           planPath,
           json: json === true ? undefined : json,
           hit: true,
@@ -196,7 +229,7 @@ export class PlanCache {
     const planPath = join(dir, `${key}.plan`);
     const jsonPath = join(dir, `${key}.json`);
     if (!force && quick === null) {
-      const json = this.readValid(planPath, jsonPath, elf.buildId, key, names, withJson);
+      const json = this.readValid(path, planPath, jsonPath, elf.buildId, key, names, withJson);
       if (json !== null)
         return { path, key, planPath, json: json === true ? undefined : json, hit: true, ms: performance.now() - t0 };
     }
@@ -225,13 +258,16 @@ export class PlanCache {
     return inOrder(paths, (p) => this.ensurePlanned(p, chain, host));
   }
   /**
-   * The cached JSON when both files are present, decode, and match the module and chain; else
-   * null. Without `withJson` (ensurePlanned), the JSON file must exist but is not read (true on
+   * The cached JSON when both files are present, decode, and match the module file at
+   * `modulePath` (build-id, size, bytes at the options' ranges) and the chain; else null.
+   * Without `withJson` (ensurePlanned), the JSON file must exist but is not read (true on
    * success), and decoding the plan is skipped when this exact plan file — same dev, inode,
    * size, mtime and ctime (a rewrite is a new inode, an edit a new ctime) — was decoded and
-   * matched this build-id and chain before: `<root>/plan-checks/` remembers that.
+   * matched this build-id, chain and module file (same identity) before: `<root>/plan-checks/`
+   * remembers that.
    */
   private readValid(
+    modulePath: string,
     planPath: string,
     jsonPath: string,
     buildId: string | null,
@@ -242,7 +278,7 @@ export class PlanCache {
     const bid = buildId === null ? null : buildId.toLowerCase().slice(0, 64);
     const id = withJson ? null : fileIdentity(planPath);
     const check = join(this.root, "plan-checks", Bun.hash(planPath).toString(16));
-    const proof = `${planPath}\n${id}\n${bid}\n${chain.join(",")}\n`;
+    const proof = `${planPath}\n${id}\n${bid}\n${chain.join(",")}\n${fileIdentity(modulePath)}\n`;
     if (id !== null && existsSync(jsonPath)) {
       try {
         if (readFileSync(check, "utf8") === proof) return true;
@@ -255,6 +291,7 @@ export class PlanCache {
       if (decoded.chain !== chain.join(",")) return null;
       if (decoded.strategies.join(",") !== chain.join(",")) return null;
       if (decoded.buildId !== bid) return null;
+      if (!planMatchesModule(decoded, modulePath)) return null;
       if (!withJson) {
         if (!existsSync(jsonPath)) return null;
         if (id !== null && fileIdentity(planPath) === id) {

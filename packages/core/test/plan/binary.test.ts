@@ -4,7 +4,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlanError } from "../../src/errors.ts";
-import { type DecodedPlan, decodePlan, encodePlan, HEADER_SIZE } from "../../src/plan/binary.ts";
+import {
+  type DecodedPlan,
+  decodePlan,
+  encodePlan,
+  PLAN_HEADER as H,
+  HEADER_SIZE,
+  moduleBytesHash,
+  planChecksum,
+  sealPlan,
+} from "../../src/plan/binary.ts";
 import { planModule } from "../../src/plan/composite.ts";
 import type { PatchPlan } from "../../src/plan/types.ts";
 import { fakeModule, fakeStrategy, nullReader, twoByte } from "./fixtures.ts";
@@ -52,6 +61,7 @@ function textOf(d: DecodedPlan): string {
   const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
   const lines = [
     `header SYSIPLN ${d.version} ${HEADER_SIZE} ${d.fileSize}`,
+    `identity ${d.moduleSize} ${d.moduleHash.toString(16).padStart(16, "0")} ${d.checksum.toString(16).padStart(16, "0")}`,
     `module ${d.modulePath}`,
     `chain ${d.chain}`,
     `buildid ${d.buildId ?? ""}`,
@@ -108,7 +118,7 @@ describe("binary plan", () => {
     expect(d.buildId).toBeNull();
   });
 
-  it("rejects truncated, misaligned and out-of-range plans with PLAN_CORRUPT", () => {
+  it("rejects truncated, misaligned and out-of-range plans with PLAN_CORRUPT (checksum resealed)", () => {
     const bin = encodePlan(samplePlan());
     const bad: [string, Uint8Array][] = [];
     bad.push(["truncated", bin.slice(0, bin.length - 8)]);
@@ -117,21 +127,18 @@ describe("binary plan", () => {
     magic[0] = 0x58;
     bad.push(["magic", magic]);
     const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const off = bin.slice();
-    dv(off).setBigUint64(48, 1n << 40n, true); // sites_off
-    bad.push(["sites_off", off]);
-    const mis = bin.slice();
-    dv(mis).setBigUint64(56, dv(bin).getBigUint64(56, true) + 4n, true); // options_off misaligned
-    bad.push(["misaligned", mis]);
-    const cnt = bin.slice();
-    dv(cnt).setUint32(32, 0xffffffff, true); // noptions
-    bad.push(["noptions", cnt]);
-    const str = bin.slice();
-    dv(str).setUint32(144, 0x7fffffff, true); // chain string offset
-    bad.push(["chain string", str]);
-    const bid = bin.slice();
-    dv(bid).setUint32(104, 33, true);
-    bad.push(["build_id_len", bid]);
+    const edit = (what: string, f: (d: DataView) => void) => {
+      const b = bin.slice();
+      f(dv(b));
+      bad.push([what, sealPlan(b)]); // past the checksum: the check under test must catch it
+    };
+    edit("sites_off", (d) => d.setBigUint64(H.sitesOff, 1n << 40n, true));
+    edit("misaligned", (d) => d.setBigUint64(H.optionsOff, dv(bin).getBigUint64(H.optionsOff, true) + 4n, true));
+    edit("noptions", (d) => d.setUint32(H.noptions, 0xffffffff, true));
+    edit("chain string", (d) => d.setUint32(H.chain, 0x7fffffff, true));
+    edit("build_id_len", (d) => d.setUint32(H.buildIdLen, 33, true));
+    edit("reserved", (d) => d.setUint32(H.reserved, 1, true));
+    edit("module_hash", (d) => d.setBigUint64(H.moduleHash, dv(bin).getBigUint64(H.moduleHash, true) ^ 1n, true));
     for (const [what, bytes] of bad) {
       let err: unknown;
       try {
@@ -142,6 +149,37 @@ describe("binary plan", () => {
       expect(err, what).toBeInstanceOf(PlanError);
       expect((err as PlanError).code, what).toBe("PLAN_CORRUPT");
     }
+  });
+
+  it("carries a checksum: a change to any single byte of the plan is refused", () => {
+    const bin = encodePlan(samplePlan());
+    expect(new DataView(bin.buffer).getBigUint64(H.checksum, true)).toBe(planChecksum(bin));
+    for (let i = 0; i < bin.length; i++) {
+      for (const flip of [0x01, 0x80, 0xff]) {
+        const b = bin.slice();
+        b[i] = (b[i] as number) ^ flip;
+        let err: unknown;
+        try {
+          decodePlan(b);
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `byte ${i} ^ ${flip}`).toBeInstanceOf(PlanError);
+        // the magic is checked first, the version by value; anything else fails the checksum
+        expect(["PLAN_CORRUPT", "PLAN_VERSION"], `byte ${i}`).toContain((err as PlanError).code);
+      }
+    }
+  });
+
+  it("names the module: its file size and the hash of the bytes every option expects", () => {
+    const plan = samplePlan();
+    const d = decodePlan(encodePlan(plan));
+    expect(d.moduleSize).toBe(plan.module.size);
+    expect(d.options.length).toBe(d.noptions);
+    expect(d.moduleHash).toBe(moduleBytesHash(d.options.map((o) => o.old)));
+    const other = samplePlan();
+    other.module.size += 1;
+    expect(decodePlan(encodePlan(other)).moduleSize).toBe(plan.module.size + 1);
   });
 
   const cc = spawnSync("cc", ["--version"]).status === 0;

@@ -191,7 +191,7 @@ describe.skipIf(libc === undefined)("PlanCache (needs libc.so.6)", () => {
     if (plan === undefined) throw new Error("no plan");
     writeFileSync(miss.planPath, encodePlan({ ...plan, module: { ...plan.module, buildId: "ffff" } }));
     expect((await c.ensurePlanned(lib, chain, host)).hit).toBe(false);
-    expect(decodePlan(readFileSync(miss.planPath)).buildId).toBe(full.key.slice(0, 64));
+    expect(decodePlan(readFileSync(miss.planPath)).buildId).toBe(full.key.split("-")[0] ?? null);
     const many = await c.ensureMany([lib, "/usr/bin/true", lib], chain, host);
     expect(many.map((m) => m.path)).toEqual([lib, "/usr/bin/true", lib]);
     expect(many[0]).toBe(many[2] as (typeof many)[number]);

@@ -5,9 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readElfFile } from "../../src/elf/reader.ts";
 import { FileError } from "../../src/errors.ts";
-import { fnv1a64, fnv1a64Slow, moduleKey, quickBuildId } from "../../src/module-key.ts";
+import {
+  fnv1a64,
+  fnv1a64Slow,
+  moduleKey,
+  quickBuildId,
+  quickModuleKey,
+  readModuleRanges,
+} from "../../src/module-key.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sysi-modkey-"));
+const NO_BYTES = new Uint8Array(0);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("fnv1a64", () => {
@@ -25,8 +33,8 @@ describe("fnv1a64", () => {
 });
 
 describe("moduleKey", () => {
-  it("is the build-id when the module has one", () => {
-    expect(moduleKey("/nonexistent", { buildId: "ABCDEF0123" })).toBe("abcdef0123");
+  it("is the build-id and the file size when the module has one", () => {
+    expect(moduleKey("/nonexistent", { buildId: "ABCDEF0123", bytes: new Uint8Array(77) })).toBe("abcdef0123-77");
   });
   it("hashes realpath, size and mtime seconds otherwise (python oracle)", () => {
     const f = join(tmp, "lib.so");
@@ -48,11 +56,11 @@ print("p%016x"%h)`,
       { encoding: "utf8" },
     );
     expect(py.status).toBe(0);
-    expect(moduleKey(link, { buildId: null })).toBe(py.stdout.trim());
-    expect(moduleKey(link, { buildId: null })).toMatch(/^p[0-9a-f]{16}$/);
+    expect(moduleKey(link, { buildId: null, bytes: NO_BYTES })).toBe(py.stdout.trim());
+    expect(moduleKey(link, { buildId: null, bytes: NO_BYTES })).toMatch(/^p[0-9a-f]{16}$/);
   });
   it("throws FileError for a missing file without build-id", () => {
-    expect(() => moduleKey(join(tmp, "missing"), { buildId: null })).toThrow(FileError);
+    expect(() => moduleKey(join(tmp, "missing"), { buildId: null, bytes: NO_BYTES })).toThrow(FileError);
   });
 });
 
@@ -74,10 +82,33 @@ describe("quickBuildId", () => {
     }
     expect(found).toBeGreaterThan(0);
   });
+  it("names the same key as the ELF reader's build-id and the file's size", () => {
+    for (const f of files) {
+      const q = quickModuleKey(f);
+      if (q !== null) expect(q.key).toBe(moduleKey(f, readElfFile(f)));
+    }
+  });
   it("returns null for non-ELF and missing files", () => {
     const f = join(tmp, "text");
     writeFileSync(f, "hello, not an ELF file at all, but long enough to have 64 bytes of header......");
     expect(quickBuildId(f)).toBeNull();
     expect(quickBuildId(join(tmp, "missing"))).toBeNull();
+  });
+});
+
+describe("readModuleRanges", () => {
+  it("reads the file bytes behind vaddr ranges, as the ELF reader maps them", () => {
+    const f = "/usr/bin/true";
+    const elf = readElfFile(f);
+    const seg = elf.execSegments()[0];
+    if (seg === undefined) throw new Error("no executable segment");
+    const ranges = [0, 5, 100, 64].map((d, i) => ({ vaddr: seg.vaddr + d * 13, len: 1 + i * 5 }));
+    const got = readModuleRanges(f, ranges);
+    const want = Buffer.concat(ranges.map((r) => elf.bytesAt(r.vaddr, r.len) as Uint8Array));
+    expect(Buffer.from(got as Uint8Array)).toEqual(want);
+  });
+  it("returns null for a range outside the file's loaded image", () => {
+    expect(readModuleRanges("/usr/bin/true", [{ vaddr: 0x7fff_0000_0000, len: 2 }])).toBeNull();
+    expect(readModuleRanges(join(tmp, "missing"), [])).toBeNull();
   });
 });

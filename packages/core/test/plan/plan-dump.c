@@ -9,13 +9,17 @@
 
 #include "sysi.h"
 
-_Static_assert(sizeof(struct sysi_plan_header) == 152, "header size");
+_Static_assert(sizeof(struct sysi_plan_header) == 176, "header size");
+_Static_assert(offsetof(struct sysi_plan_header, checksum) == 16, "checksum offset");
+_Static_assert(offsetof(struct sysi_plan_header, file_size) == 24, "file_size offset");
+_Static_assert(offsetof(struct sysi_plan_header, module_size) == 160, "module_size offset");
+_Static_assert(offsetof(struct sysi_plan_header, module_hash) == 168, "module_hash offset");
 _Static_assert(sizeof(struct sysi_plan_strategy) == 8, "strategy size");
 _Static_assert(sizeof(struct sysi_plan_site) == 24, "site size");
 _Static_assert(sizeof(struct sysi_plan_option) == 64, "option size");
 _Static_assert(sizeof(struct sysi_plan_tramp) == 32, "tramp size");
-_Static_assert(offsetof(struct sysi_plan_header, build_id) == 112, "build_id offset");
-_Static_assert(offsetof(struct sysi_plan_header, chain) == 144, "chain offset");
+_Static_assert(offsetof(struct sysi_plan_header, build_id) == 120, "build_id offset");
+_Static_assert(offsetof(struct sysi_plan_header, chain) == 152, "chain offset");
 _Static_assert(offsetof(struct sysi_plan_option, vaddr) == 8, "option vaddr offset");
 _Static_assert(offsetof(struct sysi_plan_option, aux) == 48, "option aux offset");
 
@@ -41,6 +45,8 @@ int main(int argc, char **argv)
 	h = (const void *)base;
 	strs = (const char *)base + h->strings_off;
 	printf("header %.8s %u %u %lu\n", h->magic, h->version, h->header_size, (unsigned long)h->file_size);
+	printf("identity %lu %016lx %016lx\n", (unsigned long)h->module_size, (unsigned long)h->module_hash,
+	       (unsigned long)h->checksum);
 	printf("module %s\n", strs + h->module_path);
 	printf("chain %s\n", strs + h->chain);
 	printf("buildid ");
