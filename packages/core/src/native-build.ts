@@ -11,11 +11,23 @@
  * identities of the source files (any write changes a file's ctime, so an edited source is
  * hashed again). A missing or unreadable memo only costs the spawn or the reads.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BuildError } from "./errors.ts";
 import { fileIdentity } from "./module-key.ts";
-import { cacheDir, writeFileAtomic } from "./plan/cache.ts";
+import { cacheDir } from "./plan/cache.ts";
+import { writeFileAtomic } from "./safe-write.ts";
+import { cacheLocation, checkTrustedFile, openCacheDir } from "./trust.ts";
 
 export interface EnsureRuntimeOptions {
   /** Cache root (default: cacheDir()). */
@@ -105,7 +117,7 @@ function readMemo(path: string): string | null {
 
 function writeMemo(path: string, value: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, value);
   } catch {
     // a read-only cache only costs the work next time
@@ -191,24 +203,42 @@ function firstError(log: string): string {
   return lines.find((l) => /\berror\b/i.test(l)) ?? lines.find((l) => l !== "") ?? "no output";
 }
 
-/** Build (once) and return the absolute path of `lib` built from `nativeDir`. */
+/** Remove group and other write permission from everything under `dir` (a build's output). */
+function dropGroupOtherWrite(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    if ((st.mode & 0o022) !== 0) chmodSync(p, st.mode & 0o7755);
+    if (st.isDirectory()) dropGroupOtherWrite(p);
+  }
+}
+
+/**
+ * Build (once) and return the absolute path of `lib` built from `nativeDir`. The cache must be
+ * trusted (trust.ts openCacheDir) and so must the library found or built there: FileError
+ * otherwise, never a library someone else could have written.
+ */
 export async function ensureRuntime(nativeDir: string, lib: string, opts: EnsureRuntimeOptions = {}): Promise<string> {
   const cc = opts.cc ?? process.env.CC ?? "cc";
   const includeDir = opts.includeDir ?? CORE_INCLUDE_DIR;
   if (!existsSync(join(nativeDir, "Makefile"))) {
     throw new BuildError("BUILD_FAILED", `${packageName(nativeDir)}: no Makefile in ${nativeDir}`);
   }
-  const base = opts.cacheDir ?? cacheDir();
+  const base = openCacheDir(opts.cacheDir === undefined ? cacheLocation() : { path: opts.cacheDir, from: null });
   const compiler = await cachedCompilerId(cc, base);
   const root = join(base, "native");
   const hash = cachedRuntimeHash(nativeDir, lib, includeDir, compiler, base);
   const final = join(root, hash);
   const target = join(final, lib);
-  if (existsSync(target)) return target;
+  if (existsSync(target)) {
+    checkTrustedFile("runtime library", target, base);
+    return target;
+  }
 
-  mkdirSync(root, { recursive: true });
+  mkdirSync(root, { recursive: true, mode: 0o755 });
   const tmp = join(root, `${hash}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  mkdirSync(tmp);
+  mkdirSync(tmp, { mode: 0o755 });
   try {
     const r = await run(["make", "-s", "-C", nativeDir, `OUT=${tmp}`, `CC=${cc}`, `SYSI_INCLUDE=${includeDir}`]);
     if (r.code !== 0) {
@@ -220,6 +250,8 @@ export async function ensureRuntime(nativeDir: string, lib: string, opts: Ensure
     if (!existsSync(join(tmp, lib))) {
       throw new BuildError("BUILD_FAILED", `building ${packageName(nativeDir)} produced no ${lib}`);
     }
+    dropGroupOtherWrite(tmp); // whatever the umask: trust.ts refuses group/other-writable code
+    chmodSync(tmp, 0o755);
     try {
       renameSync(tmp, final);
     } catch (e) {
@@ -234,9 +266,10 @@ export async function ensureRuntime(nativeDir: string, lib: string, opts: Ensure
         );
       }
     }
+    checkTrustedFile("runtime library", target, base);
     return target;
   } catch (e) {
-    if (e instanceof Error && e.name === "BuildError") throw e;
+    if (e instanceof Error && (e.name === "BuildError" || e.name === "FileError")) throw e;
     throw new BuildError("BUILD_FAILED", `building ${packageName(nativeDir)} failed: ${String(e)}`, { cause: e });
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -4,18 +4,9 @@
  * forwarded, print the summary, and return the exit status (killed by signal n → 128+n).
  * No @oclif/core here: the fast path must not load it.
  */
-import {
-  accessSync,
-  constants as constants_fs,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { SysiError } from "@sysi/core/errors";
 import { createStatsFile, readStatsFile } from "@sysi/core/runtime/stats-file";
 import { writeStderr } from "../format-error.ts";
@@ -29,6 +20,7 @@ import {
   startError,
   startNotice,
 } from "./coverage.ts";
+import { checkOutput, writeOutput } from "./output-file.ts";
 import { startPlanServer } from "./plan-server.ts";
 import { planOnDemand } from "./planning.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "./prepare.ts";
@@ -52,7 +44,7 @@ export interface RunFlags {
 export async function executeRun(cmd: string[], flags: RunFlags, config: RegistryConfig): Promise<number> {
   if (cmd.length === 0) throw new SysiError("RUN_NO_COMMAND", "no command given (usage: sysi run [flags] -- CMD ARGS)");
   const program = resolveProgram(cmd[0] as string);
-  if (flags.output !== undefined) checkWritable(flags.output);
+  if (flags.output !== undefined) checkOutput(flags.output);
   const work = mkdtempSync(join(tmpdir(), "sysi-run-"));
   let server: ReturnType<typeof startPlanServer> | undefined;
   try {
@@ -104,7 +96,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       const text = flags.json
         ? `${JSON.stringify(summaryJson(stats, prepared), null, 2)}\n`
         : renderRunSummary(stats, prepared);
-      if (flags.output !== undefined) writeAtomic(flags.output, text);
+      if (flags.output !== undefined) writeOutput(flags.output, text);
       else writeStderr(text);
     } else if (flags.verbose) {
       writeStderr(renderRunSummary(stats, prepared, { syscalls: false }));
@@ -125,39 +117,5 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
   } finally {
     server?.stop();
     rmSync(work, { recursive: true, force: true });
-  }
-}
-
-/** Fail before the program runs, not after, when the output cannot be written. */
-function checkWritable(path: string): void {
-  const target = resolve(path);
-  try {
-    if (statSync(target).isDirectory()) throw new SysiError("RUN_OUTPUT", `cannot write ${path}: is a directory`);
-  } catch (e) {
-    if (e instanceof SysiError) throw e;
-  }
-  try {
-    accessSync(dirname(target), constants_fs.W_OK);
-  } catch (e) {
-    throw new SysiError("RUN_OUTPUT", `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
-function writeAtomic(path: string, text: string): void {
-  // A device or FIFO (e.g. /dev/stderr, /dev/null) is written in place: renaming over it would
-  // replace the node itself.
-  let special = false;
-  try {
-    special = !statSync(path).isFile();
-  } catch {
-    // does not exist yet: a regular file
-  }
-  const tmp = special ? path : join(dirname(path), `.${Date.now()}-${process.pid}.sysi-tmp`);
-  try {
-    writeFileSync(tmp, text);
-    if (!special) renameSync(tmp, path);
-  } catch (e) {
-    if (!special) rmSync(tmp, { force: true });
-    throw new SysiError("RUN_OUTPUT", `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }

@@ -38,7 +38,7 @@ export async function cachedProbeHost(): Promise<HostReport> {
   }
   const report = await probeHost();
   try {
-    mkdirSync(join(cacheDir(), "host"), { recursive: true });
+    mkdirSync(join(cacheDir(), "host"), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, JSON.stringify(report.checks));
   } catch {
     // a read-only cache only costs the probe next time

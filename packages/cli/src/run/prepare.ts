@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { StrategyError, SysiError } from "@sysi/core/errors";
 import type { HostReport } from "@sysi/core/host/index";
 import { ensureRuntime } from "@sysi/core/native-build";
+import { checkTrustedFile, openCacheDir } from "@sysi/core/trust";
 import {
   type ChainElement,
   defaultChain,
@@ -173,6 +174,8 @@ export function resolveHook(hook: string): string {
   const p = resolve(hook);
   if (hook.endsWith(".so") || hook.includes("/")) {
     if (!existsSync(p)) throw new SysiError("RUN_HOOK_NOT_FOUND", `hook library ${hook}: no such file`);
+    if (!statSync(p).isFile()) throw new SysiError("RUN_BAD_HOOK", `hook library ${hook}: not a regular file`);
+    checkTrustedFile("hook library", p);
     return p;
   }
   throw new SysiError("RUN_BAD_HOOK", `unknown hook "${hook}"`, {
@@ -211,6 +214,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     timings[name] = Math.round((now - t) * 10) / 10;
     t = now;
   };
+  openCacheDir(); // an unusable or untrusted cache is the first error, before anything is read from it
   const hook = resolveHook(opts.hook);
   if (opts.exe !== null && isStaticExecutable(opts.exe)) {
     throw new SysiError(

@@ -9,30 +9,21 @@
  * host facts. The module key (module-key.ts: build-id and file size) names the file. A cached
  * entry is returned only when both files decode (checksum included) and agree with the module
  * (build-id, file size, and the file's bytes at every option's range: module_hash) and the
- * chain; anything else — missing, truncated, corrupt, stale — is replanned and rewritten (temp
- * file + rename).
+ * chain, and the plan file is trusted (trust.ts); anything else — missing, truncated, corrupt,
+ * stale, someone else's — is replanned and rewritten (exclusive temp file + rename). The cache
+ * directory must be trusted too (trust.ts openCacheDir), or nothing is read from it.
  *
  *   <cacheDir>/plan-checks/<hash of the plan path>   "this plan file (dev, inode, size, mtime,
  *                                                   ctime) decoded and matched build-id B, chain
  *                                                   C and this module file (same identity)" —
  *                                                   lets ensurePlanned skip decoding
  */
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ElfFile } from "../elf/types.ts";
-import { FileError } from "../errors.ts";
 import { fileIdentity, moduleKey, quickModuleKey, readModuleRanges } from "../module-key.ts";
 import type { HostFacts } from "../strategy.ts";
+import { type CacheLocation, cacheLocation, checkTrustedDir, openCacheDir, untrustedReason } from "../trust.ts";
 import type { ScanResult } from "../x86/types.ts";
 import { type DecodedPlan, decodePlan, encodePlan, xxh64 } from "./binary.ts";
 import type { ChainEntry } from "./composite.ts";
@@ -40,15 +31,17 @@ import type { PlanJson } from "./json.ts";
 import type { PatchPlan } from "./types.ts";
 import { COMPOSITE_VERSION, PLAN_FORMAT_VERSION } from "./version.ts";
 
+export { writeFileAtomic } from "../safe-write.ts";
+
+import { writeFileAtomic } from "../safe-write.ts";
+
 // The ELF reader and the JSON form are loaded only when a module is read or planned: a warm
 // `sysi run` finds its plans by build-id and never needs them.
 const readElfFile = async (path: string) => (await import("../elf/reader.ts")).readElfFile(path);
 
-/** $SYSI_CACHE_DIR, else $XDG_CACHE_HOME/sysi, else ~/.cache/sysi. */
+/** $SYSI_CACHE_DIR, else $XDG_CACHE_HOME/sysi, else ~/.cache/sysi (trust.ts cacheLocation). */
 export function cacheDir(env: Record<string, string | undefined> = process.env): string {
-  if (env.SYSI_CACHE_DIR) return env.SYSI_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "sysi");
-  return join(env.HOME || homedir(), ".cache", "sysi");
+  return cacheLocation(env).path;
 }
 
 /** Short (16 hex digits) hash naming a chain's plan directory. */
@@ -66,20 +59,6 @@ export function chainKey(chain: readonly ChainEntry[], host: HostFacts): string 
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   };
   return new Bun.CryptoHasher("sha256").update(JSON.stringify(doc)).digest("hex").slice(0, 16);
-}
-
-/** Write `data` to `path` atomically: a temp file in the same directory, then rename. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new FileError("FILE_WRITE", `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
-      cause: e,
-    });
-  }
 }
 
 /**
@@ -160,8 +139,11 @@ export interface EnsuredModule {
 
 export class PlanCache {
   readonly root: string;
-  constructor(root: string = cacheDir()) {
-    this.root = root;
+  private readonly location: CacheLocation;
+  /** `root`: a cache directory given directly (default: cacheLocation()). */
+  constructor(root?: string) {
+    this.location = root === undefined ? cacheLocation() : { path: root, from: null };
+    this.root = this.location.path;
   }
 
   planDir(key: string): string {
@@ -197,11 +179,14 @@ export class PlanCache {
     withJson: boolean,
   ): Promise<EnsuredModule & { json?: PlanJson; plan?: PatchPlan }> {
     const t0 = performance.now();
+    openCacheDir(this.location);
     const dir = this.planDir(chainKey(chain, host));
     const names = chain.map((c) => c.strategy.name);
+    const dirUsable = !force && existsSync(dir);
+    if (dirUsable) checkTrustedDir("plan directory", dir, this.root);
     // Fast path: the build-id from the program headers' notes and the file's size name the
     // plan without reading the file.
-    const quick = force ? null : quickModuleKey(path);
+    const quick = dirUsable ? quickModuleKey(path) : null;
     if (quick !== null) {
       const planPath = join(dir, `${quick.key}.plan`);
       const json = this.readValid(
@@ -228,7 +213,7 @@ export class PlanCache {
     const key = moduleKey(path, elf);
     const planPath = join(dir, `${key}.plan`);
     const jsonPath = join(dir, `${key}.json`);
-    if (!force && quick === null) {
+    if (dirUsable && quick === null) {
       const json = this.readValid(path, planPath, jsonPath, elf.buildId, key, names, withJson);
       if (json !== null)
         return { path, key, planPath, json: json === true ? undefined : json, hit: true, ms: performance.now() - t0 };
@@ -236,7 +221,8 @@ export class PlanCache {
     const { plan } = await planElf(path, elf, chain, host);
     const { planToJson } = await import("./json.ts");
     const json = planToJson(plan);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    checkTrustedDir("plan directory", dir, this.root);
     // JSON first: a present .plan implies its .json (the runtime only reads .plan).
     writeFileAtomic(jsonPath, `${JSON.stringify(json)}\n`);
     writeFileAtomic(planPath, encodePlan(plan));
@@ -259,12 +245,12 @@ export class PlanCache {
   }
   /**
    * The cached JSON when both files are present, decode, and match the module file at
-   * `modulePath` (build-id, size, bytes at the options' ranges) and the chain; else null.
-   * Without `withJson` (ensurePlanned), the JSON file must exist but is not read (true on
-   * success), and decoding the plan is skipped when this exact plan file — same dev, inode,
-   * size, mtime and ctime (a rewrite is a new inode, an edit a new ctime) — was decoded and
-   * matched this build-id, chain and module file (same identity) before: `<root>/plan-checks/`
-   * remembers that.
+   * `modulePath` (build-id, size, bytes at the options' ranges) and the chain, and the plan
+   * file is trusted; else null. Without `withJson` (ensurePlanned), the JSON file must exist
+   * but is not read (true on success), and decoding the plan is skipped when this exact plan
+   * file — same dev, inode, size, mtime and ctime (a rewrite is a new inode, an edit a new
+   * ctime) — was decoded and matched this build-id, chain and module file (same identity)
+   * before: `<root>/plan-checks/` remembers that.
    */
   private readValid(
     modulePath: string,
@@ -276,6 +262,11 @@ export class PlanCache {
     withJson: boolean,
   ): PlanJson | true | null {
     const bid = buildId === null ? null : buildId.toLowerCase().slice(0, 64);
+    try {
+      if (untrustedReason(planPath, this.root) !== null) return null; // rewritten by us
+    } catch {
+      return null; // missing
+    }
     const id = withJson ? null : fileIdentity(planPath);
     const check = join(this.root, "plan-checks", Bun.hash(planPath).toString(16));
     const proof = `${planPath}\n${id}\n${bid}\n${chain.join(",")}\n${fileIdentity(modulePath)}\n`;
@@ -296,7 +287,7 @@ export class PlanCache {
         if (!existsSync(jsonPath)) return null;
         if (id !== null && fileIdentity(planPath) === id) {
           try {
-            mkdirSync(dirname(check), { recursive: true });
+            mkdirSync(dirname(check), { recursive: true, mode: 0o755 });
             writeFileAtomic(check, proof);
           } catch {
             // a read-only cache only costs the decoding next time

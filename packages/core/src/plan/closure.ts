@@ -79,7 +79,7 @@ export function readLdSoCache(root: string = cacheDir()): { map: Map<string, str
   // Keep it only when /etc/ld.so.cache did not change while ldconfig read it.
   if (memo !== null && fileIdentity(LD_SO_CACHE) === id) {
     try {
-      mkdirSync(dirname(memo), { recursive: true });
+      mkdirSync(dirname(memo), { recursive: true, mode: 0o755 });
       writeFileAtomic(memo, JSON.stringify({ id, entries: [...map] }));
     } catch {
       // a read-only cache only costs the ldconfig run next time
@@ -365,7 +365,7 @@ export async function moduleClosure(exePath: string, opts: ClosureOptions = {}):
   const ids = probes.map((p) => [p, fileIdentity(p)] as [string, string | null]);
   if (ids.every(([, id]) => id !== null)) {
     try {
-      mkdirSync(dirname(memo), { recursive: true });
+      mkdirSync(dirname(memo), { recursive: true, mode: 0o755 });
       writeFileAtomic(memo, JSON.stringify({ key, probes: ids as [string, string][], out } satisfies ClosureMemo));
     } catch {
       // a read-only cache only costs the computation next time

@@ -4,9 +4,9 @@
  *
  *   header (96) | other (16) | syscalls[1024] (16 each) | strategies[16] (80 each)  = 17760 bytes
  */
-import { closeSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { FileError, SysiError } from "../errors.ts";
+import { writeFileAtomic } from "../safe-write.ts";
 import { SYSCALL_NUMBERS } from "../syscalls/table.ts";
 
 export const STATS_MAGIC = "SYSISTA";
@@ -80,26 +80,21 @@ export function syscallName(nr: number): string | null {
   return names[nr] ?? null;
 }
 
-/** A zero-filled stats file with its header, written atomically (temp file + rename). */
+/**
+ * A zero-filled stats file with its header, written atomically: an exclusive temp file with an
+ * unpredictable name (never a planted symlink), then rename.
+ */
 export function createStatsFile(path: string): void {
   const buf = new Uint8Array(STATS_FILE_SIZE);
   const dv = new DataView(buf.buffer);
   buf.set(new TextEncoder().encode(STATS_MAGIC), OFF.magic);
   dv.setUint32(OFF.version, STATS_VERSION, true);
   dv.setUint32(OFF.size, STATS_FILE_SIZE, true);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
-    const fd = openSync(tmp, "w", 0o644);
-    try {
-      writeSync(fd, buf);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomic(path, buf, 0o644);
   } catch (e) {
-    throw new FileError("FILE_WRITE", `cannot create stats file ${path}: ${(e as NodeJS.ErrnoException).code}`, {
-      cause: e,
-    });
+    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    throw new FileError("FILE_WRITE", `cannot create stats file ${path}: ${code ?? String(e)}`, { cause: e });
   }
 }
 

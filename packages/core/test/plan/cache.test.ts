@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { spawnSync } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -13,7 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { decodePlan, encodePlan } from "../../src/plan/binary.ts";
 import { cacheDir, chainKey, PlanCache } from "../../src/plan/cache.ts";
 import type { ChainEntry } from "../../src/plan/composite.ts";
@@ -223,5 +226,82 @@ describe.skipIf(!haveCc)("PlanCache without build-id (needs cc)", () => {
     const b = await cache.getOrPlan(exe, chain, host);
     expect(b.hit).toBe(false);
     expect(b.key).not.toBe(a.key);
+  });
+});
+
+describe.skipIf(!haveCc)("PlanCache: a plan belongs to one module file (needs cc)", () => {
+  const src = join(tmp, "id.c");
+  const exe = join(tmp, "id");
+  const SITE = Buffer.from([0x41, 0xbb, 0xef, 0xbe, 0xad, 0xde, 0x0f, 0x05]);
+  beforeAll(() => {
+    writeFileSync(
+      src,
+      '#include <unistd.h>\nint main(int c, char **v){long r; (void)v; __asm__ volatile("mov $0xdeadbeef, %%r11d\\n\\tsyscall" : "=a"(r) : "a"(39) : "rcx", "r11", "memory"); return c > 5 && r < 0;}\n',
+    );
+    expect(spawnSync("cc", ["-O1", "-g", "-Wl,--build-id", "-o", exe, src]).status).toBe(0);
+  });
+
+  it("a stripped copy (same build-id, another size) gets its own plan", async () => {
+    const stripped = join(tmp, "id-stripped");
+    expect(spawnSync("strip", ["-o", stripped, exe]).status).toBe(0);
+    const cache = new PlanCache(join(tmp, "c-strip"));
+    const a = await cache.getOrPlan(exe, [ud()], host);
+    const b = await cache.getOrPlan(stripped, [ud()], host);
+    expect(a.key.split("-")[0]).toBe(b.key.split("-")[0]); // one build-id
+    expect(b.key).not.toBe(a.key);
+    expect(b.planPath).not.toBe(a.planPath);
+    expect(b.hit).toBe(false);
+    expect(decodePlan(readFileSync(b.planPath)).moduleSize).toBe(statSync(stripped).size);
+    expect((await cache.getOrPlan(exe, [ud()], host)).hit).toBe(true);
+  });
+
+  it("a copy with other bytes where the plan patches (same build-id and size) is planned again", async () => {
+    const bytes = readFileSync(exe);
+    const at = bytes.indexOf(SITE);
+    expect(at).toBeGreaterThan(0);
+    const copy = join(tmp, "id-copy");
+    writeFileSync(copy, bytes, { mode: 0o755 });
+    for (const ensure of [false, true]) {
+      const cache = new PlanCache(join(tmp, `c-bytes-${ensure}`));
+      const first = ensure ? await cache.ensurePlanned(copy, [ud()], host) : await cache.getOrPlan(copy, [ud()], host);
+      expect((await cache.ensurePlanned(copy, [ud()], host)).hit).toBe(true);
+      const edited = Buffer.from(bytes);
+      edited[at + 6] = ensure ? 0x66 : 0x90; // the syscall becomes a 2-byte no-op
+      edited[at + 7] = 0x90;
+      writeFileSync(copy, edited);
+      const again = ensure ? await cache.ensurePlanned(copy, [ud()], host) : await cache.getOrPlan(copy, [ud()], host);
+      expect(again.key).toBe(first.key);
+      expect(again.hit).toBe(false);
+      writeFileSync(copy, bytes);
+    }
+  });
+});
+
+const root = process.getuid?.() === 0;
+describe.skipIf(!root)("PlanCache trust (needs root to chown)", () => {
+  it("replans a plan file someone else owns or may write, never reading it as a hit", async () => {
+    const cache = new PlanCache(join(tmp, "c-trust"));
+    const first = await cache.ensurePlanned("/usr/bin/true", [ud()], host);
+    expect((await cache.ensurePlanned("/usr/bin/true", [ud()], host)).hit).toBe(true);
+    chownSync(first.planPath, 65534, 65534);
+    expect((await cache.ensurePlanned("/usr/bin/true", [ud()], host)).hit).toBe(false);
+    expect(statSync(first.planPath).uid).toBe(0);
+    chmodSync(first.planPath, 0o666);
+    expect((await cache.ensurePlanned("/usr/bin/true", [ud()], host)).hit).toBe(false);
+    expect(statSync(first.planPath).mode & 0o777).toBe(0o644);
+  });
+
+  it("refuses a cache directory someone else owns, or a plan directory in it", async () => {
+    const dir = join(tmp, "c-theirs");
+    mkdirSync(dir, { mode: 0o755 });
+    chownSync(dir, 65534, 65534);
+    await expect(new PlanCache(dir).ensurePlanned("/usr/bin/true", [ud()], host)).rejects.toThrow(
+      /refusing the cache directory .*c-theirs: .*c-theirs is owned by uid 65534/,
+    );
+    const mine = join(tmp, "c-mine");
+    const c = new PlanCache(mine);
+    const r = await c.ensurePlanned("/usr/bin/true", [ud()], host);
+    chmodSync(dirname(r.planPath), 0o777);
+    await expect(c.ensurePlanned("/usr/bin/true", [ud()], host)).rejects.toThrow(/is writable by group and others/);
   });
 });
