@@ -237,6 +237,22 @@ static void *open_hook(const char *path)
 	return lib;
 }
 
+/* sysi_die with dlerror()'s reason: "<what>: <reason>". */
+static _Noreturn void hook_die(const char *what)
+{
+	char msg[480], *e = msg, *end = msg + sizeof msg - 1;
+	const char *why = dlerror();
+	for (const char *s = what; *s && e < end; s++)
+		*e++ = *s;
+	if (why)
+		for (const char *s = ": "; *s && e < end; s++)
+			*e++ = *s;
+	for (const char *s = why; s && *s && e < end; s++)
+		*e++ = *s;
+	*e = 0;
+	sysi_die(msg);
+}
+
 static void load_hook(void)
 {
 	const char *h = sysi_getenv("SYSI_HOOK");
@@ -262,10 +278,10 @@ static void load_hook(void)
 		sysi_die("SYSI_HOOK must be passthrough, count, trace or an absolute path");
 	lib = open_hook(h);
 	if (!lib)
-		sysi_die("cannot load the SYSI_HOOK library");
+		hook_die("cannot load the SYSI_HOOK library");
 	sysi_hook_cur = (sysi_hook_fn)dlsym(lib, "sysi_hook");
 	if (!sysi_hook_cur)
-		sysi_die("the SYSI_HOOK library has no sysi_hook symbol");
+		hook_die("the SYSI_HOOK library has no sysi_hook symbol");
 	sysi_hook_probe = (uintptr_t)sysi_hook_cur;
 	if (sysi_debug_on) {
 		char msg[64];

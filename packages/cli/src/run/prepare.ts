@@ -3,7 +3,7 @@
  * the runtimes (cached), plan the program's modules (cached), and compute the environment that
  * makes libsysi instrument the program (the contract is "RUNTIME ENVIRONMENT" in sysi.h).
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StrategyError, SysiError } from "@sysi/core/errors";
@@ -56,23 +56,88 @@ function coreNativeDir(): string {
   return join(dirname(fileURLToPath(import.meta.resolve("@sysi/core/package.json"))), "native");
 }
 
-/** Resolve a command name like the shell does: a path as given, else the first match on PATH. */
+/**
+ * Resolve a command name like the shell does: a path as given, else the first match on PATH.
+ * A path must name something the kernel can run (checkProgram).
+ */
 export function resolveProgram(cmd: string, pathEnv = process.env.PATH ?? ""): string {
   if (cmd.includes("/")) {
     const p = resolve(cmd);
     if (!existsSync(p)) throw new SysiError("RUN_NOT_FOUND", `${cmd}: no such file`);
+    checkProgram(cmd, p);
     return p;
   }
   for (const dir of pathEnv.split(":")) {
     const p = join(dir === "" ? "." : dir, cmd);
     try {
       const st = statSync(p);
-      if (st.isFile() && (st.mode & 0o111) !== 0) return resolve(p);
-    } catch {
+      if (st.isFile() && (st.mode & 0o111) !== 0) {
+        checkProgram(cmd, resolve(p));
+        return resolve(p);
+      }
+    } catch (e) {
+      if (e instanceof SysiError) throw e;
       // not here
     }
   }
   throw new SysiError("RUN_NOT_FOUND", `${cmd}: command not found`);
+}
+
+/** Does binfmt_misc have formats registered (then the kernel may run more than ELF and #!)? */
+function binfmtMisc(): boolean {
+  try {
+    return readdirSync("/proc/sys/fs/binfmt_misc").some((n) => n !== "register" && n !== "status");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuse, before anything is planned or started, what execve would refuse: a directory, a
+ * file that is not executable, an empty file, a text file without a `#!` line, a script
+ * whose interpreter is missing, other non-ELF files (unless binfmt_misc may know them).
+ */
+export function checkProgram(cmd: string, path: string): void {
+  const fail = (why: string, suggestion?: string): never => {
+    throw new SysiError("RUN_NOT_PROGRAM", `${cmd}: ${why}`, suggestion ? { suggestions: [suggestion] } : {});
+  };
+  const st = statSync(path);
+  if (st.isDirectory()) fail("is a directory");
+  if (!st.isFile()) fail("is not a regular file");
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    fail("is not executable (permission denied)", `chmod +x ${cmd}`);
+  }
+  if (st.size === 0) fail("is empty, not a program");
+  const head = Buffer.alloc(256);
+  let n = 0;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    fail(`cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (n >= 4 && head.readUInt32BE(0) === 0x7f454c46) return;
+  if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
+    const line = head.subarray(2, n).toString("latin1").split("\n")[0]?.trim() ?? "";
+    const interp = line.split(/\s+/)[0] ?? "";
+    if (interp === "") fail("has an empty #! line");
+    try {
+      accessSync(interp, constants.X_OK);
+      if (!statSync(interp).isFile()) throw new Error("not a file");
+    } catch {
+      fail(`its interpreter ${interp} (the #! line) does not exist or is not executable`);
+    }
+    return;
+  }
+  const text = !head.subarray(0, n).includes(0);
+  if (text) fail("is a text file without a #! line: not a program", `name its interpreter, e.g. sh ${cmd}`);
+  if (!binfmtMisc()) fail("is not an ELF executable or a #! script");
 }
 
 /** The ELF that will actually run for `path`: itself, or a `#!` script's interpreter. */
@@ -183,6 +248,28 @@ export function resolveHook(hook: string): string {
   });
 }
 
+/**
+ * Load the hook library the way libsysi will (dlopen RTLD_NOW, then dlsym "sysi_hook") in a
+ * helper process built with libsysi (native/hook-check.c), with libsysi preloaded as in the
+ * program: a hook that cannot load is an error before the program starts, with dlerror()'s
+ * reason.
+ */
+async function checkHookLoads(given: string, hook: string, libsysi: string, preload: string): Promise<void> {
+  const helper = join(dirname(libsysi), "sysi-hook-check");
+  checkTrustedFile("runtime helper", helper);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SYSI_")) env[k] = v;
+  env.LD_PRELOAD = preload;
+  const proc = Bun.spawn([helper, hook], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  if (proc.exitCode === 0) return;
+  const why =
+    out.trim().split("\n")[0] ||
+    (proc.signalCode ? `crashed while loading (${proc.signalCode})` : err.trim().split("\n")[0] || "cannot be loaded");
+  throw new SysiError("RUN_BAD_HOOK", `hook library ${given} ${why}`);
+}
+
 async function chooseChain(opts: PrepareOptions, host: HostReport): Promise<ResolvedChain> {
   if (opts.spec !== undefined) return resolveChain(opts.config, opts.spec);
   const { entries } = await loadRegistry(opts.config);
@@ -239,6 +326,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     SYSI_PLAN_DIR: planned.planDir,
     SYSI_HOOK: hook,
   };
+  if (hook.startsWith("/")) await checkHookLoads(opts.hook, hook, libsysi, env.LD_PRELOAD as string);
   if (filter !== undefined) env.SYSI_FILTER = filter.join(",");
   const low = hookLowEnv(chain.entries, process.env);
   if (low !== undefined) env.SYSI_HOOK_LOW = low;
