@@ -100,6 +100,8 @@ struct sysi_left {
 extern struct sysi_stats_file *sysi_stats;
 void sysi_stats_open(void);
 int sysi_stats_slot(const char *name);
+/* is fd the file "<dev>:<ino>" names (SYSI_STATS_ID, SYSI_TRACE_FD)? null or "": any */
+int sysi_fd_is(long fd, const char *id);
 /* one SYSI_UNPATCHED_FILE line for a module left (partly) unpatched; left 0: it had no plan */
 void sysi_report_unpatched(const char *path, const struct sysi_left *left);
 #define sysi_stat_add(field, n) \

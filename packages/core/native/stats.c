@@ -9,7 +9,26 @@
 #include "internal.h"
 
 SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
-static const char *unpatched_file;
+static const char *unpatched_file, *unpatched_id;
+
+/*
+ * Is fd the file named by id ("<st_dev>:<st_ino>" in decimal; null or empty: any file)? `sysi run`
+ * names its files as /proc/<its pid>/fd/N and says which file they are: a process that outlives
+ * sysi, whose pid another process then gets, must not write into that process's file N.
+ */
+int sysi_fd_is(long fd, const char *id)
+{
+	struct stat st;
+	char buf[48], *p;
+	if (!id || !*id)
+		return 1;
+	if (raw2(__NR_fstat, fd, &st) < 0)
+		return 0;
+	p = sysi_fmt_udec(buf, st.st_dev);
+	*p++ = ':';
+	*sysi_fmt_udec(p, st.st_ino) = 0;
+	return !sysi_strcmp(buf, id);
+}
 
 void sysi_stats_open(void)
 {
@@ -20,6 +39,7 @@ void sysi_stats_open(void)
 
 	/* read once, at the constructor's call: the program may edit its environment later */
 	unpatched_file = sysi_getenv("SYSI_UNPATCHED_FILE");
+	unpatched_id = sysi_getenv("SYSI_UNPATCHED_ID");
 	if (unpatched_file && !*unpatched_file)
 		unpatched_file = 0;
 	if (!path || !*path)
@@ -27,6 +47,11 @@ void sysi_stats_open(void)
 	fd = raw3(__NR_open, path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0) {
 		sysi_debugf2("cannot open SYSI_STATS_FILE ", path);
+		return;
+	}
+	if (!sysi_fd_is(fd, sysi_getenv("SYSI_STATS_ID"))) {
+		sysi_debugf2("SYSI_STATS_FILE is another file now (sysi gone?): ", path);
+		raw1(__NR_close, fd);
 		return;
 	}
 	if (raw2(__NR_fstat, fd, &st) < 0 || (size_t)st.st_size < sizeof *s) {
@@ -108,6 +133,7 @@ void sysi_report_unpatched(const char *path, const struct sysi_left *left)
 	fd = raw3(__NR_open, unpatched_file, O_WRONLY | O_APPEND | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	raw3(__NR_write, fd, line, p - line);
+	if (sysi_fd_is(fd, unpatched_id))
+		raw3(__NR_write, fd, line, p - line);
 	raw1(__NR_close, fd);
 }

@@ -1,17 +1,62 @@
 /* trace.c — the built-in `trace` hook: one strace-like (or JSON) line per call, one write each. */
 #include <asm/unistd.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include "internal.h"
 
 static int trace_fd = 2;
 static int trace_json;
+static int trace_owned; /* trace_fd is sysi's (SYSI_TRACE_FD): hidden from the program */
+static int only_on;     /* SYSI_TRACE_ONLY: lines for these calls only */
+static uint64_t only[SYSI_STATS_NSYSCALLS / 64];
+
+/*
+ * SYSI_TRACE_FD "<fd>:<dev>:<ino>" (from `sysi run`): the trace goes to that inherited fd if it
+ * is still that file (a process that outlived a relocation, below, finds another file there and
+ * writes no trace); "-1": nowhere. Else SYSI_TRACE_FILE, else fd 2.
+ */
+static int trace_fd_from(const char *v)
+{
+	const char *e;
+	long fd;
+	if (v[0] == '-')
+		return -1;
+	fd = sysi_parse_dec(v, &e);
+	if (fd < 0 || *e != ':' || !sysi_fd_is(fd, e + 1)) {
+		sysi_debugf2("SYSI_TRACE_FD is not the trace's file here: ", v);
+		return -1;
+	}
+	return (int)fd;
+}
+
+static void only_parse(const char *s)
+{
+	const char *e;
+	while (s && *s) {
+		long nr = sysi_parse_dec(s, &e);
+		if (nr < 0 || (*e && *e != ','))
+			sysi_die("SYSI_TRACE_ONLY must be a comma list of syscall numbers");
+		if (nr < SYSI_STATS_NSYSCALLS)
+			only[nr / 64] |= 1UL << (nr % 64);
+		only_on = 1;
+		s = *e ? e + 1 : e;
+	}
+}
 
 int sysi_trace_setup(void)
 {
 	const char *f = sysi_getenv("SYSI_TRACE_FILE");
 	const char *j = sysi_getenv("SYSI_TRACE_JSON");
+	const char *o = sysi_getenv("SYSI_TRACE_FD");
 	long fd, hi;
 	trace_json = j && j[0] == '1';
+	only_parse(sysi_getenv("SYSI_TRACE_ONLY"));
+	if (o && *o) {
+		trace_fd = trace_fd_from(o);
+		trace_owned = 1;
+		return 0;
+	}
 	if (!f || !*f)
 		return 0;
 	fd = raw3(__NR_open, f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -94,25 +139,95 @@ static void line(const struct sysi_call *c, long ret, int known)
 			p = sysi_fmt_hex(p, (unsigned long)ret);
 		*p++ = '\n';
 	}
-	raw3(__NR_write, trace_fd, buf, p - buf);
+	if (trace_fd >= 0)
+		raw3(__NR_write, trace_fd, buf, p - buf);
+}
+
+static int shown(const struct sysi_call *c)
+{
+	return !only_on ||
+	       ((unsigned long)c->nr < SYSI_STATS_NSYSCALLS && (only[c->nr / 64] >> (c->nr % 64)) & 1);
 }
 
 void sysi_trace_line(const struct sysi_call *c, long ret)
 {
-	line(c, ret, 1);
+	if (shown(c))
+		line(c, ret, 1);
+}
+
+/*
+ * The trace's own fd (SYSI_TRACE_FD) does not exist for the program, as it would not without
+ * sysi: a call that names it gets EBADF (close, dup, fcntl, ioctl: close-all and mark-all-
+ * close-on-exec loops leave it alone), close_range skips it, and a dup2/dup3 onto its number
+ * moves the trace elsewhere first. Sets *done and returns the result when it handled the call.
+ */
+static long guard(struct sysi_call *c, int *done)
+{
+	long fd = trace_fd, r;
+	*done = 1;
+	switch (c->nr) {
+	case __NR_close:
+	case __NR_dup:
+	case __NR_fcntl:
+	case __NR_ioctl:
+		if (c->args[0] == fd)
+			return -EBADF;
+		break;
+	case __NR_dup2:
+	case __NR_dup3:
+		if (c->args[0] == fd)
+			return -EBADF;
+		if (c->args[1] == fd && c->args[0] != fd) {
+			struct rlimit rl;
+			/* above the soft limit, or from a bad fd, the kernel refuses it, as natively */
+			if ((raw2(__NR_getrlimit, RLIMIT_NOFILE, &rl) == 0 && (unsigned long)fd >= rl.rlim_cur) ||
+			    raw2(__NR_fcntl, c->args[0], F_GETFD) < 0)
+				return -EBADF;
+			/* the program's fd takes the number; the trace goes on from another one */
+			r = raw3(__NR_fcntl, fd, F_DUPFD, fd + 1);
+			if (r < 0)
+				r = raw3(__NR_fcntl, fd, F_DUPFD, 3);
+			trace_fd = r < 0 ? -1 : (int)r;
+		}
+		break;
+	case __NR_close_range:
+		if ((unsigned long)c->args[0] <= (unsigned long)fd &&
+		    (unsigned long)fd <= (unsigned)c->args[1]) {
+			r = 0;
+			if ((unsigned long)c->args[0] < (unsigned long)fd)
+				r = raw3(__NR_close_range, c->args[0], fd - 1, c->args[2]);
+			if (r == 0 && (unsigned)fd < (unsigned)c->args[1])
+				r = raw3(__NR_close_range, fd + 1, c->args[1], c->args[2]);
+			return r;
+		}
+		break;
+	}
+	*done = 0;
+	return 0;
 }
 
 long sysi_hook_trace(struct sysi_call *c)
 {
 	long r;
-	int mine;
-	sysi_count_strategy(c);
+	int mine, done;
+	if (shown(c))
+		sysi_count_strategy(c);
 	if ((c->flags & SYSI_CALL_INCONTEXT) || c->nr == __NR_exit || c->nr == __NR_exit_group) {
-		line(c, 0, 0);
+		if (shown(c))
+			line(c, 0, 0);
 		return sysi_perform_call(c);
 	}
+	if (trace_owned && trace_fd >= 0) {
+		r = guard(c, &done);
+		if (done) {
+			c->ret = r;
+			if (shown(c))
+				line(c, r, 1);
+			return r;
+		}
+	}
 	r = sysi_perform_watched(c, &mine);
-	if (mine) /* else the SIGPIPE watch wrote its line */
+	if (mine && shown(c)) /* else the SIGPIPE watch wrote its line */
 		line(c, r, 1);
 	return r;
 }

@@ -214,7 +214,12 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *   SYSI_FILTER      optional comma list of syscall numbers that reach the hook (others are
  *                    performed directly).
  *   SYSI_STATS_FILE  optional path of the shared statistics file (see STATS FILE), created and
- *                    sized by `sysi run`; every process of the tree maps it MAP_SHARED.
+ *                    sized by `sysi run`; every process of the tree maps it MAP_SHARED. `sysi run`
+ *                    names an unlinked file it holds open, /proc/<its pid>/fd/<n>: the program
+ *                    cannot delete or replace it, nor can a cleaner of /tmp.
+ *   SYSI_STATS_ID    optional "<st_dev>:<st_ino>" (decimal) of that file: a process that finds
+ *                    another file at the path (it outlived sysi, whose pid was reused) does not
+ *                    map it.
  *   SYSI_UNPATCHED_FILE  optional path of an existing file (created by `sysi run`) that gets
  *                    one line per module image whose system-call sites are not all patched,
  *                    appended with one write (O_APPEND) by whichever process loaded it:
@@ -225,6 +230,17 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                      "noplan PATH"     no usable plan (none found, or corrupt): the whole
  *                                        module runs uninstrumented.
  *                    PATH is the module's real path.
+ *   SYSI_UNPATCHED_ID  optional "<st_dev>:<st_ino>" of that file, as SYSI_STATS_ID.
+ *   SYSI_TRACE_FD    "<fd>:<st_dev>:<st_ino>": trace hook output on that inherited fd (`sysi
+ *                    run` places it above the program's soft RLIMIT_NOFILE where it can), if it
+ *                    is still that file; "-1": no output. The fd does not exist for the program:
+ *                    close, dup, fcntl and ioctl on it fail with EBADF, close_range skips it, and
+ *                    a dup2/dup3 onto its number moves the trace to another fd first (processes
+ *                    started after that find another file there and trace nothing). Takes
+ *                    precedence over SYSI_TRACE_FILE.
+ *   SYSI_TRACE_ONLY  optional comma list of syscall numbers: the trace hook writes lines for
+ *                    these only (`sysi run -e` with the trace hook: SYSI_FILTER then also lets
+ *                    through the calls that could close the trace's fd).
  *   SYSI_TRACE_FILE  trace hook output (opened O_WRONLY|O_APPEND|O_CREAT); default fd 2.
  *   SYSI_TRACE_JSON  "1": the trace hook writes JSON lines.
  *   SYSI_MARKER      "1": after setup, make one raw syscall number SYSI_MARKER_NR (returns
