@@ -348,11 +348,20 @@ interface ClosureMemo {
   out: string[];
 }
 
+/** The working directory (relative library paths resolve from it), or "" when it was removed. */
+function workingDir(): string {
+  try {
+    return process.cwd();
+  } catch {
+    return "";
+  }
+}
+
 /** The executable, its interpreter and its DT_NEEDED closure, realpath'ed, deduplicated, in load order. */
 export async function moduleClosure(exePath: string, opts: ClosureOptions = {}): Promise<string[]> {
   if (opts.memoRoot === undefined) return (await computeClosure(exePath, opts)).out;
   const ldLibraryPath = opts.ldLibraryPath ?? process.env.LD_LIBRARY_PATH ?? "";
-  const key = [resolve(exePath), process.cwd(), ldLibraryPath, fileIdentity(LD_SO_CACHE) ?? "-"].join("\n");
+  const key = [resolve(exePath), workingDir(), ldLibraryPath, fileIdentity(LD_SO_CACHE) ?? "-"].join("\n");
   const memo = join(opts.memoRoot, "closures", `${Bun.hash(key).toString(16)}.json`);
   try {
     const doc = JSON.parse(readFileSync(memo, "utf8")) as ClosureMemo;

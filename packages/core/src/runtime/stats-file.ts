@@ -4,7 +4,8 @@
  *
  *   header (96) | other (16) | syscalls[1024] (16 each) | strategies[16] (80 each)  = 17760 bytes
  */
-import { readFileSync } from "node:fs";
+import { fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { FileError, SysiError } from "../errors.ts";
 import { writeFileAtomic } from "../safe-write.ts";
 import { SYSCALL_NUMBERS } from "../syscalls/table.ts";
@@ -161,6 +162,51 @@ export function readStatsFile(path: string): StatsSnapshot {
     throw new FileError("FILE_READ", `cannot read stats file ${path}: ${(e as NodeJS.ErrnoException).code}`, {
       cause: e,
     });
+  }
+  return parseStatsFile(bytes);
+}
+
+/**
+ * A stats file that only this process reaches: created in `dir`, opened read-write and
+ * unlinked at once, so neither the program nor a cleaner of /tmp can delete or replace it.
+ * The instrumented processes open it as /proc/<this pid>/fd/<fd> (SYSI_STATS_FILE), checking
+ * its identity (SYSI_STATS_ID, fileIdOf); read it back with readStatsFd. Returns the fd.
+ */
+export function openPrivateStatsFile(dir: string): number {
+  const path = join(dir, `stats-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  createStatsFile(path);
+  try {
+    return openSync(path, "r+");
+  } catch (e) {
+    throw new FileError("FILE_READ", `cannot open stats file ${path}: ${(e as NodeJS.ErrnoException).code}`, {
+      cause: e,
+    });
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+/** "dev:ino" of an open fd, as libsysi compares it (SYSI_STATS_ID, SYSI_TRACE_FD). */
+export function fileIdOf(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+}
+
+/** readStatsFile for an fd (openPrivateStatsFile): the whole file from offset 0. */
+export function readStatsFd(fd: number): StatsSnapshot {
+  let bytes: Uint8Array;
+  try {
+    const size = Number(fstatSync(fd).size);
+    const buf = new Uint8Array(Math.min(size, STATS_FILE_SIZE + 1));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    bytes = buf.subarray(0, got);
+  } catch (e) {
+    throw new FileError("FILE_READ", `cannot read stats file: ${(e as NodeJS.ErrnoException).code}`, { cause: e });
   }
   return parseStatsFile(bytes);
 }
