@@ -54,7 +54,7 @@ export function hookLowEnv(
   chain: readonly ChainElement[],
   inherited: Record<string, string | undefined>,
 ): string | undefined {
-  if (inherited.SYSI_HOOK_LOW !== undefined) return undefined;
+  if (inherited.SYSI_HOOK_LOW === "0") return undefined;
   return chain[0]?.entry.strategy.runtime.lowHook === true ? "1" : undefined;
 }
 

@@ -13,7 +13,9 @@ export default class Env extends SysiCommand {
   static override description =
     `The launcher path: Bun's own start-up costs more than a warm \`sysi run\` should, so \`sysi env\` prepares everything once (runtimes built, the program's modules planned) and prints the variables; a program started with them is instrumented at native start-up cost.
 
-Modules that were not planned ahead (programs it executes, libraries it dlopens) stay unpatched under this path unless planned before (\`sysi plan\` or an earlier \`sysi run\` fills the same cache); the stats file counts them as unplanned.`;
+Modules that were not planned ahead (programs it executes, libraries it dlopens) stay unpatched under this path unless planned before (\`sysi plan\` or an earlier \`sysi run\` fills the same cache); the stats file counts them as unplanned.
+
+Everything started with these variables is instrumented, and \`sysi run\` ignores them: it drops sysi's variables (and libsysi in LD_PRELOAD) from its caller's environment and sets its own. Unset them when done (the names are printed).`;
   static override examples = [
     'eval "$(<%= config.bin %> env --stats /tmp/s -- ls)"; ls; <%= config.bin %> stats /tmp/s',
     "env $(<%= config.bin %> env --format env -- /bin/true) /bin/true",

@@ -6,7 +6,11 @@ import { commandWords, RUN_HOOK_DEFAULT } from "../run/fast-run.ts";
 export default class Run extends SysiCommand {
   static override summary = "Run a program with every system call going through a hook.";
   static override description =
-    `Plans the program's modules (cached), preloads the sysi runtime and the chain's strategy runtimes, and runs the program with its stdio, signals and exit status passed through (killed by signal n → exit 128+n). Programs it executes and libraries it dlopens are planned on demand.
+    `Plans the program's modules (cached), preloads the sysi runtime and the chain's strategy runtimes, and runs the program with its exit status passed through (killed by signal n → exit 128+n). Programs it executes and libraries it dlopens are planned on demand.
+
+The program gets what a shell would give it in sysi's place: every fd the caller left open (closed ones stay closed), ignored signals and the signal mask, the working directory (even a removed one), resource limits, and the environment less sysi's own variables (SYSI_* of the runtime and libsysi in LD_PRELOAD never come from the caller, e.g. left by \`eval "$(sysi env …)"\`). Signals sent to sysi (INT, TERM, HUP, QUIT, USR1, USR2, WINCH, CONT, ALRM) are forwarded to the program unless the terminal sent them to both; TSTP stops the program, then sysi. If sysi dies, the program is killed with it. The statistics cannot be deleted by the program; damaged ones are reported and the exit status kept.
+
+Output (-o): the count summary or trace goes to sysi's own stderr by default (never the program's fd 2 of the moment), to stdout with \`-o -\`, or to FILE, opened before the program starts for every hook: created, or truncated (a FIFO or device is written in place); the summary is written at exit, the trace as it goes. The trace's fd is hidden from the program: close-all loops do not end it.
 
 The default chain is the best this host allows: punning (when installed), then zpoline (only where page 0 can be mapped), then ud2, which always applies (\`ud2:int3\`, \`ud2:hlt\` or \`ud2:int4\` pick its cheaper traps: int3 → SIGTRAP, hlt → SIGSEGV, int $4 → SIGSEGV). Strategies refuse sites they cannot patch safely (the next one takes them); see \`sysi plan\` for why.
 
@@ -32,7 +36,10 @@ Security: zpoline maps page 0 executable in the program. While it is mapped, NUL
       summary: "passthrough | count | trace | path of a hook .so (see sysi.h)",
       default: RUN_HOOK_DEFAULT,
     }),
-    output: Flags.string({ char: "o", summary: "write the count summary or trace here instead of stderr" }),
+    output: Flags.string({
+      char: "o",
+      summary: "write the count summary or trace here instead of stderr (- for stdout); truncated at start",
+    }),
     json: Flags.boolean({ summary: "count: JSON summary; trace: JSON lines" }),
     filter: Flags.string({ char: "e", summary: "only these system calls reach the hook, e.g. read,write,openat" }),
     verbose: Flags.boolean({ char: "v", summary: "print planning and runtime details to stderr" }),

@@ -4,11 +4,11 @@
  * forwarded, print the summary, and return the exit status (killed by signal n → 128+n).
  * No @oclif/core here: the fast path must not load it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { SysiError } from "@sysi/core/errors";
-import { createStatsFile, readStatsFile } from "@sysi/core/runtime/stats-file";
+import { fileIdOf, openPrivateStatsFile, readStatsFd, type StatsSnapshot } from "@sysi/core/runtime/stats-file";
 import { writeStderr } from "../format-error.ts";
 import type { RegistryConfig } from "../registry.ts";
 import {
@@ -20,13 +20,15 @@ import {
   startError,
   startNotice,
 } from "./coverage.ts";
-import { checkOutput, writeOutput } from "./output-file.ts";
+import { callerEnv } from "./environment.ts";
+import { ensureExecHelper, makeWorkDir, planLaunch } from "./launch.ts";
+import { readOrigin } from "./origin.ts";
 import { startPlanServer } from "./plan-server.ts";
 import { planOnDemand } from "./planning.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "./prepare.ts";
+import { closeSink, openSink, writeSink } from "./sink.ts";
 import { renderRunSummary, summaryJson } from "./summary.ts";
-
-const FORWARDED = ["SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
+import { superviseSignals } from "./supervise.ts";
 
 /** `sysi run`'s flags, parsed. */
 export interface RunFlags {
@@ -40,39 +42,54 @@ export interface RunFlags {
   strict: boolean;
 }
 
-/** Run `cmd` instrumented; resolves to the exit status `sysi run` exits with. */
+/**
+ * Run `cmd` instrumented; resolves to the exit status `sysi run` exits with. The program gets
+ * the process state the caller gave sysi (origin.ts, through sysi-exec) and the caller's
+ * environment less sysi's own variables (environment.ts); signals to sysi reach it
+ * (supervise.ts); its exit status is returned whatever became of the statistics.
+ */
 export async function executeRun(cmd: string[], flags: RunFlags, config: RegistryConfig): Promise<number> {
+  const origin = readOrigin();
   if (cmd.length === 0) throw new SysiError("RUN_NO_COMMAND", "no command given (usage: sysi run [flags] -- CMD ARGS)");
-  const program = resolveProgram(cmd[0] as string);
-  if (flags.output !== undefined) checkOutput(flags.output);
-  const work = mkdtempSync(join(tmpdir(), "sysi-run-"));
+  const word = cmd[0] as string;
+  if (word.includes("/") && !isAbsolute(word) && !cwdExists()) {
+    throw new SysiError("RUN_NOT_FOUND", `${word}: no such file (the working directory was removed)`);
+  }
+  const program = resolveProgram(word);
+  const sink = openSink(flags.output, origin);
+  const work = makeWorkDir(tmpdir());
+  const fds: number[] = [];
   let server: ReturnType<typeof startPlanServer> | undefined;
   try {
-    const prepared = await prepareRun({
-      config,
-      spec: flags.strategy,
-      hook: flags.hook,
-      filter: flags.filter,
-      exe: elfToPlan(program),
-    });
+    const [prepared, helper] = await Promise.all([
+      prepareRun({ config, spec: flags.strategy, hook: flags.hook, filter: flags.filter, exe: elfToPlan(program) }),
+      ensureExecHelper(),
+    ]);
     const ahead = plannedGaps(prepared.modules);
     if (flags.strict) {
       const err = startError(prepared.chain.spec, ahead);
       if (err !== null) throw err;
     }
-    const statsPath = join(work, "stats");
-    createStatsFile(statsPath);
-    const unpatchedPath = join(work, "unpatched");
-    writeFileSync(unpatchedPath, "");
+    // Reached by the program's processes as /proc/<sysi>/fd/N only: nothing they can delete.
+    const statsFd = openPrivateStatsFile(work);
+    fds.push(statsFd);
+    const unpatchedFd = openPrivateFile(join(work, "unpatched"));
+    fds.push(unpatchedFd);
     const sockPath = join(work, "plan.sock");
     server = startPlanServer(sockPath, (path) => planOnDemand(path, prepared));
-    const env: Record<string, string | undefined> = { ...process.env, ...prepared.env };
-    env.SYSI_STATS_FILE = statsPath;
+    const env: Record<string, string> = { ...callerEnv(), ...prepared.env };
+    env.SYSI_STATS_FILE = `/proc/${process.pid}/fd/${statsFd}`;
+    env.SYSI_STATS_ID = fileIdOf(statsFd);
+    env.SYSI_UNPATCHED_FILE = `/proc/${process.pid}/fd/${unpatchedFd}`;
+    env.SYSI_UNPATCHED_ID = fileIdOf(unpatchedFd);
     env.SYSI_PLAN_SOCK = sockPath;
-    env.SYSI_UNPATCHED_FILE = unpatchedPath;
-    if (flags.hook === "trace") {
-      if (flags.output !== undefined) env.SYSI_TRACE_FILE = resolve(flags.output);
+    const trace = flags.hook === "trace";
+    const launch = planLaunch(helper, program, cmd, origin, trace ? sink.fd : null);
+    if (trace) {
+      env.SYSI_TRACE_FD =
+        launch.outputFd === null || sink.fd === null ? "-1" : `${launch.outputFd}:${fileIdOf(sink.fd)}`;
       if (flags.json) env.SYSI_TRACE_JSON = "1";
+      if (env.SYSI_FILTER !== undefined) await guardTraceFd(env);
     }
     if (flags.verbose) {
       const mods = prepared.modules.map((m) => `${m.path}${m.hit ? "" : " (planned)"}`).join(", ");
@@ -81,28 +98,30 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     }
     const notice = startNotice(prepared.chain.spec, ahead);
     if (notice !== null) writeStderr(notice);
-    const child = Bun.spawn(cmd, { env, stdio: ["inherit", "inherit", "inherit"], argv0: cmd[0] });
-    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-    const handlers = FORWARDED.map((s) => [s, forward(s)] as const);
-    for (const [s, h] of handlers) process.on(s, h);
-    // The terminal sends SIGINT to the whole process group: the program decides what to do.
-    const onInt = () => {};
-    process.on("SIGINT", onInt);
+    // stdio: the program's fds at their own numbers (Bun.spawn dup2s each into place)
+    const stdio = launch.stdio as ["inherit", "inherit", "inherit"];
+    const child = Bun.spawn(launch.argv, { env, stdio });
+    const stopSupervising = superviseSignals(child, origin);
     const exitCode = await child.exited;
-    for (const [s, h] of handlers) process.off(s, h);
-    process.off("SIGINT", onInt);
-    const stats = readStatsFile(statsPath);
-    if (flags.hook === "count") {
+    stopSupervising();
+    const signal = child.signalCode;
+    const status =
+      typeof signal === "number"
+        ? 128 + signal
+        : signal
+          ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0)
+          : exitCode;
+    const stats = readStats(statsFd);
+    if (flags.hook === "count" && stats !== null) {
       const text = flags.json
         ? `${JSON.stringify(summaryJson(stats, prepared), null, 2)}\n`
         : renderRunSummary(stats, prepared);
-      if (flags.output !== undefined) writeOutput(flags.output, text);
-      else writeStderr(text);
-    } else if (flags.verbose) {
+      writeSink(sink, text);
+    } else if (flags.verbose && stats !== null) {
       writeStderr(renderRunSummary(stats, prepared, { syscalls: false }));
     }
     const late = exitGaps(
-      parseUnpatchedFile(readFileSync(unpatchedPath, "utf8")),
+      parseUnpatchedFile(readPrivateFile(unpatchedFd)),
       prepared.modules.map((m) => m.path),
       stats,
     );
@@ -112,10 +131,64 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     }
     const lateNotice = exitNotice(late);
     if (lateNotice !== null) writeStderr(lateNotice);
-    const signal = child.signalCode;
-    return signal ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0) : exitCode;
+    return status;
   } finally {
     server?.stop();
+    for (const fd of fds) closeSync(fd);
+    closeSink(sink);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function cwdExists(): boolean {
+  try {
+    process.cwd();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An empty file only this process reaches (see openPrivateStatsFile): created, opened, unlinked. */
+function openPrivateFile(path: string): number {
+  try {
+    return openSync(path, "wx+", 0o600);
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+function readPrivateFile(fd: number): string {
+  try {
+    return readFileSync(fd, "utf8");
+  } catch (e) {
+    writeStderr(`sysi: warning: the unpatched-sites report is unreadable (${(e as Error).message})\n`);
+    return "";
+  }
+}
+
+/**
+ * The statistics, or null when they are damaged: said in one line, and the program's exit
+ * status stands (the program shares the mapping and may have written over it).
+ */
+function readStats(fd: number): StatsSnapshot | null {
+  try {
+    return readStatsFd(fd);
+  } catch (e) {
+    writeStderr(`sysi: warning: statistics damaged (${(e as Error).message}): no summary\n`);
+    return null;
+  }
+}
+
+/**
+ * With -e, calls outside the filter never reach the trace hook; the hook must still see the
+ * ones that could close or replace its descriptor (trace.c), so they join SYSI_FILTER and
+ * SYSI_TRACE_ONLY keeps the lines to the calls the user asked for.
+ */
+async function guardTraceFd(env: Record<string, string>): Promise<void> {
+  const { syscallNumber } = await import("@sysi/core/syscalls/index");
+  const guarded = ["close", "close_range", "dup", "dup2", "dup3", "fcntl", "ioctl"].map((n) => syscallNumber(n));
+  const asked = (env.SYSI_FILTER as string).split(",");
+  env.SYSI_TRACE_ONLY = asked.join(",");
+  env.SYSI_FILTER = [...new Set([...asked, ...guarded.filter((n) => n !== null).map(String)])].join(",");
 }

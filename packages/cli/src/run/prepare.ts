@@ -20,6 +20,7 @@ import {
   resolveChain,
   sysiCoreApi,
 } from "../registry.ts";
+import { preloadWithoutSysi } from "./environment.ts";
 import { cachedProbeHost } from "./host-cache.ts";
 import { chainEntries, planModules } from "./planning.ts";
 
@@ -321,7 +322,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   ]);
   lap("build+plan");
   const env: Record<string, string> = {
-    LD_PRELOAD: [libsysi, process.env.LD_PRELOAD].filter((s) => s !== undefined && s !== "").join(":"),
+    LD_PRELOAD: [libsysi, preloadWithoutSysi(process.env.LD_PRELOAD)].filter((s) => s !== undefined).join(":"),
     SYSI_RUNTIMES: runtimes.map((r) => `${r.lib}#${r.entry}`).join(","),
     SYSI_PLAN_DIR: planned.planDir,
     SYSI_HOOK: hook,
