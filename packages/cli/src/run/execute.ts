@@ -100,10 +100,16 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     if (notice !== null) writeStderr(notice);
     // stdio: the program's fds at their own numbers (Bun.spawn dup2s each into place)
     const stdio = launch.stdio as ["inherit", "inherit", "inherit"];
-    const child = Bun.spawn(launch.argv, { env, stdio });
-    const stopSupervising = superviseSignals(child, origin);
-    const exitCode = await child.exited;
-    stopSupervising();
+    const supervisor = superviseSignals(origin);
+    let child: ReturnType<typeof Bun.spawn>;
+    let exitCode: number;
+    try {
+      child = Bun.spawn(launch.argv, { env, stdio });
+      supervisor.attach(child);
+      exitCode = await child.exited;
+    } finally {
+      supervisor.stop();
+    }
     const signal = child.signalCode;
     const status =
       typeof signal === "number"

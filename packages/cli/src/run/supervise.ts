@@ -67,25 +67,38 @@ export interface Child {
   readonly signalCode: NodeJS.Signals | number | null;
 }
 
-/** Forward signals to `child` until the returned function is called (see the file comment). */
-export function superviseSignals(child: Child, origin: Origin): () => void {
+export interface Supervisor {
+  /** The program is started: forward to it, and the signals that came before, in order. */
+  attach(child: Child): void;
+  /** Stop catching the signals. */
+  stop(): void;
+}
+
+/**
+ * Catch the signals to forward (see the file comment) now, before the program starts: once it
+ * runs, a signal may come at any time, and one that found no handler would kill sysi.
+ */
+export function superviseSignals(origin: Origin): Supervisor {
   const number = constants.signals as Record<string, number>;
   const caught = (s: string) => (origin.ignored & sigBit(number[s] ?? 64)) === 0n;
-  const done = () => child.exitCode !== null || child.signalCode !== null;
+  let child: Child | null = null;
+  const early: NodeJS.Signals[] = [];
+  const done = () => child !== null && (child.exitCode !== null || child.signalCode !== null);
   const installed: [NodeJS.Signals, () => void][] = [];
 
-  for (const sig of FORWARDED) {
-    if (!caught(sig)) continue;
-    const h = () => {
-      if (done() || (GROUP_SENT.has(sig) && sharedForeground(child.pid))) return;
-      child.kill(sig);
-    };
-    installed.push([sig, h]);
-  }
+  const forward = (sig: NodeJS.Signals) => {
+    if (child === null) early.push(sig);
+    else if (!done() && !(GROUP_SENT.has(sig) && sharedForeground(child.pid))) child.kill(sig);
+  };
+  for (const sig of FORWARDED) if (caught(sig)) installed.push([sig, () => forward(sig)]);
 
   if (caught("SIGTSTP")) {
     let stopping = false;
     const onTstp = async () => {
+      if (child === null) {
+        early.push("SIGTSTP");
+        return;
+      }
       if (stopping || done()) return;
       stopping = true;
       try {
@@ -109,7 +122,16 @@ export function superviseSignals(child: Child, origin: Origin): () => void {
   }
 
   for (const [s, h] of installed) process.on(s, h);
-  return () => {
-    for (const [s, h] of installed) process.off(s, h);
+  return {
+    attach(c) {
+      child = c;
+      for (const sig of early.splice(0)) {
+        if (sig === "SIGTSTP") process.emit("SIGTSTP", "SIGTSTP");
+        else forward(sig);
+      }
+    },
+    stop() {
+      for (const [s, h] of installed) process.off(s, h);
+    },
   };
 }
