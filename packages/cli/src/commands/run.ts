@@ -1,12 +1,12 @@
 import { Args, Flags } from "@oclif/core";
 import { SysiCommand } from "../base-command.ts";
-import { executeRun } from "../run/execute.ts";
+import { dieLikeProgram, executeRun } from "../run/execute.ts";
 import { commandWords, RUN_HOOK_DEFAULT } from "../run/fast-run.ts";
 
 export default class Run extends SysiCommand {
   static override summary = "Run a program with every system call going through a hook.";
   static override description =
-    `Plans the program's modules (cached), preloads the sysi runtime and the chain's strategy runtimes, and runs the program with its exit status passed through (killed by signal n → exit 128+n). Programs it executes and libraries it dlopens are planned on demand.
+    `Plans the program's modules (cached), preloads the sysi runtime and the chain's strategy runtimes, and runs the program with its exit status passed through (killed by signal n: sysi dies by signal n too, or exits 128+n for the signals that dump core). Programs it executes and libraries it dlopens are planned on demand.
 
 The program gets what a shell would give it in sysi's place: every fd the caller left open (closed ones stay closed), ignored signals and the signal mask, the working directory (even a removed one), resource limits, and the environment less sysi's own variables (SYSI_* of the runtime and libsysi in LD_PRELOAD never come from the caller, e.g. left by \`eval "$(sysi env …)"\`). Signals sent to sysi (INT, TERM, HUP, QUIT, USR1, USR2, WINCH, CONT, ALRM) are forwarded to the program unless the terminal sent them to both; TSTP stops the program, then sysi. If sysi dies, the program is killed with it. The statistics cannot be deleted by the program; damaged ones are reported and the exit status kept.
 
@@ -51,6 +51,8 @@ Security: zpoline maps page 0 executable in the program. While it is mapped, NUL
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Run);
-    this.exit(await executeRun(commandWords(this.argv, argv as string[]), flags, this.config));
+    const outcome = await executeRun(commandWords(this.argv, argv as string[]), flags, this.config);
+    dieLikeProgram(outcome.signal);
+    this.exit(outcome.status);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The body of `sysi run`, shared by the oclif command (commands/run.ts) and the start-up fast
  * path (run/fast-run.ts): prepare, start the plan server, run the program with signals
- * forwarded, print the summary, and return the exit status (killed by signal n → 128+n).
- * No @oclif/core here: the fast path must not load it.
+ * forwarded, print the summary, and return how the program ended (killed by signal n: status
+ * 128+n, and both callers then die by n, dieLikeProgram). No @oclif/core here: the fast path
+ * must not load it.
  */
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
@@ -42,13 +43,56 @@ export interface RunFlags {
   strict: boolean;
 }
 
+/** How the program ended: the status `sysi run` exits with, and the signal that killed it. */
+export interface RunOutcome {
+  status: number;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Signals whose default action dumps core: a core of sysi's would be Bun's, not the program's,
+ * so sysi exits with 128+n for these instead of dying by them.
+ */
+const CORE_SIGNALS = new Set([
+  "SIGQUIT",
+  "SIGILL",
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGBUS",
+  "SIGFPE",
+  "SIGSEGV",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGSYS",
+]);
+
+/**
+ * After the program died by `signal` and sysi is done (summary written, work directory gone):
+ * die by the same signal, so that sysi's caller sees what the program's would have (a shell
+ * running a script stops at a command killed by SIGINT, not at one that exited 130). Returns
+ * when the signal does not end sysi (blocked, pid 1 of a namespace, a core signal): the caller
+ * then exits with 128+n.
+ */
+export function dieLikeProgram(signal: NodeJS.Signals | null): void {
+  if (signal === null || CORE_SIGNALS.has(signal)) return;
+  try {
+    // a listener added and removed leaves the default action (for SIGPIPE too, which Bun ignores)
+    process.on(signal, () => {});
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  } catch {
+    // SIGKILL takes no listener; kill() itself does not fail for our own pid
+    if (signal === "SIGKILL") process.kill(process.pid, signal);
+  }
+}
+
 /**
  * Run `cmd` instrumented; resolves to the exit status `sysi run` exits with. The program gets
  * the process state the caller gave sysi (origin.ts, through sysi-exec) and the caller's
  * environment less sysi's own variables (environment.ts); signals to sysi reach it
  * (supervise.ts); its exit status is returned whatever became of the statistics.
  */
-export async function executeRun(cmd: string[], flags: RunFlags, config: RegistryConfig): Promise<number> {
+export async function executeRun(cmd: string[], flags: RunFlags, config: RegistryConfig): Promise<RunOutcome> {
   const origin = readOrigin();
   if (cmd.length === 0) throw new SysiError("RUN_NO_COMMAND", "no command given (usage: sysi run [flags] -- CMD ARGS)");
   const word = cmd[0] as string;
@@ -137,7 +181,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     }
     const lateNotice = exitNotice(late);
     if (lateNotice !== null) writeStderr(lateNotice);
-    return status;
+    return { status, signal: typeof signal === "string" ? signal : null };
   } finally {
     server?.stop();
     for (const fd of fds) closeSync(fd);

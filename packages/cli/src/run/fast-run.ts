@@ -19,7 +19,7 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { formatError, writeStderr } from "../format-error.ts";
 import type { RegistryConfig, RegistryPlugin } from "../registry.ts";
-import { executeRun, type RunFlags } from "./execute.ts";
+import { dieLikeProgram, executeRun, type RunFlags } from "./execute.ts";
 
 /** A flag of `sysi run`, as oclif's parser sees it (commands/run.ts; a test keeps them equal). */
 export interface RunFlagSpec {
@@ -249,7 +249,8 @@ export function fastPluginList(
 
 /**
  * Run `sysi run <argv>` without oclif; null when it cannot (bin/run.js then uses oclif).
- * Resolves to the exit status; errors are printed as the command prints them.
+ * Resolves to the exit status (a program killed by a signal: sysi dies by it, see
+ * dieLikeProgram); errors are printed as the command prints them.
  */
 export async function fastRun(argv: readonly string[], root: string): Promise<number | null> {
   // DEBUG wants oclif's debug output; SYSI_NO_FAST_RUN=1 turns the fast path off.
@@ -262,7 +263,9 @@ export async function fastRun(argv: readonly string[], root: string): Promise<nu
   // As oclif's Command#_run does before every command.
   delete process.env.SYSI_REDIRECTED;
   try {
-    return await executeRun(scanned.words, runFlags(scanned.values), config);
+    const outcome = await executeRun(scanned.words, runFlags(scanned.values), config);
+    dieLikeProgram(outcome.signal);
+    return outcome.status;
   } catch (err) {
     const out = formatError(err);
     writeStderr(`${out?.line ?? `sysi: internal error: ${String(err)}`}\n`);

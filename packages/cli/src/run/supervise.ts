@@ -11,6 +11,8 @@
  *   - TSTP (^Z, or `kill -TSTP <sysi pid>`, forwarded then): once the program has stopped,
  *     sysi stops itself with TSTP, so the shell sees the job stopped; it goes on at CONT.
  *   - A signal the caller left ignored is not caught: the program ignores it too.
+ *   - SIGPIPE sent to sysi is not forwarded: Bun ignores it for its own writes (a summary to a
+ *     closed pipe), and a listener, once removed, would leave the default action instead.
  *   - SIGKILL cannot be caught: sysi-exec set PR_SET_PDEATHSIG, so the kernel kills the program
  *     with sysi. Other signals kill sysi with their default action, and so the program.
  */
