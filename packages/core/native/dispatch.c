@@ -97,8 +97,10 @@ static void after_fork_child(void)
 SYSI_HOT long sysi_perform(struct sysi_call *c)
 {
 	long r;
-	if ((c->nr == __NR_rt_sigaction || c->nr == __NR_rt_sigprocmask) &&
-	    (sysi_claimed_mask | sysi_observed_mask)) {
+	/* every rt_sigaction (the master stands in for each program handler, signal.c); masks
+	 * only while trap strategies claim signals */
+	if (c->nr == __NR_rt_sigaction ||
+	    (c->nr == __NR_rt_sigprocmask && (sysi_claimed_mask | sysi_observed_mask))) {
 		if (c->nr == __NR_rt_sigaction)
 			return sysi_sig_rt_sigaction(c->args[0], (const void *)c->args[1],
 						     (void *)c->args[2], c->args[3]);

@@ -280,6 +280,8 @@ static void load_hook(void)
 	if (!lib)
 		hook_die("cannot load the SYSI_HOOK library");
 	sysi_hook_cur = (sysi_hook_fn)dlsym(lib, "sysi_hook");
+	if (sysi_hook_cur)
+		sysi_code_add((const void *)sysi_hook_cur); /* a signal there is deferred (signal.c) */
 	if (!sysi_hook_cur)
 		hook_die("the SYSI_HOOK library has no sysi_hook symbol");
 	sysi_hook_probe = (uintptr_t)sysi_hook_cur;

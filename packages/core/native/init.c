@@ -3,7 +3,7 @@
 #include "internal.h"
 
 int sysi_ready;
-static int marker_on; /* the start marker was made: bracket later runtime work */
+int sysi_marker_on; /* the start marker was made: bracket later runtime work */
 
 __attribute__((constructor(101))) static void sysi_init(void)
 {
@@ -11,18 +11,19 @@ __attribute__((constructor(101))) static void sysi_init(void)
 	sysi_debug_on = d && d[0] == '1';
 	sysi_stats_open();
 	sysi_filter_parse();
+	sysi_signal_setup();
 	sysi_load_hook();
 	sysi_load_runtimes();
 	sysi_process_modules(0);
 	__atomic_store_n(&sysi_ready, 1, __ATOMIC_RELEASE);
 	if (mk && mk[0] == '1') {
 		raw1(SYSI_MARKER_NR, SYSI_MARKER_START);
-		marker_on = 1;
+		sysi_marker_on = 1;
 	}
 }
 
 void sysi_runtime_work(int begin)
 {
-	if (marker_on)
+	if (sysi_marker_on)
 		raw1(SYSI_MARKER_NR, begin ? SYSI_MARKER_WORK_BEGIN : SYSI_MARKER_WORK_END);
 }

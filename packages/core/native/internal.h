@@ -126,6 +126,23 @@ void sysi_trace_line(const struct sysi_call *c, long ret); /* trace.c: a complet
 void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
+/* signal.c: a signal that came while sysi code ran for an instrumented call (sysi.h
+ * watch_context): re-queued and blocked until the entry leaves through sysi_release (syscall.S),
+ * which keeps these fields (the offsets are its D_* constants) */
+struct sysi_sigdefer {
+	uint64_t pending; /* deferred signals (bits); nonzero: leave through sysi_release */
+	uint64_t mask;    /* the interrupted code's mask: sysi_release restores it */
+	uint64_t rip, rax, rdi, rsi, rdx, r10; /* the program's, kept by sysi_release */
+	int in_master;    /* the master runs on this thread: its own code is not deferred */
+};
+extern __thread struct sysi_sigdefer sysi_sigdefer __attribute__((tls_model("initial-exec")));
+void sysi_release(void);
+extern const char sysi_release_ret[];
+void sysi_signal_setup(void);
+void sysi_code_add(const void *addr);
+int sysi_watch_context(int (*fn)(void *uc));
+uint64_t sysi_defer_pending(void);
+extern int sysi_marker_on;
 extern uint64_t sysi_claimed_mask;
 extern uint64_t sysi_observed_mask;
 

@@ -38,6 +38,7 @@ struct sysi_runtime_api sysi_api = {
 	.getenv = sysi_getenv,
 	.map_code = sysi_map_code,
 	.claim_signal = sysi_claim_signal,
+	/* watch_context, defer_tpoff, release, defer_pending: sysi_signal_setup() (signal.c) */
 };
 
 SYSI_EXPORT const char *sysi_strategy_name(uint32_t strategy)
@@ -83,6 +84,7 @@ static void load_one(const char *spec, size_t n)
 	if (!entry)
 		sysi_die("SYSI_RUNTIMES: entry symbol not found");
 	ops = entry();
+	sysi_code_add((const void *)entry); /* its code runs only for instrumented calls */
 	if (!ops || ops->abi_version != SYSI_ABI_VERSION || !ops->name || !ops->init ||
 	    !ops->prepare_site)
 		sysi_die("strategy runtime has a different SYSI_ABI_VERSION or bad ops");

@@ -9,9 +9,12 @@
  * handler with the kernel's semantics (SA_SIGINFO, SA_RESETHAND, SA_NODEFER, sa_mask), or its
  * default action.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr, REG_* */
 #include <asm/unistd.h>
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
+#include <ucontext.h>
 #include "internal.h"
 
 struct ksigaction {
@@ -41,6 +44,86 @@ uint64_t sysi_claimed_mask;
 uint64_t sysi_observed_mask;
 static struct claim claims[65];
 static volatile int sig_lock;
+
+/*
+ * Signals during an instrumented call (sysi.h watch_context). `wrapped`: signals whose program
+ * handler the master stands in for (not claimed nor watched), installed with the program's own
+ * flags and mask so the kernel's delivery semantics stay the kernel's.
+ */
+__thread struct sysi_sigdefer sysi_sigdefer __attribute__((tls_model("initial-exec")));
+static uint64_t wrapped;
+static long defer_pid; /* this process's pid, as an earlier deferral found it */
+#define MAX_CODE 32
+static struct {
+	uintptr_t lo, hi;
+} code[MAX_CODE]; /* executable ranges of libsysi, the strategy runtimes and the hook library */
+static unsigned ncode;
+#define MAX_WATCH 8
+static int (*watchers[MAX_WATCH])(void *uc);
+static unsigned nwatch;
+
+static int code_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t a = *(const uintptr_t *)data;
+	int mine = 0;
+	(void)size;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && a >= lo && a < lo + ph->p_memsz)
+			mine = 1;
+	}
+	if (!mine)
+		return 0;
+	for (unsigned i = 0; i < info->dlpi_phnum && ncode < MAX_CODE; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			code[ncode].lo = info->dlpi_addr + ph->p_vaddr;
+			code[ncode].hi = code[ncode].lo + ph->p_memsz;
+			ncode++;
+		}
+	}
+	return 1;
+}
+
+/* The module holding addr runs only for instrumented calls: a signal there is deferred. */
+void sysi_code_add(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	dl_iterate_phdr(code_cb, &a);
+}
+
+static int in_code(uintptr_t pc)
+{
+	for (unsigned i = 0; i < ncode; i++)
+		if (pc >= code[i].lo && pc < code[i].hi)
+			return 1;
+	return 0;
+}
+
+int sysi_watch_context(int (*fn)(void *uc))
+{
+	if (!fn || nwatch == MAX_WATCH)
+		return -EINVAL;
+	watchers[nwatch++] = fn;
+	return 0;
+}
+
+uint64_t sysi_defer_pending(void)
+{
+	return sysi_sigdefer.pending;
+}
+
+void sysi_signal_setup(void)
+{
+	uintptr_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	sysi_api.watch_context = sysi_watch_context;
+	sysi_api.defer_tpoff = (long)((uintptr_t)&sysi_sigdefer.pending - tp);
+	sysi_api.release = sysi_release;
+	sysi_api.defer_pending = sysi_defer_pending;
+	sysi_code_add((const void *)sysi_release);
+}
 
 static int synchronous(int sig)
 {
@@ -117,6 +200,54 @@ int sysi_observe_signal(int sig, void (*observer)(const void *uc))
 	return (int)r;
 }
 
+static int catches(const struct ksigaction *a)
+{
+	return a->handler != SIG_DFL && a->handler != SIG_IGN;
+}
+
+/* The master in the program's place: the program's flags and mask, our handler and restorer. */
+static long install_wrapped(int sig, const struct ksigaction *prog, void *oact)
+{
+	struct ksigaction a = *prog;
+	a.handler = (void *)master;
+	a.flags |= SA_SIGINFO | KSA_RESTORER;
+	a.restorer = (void *)sysi_restorer;
+	return raw4(__NR_rt_sigaction, sig, &a, oact, 8);
+}
+
+/*
+ * A signal neither claimed nor watched: one kernel call, as the program's. A handler goes in as
+ * the master with the program's flags and mask (wrapped); SIG_DFL/SIG_IGN go in as they are.
+ * oact reports the program's view.
+ */
+static long wrap_rt_sigaction(int sig, const void *act, void *oact, uint64_t claimed)
+{
+	struct ksigaction a, old;
+	int was;
+	long r;
+	sysi_lock(&sig_lock);
+	was = (wrapped & BIT(sig)) != 0;
+	old = claims[sig].prog;
+	if (act) {
+		memcpy(&a, act, sizeof a);
+		a.mask &= ~claimed;
+		r = catches(&a) ? install_wrapped(sig, &a, oact) : raw4(__NR_rt_sigaction, sig, &a, oact, 8);
+		if (r == 0 || r == -EFAULT) { /* EFAULT: writing oact, after the kernel installed it */
+			claims[sig].prog = a;
+			if (catches(&a))
+				wrapped |= BIT(sig);
+			else
+				wrapped &= ~BIT(sig);
+		}
+	} else {
+		r = raw4(__NR_rt_sigaction, sig, 0, oact, 8);
+	}
+	sysi_unlock(&sig_lock);
+	if (r == 0 && oact && was)
+		memcpy(oact, &old, sizeof old);
+	return r;
+}
+
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 {
 	struct ksigaction a, old;
@@ -156,13 +287,8 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 			memcpy(oact, &old, sizeof old);
 		return 0;
 	}
-	if (act && size == 8) {
-		memcpy(&a, act, sizeof a);
-		if (a.mask & claimed) {
-			a.mask &= ~claimed;
-			act = &a;
-		}
-	}
+	if (sig >= 1 && sig <= 64 && sig != SIGKILL && sig != SIGSTOP && size == 8)
+		return wrap_rt_sigaction((int)sig, act, oact, claimed);
 	return raw4(__NR_rt_sigaction, sig, act, oact, size);
 }
 
@@ -199,27 +325,126 @@ static void default_action(int sig)
 	sysi_runtime_work(0);
 }
 
+/*
+ * The program's view of a signal that interrupted sysi (sysi.h watch_context). Returns 1 when
+ * the signal was deferred (the master returns at once), 0 when the program's handler may run
+ * with uc, which then shows the program's context.
+ */
+static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigaction *a, int nested)
+{
+	struct sysi_sigdefer *d = &sysi_sigdefer;
+	greg_t *g = ((ucontext_t *)uc)->uc_mcontext.gregs;
+	uintptr_t pc = (uintptr_t)g[REG_RIP];
+	uint64_t *m;
+	long tid;
+	int mine = 0;
+
+	if (pc == (uintptr_t)sysi_release_ret) { /* a deferred signal, released in the program's place */
+		g[REG_RIP] = g[REG_RCX] = (greg_t)d->rip;
+		g[REG_R11] = g[REG_EFL];
+		g[REG_RAX] = (greg_t)d->rax;
+		g[REG_RDI] = (greg_t)d->rdi;
+		g[REG_RSI] = (greg_t)d->rsi;
+		g[REG_RDX] = (greg_t)d->rdx;
+		g[REG_R10] = (greg_t)d->r10;
+		d->pending = 0;
+		if (sysi_marker_on)
+			raw1(SYSI_MARKER_NR, SYSI_MARKER_WORK_DROP);
+		return 0;
+	}
+	for (unsigned i = 0; i < nwatch && !mine; i++)
+		mine = watchers[i](uc); /* 1: uc shows the program now; 2: deliver here as it is;
+					 * 3: runtime code with a release ahead: defer */
+	/*
+	 * A fault in sysi's code is sysi's. A signal in the master's own code (nested) is deferred
+	 * too: the master leaves through rt_sigreturn, which restores the interrupted mask and so
+	 * releases it (delivered in the context the master returns to; pending is cleared there).
+	 */
+	(void)nested;
+	if (mine == 1 || mine == 2 || (!mine && !in_code(pc)) || (synchronous(sig) && si->si_code > 0)) {
+		d->pending &= ~BIT(sig);
+		return 0;
+	}
+	m = (uint64_t *)&((ucontext_t *)uc)->uc_sigmask;
+	sysi_runtime_work(1);
+	if (!d->pending)
+		d->mask = *m;
+	/* blocked before it is queued again: a master with SA_NODEFER (claimed and watched signals,
+	 * or the program's own flag) would take it back at once, here */
+	if (((sysi_claimed_mask | sysi_observed_mask) & BIT(sig)) || (a->flags & SA_NODEFER)) {
+		uint64_t b = BIT(sig);
+		raw4(__NR_rt_sigprocmask, SIG_BLOCK, &b, 0, 8);
+	}
+	tid = raw0(__NR_gettid);
+	/* the pid cached from an earlier deferral, checked by the call itself (a fork or vfork
+	 * child has another: an error, then once more with its own) */
+	if (!defer_pid || raw4(__NR_rt_tgsigqueueinfo, defer_pid, tid, sig, si) < 0) {
+		defer_pid = raw0(__NR_getpid);
+		raw4(__NR_rt_tgsigqueueinfo, defer_pid, tid, sig, si);
+	}
+	*m |= BIT(sig); /* stays blocked after the master returns, until sysi_release */
+	d->pending |= BIT(sig);
+	if ((a->flags & SA_RESETHAND) && (wrapped & BIT(sig))) /* the kernel reset it: once more */
+		install_wrapped(sig, a, 0);
+	sysi_runtime_work(0);
+	sysi_count_sigreturn(); /* strace shows this frame's rt_sigreturn as the program's */
+	return 1;
+}
+
+static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigaction *a)
+{
+	struct sysi_sigdefer *d = &sysi_sigdefer;
+	int outer = d->in_master;
+	d->in_master = 0; /* the handler is the program's code */
+	if (a->flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))a->handler)(sig, si, uc);
+	else
+		((void (*)(int))a->handler)(sig);
+	d->in_master = outer;
+}
+
 static void master(int sig, siginfo_t *si, void *uc)
 {
 	struct claim *c = &claims[sig];
+	struct sysi_sigdefer *d = &sysi_sigdefer;
 	struct ksigaction a;
 	uint64_t m;
+	int nested = d->in_master;
 
+	d->in_master = 1;
 	if (c->observer)
 		c->observer(uc);
-	for (int i = 0; i < c->nfn; i++)
-		if (c->fn[i](sig, si, uc))
-			return;
+	for (int i = 0; i < c->nfn; i++) {
+		int mine;
+		d->in_master = 0; /* a trap strategy's handler runs an instrumented call */
+		mine = c->fn[i](sig, si, uc);
+		d->in_master = 1;
+		if (mine)
+			goto out;
+	}
 	a = c->prog;
 	if (a.handler == SIG_IGN) {
 		/* the kernel forces synchronous faults through SIG_IGN: default action */
 		if (synchronous(sig) && si->si_code > 0)
 			default_action(sig);
-		return;
+		goto out;
 	}
 	if (a.handler == SIG_DFL) {
 		default_action(sig);
-		return;
+		goto out;
+	}
+	if (program_view(sig, si, uc, &a, nested))
+		goto out;
+	if (!((sysi_claimed_mask | sysi_observed_mask) & BIT(sig))) {
+		/* wrapped: the kernel applied the program's flags and mask itself */
+		if (a.flags & SA_RESETHAND) {
+			c->prog.handler = SIG_DFL;
+			c->prog.flags &= ~(unsigned long)SA_SIGINFO;
+			__atomic_and_fetch(&wrapped, ~BIT(sig), __ATOMIC_RELAXED);
+		}
+		call_handler(sig, si, uc, &a);
+		sysi_count_sigreturn();
+		goto out;
 	}
 	if (a.flags & SA_RESETHAND) {
 		c->prog.handler = SIG_DFL;
@@ -234,13 +459,12 @@ static void master(int sig, siginfo_t *si, void *uc)
 		raw4(__NR_rt_sigprocmask, SIG_BLOCK, &m, 0, 8);
 		sysi_runtime_work(0);
 	}
-	if (a.flags & SA_SIGINFO)
-		((void (*)(int, siginfo_t *, void *))a.handler)(sig, si, uc);
-	else
-		((void (*)(int))a.handler)(sig);
+	call_handler(sig, si, uc, &a);
 	/*
 	 * Returning restores the interrupted context and mask (rt_sigreturn via sysi_restorer):
 	 * the program's handler returned, so this rt_sigreturn stands for the program's own.
 	 */
 	sysi_count_sigreturn();
+out:
+	d->in_master = nested;
 }

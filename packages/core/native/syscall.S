@@ -50,4 +50,70 @@ sysi_restorer:
 	hlt
 	.size sysi_restorer, . - sysi_restorer
 
+/*
+ * sysi_release: how an entry leaves to the program when signals were deferred on this thread
+ * (signal.c, sysi.h watch_context). Restores the mask the interrupted code ran with, so the
+ * kernel delivers the deferred signals right here, in the program's context; signal.c's master
+ * maps sysi_release_ret back to the RIP in rcx and the registers kept below.
+ *   entry:   every register the program's but rcx/r11; rcx = the RIP to continue at;
+ *            rsp = the program's rsp (nothing is written to the stack)
+ *   exit:    jumps to that RIP with rax rdi rsi rdx r10 r8 r9 and the rest as at entry (rcx and
+ *            r11 clobbered, as a syscall leaves them); sysi_sigdefer.pending = 0
+ *   signal safety: the kernel's frame goes below the program's red zone, as for a syscall of
+ *            the program's own
+ */
+	.equ D_PENDING, 0	/* struct sysi_sigdefer (internal.h) */
+	.equ D_MASK, 8
+	.equ D_RIP, 16
+	.equ D_RAX, 24
+	.equ D_RDI, 32
+	.equ D_RSI, 40
+	.equ D_RDX, 48
+	.equ D_R10, 56
+	.equ MARKER_NR, 0x5157	/* sysi.h SYSI_MARKER_NR, WORK_BEGIN 1, WORK_END 2 */
+
+	.text
+	.global sysi_release
+	.hidden sysi_release
+	.type sysi_release, @function
+sysi_release:
+	mov %rcx, %r11
+	movq sysi_sigdefer@gottpoff(%rip), %rcx
+	mov %r11, %fs:D_RIP(%rcx)
+	mov %rax, %fs:D_RAX(%rcx)
+	mov %rdi, %fs:D_RDI(%rcx)
+	mov %rsi, %fs:D_RSI(%rcx)
+	mov %rdx, %fs:D_RDX(%rcx)
+	mov %r10, %fs:D_R10(%rcx)
+	cmpl $0, sysi_marker_on(%rip)
+	je 1f
+	mov $MARKER_NR, %eax	/* the runtime's own work: strace oracles skip the mask call */
+	mov $1, %edi
+	syscall
+1:	movq sysi_sigdefer@gottpoff(%rip), %rsi
+	add %fs:0, %rsi		/* the thread pointer: &sysi_sigdefer */
+	add $D_MASK, %rsi
+	mov $2, %edi		/* SIG_SETMASK */
+	xor %edx, %edx
+	mov $8, %r10d
+	mov $14, %eax		/* rt_sigprocmask */
+	syscall
+	.global sysi_release_ret
+	.hidden sysi_release_ret
+sysi_release_ret:		/* deferred signals are delivered here (signal.c maps it) */
+	cmpl $0, sysi_marker_on(%rip)
+	je 2f
+	mov $MARKER_NR, %eax
+	mov $2, %edi
+	syscall
+2:	movq sysi_sigdefer@gottpoff(%rip), %rcx
+	movq $0, %fs:D_PENDING(%rcx)
+	mov %fs:D_RAX(%rcx), %rax
+	mov %fs:D_RDI(%rcx), %rdi
+	mov %fs:D_RSI(%rcx), %rsi
+	mov %fs:D_RDX(%rcx), %rdx
+	mov %fs:D_R10(%rcx), %r10
+	jmp *%fs:D_RIP(%rcx)
+	.size sysi_release, . - sysi_release
+
 	.section .note.GNU-stack, "", @progbits

@@ -57,6 +57,18 @@
 	.equ A_RET, 8			/* R relative to A */
 
 /*
+ * Back to the trampoline (rsp = A + 8: R, then the skipped red zone): `ret $PN_REDZONE`,
+ * unless a signal was deferred on this thread while the call ran (sysi.h watch_context):
+ * then through sysi_punning_leave, which hands the program's context to libsysi's release.
+ */
+	.macro LEAVE
+	mov sysi_punning_defer_off(%rip), %rcx
+	cmpq $0, %fs:(%rcx)
+	jne sysi_punning_leave
+	ret $PN_REDZONE			/* pop R and the skipped red zone */
+	.endm
+
+/*
  * The stub, twice: sysi_punning_entry keeps the program's argument registers in the save area
  * whatever the hook does; sysi_punning_entryk (keep=1, for a fast hook that keeps c->nr and
  * c->args: SYSI_FAST_KEEPS_ARGS) fills only struct sysi_call and, on the fast path, restores
@@ -106,7 +118,7 @@
 	.endif
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp		/* [rsp - 8]: signal-safe, see above */
-	ret $PN_REDZONE			/* pop R and the skipped red zone */
+	LEAVE
 
 .Ldispatch\@:
 	.if \keep
@@ -126,23 +138,58 @@
 	SYSI_FRAME_RESTORE %rsp
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp
-	ret $PN_REDZONE
+	LEAVE
 	.else
 	jmp .Lrestore\@
 	.endif
 
 .Lincontext\@:
-	SYSI_CALL_LOAD %rsp
-	addq $PN_INCONTEXT_OFF, A_RET(%rbp)
-	lea A_RET(%rbp), %rsp
-	mov (%rbp), %rbp
-	ret $PN_REDZONE
+	jmp sysi_punning_incontext
 	.size \name, . - \name
 	.endm
 
 	.text
 	ENTRY sysi_punning_entry, 0
 	ENTRY sysi_punning_entryk, 1
+
+/*
+ * The in-context exit of both stubs (the dispatcher handed the call back): the call in rax and
+ * the argument registers, back to I = R + PN_INCONTEXT_OFF. No release here: init.c pn_context
+ * delivers a signal in this range as it is.
+ */
+	.global sysi_punning_incontext, sysi_punning_incontext_end
+	.hidden sysi_punning_incontext, sysi_punning_incontext_end
+	.type sysi_punning_incontext, @function
+sysi_punning_incontext:
+	SYSI_CALL_LOAD %rsp
+	addq $PN_INCONTEXT_OFF, A_RET(%rbp)
+	lea A_RET(%rbp), %rsp
+	mov (%rbp), %rbp
+	ret $PN_REDZONE
+sysi_punning_incontext_end:
+	.size sysi_punning_incontext, . - sysi_punning_incontext
+
+/*
+ * sysi_punning_leave: a complete call returns to the program through libsysi's release (a
+ * signal was deferred while it ran). Entry: rsp = A + 8 (R, then the red zone), every register
+ * the program's but rcx/r11. Leaves rsp = the site's rsp and rcx = the site's return point:
+ * S + 2 (S from the trampoline's `lea S(%rip),%r11`, whose end is 6 bytes before R), which runs
+ * the same instructions as R under the sound tactics; R itself when S + 2 holds filler (an
+ * unsafe tactic displaced what followed the site).
+ */
+	.global sysi_punning_leave
+	.hidden sysi_punning_leave
+	.type sysi_punning_leave, @function
+sysi_punning_leave:
+	pop %rcx				/* R */
+	lea PN_REDZONE(%rsp), %rsp		/* the site's rsp */
+	movslq -10(%rcx), %r11
+	lea -6(%rcx,%r11), %r11			/* S */
+	cmpb $0xcc, 2(%r11)
+	je 1f
+	lea 2(%r11), %rcx			/* S + 2 */
+1:	jmp *sysi_punning_release(%rip)
+	.size sysi_punning_leave, . - sysi_punning_leave
 
 	.if __NR_rt_sigprocmask != __NR_rt_sigaction + 1 || __NR_rt_sigreturn != __NR_rt_sigaction + 2
 	.error "rt_sigaction, rt_sigprocmask, rt_sigreturn are not consecutive"
@@ -168,6 +215,9 @@ sysi_punning_sys:
 	cmp $511, %eax				/* x32 numbers and beyond */
 	ja 1f
 	syscall
+	.global sysi_punning_sys_ret
+	.hidden sysi_punning_sys_ret
+sysi_punning_sys_ret:				/* init.c pn_context maps a signal here */
 	ret $PN_REDZONE
 1:	.byte 0xff, 0x25			/* jmp *slot(%rip): sysi_punning_entry */
 	.long PN_SLOT_OFF - PN_STUB_OFF - (. + 4 - sysi_punning_sys)

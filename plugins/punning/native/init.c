@@ -8,8 +8,10 @@
  * bias (site address - link-time site vaddr from aux[0]). One memfd per batch of modules (closed
  * in ready(): the mappings keep it alive, so no descriptor is left in the program).
  */
+#define _GNU_SOURCE /* REG_* */
 #include <asm/unistd.h>
 #include <errno.h>
+#include <ucontext.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
 #include "punning.h"
@@ -23,6 +25,8 @@ uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
 int (*sysi_punning_dispatch)(struct sysi_call *c) __attribute__((visibility("hidden")));
 long (*sysi_punning_hook)(struct sysi_call *c) __attribute__((visibility("hidden")));
 
+long sysi_punning_defer_off __attribute__((visibility("hidden")));
+void (*sysi_punning_release)(void) __attribute__((visibility("hidden")));
 static int direct; /* SYSI_FAST_PASSTHROUGH: trampolines call the page's own stub */
 static void (*entry_stub)(void) = sysi_punning_entry; /* what every page's slot points at */
 static int memfd = -1;
@@ -117,11 +121,87 @@ static int map_vpage(uintptr_t page, unsigned p)
 	return -1;
 }
 
+/*
+ * The program's return point for a trampoline's R: S + 2 (S from the trampoline's
+ * `lea S(%rip),%r11`, which ends 6 bytes before R), or R when S + 2 holds filler (entry.S
+ * sysi_punning_leave does the same).
+ */
+static uintptr_t return_point(uintptr_t r)
+{
+	uintptr_t s = r - 6 + (long)*(const int32_t *)(r - 10);
+	return *(const unsigned char *)(s + 2) == 0xcc ? r : s + 2;
+}
+
+/*
+ * sysi.h watch_context: a signal on the return of a `syscall` in one of our pages, made with
+ * the program's registers: the passthrough stub (rsp = the site's - 136, R on top) or a
+ * trampoline's in-context block I (`syscall; jmp R`, at the site's rsp). The program's view:
+ * the site's return point, the site's rsp.
+ */
+static int pn_context(void *p)
+{
+	greg_t *g = ((ucontext_t *)p)->uc_mcontext.gregs;
+	uintptr_t pc = (uintptr_t)g[REG_RIP], page = pc & ~(uintptr_t)(PN_PAGE - 1), r, rsp;
+	const unsigned char *b = (const unsigned char *)pc;
+	unsigned off = (unsigned)(pc - page);
+
+	if (pc >= (uintptr_t)sysi_punning_incontext && pc < (uintptr_t)sysi_punning_incontext_end)
+		return 2; /* the entry's in-context exit has no release: deliver as it is */
+	if (b[0] == 0xc2 && b[1] == PN_REDZONE && b[2] == 0 && pc >= (uintptr_t)sysi_punning_entry &&
+	    pc < (uintptr_t)sysi_punning_incontext) { /* an entry's last `ret $PN_REDZONE`: done */
+		rsp = (uintptr_t)g[REG_RSP];
+		g[REG_RIP] = g[REG_RCX] = (greg_t)return_point(*(const uint64_t *)rsp);
+		g[REG_RSP] = (greg_t)(rsp + 8 + PN_REDZONE);
+		return 1;
+	}
+	if (off < 16 || off + 8 > PN_PAGE ||
+	    *(const uint64_t *)(page + PN_SLOT_OFF) != (uint64_t)(uintptr_t)entry_stub)
+		return 0;
+	rsp = (uintptr_t)g[REG_RSP];
+	if (b[-2] == 0x0f && b[-1] == 0x05 &&
+	    off == PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys)) {
+		r = return_point(*(const uint64_t *)rsp); /* after the passthrough stub's syscall */
+		rsp += 8 + PN_REDZONE;
+	} else if (b[-2] == 0x0f && b[-1] == 0x05 && b[0] == 0xeb && b[1] == 0x12) {
+		r = return_point(pc + 2 + 0x12); /* after the in-context block's syscall */
+	} else if (off < PN_USABLE && ((b[-6] == 0xff && b[-5] == 0x15) || (b[-6] == 0x90 && b[-5] == 0xe8)) &&
+		   b[-13] == 0x4c && b[-12] == 0x8d && b[-11] == 0x1d) {
+		r = return_point(pc); /* R: the call is done, nothing after it has run */
+	} else if (off < PN_USABLE && b[0] == 0xe9) {
+		r = pc + 5 + (long)*(const int32_t *)(b + 1); /* the jmp back: its target */
+	} else if (off >= PN_STUB_OFF && off < PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys) - 2) {
+		/* the passthrough stub before its syscall: the site, still to run, at its rsp */
+		r = *(const uint64_t *)rsp;
+		r = r - 6 + (long)*(const int32_t *)(r - 10); /* S */
+		rsp += 8 + PN_REDZONE;
+	} else if (off < PN_USABLE && b[0] == 0x48 && b[1] == 0x8d && b[2] == 0x64 && b[3] == 0x24 &&
+		   b[4] == 0x80 && b[5] == 0x4c && b[6] == 0x8d && b[7] == 0x1d) {
+		r = pc + 12 + (long)*(const int32_t *)(b + 8); /* L: the site, nothing done */
+	} else if (off < PN_USABLE && b[0] == 0x4c && b[1] == 0x8d && b[2] == 0x1d) {
+		r = pc + 7 + (long)*(const int32_t *)(b + 3); /* past the red zone step: the site */
+		rsp += PN_REDZONE;
+	} else if (off < PN_USABLE && ((b[0] == 0xff && b[1] == 0x15) || (b[0] == 0x90 && b[1] == 0xe8)) &&
+		   b[-7] == 0x4c && b[-6] == 0x8d && b[-5] == 0x1d) {
+		r = pc + (long)*(const int32_t *)(b - 4); /* at the call: the site */
+		rsp += PN_REDZONE;
+	} else {
+		return 0; /* elsewhere in a trampoline: deliver as it is */
+	}
+	g[REG_RIP] = g[REG_RCX] = (greg_t)r;
+	g[REG_RSP] = (greg_t)rsp;
+	return 1;
+}
+
 static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 {
 	if (sysi_punning_sys_end - sysi_punning_sys > PN_SLOT_OFF - PN_STUB_OFF)
 		return -EINVAL;
+	if (!a->release) /* a libsysi without signal deferral (sysi.h watch_context) */
+		return -EINVAL;
 	api = a;
+	sysi_punning_defer_off = a->defer_tpoff;
+	sysi_punning_release = a->release;
+	a->watch_context(pn_context);
 	sysi_punning_strategy = id;
 	sysi_punning_dispatch = a->dispatch;
 	sysi_punning_hook = a->fast_hook;

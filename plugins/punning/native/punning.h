@@ -63,6 +63,10 @@ extern uint32_t sysi_punning_strategy;
 extern int (*sysi_punning_dispatch)(struct sysi_call *c);
 extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */
 extern const unsigned char sysi_punning_sys[], sysi_punning_sys_end[]; /* copied to PN_STUB_OFF */
+extern const unsigned char sysi_punning_sys_ret[]; /* after the stub's syscall */
+extern const unsigned char sysi_punning_incontext[], sysi_punning_incontext_end[]; /* entry.S */
+extern long sysi_punning_defer_off;             /* api->defer_tpoff (entry.S LEAVE) */
+extern void (*sysi_punning_release)(void);       /* api->release */
 
 /* tramp.c: build the trampoline whose entry is t into out (>= 128 bytes), for the span starting at
  * t - PN_ENTRY_OFF(pre); returns its length or -1 */

@@ -99,6 +99,10 @@ static const unsigned char *fast_frame(const ucontext_t *uc, uint64_t *xfeatures
 
 	if (use_sigreturn || !(uc->uc_flags & UC_FP_XSTATE) || !fp || ((uintptr_t)fp & 63))
 		return 0;
+	/* a signal deferred during the call (sysi.h watch_context): rt_sigreturn restores the
+	 * program's mask with the program's context, so the kernel delivers it there */
+	if (sysi_ud2_api->defer_pending && sysi_ud2_api->defer_pending())
+		return 0;
 	if ((unsigned)uc->uc_stack.ss_flags & UD2_SS_AUTODISARM) /* rt_sigreturn re-arms it */
 		return 0;
 	if ((g[REG_EFL] & EFLAGS_TF) || (g[REG_CSGSFS] & 0xffff) != USER_CS)
@@ -111,6 +115,74 @@ static const unsigned char *fast_frame(const ucontext_t *uc, uint64_t *xfeatures
 		return 0;
 	*xfeatures = sw->xfeatures;
 	return fp;
+}
+
+/*
+ * sysi.h watch_context: a signal on the return of a site's gadget (`syscall; jmp *site+2`, made
+ * with the program's registers after the trap's frame is gone): the program's view is the
+ * site's return point. Gadgets are 16-byte blocks of page-aligned chunks, so pc - 2 and the
+ * gadget's .quad (pc + 6) lie in pc's page.
+ */
+static int gadget_view(greg_t *g);
+
+int sysi_ud2_context(void *p)
+{
+	greg_t *g = ((ucontext_t *)p)->uc_mcontext.gregs;
+	const unsigned char *pc = (const unsigned char *)g[REG_RIP];
+
+	/*
+	 * resume.S, loading the program's context from the trap's frame: the program's view is that
+	 * context (gregs from rdi, or rsp once it points at them; the FP state from the frame's image
+	 * until xrstor has run). The handler's rt_sigreturn then restores it itself.
+	 */
+	if (pc >= (const unsigned char *)sysi_ud2_resume && pc < sysi_ud2_resume_end) {
+		const greg_t *t;
+		if (pc == sysi_ud2_resume_jmp) {
+			g[REG_RIP] = g[REG_RCX];
+			gadget_view(g); /* a passthrough resume goes to the site's gadget */
+			return 1;
+		}
+		if (pc <= sysi_ud2_resume_mv)
+			t = (const greg_t *)g[REG_RDI];
+		else
+			t = (const greg_t *)(g[REG_RSP] + (pc == sysi_ud2_resume_popf ? 8 : 0));
+		if (pc <= sysi_ud2_resume_xrstor) /* the image xrstor was to load */
+			((ucontext_t *)p)->uc_mcontext.fpregs = (fpregset_t)g[REG_RSI];
+		for (int i = REG_R8; i <= REG_EFL; i++)
+			g[i] = t[i];
+		g[REG_RCX] = g[REG_RIP];
+		g[REG_R11] = g[REG_EFL];
+		gadget_view(g);
+		return 1;
+	}
+	return gadget_view(g);
+}
+
+/* A RIP at a site's gadget, before or after its syscall: the program's view (1), or 0. */
+static int gadget_view(greg_t *g)
+{
+	const unsigned char *pc = (const unsigned char *)g[REG_RIP];
+	const struct sysi_ud2_site *s;
+	uint64_t next;
+
+	if (((uintptr_t)pc & (SYSI_UD2_GADGET_SIZE - 1)) == 0 && pc[0] == 0x0f && pc[1] == 0x05 &&
+	    pc[2] == 0xff && pc[3] == 0x25) { /* the gadget's syscall is still to be made */
+		next = *(const uint64_t *)(pc + 8);
+		s = sysi_ud2_find((uintptr_t)next - 2);
+		if (!s || s->gadget != (uintptr_t)pc)
+			return 0;
+		g[REG_RIP] = (greg_t)(next - 2); /* the site: it traps again */
+		return 1;
+	}
+	if (((uintptr_t)pc & (SYSI_UD2_GADGET_SIZE - 1)) != 2 || pc[-2] != 0x0f || pc[-1] != 0x05 ||
+	    pc[0] != 0xff || pc[1] != 0x25)
+		return 0;
+	next = *(const uint64_t *)(pc + 6);
+	s = sysi_ud2_find((uintptr_t)next - 2);
+	if (!s || s->gadget != (uintptr_t)(pc - 2))
+		return 0;
+	g[REG_RIP] = g[REG_RCX] = (greg_t)next;
+	return 1;
 }
 
 /* Resume the program at gregs[REG_RIP] from the frame (fast_frame said yes); never returns. */
@@ -289,9 +361,13 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 		 * This handler runs with the program's mask (SA_NODEFER, empty sa_mask) and
 		 * rt_sigreturn restores uc_sigmask/uc_stack: carry the program's changes over.
 		 */
-		if (c.nr == __NR_rt_sigprocmask && c.ret == 0)
+		if (c.nr == __NR_rt_sigprocmask && c.ret == 0) {
 			sysi_ud2_api->syscall6(__NR_rt_sigprocmask, SIG_BLOCK, 0,
 					       (long)&uc->uc_sigmask, 8, 0, 0);
+			/* signals deferred meanwhile are blocked for sysi, not by the program */
+			if (sysi_ud2_api->defer_pending)
+				*(uint64_t *)(void *)&uc->uc_sigmask &= ~sysi_ud2_api->defer_pending();
+		}
 		else if (c.nr == __NR_sigaltstack && c.ret == 0)
 			sysi_ud2_api->syscall6(__NR_sigaltstack, 0, (long)&uc->uc_stack, 0, 0, 0,
 					       0);

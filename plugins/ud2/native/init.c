@@ -15,6 +15,8 @@ static int ud2_init(const struct sysi_runtime_api *api, uint32_t id)
 	sysi_ud2_api = api;
 	sysi_ud2_id = id;
 	sysi_ud2_resume_setup();
+	if (api->watch_context) /* signals at a gadget's syscall see the site (handler.c) */
+		api->watch_context(sysi_ud2_context);
 	return 0;
 }
 

@@ -64,11 +64,17 @@
 sysi_ud2_resume:
 	mov %rdx, %rax
 	shr $32, %rdx
+	.global sysi_ud2_resume_xrstor, sysi_ud2_resume_mv, sysi_ud2_resume_popf, sysi_ud2_resume_jmp
+	.hidden sysi_ud2_resume_xrstor, sysi_ud2_resume_mv, sysi_ud2_resume_popf, sysi_ud2_resume_jmp
+	/* handler.c sysi_ud2_context maps a signal at each point below to the program's context */
+sysi_ud2_resume_xrstor:
 	xrstor64 (%rsi)			/* edx:eax = the frame's xfeatures */
+sysi_ud2_resume_mv:
 	mov %rdi, %rsp			/* the frame is the stack now */
 	mov G_EFL(%rsp), %r11
 	btr $16, %r11			/* RF: set in a fault's image, clear after `syscall` */
 	push %r11
+sysi_ud2_resume_popf:
 	popfq
 	mov G_R8(%rsp), %r8
 	mov G_R9(%rsp), %r9
@@ -85,7 +91,11 @@ sysi_ud2_resume:
 	mov G_RAX(%rsp), %rax
 	mov G_RIP(%rsp), %rcx		/* rcx = return RIP, as after `syscall` */
 	mov G_RSP(%rsp), %rsp		/* the program's stack: nothing below is read again */
+sysi_ud2_resume_jmp:
 	jmp *%rcx
+	.global sysi_ud2_resume_end
+	.hidden sysi_ud2_resume_end
+sysi_ud2_resume_end:
 	.size sysi_ud2_resume, . - sysi_ud2_resume
 
 	.section .note.GNU-stack, "", @progbits

@@ -36,10 +36,13 @@ const struct sysi_ud2_site *sysi_ud2_find(uintptr_t addr);
 void sysi_ud2_seal(void);
 
 /* handler.c */
+int sysi_ud2_context(void *ucontext);
 int sysi_ud2_trap(int sig, void *info, void *ucontext);
 void sysi_ud2_resume_setup(void); /* after sysi_ud2_api is set */
 
 /* resume.S: jump to the context in gregs/fpregs (a trap's frame) without rt_sigreturn */
 __attribute__((noreturn)) void sysi_ud2_resume(void *gregs, const void *fpregs, uint64_t xfeatures);
+extern const unsigned char sysi_ud2_resume_xrstor[], sysi_ud2_resume_mv[], sysi_ud2_resume_popf[],
+	sysi_ud2_resume_jmp[], sysi_ud2_resume_end[];
 
 #endif

@@ -76,7 +76,9 @@
 	add \p\()_set(%rip), %r11
 	cmp (%r11), %rcx
 	{disp32} jne \p\()_probe		/* fixed sizes up to HOOKCALL */
-\p\()_hit:
+	.global \p\()_hit
+	.hidden \p\()_hit
+\p\()_hit:				/* init.c zp_context: before it, the program's registers */
 	.endm
 
 /*
@@ -126,7 +128,7 @@
  * The epilogue: the program's argument registers (from the save area, or with keep=1 from
  * c->args, which a SYSI_FAST_KEEPS_ARGS hook left as they were), rsp and rbp; back to the site.
  */
-	.macro LEAVE keep=0
+	.macro LEAVE p, keep=0
 	.if \keep
 	SYSI_CALL_ARGS %rsp
 	.else
@@ -134,7 +136,20 @@
 	.endif
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
+	mov \p\()_defer(%rip), %rcx	/* a signal deferred during the call (sysi.h watch_context)? */
+	cmpq $0, %fs:(%rcx)
+	jne \p\()_leave
 	ret
+	.endm
+
+/*
+ * A blob's way out through libsysi's release (sysi.h watch_context): rsp = the slot holding
+ * R = site + 2, the site's return point; rcx = R and rsp = the program's rsp for the release.
+ */
+	.macro RELEASE p
+\p\()_leave:
+	pop %rcx
+	jmp *\p\()_release(%rip)
 	.endm
 
 /*
@@ -167,6 +182,10 @@
 \p\()_mask:	.quad 0		/* its mask8 */
 \p\()_slowfn:	.quad 0		/* sysi_zpoline_slow */
 \p\()_hook:	.quad 0		/* api->fast_hook, or 0 */
+	.global \p\()_defer, \p\()_release
+	.hidden \p\()_defer, \p\()_release
+\p\()_defer:	.quad 0		/* api->defer_tpoff */
+\p\()_release:	.quad 0		/* api->release */
 	.endm
 
 	.text
@@ -178,7 +197,8 @@ sysi_zpoline_fast:
 	CHECK sysi_zpoline_fast
 	FRAME sysi_zpoline_fast
 	HOOKCALL sysi_zpoline_fast
-	LEAVE
+	LEAVE sysi_zpoline_fast
+	RELEASE sysi_zpoline_fast
 	PROBE sysi_zpoline_fast
 	NOTSITE sysi_zpoline_fast
 	DATA sysi_zpoline_fast
@@ -197,7 +217,8 @@ sysi_zpoline_fastk:
 	CHECK sysi_zpoline_fastk
 	FRAME sysi_zpoline_fastk, 1
 	HOOKCALL sysi_zpoline_fastk
-	LEAVE 1
+	LEAVE sysi_zpoline_fastk, 1
+	RELEASE sysi_zpoline_fastk
 	PROBE sysi_zpoline_fastk
 	NOTSITE sysi_zpoline_fastk
 	DATA sysi_zpoline_fastk
@@ -222,7 +243,7 @@ sysi_zpoline_gen:
 	cmp $ZP_NR_CLONE3, %rax
 	{disp8} je 1f
 	syscall
-	ret
+	ret			/* init.c zp_context: `syscall; ret` with R on top */
 1:	FRAME sysi_zpoline_gen
 	/* the fast hook unless this number may be in-context (or there is no fast hook) */
 	cmpq $0, sysi_zpoline_gen_hook(%rip)
@@ -236,15 +257,16 @@ sysi_zpoline_gen:
 	cmp $ZP_NR_CLONE3, %rax
 	{disp8} je .Ldispatch
 	HOOKCALL sysi_zpoline_gen
-	LEAVE
+	LEAVE sysi_zpoline_gen
 .Ldispatch:
 	call *sysi_zpoline_gen_dispatch(%rip)
 	test %eax, %eax
 	jnz .Lincontext
 	mov SYSI_C_RET(%rsp), %rax
-	LEAVE
+	LEAVE sysi_zpoline_gen
 .Lincontext:
 	jmp *sysi_zpoline_gen_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
+	RELEASE sysi_zpoline_gen
 	PROBE sysi_zpoline_gen
 	NOTSITE sysi_zpoline_gen
 	DATA sysi_zpoline_gen
@@ -269,7 +291,7 @@ sysi_zpoline_gen_end:
 sysi_zpoline_sys:
 	CHECK sysi_zpoline_sys
 	syscall
-	ret
+	ret			/* init.c zp_context: `syscall; ret` with R on top */
 	PROBE sysi_zpoline_sys
 	NOTSITE sysi_zpoline_sys
 	DATA sysi_zpoline_sys
@@ -317,6 +339,9 @@ sysi_zpoline_slow:
 	pop %rcx
 	pop %rsp
 	ret
+	.global sysi_zpoline_slow_end
+	.hidden sysi_zpoline_slow_end
+sysi_zpoline_slow_end:
 	.size sysi_zpoline_slow, . - sysi_zpoline_slow
 
 	.section .note.GNU-stack, "", @progbits

@@ -106,6 +106,9 @@ sysi_zpoline_incontext:
 .Lvdeep:
 	mov $-11, %rax			/* -EAGAIN: nested deeper than ZP_VSTACK_N */
 	ret
+	.global sysi_zpoline_incontext_end
+	.hidden sysi_zpoline_incontext_end
+sysi_zpoline_incontext_end:			/* init.c zp_context: a signal here is not deferred */
 	.size sysi_zpoline_incontext, . - sysi_zpoline_incontext
 
 	.section .note.GNU-stack, "", @progbits

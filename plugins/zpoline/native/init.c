@@ -201,12 +201,13 @@ static uint8_t *align_code(uint8_t *at, size_t len, size_t back, uintptr_t limit
 
 /* A blob as put_blob copies it: its bytes and the data words/immediates it fills in. */
 struct blob {
-	const unsigned char *start, *end, *set, *mask, *slow, *hook;
+	const unsigned char *start, *end, *set, *mask, *slow, *hook, *defer, *release, *hit;
 	const unsigned char *strat, *back; /* 0 = none */
 };
 
 #define BLOB(p, strat, back) \
-	((struct blob){ p, p##_end, p##_set, p##_mask, p##_slowfn, p##_hook, strat, back })
+	((struct blob){ p, p##_end, p##_set, p##_mask, p##_slowfn, p##_hook, p##_defer, p##_release, \
+			p##_hit, strat, back })
 
 /* The blob of `kind` for this API: the fast blob without a save area for a KEEPS_ARGS hook. */
 static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
@@ -228,20 +229,35 @@ static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
  * its data words and strategy id filled in, its set words recorded in `pub`. 0, or -1 when the
  * copy does not fit.
  */
+/* Where each copy starts, and its blob (zp_context). */
+static struct {
+	uintptr_t land, start; /* page 0's jump lands at land; NOPs up to start */
+	int kind;
+} copies[ZP_CLUSTERS];
+static int ncopies;
+
 static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id)
 {
 	struct blob b = blob_of(kind, a);
 	size_t len = (size_t)(b.end - b.start);
 	const struct zp_set *s = zp_set_current();
+	uintptr_t land = (uintptr_t)at;
 
 	at = align_code(at, len, b.back ? (size_t)(b.back - b.start) : 0, limit);
 	if (!at)
 		return -1;
+	if (ncopies < ZP_CLUSTERS) {
+		copies[ncopies].land = land;
+		copies[ncopies].start = (uintptr_t)at;
+		copies[ncopies++].kind = kind;
+	}
 	copy(at, b.start, len);
 	put64(at + (b.set - b.start), (uintptr_t)s->slot);
 	put64(at + (b.mask - b.start), s->mask8);
 	put64(at + (b.slow - b.start), (uintptr_t)sysi_zpoline_slow);
 	put64(at + (b.hook - b.start), (uintptr_t)a->fast_hook);
+	put64(at + (b.defer - b.start), (uint64_t)a->defer_tpoff);
+	put64(at + (b.release - b.start), (uintptr_t)a->release);
 	pub.set[pub.nwords] = (uint64_t *)(void *)(at + (b.set - b.start));
 	pub.mask[pub.nwords++] = (uint64_t *)(void *)(at + (b.mask - b.start));
 	if (b.strat)
@@ -290,12 +306,77 @@ static int map_entry_pages(uint32_t *b3, uint32_t *b2, uintptr_t *pg)
 
 static int zp_segv(int sig, void *siginfo, void *ucontext);
 
+/*
+ * sysi.h watch_context, for a signal in zpoline's code. In a copy: before the frame (the entry
+ * check, `_hit`), every register is the program's but rcx, rsp = the slot holding R = site + 2:
+ * the call has not happened, the view is the site itself at the program's rsp (it runs again).
+ * On a `ret` to R (after the passthrough `syscall`, or at the end of LEAVE) or on the release
+ * stub's `pop`: the call is done, the view is R. Elsewhere in a copy (the frame and the hook
+ * call) the signal is deferred to the copy's release; in incontext.S and sysi_zpoline_slow
+ * (which lead to no release) it is delivered as it is.
+ */
+static int zp_context(void *p)
+{
+	greg_t *g = ((ucontext_t *)p)->uc_mcontext.gregs;
+	uintptr_t pc = (uintptr_t)g[REG_RIP], page = pc & ~(uintptr_t)(ZP_PAGE - 1), r, start = 0;
+	const unsigned char *b = (const unsigned char *)pc;
+	int kind = -1, ours = 0;
+	struct blob bl;
+
+	if ((pc >= (uintptr_t)sysi_zpoline_incontext && pc < (uintptr_t)sysi_zpoline_incontext_end) ||
+	    (pc >= (uintptr_t)sysi_zpoline_slow && pc < (uintptr_t)sysi_zpoline_slow_end))
+		return 2;
+	if (pc < ZP_PAGE && pub.npages) {
+		/* page 0 (a site's `call *%rax` on its way to a copy): R is on top, nothing is done */
+		g[REG_RIP] = (greg_t)(*(const uint64_t *)(uintptr_t)g[REG_RSP] - 2);
+		g[REG_RSP] += 8;
+		return 1;
+	}
+	for (int i = 0; i < pub.npages; i++)
+		ours |= pub.page[i] == page;
+	if (!ours)
+		return 0;
+	for (int i = 0; i < ncopies; i++) {
+		if (copies[i].land <= pc && pc < copies[i].start) { /* the NOPs before a copy */
+			g[REG_RIP] = (greg_t)(*(const uint64_t *)(uintptr_t)g[REG_RSP] - 2);
+			g[REG_RSP] += 8;
+			return 1;
+		}
+		if (copies[i].start <= pc && copies[i].start > start) {
+			start = copies[i].start;
+			kind = copies[i].kind;
+		}
+	}
+	if (kind < 0)
+		return 2;
+	bl = blob_of(kind, api);
+	if (pc - start >= (uintptr_t)(bl.end - bl.start))
+		return 2; /* filler between copies (hlt) */
+	r = *(const uint64_t *)(uintptr_t)g[REG_RSP];
+	if (pc - start <= (uintptr_t)(bl.hit - bl.start) && !(b[-2] == 0x0f && b[-1] == 0x05)) {
+		g[REG_RIP] = (greg_t)(r - 2); /* the site: the call is still to be made */
+		g[REG_RSP] += 8;
+		return 1;
+	}
+	if (b[0] == 0xc3 || b[0] == 0x59) { /* ret to R, or the release stub's pop %rcx */
+		g[REG_RIP] = g[REG_RCX] = (greg_t)r;
+		g[REG_RSP] += 8;
+		return 1;
+	}
+	if (b[0] == 0xff && b[1] == 0x25 && pc - start > (uintptr_t)(bl.hit - bl.start)) {
+		g[REG_RIP] = g[REG_RCX]; /* the release stub's jmp: rsp is the program's, rcx = R */
+		return 1;
+	}
+	return kind == BLOB_SYS ? 2 : 3;
+}
+
 static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 {
 	api = a;
 	strat_id = id;
-	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff)
+	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff || !a->release)
 		return -EINVAL;
+	a->watch_context(zp_context);
 	return 0;
 }
 

@@ -109,7 +109,8 @@ int zp_set_has(uintptr_t r); /* any thread, signal handlers */
 
 /* entry.S: the blobs copied into the entry pages, their data words and strategy immediates */
 #define ZP_BLOB(p)                                                                             \
-	extern const unsigned char p[], p##_end[], p##_set[], p##_mask[], p##_slowfn[], p##_hook[]
+	extern const unsigned char p[], p##_end[], p##_set[], p##_mask[], p##_slowfn[], p##_hook[], \
+		p##_defer[], p##_release[], p##_hit[]
 ZP_BLOB(sysi_zpoline_fast);
 ZP_BLOB(sysi_zpoline_fastk);
 ZP_BLOB(sysi_zpoline_gen);
@@ -122,8 +123,10 @@ extern const unsigned char sysi_zpoline_gen_strat[], sysi_zpoline_gen_direct[];
 
 /* incontext.S */
 void sysi_zpoline_incontext(void);
+extern const unsigned char sysi_zpoline_incontext_end[];
 /* entry.S: the check's last resort (called by the blobs, not from C) */
 void sysi_zpoline_slow(void);
+extern const unsigned char sysi_zpoline_slow_end[];
 /* init.c: prepares an in-context call; returns ZP_K_* */
 int sysi_zpoline_prep(struct sysi_call *c, unsigned char *buf, const uintptr_t *a);
 #endif

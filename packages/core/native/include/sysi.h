@@ -147,6 +147,33 @@ struct sysi_runtime_api {
 	 * program's argument registers: an entry may restore them from there.
 	 */
 	uint32_t fast_flags;
+	/*
+	 * Signals that arrive while sysi code runs for an instrumented call (appended in ABI 1: a
+	 * runtime built against an older sysi.h never reads them). libsysi's master handles every
+	 * signal the program catches, so that the program's handler sees the program's context at
+	 * the site's return point, and its edits to the ucontext take effect:
+	 * - watch_context(fn): fn(ucontext) is asked first; when the interrupted RIP is in the
+	 *   runtime's own code at a point where every register is the program's (a `syscall` it makes
+	 *   with them, e.g. a passthrough stub or gadget), fn rewrites RIP (and RSP) to the
+	 *   program's view at the site's return point and returns 1; 2 when the RIP is runtime code
+	 *   that leaves to the program without the release below (deliver there, do not defer);
+	 *   3 when it is runtime code outside libsysi, the runtime's and the hook's libraries
+	 *   (e.g. code it copied) whose way out passes the release: defer as below; else 0.
+	 * - Otherwise, when the RIP is sysi's code (libsysi, a runtime, the hook library), the master
+	 *   defers the signal: re-queued to the thread with its siginfo and kept blocked, and the
+	 *   thread's word at %fs:defer_tpoff becomes nonzero. An entry that finds it nonzero when it
+	 *   is about to return to the program jumps to release instead, with every register the
+	 *   program's, rsp = the program's rsp and rcx = the RIP to return to (the site's return
+	 *   point): release restores the mask there, so the kernel delivers the signal in the
+	 *   program's context, then continues at rcx. A trap strategy that finds defer_pending()
+	 *   nonzero (the deferred signals, as a mask: bit sig - 1) returns through rt_sigreturn,
+	 *   which does the same; those bits are blocked only on sysi's account, never in a mask it
+	 *   reports or carries over as the program's.
+	 */
+	int (*watch_context)(int (*fn)(void *ucontext));
+	long defer_tpoff;
+	void (*release)(void);
+	uint64_t (*defer_pending)(void);
 };
 #define SYSI_FAST_PASSTHROUGH 0x1u
 #define SYSI_FAST_KEEPS_ARGS 0x2u
@@ -257,7 +284,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                      SYSI_MARKER_TRAP_END    a trap strategy's handler resumes the program
  *                                              without rt_sigreturn: the signal frame of the
  *                                              trap it handled ends here (made only in
- *                                              marker mode).
+ *                                              marker mode);
+ *                      SYSI_MARKER_WORK_DROP   in the frame of a signal that interrupted
+ *                                              the runtime's work: that work ended where the
+ *                                              signal came (a deferred signal released,
+ *                                              signal.c), the frame returns to the program.
  *                    A signal handler of the program that runs inside a bracket is the
  *                    program's again until its rt_sigreturn.
  *   SYSI_DEBUG       "1": diagnostics on fd 2.
@@ -270,6 +301,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 #define SYSI_MARKER_WORK_BEGIN 1
 #define SYSI_MARKER_WORK_END 2
 #define SYSI_MARKER_TRAP_END 3
+#define SYSI_MARKER_WORK_DROP 4 /* in a signal frame that interrupted runtime work: the work
+				 * ended there (a deferred signal's release, signal.c); the
+				 * frame's rt_sigreturn returns to the program's code */
 
 /* ------------------------------------------------------------------ STATS FILE */
 /*

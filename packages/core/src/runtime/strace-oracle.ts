@@ -9,7 +9,9 @@
  *   - the runtime's own work after that (patching after dlopen, the master signal handler's own
  *     calls) is bracketed per thread by markers with first argument SYSI_MARKER_WORK_BEGIN (1)
  *     and SYSI_MARKER_WORK_END (2): the thread's lines between them are not counted, except in
- *     a program signal handler that runs inside the bracket (until its rt_sigreturn);
+ *     a program signal handler that runs inside the bracket (until its rt_sigreturn); a marker
+ *     with first argument SYSI_MARKER_WORK_DROP (4) in such a handler's frame ends the bracket
+ *     for good (a deferred signal released by the runtime: its frame returns to the program);
  *   - a child counts from its first line when its parent was counting at the clone/fork/vfork
  *     that created it;
  *   - trap strategies run the emulated call inside a runtime signal frame (`--- SIGILL …`
@@ -88,6 +90,7 @@ const SIGNAL = /^--- (SIG\w+) /;
 /** The marker's first argument as strace prints it: `0`, `0x1`, … */
 const MARKER_ARG = /^[a-z_0-9]+\((0x[0-9a-f]+|\d+)/;
 const WORK_BEGIN = 1;
+const WORK_DROP = 4;
 const WORK_END = 2;
 const TRAP_END = 3;
 
@@ -216,7 +219,12 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       const arg = Number(MARKER_ARG.exec(rest)?.[1] ?? 0);
       if (arg === WORK_BEGIN) st.work = st.counting;
       else if (arg === WORK_END) st.work = false;
-      else if (arg === TRAP_END) {
+      else if (arg === WORK_DROP) {
+        // a deferred signal released: the work it interrupted is over, its frame returns to
+        // the program's code (signal.c)
+        if (top !== undefined) top.work = false;
+        st.work = false;
+      } else if (arg === TRAP_END) {
         // a trap handler resumed the program without rt_sigreturn: its frame ends here
         if (top?.runtime) {
           st.frames.pop();
@@ -252,6 +260,10 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       st.frames.pop();
       st.work = top.work;
       if (top.runtime) return;
+      // a program handler's frame closes: its rt_sigreturn is the program's, and never the
+      // first call of a trap frame it was nested in (a signal deferred inside a trap, signal.c)
+      if (st.counting) add(name, false, pid);
+      return;
     }
     if (name === "restart_syscall") {
       const res = /resuming interrupted (\w+)/.exec(rest);

@@ -19,7 +19,8 @@ static void on_alarm(int sig)
 int main(void)
 {
 	struct sigaction sa;
-	struct itimerval it = { { 0, 500 }, { 0, 500 } };
+	/* 2 ms: under strace a handler whose calls trap (ud2) takes most of a millisecond */
+	struct itimerval it = { { 0, 2000 }, { 0, 2000 } };
 	long loops = 0;
 	if (pipe(pfd))
 		return 1;
