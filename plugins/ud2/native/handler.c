@@ -99,10 +99,16 @@ static const unsigned char *fast_frame(const ucontext_t *uc, uint64_t *xfeatures
 
 	if (use_sigreturn || !(uc->uc_flags & UC_FP_XSTATE) || !fp || ((uintptr_t)fp & 63))
 		return 0;
-	/* a signal deferred during the call (sysi.h watch_context): rt_sigreturn restores the
-	 * program's mask with the program's context, so the kernel delivers it there */
-	if (sysi_ud2_api->defer_pending && sysi_ud2_api->defer_pending())
+	/*
+	 * A signal deferred during the call (sysi.h watch_context): rt_sigreturn restores the
+	 * program's mask with the program's context, so the kernel delivers it there. The frame's
+	 * mask may hold it too, when it was deferred where no release followed (resume() after this
+	 * check): it is blocked only for sysi, so it goes from the mask rt_sigreturn restores.
+	 */
+	if (sysi_ud2_api->defer_pending && sysi_ud2_api->defer_pending()) {
+		*(uint64_t *)(void *)&((ucontext_t *)uc)->uc_sigmask &= ~sysi_ud2_api->defer_pending();
 		return 0;
+	}
 	if ((unsigned)uc->uc_stack.ss_flags & UD2_SS_AUTODISARM) /* rt_sigreturn re-arms it */
 		return 0;
 	if ((g[REG_EFL] & EFLAGS_TF) || (g[REG_CSGSFS] & 0xffff) != USER_CS)
