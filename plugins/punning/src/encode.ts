@@ -148,7 +148,9 @@ export function buildTrampoline(
   pos += 5;
   // lea S(%rip),%r11
   out.set([0x4c, 0x8d, 0x1d], pos);
-  putI32(out, pos + 3, site - (p + pos + 7));
+  const lea = site - (p + pos + 7);
+  if (!i32(lea)) return null;
+  putI32(out, pos + 3, lea);
   pos += 7;
   // call *slot(%rip)
   const slot = Math.floor((p + pos) / PAGE) * PAGE + SLOT_OFFSET;
@@ -162,7 +164,9 @@ export function buildTrampoline(
   }
   // jmp back
   out[pos] = 0xe9;
-  putI32(out, pos + 1, back - (p + pos + 5));
+  const rel = back - (p + pos + 5);
+  if (!i32(rel)) return null;
+  putI32(out, pos + 1, rel);
   return out;
 }
 

@@ -12,7 +12,7 @@ export { moduleLayout, resetSpace, spaceFor } from "./pages.ts";
 export { DEFAULT_TACTICS, parseTactics, planSite, planSiteDetailed } from "./plan.ts";
 export { pageStats } from "./stats.ts";
 
-export const PLAN_VERSION = "6";
+export const PLAN_VERSION = "7";
 
 const factory: StrategyFactory = () => {
   const s: Strategy = {

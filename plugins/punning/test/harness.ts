@@ -27,7 +27,8 @@ export function which(cmd: string): string | null {
 export function buildNative(): boolean {
   const a = spawnSync("make", ["-s", "-C", join(import.meta.dir, "..", "native")], { encoding: "utf8" });
   if (a.status !== 0) return false;
-  if (!existsSync(LIBSYSI)) spawnSync("make", ["-s", "-C", join(ROOT, "packages/core/native")]);
+  // always: make is incremental, and a libsysi.so older than sysi.h is refused at init
+  spawnSync("make", ["-s", "-C", join(ROOT, "packages/core/native")]);
   return existsSync(LIBSYSI) && existsSync(PUNNING_SO);
 }
 

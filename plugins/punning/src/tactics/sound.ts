@@ -292,13 +292,17 @@ export function tacticNeigh(site: number, ctx: SiteContext, nb: Neighbours, spac
       set(layout, site, 0xeb);
       set(layout, site + 1, (x - (site + 2)) & 0xff);
       // A rel32 byte over S's eb/rel8 is a fixed byte like any other. The site's own jump has
-      // the fewer free bytes: solve it first.
+      // the fewer free bytes: solve it first. Its free bytes are also J's rel32 high bytes, so the
+      // candidates it keeps can all put J out of reach; then J first: its choice fixes X's rel32.
       const jumps = [siteJump(x, site, plain.w), siteJump(j.vaddr, site, w)];
       const sol = solved(layout, jumps, space);
       if (sol !== null) {
         sol.jumps.reverse(); // [J's trampoline (the site's, with J..S before it), the plain one]
         return propose(ctx, space, site, w, layout, jumps, sol, "neigh", true);
       }
+      const jFirst = [jumps[1] as JumpSpec, jumps[0] as JumpSpec];
+      const sol2 = solved(layout, jFirst, space);
+      if (sol2 !== null) return propose(ctx, space, site, w, layout, jFirst, sol2, "neigh");
       reason = "neigh-no-target";
     }
   }
