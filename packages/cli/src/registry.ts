@@ -230,7 +230,12 @@ export async function resolveChain(config: RegistryConfig, spec: string): Promis
  *  1. punning — a direct jump per site, no page 0, no signals: fastest and safest, if installed
  *     and loadable (it refuses sites it cannot pun; the next strategy takes those);
  *  2. zpoline — only when the page0 check passes (mapping address 0 needs root/CAP_SYS_RAWIO or
- *     vm.mmap_min_addr=0), since every site it takes enters through page 0;
+ *     vm.mmap_min_addr=0), since every site it takes enters through page 0, and the pkeys check
+ *     passes: only a protection key makes page 0 execute-only. Without one, a NULL read in the
+ *     program, or the kernel's read of a NULL pointer argument, would read page 0 instead of
+ *     faulting (a Go nil dereference returns garbage instead of panicking, Java's implicit null
+ *     checks stop throwing, `write(fd, NULL, n)` writes page 0's bytes): the program would not
+ *     behave as natively, so there zpoline is used only when named (-s);
  *  3. ud2 — last: it works everywhere (a SIGILL per syscall), so it catches what is left.
  *
  * Other strategies (third-party, experimental) are never chosen implicitly: name them with -s.
@@ -238,9 +243,33 @@ export async function resolveChain(config: RegistryConfig, spec: string): Promis
  */
 const DEFAULT_ORDER: { name: string; needs: HostCheckId[] }[] = [
   { name: "punning", needs: [] },
-  { name: "zpoline", needs: ["page0"] },
+  { name: "zpoline", needs: ["page0", "pkeys"] },
   { name: "ud2", needs: [] },
 ];
+
+/** Why a strategy of the default order is installed but not in the default chain. */
+const LEFT_OUT_WHY: Partial<Record<HostCheckId, string>> = {
+  page0: "page 0 cannot be mapped",
+  pkeys: "no protection keys, so page 0 would be readable and NULL reads would stop faulting",
+};
+
+/** Strategies of the default order that are installed but left out on this host, and why. */
+export function defaultChainLeftOut(
+  entries: readonly StrategyEntry[],
+  host: HostFacts,
+): { name: string; missing: HostCheckId[]; why: string }[] {
+  const out: { name: string; missing: HostCheckId[]; why: string }[] = [];
+  for (const { name, needs } of DEFAULT_ORDER) {
+    const entry = entries.find((e) => e.name === name);
+    if (entry === undefined) continue;
+    const missing = [...new Set<HostCheckId>([...needs, ...entry.strategy.requires])].filter(
+      (id) => host.checks[id] !== true,
+    );
+    if (missing.length > 0)
+      out.push({ name, missing, why: missing.map((id) => LEFT_OUT_WHY[id] ?? `needs ${id}`).join("; ") });
+  }
+  return out;
+}
 
 export function defaultChain(entries: readonly StrategyEntry[], host: HostFacts): ResolvedChain {
   const chain: ChainElement[] = [];

@@ -58,6 +58,26 @@ describe("sysi doctor", () => {
     for (const id of HOST_CHECK_IDS) expect(r.stdout).toMatch(new RegExp(`^[✓✗] ${id}\\s`, "m"));
     expect(r.stdout).toContain("default chain:");
   });
+
+  it("takes zpoline into the default chain only where page 0 can be mapped execute-only (page0 and pkeys)", async () => {
+    const r = await sysi(["doctor", "--json"], home.env);
+    const report = JSON.parse(r.stdout) as {
+      facts: { checks: Record<string, boolean> };
+      defaultChain: string;
+      defaultChainLeftOut: { name: string; missing: string[] }[];
+    };
+    const { page0, pkeys } = report.facts.checks;
+    const chain = report.defaultChain.split(",");
+    expect(chain.includes("zpoline")).toBe(page0 === true && pkeys === true);
+    expect(chain[0]).toBe("punning");
+    expect(chain.at(-1)).toBe("ud2");
+    const left = report.defaultChainLeftOut.find((l) => l.name === "zpoline");
+    if (page0 === true && pkeys !== true) {
+      expect(left?.missing).toEqual(["pkeys"]);
+      const text = await sysi(["doctor"], home.env);
+      expect(text.stdout).toContain("zpoline left out: no protection keys");
+    }
+  });
 });
 
 const canDrop = process.getuid?.() === 0 && existsSync("/usr/bin/setpriv");

@@ -141,11 +141,17 @@ describe("defaultChain", () => {
   });
   const all = [entry("ud2"), entry("zpoline", ["page0"]), entry("punning"), entry("segmentation", ["modify_ldt"])];
 
-  it("orders punning, zpoline, ud2 when page 0 is mappable", () => {
-    expect(defaultChain(all, { checks: { page0: true, modify_ldt: true } }).spec).toBe("punning,zpoline,ud2");
+  it("orders punning, zpoline, ud2 when page 0 is mappable and a protection key makes it execute-only", () => {
+    expect(defaultChain(all, { checks: { page0: true, pkeys: true, modify_ldt: true } }).spec).toBe(
+      "punning,zpoline,ud2",
+    );
+  });
+  it("drops zpoline without protection keys: a readable page 0 would change what NULL reads do", () => {
+    expect(defaultChain(all, { checks: { page0: true, pkeys: false, modify_ldt: true } }).spec).toBe("punning,ud2");
+    expect(defaultChain(all, { checks: { page0: true, modify_ldt: true } }).spec).toBe("punning,ud2");
   });
   it("drops zpoline without page 0, and never picks experimental strategies", () => {
-    expect(defaultChain(all, { checks: { page0: false, modify_ldt: true } }).spec).toBe("punning,ud2");
+    expect(defaultChain(all, { checks: { page0: false, pkeys: true, modify_ldt: true } }).spec).toBe("punning,ud2");
   });
   it("works with only ud2 installed", () => {
     expect(defaultChain([entry("ud2")], { checks: {} }).spec).toBe("ud2");

@@ -473,15 +473,32 @@ static int setup(void)
  * A number that is the address of mapped executable code does not fault: that code runs
  * (docs/strategies/zpoline.md).
  */
+/*
+ * A data access to page 0 made execute-only through a protection key faults with si_code
+ * SEGV_PKUERR (and si_pkey set); natively the page is unmapped and the fault is SEGV_MAPERR.
+ * Handlers that look at si_code see the native one: Go's sigpanic turns only MAPERR/ACCERR below
+ * 0x1000 into a recoverable nil-dereference panic (PKUERR is a fatal "unexpected fault address").
+ */
+static void zp_native_fault(void *siginfo)
+{
+	enum { SI_CODE = 8, SI_ADDR = 16, SI_PKEY = 32, SEGV_MAPERR = 1, SEGV_PKUERR = 4 };
+	uint8_t *si = siginfo;
+
+	if (!si || *(int *)(si + SI_CODE) != SEGV_PKUERR || *(uintptr_t *)(si + SI_ADDR) >= ZP_PAGE)
+		return;
+	*(int *)(si + SI_CODE) = SEGV_MAPERR;
+	*(uint32_t *)(si + SI_PKEY) = 0;
+}
+
 static int zp_segv(int sig, void *siginfo, void *ucontext)
 {
 	greg_t *g = ((ucontext_t *)ucontext)->uc_mcontext.gregs;
 	uintptr_t rip = (uintptr_t)g[REG_RIP], rax = (uintptr_t)g[REG_RAX];
 	uintptr_t *sp = (uintptr_t *)g[REG_RSP];
 
-	(void)siginfo;
 	if (sig != SIGSEGV_NR || state != 1)
 		return 0;
+	zp_native_fault(siginfo);
 	if (rip == rax && zp_set_has(sp[0])) {
 		g[REG_RAX] = (greg_t)(int)rax;
 		g[REG_RIP] = (greg_t)entry_addr;

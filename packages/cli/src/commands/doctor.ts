@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import type { HostReport } from "@sysi/core/host/index";
 import { SysiCommand } from "../base-command.ts";
-import { defaultChain, loadRegistry, type Registry } from "../registry.ts";
+import { defaultChain, defaultChainLeftOut, loadRegistry, type Registry } from "../registry.ts";
 import { formatMs, mark, table } from "../render.ts";
 
 export default class Doctor extends SysiCommand {
@@ -35,6 +35,7 @@ export default class Doctor extends SysiCommand {
         failures: registry.failures,
         defaultChain: chain.spec,
         defaultChainError: chain.error,
+        defaultChainLeftOut: defaultChainLeftOut(registry.entries, host.facts()),
       });
       return;
     }
@@ -55,7 +56,10 @@ export default class Doctor extends SysiCommand {
     });
     lines.push(...(rows.length > 0 ? table(rows) : ["  (none installed)"]));
     for (const f of registry.failures) lines.push(`  ${mark(false)} ${f.plugin.name}@${f.plugin.version}: ${f.error}`);
-    lines.push("", `default chain: ${chain.spec ?? `none (${chain.error})`}`, `probed in ${formatMs(host.ms)}`);
+    lines.push("", `default chain: ${chain.spec ?? `none (${chain.error})`}`);
+    for (const l of defaultChainLeftOut(registry.entries, host.facts()))
+      lines.push(`  ${l.name} left out: ${l.why} (name it with -s to use it anyway)`);
+    lines.push(`probed in ${formatMs(host.ms)}`);
     process.stdout.write(`${lines.join("\n")}\n`);
   }
 }

@@ -136,6 +136,16 @@ describe("page 0 is mapped only in a process where zpoline patched a site", () =
     },
   );
 
+  test.skipIf(page0 !== null)(
+    "-s punning,zpoline,ud2 on a C program: punning takes every site of libc and ld.so (their signal restorers too), zpoline none, so no page 0",
+    () => {
+      const { r, counts } = counted("punning,zpoline,ud2", [nullargs()], { NULL_ARGS_PAGE0: "unmapped" });
+      expect(r.code).toBe(0);
+      expect(counts.sites.zpoline?.patched ?? 0).toBe(0);
+      expect(r.stdout).toBe(native().stdout);
+    },
+  );
+
   for (const chain of [null, "punning,zpoline,ud2"]) {
     const label = chain === null ? "the default chain" : `-s ${chain}`;
     test.skipIf(page0 !== null)(
@@ -148,6 +158,8 @@ describe("page 0 is mapped only in a process where zpoline patched a site", () =
           expect(r.stdout).toBe(want);
           return;
         }
+        // the default chain takes zpoline only where a protection key makes page 0 execute-only
+        expect(chain !== null || zpolinePage0 === "xonly").toBe(true);
         // zpoline mapped page 0: only what a read of address 0 does may differ, as on -s zpoline
         expect(run(sysiRun(chain, "passthrough", [nullargs()]), { NULL_ARGS_PAGE0: zpolinePage0 }).stdout).toBe(want);
         if (zpolinePage0 === "readable") expect(r.stdout).toContain("ok=0");
@@ -176,6 +188,83 @@ describe("page 0 is mapped only in a process where zpoline patched a site", () =
       }
     },
   );
+});
+
+/**
+ * Programs that rely on NULL reads faulting (issue 13's examples): a C handler that looks at
+ * si_code and si_addr, Java's implicit null checks, Go's recoverable nil-dereference panic. Under
+ * the default chain (zpoline only where a protection key makes page 0 execute-only) they behave as
+ * natively on every host; with a protection key, also under -s zpoline,ud2 (the zpoline runtime
+ * reports a page-0 data fault with the native si_code, SEGV_MAPERR, not SEGV_PKUERR).
+ */
+describe("programs that rely on NULL faults behave as natively", () => {
+  const noGo = Bun.which("go") === null ? "needs go (scripts/setup.sh installs golang-go)" : null;
+  const noJava = Bun.which("javac") === null || Bun.which("java") === null ? "needs a JDK (javac and java)" : null;
+  const nullChains: { label: string; chain: string | null; skip: string | null }[] = [
+    { label: "the default chain", chain: null, skip: null },
+    {
+      label: "-s zpoline,ud2",
+      chain: "zpoline,ud2",
+      skip:
+        page0 ??
+        (zpolinePage0 === "xonly" ? null : "no protection keys: page 0 is readable under zpoline (README, Security)"),
+    },
+  ];
+  let goBin: string | null = null;
+  let javaDir: string | null = null;
+  beforeAll(() => {
+    const c = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", prog("nullsegv"), join(FIXTURES, "nullsegv.c")], {
+      stderr: "pipe",
+    });
+    if (c.exitCode !== 0) throw new Error(`building nullsegv failed: ${c.stderr.toString()}`);
+    if (noGo === null) {
+      // a dynamically linked Go program (LD_PRELOAD needs ld.so): cgo with the external linker
+      const env: Record<string, string | undefined> = { ...process.env, CGO_ENABLED: "1", GOFLAGS: "-buildvcs=false" };
+      if (env.GOCACHE === undefined && env.HOME === undefined) env.GOCACHE = join(out, "gocache");
+      const bin = prog("nilgo");
+      const g = Bun.spawnSync(["go", "build", "-ldflags=-linkmode=external", "-o", bin, "."], {
+        cwd: join(FIXTURES, "nilgo"),
+        env,
+        stderr: "pipe",
+      });
+      if (g.exitCode !== 0) throw new Error(`building nilgo failed: ${g.stderr.toString()}`);
+      goBin = bin;
+    }
+    if (noJava === null) {
+      javaDir = join(out, "java");
+      mkdirSync(javaDir, { recursive: true });
+      const j = Bun.spawnSync(["javac", "-d", javaDir, join(FIXTURES, "Npe.java")], { stderr: "pipe" });
+      if (j.exitCode !== 0) throw new Error(`javac failed: ${j.stderr.toString()}`);
+    }
+  }, 300_000);
+
+  const same = (chain: string | null, cmd: string[]) => {
+    const native = run(cmd);
+    const inst = run(sysiRun(chain, "passthrough", cmd));
+    expect(inst.stdout).toBe(native.stdout);
+    expect(inst.code).toBe(native.code);
+    return native;
+  };
+
+  for (const c of nullChains) {
+    test.skipIf(c.skip !== null)(`${c.label}: a C NULL read faults with the native si_code and si_addr`, () => {
+      expect(same(c.chain, [prog("nullsegv")]).stdout).toBe("SIGSEGV si_code 1 si_addr 0x8\n");
+    });
+    test.skipIf(c.skip !== null || noGo !== null)(
+      `${c.label}: a Go nil dereference is a recoverable panic${noGo ? ` (${noGo})` : ""}`,
+      () => {
+        expect(same(c.chain, [goBin as string]).stdout).toContain("recovered: runtime error: invalid memory address");
+      },
+      120_000,
+    );
+    test.skipIf(c.skip !== null || noJava !== null)(
+      `${c.label}: Java's NullPointerExceptions are thrown and its sum is right${noJava ? ` (${noJava})` : ""}`,
+      () => {
+        expect(same(c.chain, ["java", "-cp", javaDir as string, "Npe"]).stdout).toBe("sum=30000000000 npes=100000\n");
+      },
+      120_000,
+    );
+  }
 });
 
 describe("zpoline's runtime state is sized to what it serves", () => {
