@@ -250,7 +250,8 @@ const DEFAULT_ORDER: { name: string; needs: HostCheckId[] }[] = [
 /** Why a strategy of the default order is installed but not in the default chain. */
 const LEFT_OUT_WHY: Partial<Record<HostCheckId, string>> = {
   page0: "page 0 cannot be mapped",
-  pkeys: "no protection keys, so page 0 would be readable and NULL reads would stop faulting",
+  pkeys:
+    "no protection keys, so page 0 would be readable: NULL reads would stop faulting and NULL pointer arguments to system calls would no longer fail with EFAULT",
 };
 
 /** Strategies of the default order that are installed but left out on this host, and why. */
