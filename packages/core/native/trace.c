@@ -120,9 +120,9 @@ static void line(const struct sysi_call *c, long ret, int known)
 		p = sysi_stpcpy(p, "] ");
 		if (name) {
 			p = sysi_stpcpy(p, name);
-		} else {
+		} else { /* as strace names it: syscall_0x40000027, syscall_0xffffffffffffffff */
 			p = sysi_stpcpy(p, "syscall_");
-			p = sysi_fmt_dec(p, c->nr);
+			p = sysi_fmt_hex(p, (unsigned long)c->nr);
 		}
 		*p++ = '(';
 		for (int i = 0; i < 6; i++) {

@@ -21,6 +21,10 @@
  *   stack, clone3, vfork, rt_sigreturn need the site's own stack and continuation).
  * Hook call: through api->fast_hook directly when it is set and the number cannot be
  *   in-context, else through api->dispatch (which may hand the call back, see above).
+ * Number: the kernel reads the low 32 bits of rax as an int ((1 << 32) | 39 is getpid, a number
+ *   negative as an int is none); the stub sign-extends eax into rax first, so the hook, the
+ *   counts and the in-context test see the call the kernel would run (the in-context exit and
+ *   the kernel read the same low half).
  * Clobbers: rcx, r11, flags.
  * Stack: rbp = A = entry rsp - 8 holds the program's rbp at [A] (R is at A + 8); rsp = F =
  *   (A - SYSI_F_SIZE) & -16: the struct sysi_call at F, the program's argument registers above it.
@@ -81,6 +85,7 @@
 	.type \name, @function
 	.p2align 5
 \name:
+	movslq %eax, %rax		/* the number as the kernel reads it (see above) */
 	mov %rbp, -8(%rsp)
 	lea -8(%rsp), %rbp		/* A */
 	lea -SYSI_F_SIZE(%rbp), %rsp

@@ -313,6 +313,13 @@ int sysi_ud2_trap(int sig, void *info, void *ucontext)
 	s = sysi_ud2_find(site);
 	if (!s || s->variant != want)
 		return 0;
+	/*
+	 * The kernel reads the low 32 bits of rax as an int: (1 << 32) | 39 is getpid, and a number
+	 * that is negative as an int or has the x32 bit is no 64-bit call. The call is dispatched
+	 * under that number, so hooks, counts and the runtime's own work (rt_sigaction, clone,
+	 * rt_sigreturn) see the call the kernel would run.
+	 */
+	g[REG_RAX] = (greg_t)(int)g[REG_RAX];
 	if (g[REG_RAX] == __NR_ptrace && g[REG_RDI] == PTRACE_TRACEME_REQ) {
 		long pid = getpid_raw();
 		if (in_vfork_child(pid)) {

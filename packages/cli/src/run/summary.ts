@@ -30,7 +30,7 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun) {
   const syscalls = stats.syscalls
     .filter((s) => s.calls > 0)
     .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
-    .map((s) => ({ name: s.name ?? `syscall_${s.nr}`, nr: s.nr, calls: s.calls, errors: s.errors }));
+    .map((s) => ({ name: s.name ?? `syscall_0x${s.nr.toString(16)}`, nr: s.nr, calls: s.calls, errors: s.errors }));
   const strategies: Record<string, number> = {};
   for (const [name, s] of Object.entries(stats.strategies)) strategies[name] = s.calls;
   return {
