@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "@oclif/core";
 import type { Strategy } from "@sysi/core/strategy";
-import { defaultChain, loadRegistry, loadStrategies, resolveChain, type StrategyEntry } from "../src/registry.ts";
+import {
+  defaultChain,
+  defaultChainLeftOut,
+  loadRegistry,
+  loadStrategies,
+  resolveChain,
+  type StrategyEntry,
+} from "../src/registry.ts";
 import { hasStack, lines, makeSysiHome, sysi } from "./helpers.ts";
 
 const root = mkdtempSync(join(tmpdir(), "sysi-registry-test-"));
@@ -134,12 +141,33 @@ describe("registry", () => {
 });
 
 describe("defaultChain", () => {
-  const entry = (name: string, requires: Strategy["requires"] = []): StrategyEntry => ({
+  const entry = (
+    name: string,
+    requires: Strategy["requires"] = [],
+    defaultChain?: Strategy["defaultChain"],
+  ): StrategyEntry => ({
     name,
-    strategy: { name, requires } as unknown as Strategy,
+    strategy: { name, requires, defaultChain } as unknown as Strategy,
     plugin: { name, version: "0", type: "core", root: "/" },
   });
-  const all = [entry("ud2"), entry("zpoline", ["page0"]), entry("punning"), entry("segmentation", ["modify_ldt"])];
+  // The places the bundled strategies declare (a test below checks the real ones agree).
+  const all = [
+    entry("ud2", [], { rank: 900 }),
+    entry("zpoline", ["page0"], { rank: 200, needs: ["page0", "pkeys"] }),
+    entry("punning", [], { rank: 100 }),
+    entry("segmentation", ["modify_ldt"]),
+  ];
+
+  it("takes the order and the host checks from the strategies' own declarations", () => {
+    const third = entry("third", [], { rank: 150, needs: ["sud"], why: { sud: "no Syscall User Dispatch" } });
+    const host = { checks: { page0: true, pkeys: true, sud: true } };
+    expect(defaultChain([...all, third], host).spec).toBe("punning,third,zpoline,ud2");
+    expect(defaultChain([...all, third], { checks: { page0: true, pkeys: true } }).spec).toBe("punning,zpoline,ud2");
+    expect(defaultChainLeftOut([...all, third], { checks: {} })).toEqual([
+      { name: "third", missing: ["sud"], why: "no Syscall User Dispatch" },
+      { name: "zpoline", missing: ["page0", "pkeys"], why: "page 0 cannot be mapped; no protection keys" },
+    ]);
+  });
 
   it("orders punning, zpoline, ud2 when page 0 is mappable and a protection key makes it execute-only", () => {
     expect(defaultChain(all, { checks: { page0: true, pkeys: true, modify_ldt: true } }).spec).toBe(
@@ -154,12 +182,79 @@ describe("defaultChain", () => {
     expect(defaultChain(all, { checks: { page0: false, pkeys: true, modify_ldt: true } }).spec).toBe("punning,ud2");
   });
   it("works with only ud2 installed", () => {
-    expect(defaultChain([entry("ud2")], { checks: {} }).spec).toBe("ud2");
+    expect(defaultChain([entry("ud2", [], { rank: 900 })], { checks: {} }).spec).toBe("ud2");
   });
   it("throws STRATEGY_NONE_AVAILABLE when nothing fits", () => {
-    expect(() => defaultChain([entry("zpoline", ["page0"])], { checks: { page0: false } })).toThrow(
+    expect(() => defaultChain([entry("zpoline", ["page0"], { rank: 200 })], { checks: { page0: false } })).toThrow(
       /no default strategy/,
     );
+    expect(() => defaultChain([entry("segmentation", [])], { checks: {} })).toThrow(/no default strategy/);
+  });
+
+  it("gives the bundled strategies' declared order: punning, zpoline with page0 and pkeys, ud2", async () => {
+    const bundled: StrategyEntry[] = [];
+    for (const name of ["punning", "zpoline", "ud2"]) {
+      // From the workspace: punning need not be installed into the CLI.
+      const mod = (await import(join(import.meta.dir, "../../../plugins", name, "src/index.ts"))) as {
+        default: (api: unknown) => Strategy;
+      };
+      bundled.push({ name, strategy: mod.default({}), plugin: { name, version: "0", type: "core", root: "/" } });
+    }
+    expect(defaultChain(bundled, { checks: { page0: true, pkeys: true } }).spec).toBe("punning,zpoline,ud2");
+    expect(defaultChain(bundled, { checks: { page0: true, pkeys: false } }).spec).toBe("punning,ud2");
+    expect(defaultChain(bundled, { checks: { page0: false, pkeys: true } }).spec).toBe("punning,ud2");
+    expect(defaultChainLeftOut(bundled, { checks: { page0: true } })).toEqual([
+      {
+        name: "zpoline",
+        missing: ["pkeys"],
+        why: "no protection keys, so page 0 would be readable: NULL reads would stop faulting and NULL pointer arguments to system calls would no longer fail with EFAULT",
+      },
+    ]);
+  });
+});
+
+describe("the plugin contract's checks", () => {
+  it("refuses a plugin whose sysi.core range misses this core, in one line naming both versions", async () => {
+    const corePkg = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve("@sysi/core/package.json")), "utf8"));
+    const future = fakePlugin("@test/future", factory("future"), { sysi: { strategy: "./strategy.js", core: ">=99" } });
+    const fits = fakePlugin("@test/fits", factory("fits"), {
+      sysi: { strategy: "./strategy.js", core: `^${corePkg.version}` },
+    });
+    const { entries, failures } = await loadRegistry(fakeConfig([future, fits]));
+    expect(entries.map((e) => [e.name, e.coreRange])).toEqual([["fits", `^${corePkg.version}`]]);
+    expect(failures).toEqual([
+      expect.objectContaining({
+        kind: "load",
+        error: `@test/future 1.2.3 needs @sysi/core >=99; this sysi has @sysi/core ${corePkg.version}`,
+      }),
+    ]);
+  });
+
+  it("refuses a strategy with neither planModule nor planSite, or requires naming no host check", async () => {
+    const noPlanner = fakePlugin(
+      "@test/no-planner",
+      factory("noplanner").replace('planSite: () => ({ reason: "fake" }),', ""),
+    );
+    const badCheck = fakePlugin("@test/bad-check", factory("badcheck").replace("requires: [],", 'requires: ["root"],'));
+    const { entries, failures } = await loadRegistry(fakeConfig([noPlanner, badCheck]));
+    expect(entries).toEqual([]);
+    expect(failures.map((f) => f.error)).toEqual([
+      "strategy noplanner has neither planModule() nor planSite()",
+      expect.stringContaining("strategy badcheck: requires must list host checks"),
+    ]);
+  });
+
+  it("hashes a linked plugin's planner sources into its entry, and the hash follows an edit", async () => {
+    const dir = fakePlugin("@test/hashed", factory("hashed"));
+    const first = await loadRegistry(fakeConfig([dir]));
+    const h1 = first.entries[0]?.sourceHash;
+    expect(h1).toMatch(/^[0-9a-f]{16}$/);
+    writeFileSync(join(dir, "strategy.js"), `${factory("hashed")}// edited\n`);
+    const h2 = (await loadRegistry(fakeConfig([dir]))).entries[0]?.sourceHash;
+    expect(h2).toMatch(/^[0-9a-f]{16}$/);
+    expect(h2).not.toBe(h1);
+    // bundled and installed plugins are versioned: no hash
+    expect((await loadRegistry(fakeConfig([dir], ["core"]))).entries[0]?.sourceHash).toBeUndefined();
   });
 });
 

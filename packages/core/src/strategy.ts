@@ -1,12 +1,31 @@
 /**
- * The contract every strategy plugin implements (bundled or third-party).
+ * The contract every strategy plugin implements (bundled or third-party), version
+ * STRATEGY_CONTRACT_VERSION (docs/writing-a-strategy.md states it in prose).
  *
- * A plugin package declares `"sysi": { "strategy": "./src/index.ts" }` in its package.json; that
- * module's default export is a factory `(api: SysiCoreApi) => Strategy`, so the plugin imports
- * @sysi/core for types only and uses the CLI's own copy of core at run time.
+ * A plugin package declares `"sysi": { "strategy": "./src/index.ts", "core": "^0.1.0" }` in its
+ * package.json: the module whose default export is a factory `(api: SysiCoreApi) => Strategy`,
+ * and the semver range of @sysi/core it was written against (the TypeScript contract here and
+ * the C ABI of native/include/sysi.h both ship with core). The CLI refuses a plugin whose range
+ * does not cover its core, in one line naming both versions. The plugin imports @sysi/core for
+ * types only and uses the CLI's own copy of core at run time.
+ *
+ * Everything a chain needs to know about a strategy lives in the strategy: its host
+ * requirements, its place in the default chain, its variants and options, and (through
+ * planModule) the state it keeps while planning one module.
  */
 import type { ElfFile, FunctionRange } from "./elf/types.ts";
 import type { Site } from "./x86/types.ts";
+
+export type { ElfFile, FunctionRange } from "./elf/types.ts";
+export type { Site, SiteKind } from "./x86/types.ts";
+
+/**
+ * Version of this contract. Major: a change that breaks plugins written against an older one
+ * (a field they must now provide, a changed meaning); minor: optional additions.
+ *   1.0 — Strategy with planModule/ModulePlanner, defaultChain, variants, options; the
+ *         package.json `sysi.core` range.
+ */
+export const STRATEGY_CONTRACT_VERSION = "1.0";
 
 /** Ids of host checks (the same ones `sysi doctor` prints). */
 export type HostCheckId =
@@ -119,6 +138,60 @@ export interface StrategyRuntime {
   lowHook?: boolean;
 }
 
+/** A site a strategy took (its patch survived the composite's checks and came first). */
+export interface TakenSite {
+  site: Site;
+  patch: SitePatch;
+}
+
+/**
+ * The planner of one module, created by Strategy.planModule for each module planned: whatever
+ * a strategy keeps while planning a module (trampoline space, pages, counters) lives in this
+ * object and dies with it, never in module-level maps. The composite planner calls planSite
+ * for the module's sites in address order, then finish once.
+ */
+export interface ModulePlanner {
+  planSite(site: Site, ctx: SiteContext): PlanResult;
+  /**
+   * Optional: once, after every site of the module was offered to every strategy, with the
+   * sites this strategy took. May change those patches in place (e.g. move trampolines) and
+   * add trampolines. The numeric fields of an object it returns are shown by `sysi plan`
+   * (e.g. page counts); anything else it returns is ignored.
+   */
+  finish?(ctx: SiteContext, taken: readonly TakenSite[]): unknown;
+}
+
+/**
+ * Where a strategy goes in the default chain (`sysi run` without -s), lowest rank first. A
+ * strategy without it is used only when named with -s.
+ */
+export interface DefaultChainPlace {
+  /** Order in the default chain: bundled ones use 100 (punning), 200 (zpoline), 900 (ud2). */
+  rank: number;
+  /**
+   * Host checks that must pass for the strategy to join the default chain, beyond `requires`
+   * (which must pass for it to plan anything): e.g. zpoline works without protection keys,
+   * but only with them does it leave NULL reads faulting, so it joins by default only then.
+   */
+  needs?: HostCheckId[];
+  /** One line per check of `needs`/`requires` saying what its absence would cost (`sysi doctor`). */
+  why?: Partial<Record<HostCheckId, string>>;
+}
+
+/** A named variant, chosen with `-s name:variant`. */
+export interface StrategyVariant {
+  name: string;
+  summary: string;
+}
+
+/** A `-s name:key=value` option. */
+export interface StrategyOption {
+  key: string;
+  summary: string;
+  /** Example or allowed values, for `sysi strategies`. */
+  values?: string;
+}
+
 export interface Strategy {
   name: string;
   summary: string;
@@ -126,10 +199,21 @@ export interface Strategy {
   requires: HostCheckId[];
   /** Bump when the planner's output changes: part of the plan-cache key. */
   planVersion: string;
-  planSite(site: Site, ctx: SiteContext): PlanResult;
+  /**
+   * The planner for one module (preferred): called once per module planned, after the host
+   * checks of `requires` passed. A strategy gives planModule, planSite, or both (planModule
+   * wins); planSite alone is a planner without per-module state.
+   */
+  planModule?(ctx: SiteContext): ModulePlanner;
+  /** A planner without per-module state: the same as planModule returning `{ planSite }`. */
+  planSite?(site: Site, ctx: SiteContext): PlanResult;
   runtime: StrategyRuntime;
-  /** Optional: called once per module after all sites are planned (punning packs pages here). */
-  finishModule?(ctx: SiteContext, taken: readonly { site: Site; patch: SitePatch }[]): void;
+  /** Its place in the default chain; absent: only when named with -s. */
+  defaultChain?: DefaultChainPlace;
+  /** Variants (`-s name:variant`), the first being the default. */
+  variants?: StrategyVariant[];
+  /** Options (`-s name:key=value`). */
+  options?: StrategyOption[];
   /**
    * Optional: check a chain element's options (`-s name:variant`, `-s name:key=val`) when the
    * chain is resolved, before anything is planned: null when they are valid, else a one-line
@@ -141,9 +225,20 @@ export interface Strategy {
 
 /** What the CLI passes to a plugin's factory. */
 export interface SysiCoreApi {
+  /** @sysi/core's version (what a plugin's `sysi.core` range is checked against). */
   version: string;
+  /** STRATEGY_CONTRACT_VERSION of that core. */
+  contract?: string;
   /** Absolute path of the directory with sysi.h (for plugin native builds: -I). */
   includeDir: string;
 }
 
 export type StrategyFactory = (api: SysiCoreApi) => Strategy;
+
+/** The module planner of a strategy: its planModule, else its stateless planSite. */
+export function modulePlanner(strategy: Strategy, ctx: SiteContext): ModulePlanner {
+  if (typeof strategy.planModule === "function") return strategy.planModule(ctx);
+  const planSite = strategy.planSite;
+  if (typeof planSite !== "function") throw new Error(`strategy ${strategy.name} has neither planModule nor planSite`);
+  return { planSite: (site, c) => planSite.call(strategy, site, c) };
+}

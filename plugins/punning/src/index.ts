@@ -5,6 +5,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { Strategy, StrategyFactory } from "@sysi/core/strategy";
+import { resetSpace } from "./pages.ts";
 import { checkOptions, planSite } from "./plan.ts";
 import { finishModule } from "./stats.ts";
 
@@ -20,9 +21,22 @@ const factory: StrategyFactory = () => {
     summary: "E9Patch-style jumps (plain, punned, short, evicting) to per-site trampolines on shared pages",
     requires: [],
     planVersion: PLAN_VERSION,
-    planSite,
-    finishModule,
+    // One planner per module: a fresh trampoline space for the module (pages.ts keeps it per
+    // ElfFile; dropping it here means planning the same file twice starts from nothing).
+    planModule(ctx) {
+      resetSpace(ctx.elf);
+      return { planSite, finish: finishModule };
+    },
     checkOptions,
+    // First in the default chain: a direct jump per site, no page 0, no signals.
+    defaultChain: { rank: 100 },
+    options: [
+      {
+        key: "tactics",
+        summary: "the tactics to try, in order: sound pun, succ, neigh (the default); unsafe jmp, punx, short, evict",
+        values: "a +-list, e.g. punning:tactics=pun+succ",
+      },
+    ],
     runtime: {
       nativeDir: fileURLToPath(new URL("../native", import.meta.url)),
       lib: "libsysi-punning.so",

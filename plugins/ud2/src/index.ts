@@ -15,6 +15,14 @@ const factory: StrategyFactory = () => {
     planVersion: "ud2-1",
     planSite,
     checkOptions,
+    // Last in the default chain: it works everywhere and takes what the others refuse.
+    defaultChain: { rank: 900 },
+    variants: [
+      { name: "ud2", summary: "0f 0b, SIGILL (the default)" },
+      { name: "int3", summary: "cc 90, SIGTRAP" },
+      { name: "hlt", summary: "f4 90, SIGSEGV (#GP: privileged in user mode)" },
+      { name: "int4", summary: "cd 04, SIGSEGV (#OF through the overflow gate)" },
+    ],
     runtime: {
       nativeDir: fileURLToPath(new URL("../native", import.meta.url)),
       lib: "libsysi-ud2.so",

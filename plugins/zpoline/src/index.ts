@@ -13,6 +13,18 @@ const factory: StrategyFactory = (): Strategy => ({
   requires: ["page0"],
   planVersion: "zpoline-1",
   planSite,
+  // After punning (a direct jump, no page 0), before ud2 (a signal per call). Without a
+  // protection key page 0 is readable: NULL reads in the program, and the kernel's reads of
+  // NULL pointer arguments, would stop faulting, so only `-s zpoline` uses it there.
+  defaultChain: {
+    rank: 200,
+    needs: ["page0", "pkeys"],
+    why: {
+      page0: "page 0 cannot be mapped",
+      pkeys:
+        "no protection keys, so page 0 would be readable: NULL reads would stop faulting and NULL pointer arguments to system calls would no longer fail with EFAULT",
+    },
+  },
   checkOptions: (options) => {
     const given = Object.entries(options).map(([k, v]) => (k === "variant" ? v : `${k}=${v}`));
     return given.length === 0 ? null : `takes no options (got "${given.join(":")}")`;

@@ -3,7 +3,7 @@ import { Args, Flags } from "@oclif/core";
 import type { DecodedPlan } from "@sysi/core/plan/binary";
 import type { PlanJson } from "@sysi/core/plan/json";
 import { SysiCommand } from "../base-command.ts";
-import { defaultChain, loadRegistry, resolveChain } from "../registry.ts";
+import { chainEntries, defaultChain, loadRegistry, resolveChain } from "../registry.ts";
 import { formatMs, hex, table } from "../render.ts";
 
 const TOP_REASONS = 5;
@@ -68,7 +68,7 @@ export default class Plan extends SysiCommand {
       flags.strategies === undefined
         ? defaultChain(registry.entries, host)
         : await resolveChain(this.config, flags.strategies);
-    const chain = resolved.entries.map((c) => ({ strategy: c.entry.strategy, options: c.options }));
+    const chain = chainEntries(resolved);
     const cache = new PlanCache();
     const docs: PlanJson[] = [];
     for (const file of files) {

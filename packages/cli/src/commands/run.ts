@@ -47,6 +47,9 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
       summary:
         "fail (exit 2) when system-call sites stay unpatched: before start if the plans leave any, at exit if some fell through at run time",
     }),
+    replan: Flags.boolean({
+      summary: "plan every module again instead of using cached plans (e.g. after editing a planner)",
+    }),
   };
 
   async run(): Promise<void> {

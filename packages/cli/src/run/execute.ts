@@ -41,6 +41,8 @@ export interface RunFlags {
   verbose: boolean;
   /** Sites left unpatched are an error: before start (plans), at exit (run time). */
   strict: boolean;
+  /** Plan every module again, ignoring cached plans. */
+  replan?: boolean;
 }
 
 /** How the program ended: the status `sysi run` exits with, and the signal that killed it. */
@@ -106,7 +108,14 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
   let server: ReturnType<typeof startPlanServer> | undefined;
   try {
     const [prepared, helper] = await Promise.all([
-      prepareRun({ config, spec: flags.strategy, hook: flags.hook, filter: flags.filter, exe: elfToPlan(program) }),
+      prepareRun({
+        config,
+        spec: flags.strategy,
+        hook: flags.hook,
+        filter: flags.filter,
+        exe: elfToPlan(program),
+        replan: flags.replan === true,
+      }),
       ensureExecHelper(),
     ]);
     const ahead = plannedGaps(prepared.modules);

@@ -36,6 +36,7 @@ export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
   { name: "filter", char: "e", type: "option" },
   { name: "verbose", char: "v", type: "boolean" },
   { name: "strict", type: "boolean" },
+  { name: "replan", type: "boolean" },
 ];
 
 export const RUN_HOOK_DEFAULT = "count";
@@ -138,6 +139,7 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
     filter: str("filter"),
     verbose: values.verbose === true,
     strict: values.strict === true,
+    replan: values.replan === true,
   };
 }
 

@@ -3,21 +3,28 @@ import { isSysiError } from "@sysi/core/errors";
 import { chainKey, PlanCache } from "@sysi/core/plan/cache";
 import type { ChainEntry } from "@sysi/core/plan/composite";
 import type { HostFacts } from "@sysi/core/strategy";
-import type { ResolvedChain } from "../registry.ts";
+import { chainEntries, type ResolvedChain } from "../registry.ts";
 import type { PlanAnswer } from "./plan-server.ts";
 
-export function chainEntries(chain: ResolvedChain): ChainEntry[] {
-  return chain.entries.map((c) => ({ strategy: c.entry.strategy, options: c.options }));
-}
+export { chainEntries };
 
 export interface PlannedModules {
   planDir: string;
   modules: { path: string; planPath: string; hit: boolean; ms: number }[];
 }
 
-/** Plan the executable, its interpreter and its DT_NEEDED closure (null exe: nothing ahead). */
-export async function planModules(exe: string | null, chain: ChainEntry[], host: HostFacts): Promise<PlannedModules> {
+/**
+ * Plan the executable, its interpreter and its DT_NEEDED closure (null exe: nothing ahead).
+ * `replan` first drops the chain's cached plans (`sysi run --replan`).
+ */
+export async function planModules(
+  exe: string | null,
+  chain: ChainEntry[],
+  host: HostFacts,
+  opts: { replan?: boolean } = {},
+): Promise<PlannedModules> {
   const cache = new PlanCache();
+  if (opts.replan === true) cache.dropPlans(chain, host);
   const planDir = cache.planDir(chainKey(chain, host));
   if (exe === null) return { planDir, modules: [] };
   const { moduleClosure } = await import("@sysi/core/plan/closure");

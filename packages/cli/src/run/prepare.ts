@@ -38,6 +38,8 @@ export interface PrepareOptions {
   exe: string | null;
   /** Reuse an earlier probe. */
   host?: HostReport;
+  /** Ignore (and replace) the chain's cached plans. */
+  replan?: boolean;
 }
 
 export interface PreparedRun {
@@ -318,7 +320,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   lap("chain");
   const [{ libsysi, runtimes }, planned] = await Promise.all([
     buildRuntimes(chain.entries),
-    planModules(opts.exe, chainEntries(chain), host.facts()),
+    planModules(opts.exe, chainEntries(chain), host.facts(), { replan: opts.replan }),
   ]);
   lap("build+plan");
   const env: Record<string, string> = {

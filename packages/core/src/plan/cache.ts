@@ -18,7 +18,7 @@
  *                                                   C and this module file (same identity)" —
  *                                                   lets ensurePlanned skip decoding
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ElfFile } from "../elf/types.ts";
 import { fileIdentity, moduleKey, quickModuleKey, readModuleRanges } from "../module-key.ts";
@@ -52,6 +52,7 @@ export function chainKey(chain: readonly ChainEntry[], host: HostFacts): string 
     chain: chain.map((c) => ({
       name: c.strategy.name,
       planVersion: c.strategy.planVersion,
+      ...(c.sourceHash === undefined ? {} : { source: c.sourceHash }),
       options: Object.entries(c.options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     })),
     host: Object.entries(host.checks)
@@ -148,6 +149,16 @@ export class PlanCache {
 
   planDir(key: string): string {
     return join(this.root, "plans", key);
+  }
+
+  /**
+   * Remove every cached plan of this chain (`sysi run --replan`): modules planned ahead and
+   * those the runtime asks for later are all planned again. Removes nothing outside the
+   * chain's own plan directory.
+   */
+  dropPlans(chain: readonly ChainEntry[], host: HostFacts): void {
+    openCacheDir(this.location);
+    rmSync(this.planDir(chainKey(chain, host)), { recursive: true, force: true });
   }
 
   /** Return the module's cached plan for this chain, or plan it and store it. */

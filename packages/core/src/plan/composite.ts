@@ -12,12 +12,24 @@
  *   changes ("overlaps-previous-patch"), or its `old` bytes differ from the file
  *   ("old-bytes-mismatch").
  * - A planner that throws is recorded as a refusal "planner-error" (with the message).
+ * - Each strategy plans the module through its own ModulePlanner (Strategy.planModule, created
+ *   here per module, so per-module state is never shared between modules or plans); a
+ *   strategy whose planModule throws refuses every site of the module with "planner-error".
  *
  * Pure: no I/O (the instruction reader decodes the in-memory ELF).
  */
 import type { ElfFile } from "../elf/types.ts";
-import type { HostFacts, PlanResult, Refusal, SiteContext, SitePatch, Strategy } from "../strategy.ts";
-import { isRefusal } from "../strategy.ts";
+import type {
+  HostFacts,
+  ModulePlanner,
+  PlanResult,
+  Refusal,
+  SiteContext,
+  SitePatch,
+  Strategy,
+  TakenSite,
+} from "../strategy.ts";
+import { isRefusal, modulePlanner } from "../strategy.ts";
 import { createInsnReader, type InsnReader } from "../x86/insn.ts";
 import type { ScanResult, Site } from "../x86/types.ts";
 import type { PatchPlan, PlannedSite, PlanStats, SiteDecision } from "./types.ts";
@@ -29,6 +41,11 @@ export { COMPOSITE_VERSION, PLAN_FORMAT_VERSION } from "./version.ts";
 export interface ChainEntry {
   strategy: Strategy;
   options: Record<string, string>;
+  /**
+   * Hash of the planner's own source when it may change without its planVersion (a linked
+   * plugin under development): part of the plan-cache key (cache.ts chainKey).
+   */
+  sourceHash?: string;
 }
 
 export interface PlanModuleOptions {
@@ -93,6 +110,10 @@ function checkPatch(elf: ElfFile, site: Site, p: SitePatch, taken: Set<number>):
   return null;
 }
 
+function isFailedPlanner(p: ModulePlanner | Refusal | null): p is Refusal {
+  return p !== null && typeof (p as Refusal).reason === "string";
+}
+
 function numericFields(v: unknown): Record<string, number> | null {
   if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
   const out: Record<string, number> = {};
@@ -150,6 +171,15 @@ function planWith(
     const missing = missingHostChecks(c.strategy, host);
     return missing.length === 0 ? null : refusal(`host-${missing[0]}-unavailable`);
   });
+  // One planner per strategy for this module; a strategy the host rules out gets none.
+  const planners: (ModulePlanner | Refusal | null)[] = chain.map((c, i) => {
+    if (hostRefusal[i] !== null) return null;
+    try {
+      return modulePlanner(c.strategy, contexts[i] as SiteContext);
+    } catch (e) {
+      return refusal("planner-error", e instanceof Error ? e.message.split("\n")[0] : String(e));
+    }
+  });
 
   const stats: PlanStats = { sites: 0, patched: 0, unpatched: 0, byStrategy: {}, refusals: {}, tactics: {} };
   for (const n of names) {
@@ -160,7 +190,7 @@ function planWith(
 
   const sites = [...scan.sites].sort((a, b) => a.vaddr - b.vaddr);
   const takenBytes = new Set<number>();
-  const takenBy: { site: Site; patch: SitePatch }[][] = chain.map(() => []);
+  const takenBy: TakenSite[][] = chain.map(() => []);
   const planned: PlannedSite[] = [];
 
   for (const site of sites) {
@@ -175,11 +205,14 @@ function planWith(
         result = refusal("uncertain-site");
       } else if (hostRefusal[i]) {
         result = hostRefusal[i] as Refusal;
+      } else if (isFailedPlanner(planners[i] ?? null)) {
+        result = planners[i] as Refusal;
       } else {
         try {
           // Each strategy gets its own copy of the site: a planner that scribbles on
           // site.bytes must not change what the next strategy (or the plan) sees.
-          result = entry.strategy.planSite({ ...site, bytes: new Uint8Array(site.bytes) }, contexts[i] as SiteContext);
+          const planner = planners[i] as ModulePlanner;
+          result = planner.planSite({ ...site, bytes: new Uint8Array(site.bytes) }, contexts[i] as SiteContext);
         } catch (e) {
           result = refusal("planner-error", e instanceof Error ? e.message.split("\n")[0] : String(e));
         }
@@ -207,9 +240,10 @@ function planWith(
 
   for (let i = 0; i < chain.length; i++) {
     const s = (chain[i] as ChainEntry).strategy;
-    if (s.finishModule === undefined || hostRefusal[i] !== null) continue;
-    // The contract says void; a strategy may return numbers for `sysi plan` (punning: page counts).
-    const ret: unknown = s.finishModule(contexts[i] as SiteContext, takenBy[i] ?? []);
+    const planner = planners[i];
+    if (planner === null || planner === undefined || isFailedPlanner(planner) || planner.finish === undefined) continue;
+    // Numbers it returns are shown by `sysi plan` (punning: page counts).
+    const ret: unknown = planner.finish(contexts[i] as SiteContext, takenBy[i] ?? []);
     const nums = numericFields(ret);
     if (nums !== null) {
       stats.reported ??= {};
@@ -217,7 +251,7 @@ function planWith(
     }
   }
 
-  // Stats and trampolines after finishModule (it may add trampolines or change tactics).
+  // Stats and trampolines after finish (it may add trampolines or change tactics).
   const trampolines: PatchPlan["trampolines"] = [];
   for (const ps of planned) {
     stats.sites++;

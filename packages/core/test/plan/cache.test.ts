@@ -88,8 +88,16 @@ describe("chainKey", () => {
         ],
         { checks: { cc: true, page0: true } },
       ),
+      // a linked planner's source hash (the same planVersion, edited source)
+      chainKey(
+        [
+          { strategy: a, options: {}, sourceHash: "0123456789abcdef" },
+          { strategy: b, options: {} },
+        ],
+        host,
+      ),
     ];
-    expect(new Set([base, ...others]).size).toBe(5);
+    expect(new Set([base, ...others]).size).toBe(6);
   });
 });
 

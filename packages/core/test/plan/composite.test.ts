@@ -130,27 +130,26 @@ describe("planModule", () => {
     expect(plan.stats.patched).toBe(0);
   });
 
-  it("records a throwing planner as a refusal, passes options and host, and calls finishModule", () => {
+  it("records a throwing planner as a refusal, passes options and host, and calls the module planner's finish", () => {
     const { elf, scan } = fakeModule([0, 1, 2]);
     const seen: { opts: Record<string, string>; host: unknown }[] = [];
     let finished: number[] = [];
-    const s = fakeStrategy(
-      "s",
-      (site, ctx) => {
-        seen.push({ opts: ctx.options, host: ctx.host });
-        if (site.nr === 1) throw new Error("boom\nsecond line");
-        return twoByte(site, 0x0f, 0x0b);
-      },
-      {
-        finishModule(_ctx, taken) {
+    const s = fakeStrategy("s", () => ({ reason: "unused" }), {
+      planModule: () => ({
+        planSite(site, ctx) {
+          seen.push({ opts: ctx.options, host: ctx.host });
+          if (site.nr === 1) throw new Error("boom\nsecond line");
+          return twoByte(site, 0x0f, 0x0b);
+        },
+        finish(_ctx, taken) {
           finished = taken.map((t) => t.site.nr ?? -1);
           for (const t of taken)
             t.patch.trampolines = [{ vaddr: 0x10000 + (t.site.nr ?? 0) * 16, code: new Uint8Array([0xc3]), kind: "k" }];
           // Returned numbers land in stats.reported (other fields are dropped).
-          return { "virtual-pages": 2, note: "x" } as unknown as undefined;
+          return { "virtual-pages": 2, note: "x" };
         },
-      },
-    );
+      }),
+    });
     const plan = planModule(elf, scan, [{ strategy: s, options: { variant: "int3" } }], host, { reader: nullReader });
     expect(seen[0]).toEqual({ opts: { variant: "int3" }, host });
     expect(plan.sites[1]?.decisions[0]?.result).toEqual({ reason: "planner-error", detail: "boom" });
@@ -160,6 +159,70 @@ describe("planModule", () => {
       [0x10000, "s"],
       [0x10020, "s"],
     ]);
+  });
+
+  it("creates one module planner per module planned: its state never leaks into the next module", () => {
+    const { elf, scan } = fakeModule([0, 1, 2]);
+    let created = 0;
+    // A planner that takes only the first site it sees in its module (state: `seen`).
+    const firstOnly = fakeStrategy("first", () => ({ reason: "unused" }), {
+      planModule: () => {
+        created++;
+        let seen = 0;
+        return { planSite: (site) => (seen++ === 0 ? twoByte(site, 0x0f, 0x0b) : { reason: "not-first" }) };
+      },
+    });
+    for (let round = 0; round < 2; round++) {
+      const plan = planModule(elf, scan, [{ strategy: firstOnly, options: {} }], host, { reader: nullReader });
+      expect(plan.sites.map((p) => p.taken)).toEqual(["first", null, null]);
+    }
+    expect(created).toBe(2);
+  });
+
+  it("refuses every site of a strategy whose planModule throws, and still asks the next one", () => {
+    const { elf, scan } = fakeModule([0, 1]);
+    const broken = fakeStrategy("broken", () => ({ reason: "unused" }), {
+      planModule: () => {
+        throw new Error("no space\nmore");
+      },
+    });
+    const ok = fakeStrategy("ok", (site) => twoByte(site, 0x0f, 0x0b));
+    const plan = planModule(
+      elf,
+      scan,
+      [
+        { strategy: broken, options: {} },
+        { strategy: ok, options: {} },
+      ],
+      host,
+      { reader: nullReader },
+    );
+    expect(plan.sites.map((p) => p.taken)).toEqual(["ok", "ok"]);
+    expect(plan.stats.refusals.broken).toEqual({ "planner-error": 2 });
+    expect(plan.sites[0]?.decisions[0]?.result).toEqual({ reason: "planner-error", detail: "no space" });
+  });
+
+  it("skips planModule for a strategy the host rules out", () => {
+    const { elf, scan } = fakeModule([0]);
+    let created = 0;
+    const needsPage0 = fakeStrategy("needs", (site) => twoByte(site, 0x0f, 0x0b), {
+      requires: ["page0"],
+      planModule: () => {
+        created++;
+        return { planSite: (site) => twoByte(site, 0x0f, 0x0b) };
+      },
+    });
+    const plan = planModule(
+      elf,
+      scan,
+      [{ strategy: needsPage0, options: {} }],
+      { checks: { page0: false } },
+      {
+        reader: nullReader,
+      },
+    );
+    expect(created).toBe(0);
+    expect(plan.stats.refusals.needs).toEqual({ "host-page0-unavailable": 1 });
   });
 
   it("gives every strategy its own copy of the site bytes", () => {
