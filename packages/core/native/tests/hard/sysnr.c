@@ -5,7 +5,11 @@
  * (>= the table size, negative as an int, the x32 bit 0x40000000 on a kernel without x32)
  * fails with ENOSYS. zpoline's `call *%rax` goes to address rax for such numbers, and its
  * runtime recovers from the fault: so the second pass blocks SIGSEGV and installs a handler of
- * its own, which must change nothing (natively no fault happens at all).
+ * its own, which must change nothing (natively no fault happens at all). Last, handlers for
+ * SIGUSR1, SIGILL and SIGTRAP installed through rt_sigaction with bit 32 of the number set are
+ * the program's: sigaction() reports them, and the program's calls go on as natively (a runtime
+ * that took the number for an unknown call would let it reach the kernel around its own signal
+ * bookkeeping, and a trap strategy's traps would land in the program's handler).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +53,38 @@ static const char *what(long r, int err)
 	return buf;
 }
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void on_trap(int sig)
+{
+	(void)sig;
+	static const char msg[] = "the program's SIGILL/SIGTRAP handler ran\n";
+	write(1, msg, sizeof msg - 1);
+	_exit(1);
+}
+
+/* rt_sigaction(sig, handler) with bit 32 of the number set: the kernel runs rt_sigaction */
+static long high_sigaction(int sig, void (*handler)(int))
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} ka = { handler, 0, 0, 0 };
+	register long sigsetsize __asm__("r10") = 8;
+	long r;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"((1UL << 32) | SYS_rt_sigaction), "D"(sig), "S"(&ka), "d"(0),
+			   "r"(sigsetsize)
+			 : "rcx", "r11", "memory");
+	return r;
+}
+
 static void on_segv(int sig)
 {
 	(void)sig;
@@ -83,5 +119,16 @@ int main(void)
 		same &= !strcmp(a, what(l, l == -1 ? errno : 0));
 	}
 	printf("SIGSEGV blocked, a handler installed: %s\n", same ? "the same answers" : "DIFFERENT");
+	{
+		struct sigaction old;
+		long r = high_sigaction(SIGUSR1, on_usr1);
+		r |= high_sigaction(SIGILL, on_trap) | high_sigaction(SIGTRAP, on_trap);
+		sigaction(SIGUSR1, 0, &old);
+		printf("rt_sigaction with bit 32 set: %ld, sigaction() reports %s", r,
+		       old.sa_handler == on_usr1 ? "its handler" : "another handler");
+		sigaction(SIGILL, 0, &old);
+		printf(", %s for SIGILL, pid %s\n", old.sa_handler == on_trap ? "its" : "another",
+		       getpid() > 0 ? "known" : "unknown");
+	}
 	return 0;
 }
