@@ -134,20 +134,83 @@ describe("fastPluginList", () => {
     }
   });
 
-  it("declines when the data dir lists user or linked plugins, or is unreadable", () => {
-    const data = join(home.dir, "data-with-plugins");
+  /** A data dir listing one installed and one linked strategy-like plugin, as plugin-plugins writes it. */
+  function dataDirWithPlugins(name: string, linkedOclif: Record<string, unknown> = {}): string {
+    const data = join(home.dir, name);
+    const inst = join(data, "node_modules", "@x", "installed");
+    const linked = join(home.dir, `${name}-linked`);
+    mkdirSync(inst, { recursive: true });
+    mkdirSync(linked, { recursive: true });
+    const pj = (n: string, oclif: Record<string, unknown>) =>
+      JSON.stringify({
+        name: n,
+        version: "1.2.3",
+        type: "module",
+        exports: "./index.js",
+        oclif,
+        sysi: { strategy: "./index.js" },
+      });
+    writeFileSync(join(inst, "package.json"), pj("@x/installed", {}));
+    writeFileSync(join(inst, "index.js"), "export default null;\n");
+    writeFileSync(join(linked, "package.json"), pj("@x/linked", linkedOclif));
+    writeFileSync(join(linked, "index.js"), "export default null;\n");
+    writeFileSync(
+      join(data, "package.json"),
+      JSON.stringify({
+        private: true,
+        oclif: {
+          schema: 1,
+          plugins: [
+            { name: "@x/linked", type: "link", root: linked },
+            { name: "@x/installed", type: "user", tag: "latest" },
+          ],
+        },
+        dependencies: { "@x/installed": "^1.2.3" },
+      }),
+    );
+    return data;
+  }
+
+  it("lists installed and linked plugins as oclif's Config does (so they keep the fast path)", async () => {
+    const data = dataDirWithPlugins("data-with-plugins");
+    const saved = process.env.SYSI_DATA_DIR;
+    process.env.SYSI_DATA_DIR = data;
+    try {
+      const config = await Config.load({ root: CLI_ROOT });
+      const show = (l: readonly { name: string; type: string; root: string; version: string }[]) =>
+        l.map((p) => `${p.name} ${p.type} ${p.root} ${p.version}`).sort();
+      const oclif = show(config.getPluginsList());
+      expect(oclif.some((l) => l.startsWith("@x/installed user "))).toBe(true);
+      expect(oclif.some((l) => l.startsWith("@x/linked link "))).toBe(true);
+      const fast = fastPluginList(CLI_ROOT, { ...home.env, SYSI_DATA_DIR: data });
+      expect(fast).not.toBeNull();
+      expect(show(fast ?? [])).toEqual(oclif);
+    } finally {
+      if (saved === undefined) delete process.env.SYSI_DATA_DIR;
+      else process.env.SYSI_DATA_DIR = saved;
+    }
+  });
+
+  it("declines when the data dir is unreadable or odd, or a user plugin has commands or hooks", () => {
+    const data = join(home.dir, "data-odd");
     mkdirSync(data);
     const env = { ...home.env, SYSI_DATA_DIR: data };
     expect(fastPluginList(CLI_ROOT, env)).not.toBeNull();
     writeFileSync(join(data, "package.json"), JSON.stringify({ oclif: { plugins: [] } }));
     expect(fastPluginList(CLI_ROOT, env)).not.toBeNull();
+    writeFileSync(join(data, "package.json"), JSON.stringify({ oclif: { plugins: [{ name: "@x/y", type: "link" }] } }));
+    expect(fastPluginList(CLI_ROOT, env)).toBeNull();
     writeFileSync(
       join(data, "package.json"),
-      JSON.stringify({ oclif: { plugins: [{ name: "@x/y", type: "link", root: "/x" }] } }),
+      JSON.stringify({ oclif: { plugins: [{ name: "@x/gone", type: "user" }] } }),
     );
     expect(fastPluginList(CLI_ROOT, env)).toBeNull();
     writeFileSync(join(data, "package.json"), "{ not json");
     expect(fastPluginList(CLI_ROOT, env)).toBeNull();
+    const withCommands = dataDirWithPlugins("data-commands", { commands: "./commands" });
+    expect(fastPluginList(CLI_ROOT, { ...home.env, SYSI_DATA_DIR: withCommands })).toBeNull();
+    const withHook = dataDirWithPlugins("data-hook", { hooks: { init: "./init.js" } });
+    expect(fastPluginList(CLI_ROOT, { ...home.env, SYSI_DATA_DIR: withHook })).toBeNull();
   });
 
   it("declines for a CLI whose plugins hook the command lifecycle", () => {

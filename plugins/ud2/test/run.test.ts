@@ -136,11 +136,11 @@ function programs(): Record<string, string[]> {
 }
 
 beforeAll(() => {
-  for (const [dir, out] of [
-    [join(ROOT, "packages/core/native"), CORE],
-    [join(ROOT, "plugins/ud2/native"), UD2],
+  for (const [dir, out, targets] of [
+    [join(ROOT, "packages/core/native"), CORE, ["all", "tests"]],
+    [join(ROOT, "plugins/ud2/native"), UD2, ["all"]],
   ] as const) {
-    const r = sh(["make", "-s", "-C", dir, `OUT=${out}`]);
+    const r = sh(["make", "-s", "-C", dir, `OUT=${out}`, ...targets]);
     if (r.code !== 0) throw new Error(`make failed in ${dir}:\n${r.err}`);
   }
   const src = join(import.meta.dir, "native");

@@ -28,7 +28,8 @@ function make(dir: string, ...targets: string[]): boolean {
 const built = make(NATIVE, "all", "harness");
 const harness = built ? Bun.spawnSync([join(NATIVE, "build/harness"), ZP_SO], { cwd: NATIVE }) : null;
 const page0 = harness !== null && harness.exitCode !== 77;
-const haveLibsysi = page0 && make(CORE_NATIVE) && make(UD2_NATIVE) && existsSync(LIBSYSI) && existsSync(UD2_SO);
+const haveLibsysi =
+  page0 && make(CORE_NATIVE, "all", "tests") && make(UD2_NATIVE) && existsSync(LIBSYSI) && existsSync(UD2_SO);
 const haveRun = haveLibsysi && existsSync(PLAN_DIR_SCRIPT);
 const PY = "/usr/bin/python3";
 const PERL = "/usr/bin/perl";

@@ -6,10 +6,13 @@
  *
  *   - the arguments are plain: known flags (each option once, with a value that is not a flag),
  *     then the command — no `--help`, no unknown flag, nothing oclif would reject;
- *   - the plugins are the bundled ones only: no user-installed or linked plugin (the data
- *     dir's package.json lists none), no dev plugins, no globbed plugin names, no plugin that
- *     hooks oclif's command lifecycle (init, prerun, preparse, postrun, finally) or has plugins
- *     of its own.
+ *   - the plugins are ones it can list as oclif's Config would: the bundled ones, and the
+ *     user-installed and linked ones the data dir's package.json names (as plugin-plugins
+ *     writes it; an unreadable or odd one needs oclif), no dev plugins, no globbed plugin
+ *     names, no plugin that hooks oclif's command lifecycle (init, prerun, preparse, postrun,
+ *     finally) or has plugins of its own, and no installed or linked plugin with commands
+ *     (one could be a `run` of its own). A strategy plugin has none of these, so installing
+ *     or linking one keeps `sysi run` on this path.
  *
  * Anything else returns null and bin/run.js goes through oclif as before, so help text, parse
  * errors and plugin behaviour stay oclif's own.
@@ -181,22 +184,56 @@ export function oclifDataDir(env: Record<string, string | undefined> = process.e
   return join(env.XDG_DATA_HOME || join(home, ".local/share"), "sysi");
 }
 
-/** Does the data dir's package.json list user-installed or linked plugins? (unreadable: yes) */
-function hasUserPlugins(dataDir: string): boolean {
-  const path = join(dataDir, "package.json");
+/** An entry of the data dir's `oclif.plugins` (written by @oclif/plugin-plugins). */
+interface UserPluginEntry {
+  name: string;
+  type: "user" | "link";
+  root?: string;
+}
+
+/**
+ * The user-installed and linked plugins the data dir's package.json lists, in oclif's load
+ * order (installed, then linked); null when oclif would warn (unreadable, not JSON) or an entry
+ * is not one oclif's loader reads plainly. No package.json: none.
+ */
+export function userPluginEntries(dataDir: string): UserPluginEntry[] | null {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(join(dataDir, "package.json"), "utf8");
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== "ENOENT";
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? [] : null;
   }
+  let list: unknown;
   try {
-    const pj = JSON.parse(text) as PackageJson;
-    const list = pj?.oclif?.plugins;
-    return Array.isArray(list) && list.length > 0;
+    list = (JSON.parse(text) as PackageJson)?.oclif?.plugins ?? [];
   } catch {
-    return true;
+    return null;
   }
+  if (!Array.isArray(list)) return null;
+  const out: UserPluginEntry[] = [];
+  for (const type of ["user", "link"] as const) {
+    for (const p of list as unknown[]) {
+      // oclif's loader ignores plain strings and other types; plugin-plugins never writes them.
+      if (typeof p !== "object" || p === null || (p as { type?: unknown }).type !== type) continue;
+      const { name, root } = p as { name?: unknown; root?: unknown };
+      if (typeof name !== "string" || name === "") return null;
+      if (type === "link" && (typeof root !== "string" || root === "")) return null;
+      out.push(type === "link" ? { name, type, root: root as string } : { name, type });
+    }
+  }
+  return out;
+}
+
+/**
+ * A plugin the fast path can take as oclif would: it hooks no command lifecycle event, has no
+ * plugins of its own and, unless bundled, adds no commands (one could be a `run` of its own).
+ */
+function plainPlugin(pj: PackageJson, bundled: boolean): boolean {
+  const oclif = pj.oclif;
+  if (oclif === undefined) return false;
+  if (hooksLifecycle(oclif)) return false;
+  if (Array.isArray(oclif.plugins) && oclif.plugins.length > 0) return false;
+  return bundled || (oclif as { commands?: unknown }).commands === undefined;
 }
 
 /** Node's package lookup from `from` upwards: the realpath of node_modules/<name>. */
@@ -224,7 +261,8 @@ export function fastPluginList(
   if (pjson === null || oclif === undefined) return null;
   if (oclif.devPlugins !== undefined || oclif.additionalHelpFlags !== undefined) return null;
   if (oclif.additionalVersionFlags !== undefined || hooksLifecycle(oclif)) return null;
-  if (hasUserPlugins(oclifDataDir(env))) return null;
+  const userEntries = userPluginEntries(oclifDataDir(env));
+  if (userEntries === null) return null;
   const patterns = oclif.plugins ?? [];
   if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== "string" || /[*?[\]{}!()+@]/.test(p.slice(1))))
     return null;
@@ -234,19 +272,34 @@ export function fastPluginList(
   } catch {
     return null;
   }
-  const out: RegistryPlugin[] = [
-    { name: pjson.name ?? "sysi", version: pjson.version ?? "0.0.0", type: "core", root: realRoot, pjson },
-  ];
+  // oclif's order: the root plugin, then user-installed, linked and bundled ones; a name already
+  // loaded is skipped (an installed @sysi/ud2 replaces the bundled one).
+  const out = new Map<string, RegistryPlugin>();
+  out.set(pjson.name ?? "sysi", {
+    name: pjson.name ?? "sysi",
+    version: pjson.version ?? "0.0.0",
+    type: "core",
+    root: realRoot,
+    pjson,
+  });
+  const dataDir = oclifDataDir(env);
+  for (const entry of userEntries) {
+    if (out.has(entry.name)) continue;
+    // oclif: a linked plugin's root as recorded; an installed one found from the data dir.
+    const dir = entry.type === "link" ? (entry.root as string) : findPackage(dataDir, entry.name);
+    const pj = dir === null ? null : readJson(join(dir, "package.json"));
+    if (dir === null || pj === null || typeof pj.name !== "string" || !plainPlugin(pj, false)) return null;
+    if (out.has(pj.name)) continue;
+    out.set(pj.name, { name: pj.name, version: pj.version ?? "0.0.0", type: entry.type, root: dir, pjson: pj });
+  }
   for (const dep of Object.keys(pjson.dependencies ?? {})) {
-    if (!(patterns as string[]).includes(dep)) continue;
+    if (!(patterns as string[]).includes(dep) || out.has(dep)) continue;
     const dir = findPackage(root, dep);
     const pj = dir === null ? null : readJson(join(dir, "package.json"));
-    if (dir === null || pj === null || pj.oclif === undefined || typeof pj.name !== "string") return null;
-    if (hooksLifecycle(pj.oclif)) return null;
-    if (Array.isArray(pj.oclif.plugins) && pj.oclif.plugins.length > 0) return null;
-    out.push({ name: pj.name, version: pj.version ?? "0.0.0", type: "core", root: dir, pjson: pj });
+    if (dir === null || pj === null || typeof pj.name !== "string" || !plainPlugin(pj, true)) return null;
+    out.set(pj.name, { name: pj.name, version: pj.version ?? "0.0.0", type: "core", root: dir, pjson: pj });
   }
-  return out;
+  return [...out.values()];
 }
 
 /**
