@@ -65,6 +65,57 @@ export function oneLine(message: string): string {
     .trim();
 }
 
+/**
+ * The JSON form of an error, for `--json` (one line on stderr in place of `sysi: error: …`;
+ * stdout stays the report's, and under `sysi run` the program's). `code` is the SysiError's
+ * stable code, USAGE for a command-line error, INTERNAL for a bug; `path` names the file of a
+ * per-file error (scan, plan).
+ */
+export interface ErrorJson {
+  error: { code: string; message: string; suggestions?: string[]; path?: string };
+}
+
+/**
+ * Did the command line ask for JSON? `--json` before `--` (the program's own words follow it
+ * under `sysi run`), or `--format json` / `--format=json` (`sysi env`).
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  const own = end === -1 ? argv : argv.slice(0, end);
+  return own.some((a, i) => a === "--json" || a === "--format=json" || (a === "--format" && own[i + 1] === "json"));
+}
+
+/** The `{"error": …}` object for an error (null for oclif's ExitError, as formatError). */
+export function errorJson(err: unknown, path?: string): ErrorJson | null {
+  const kind = classifyError(err);
+  if (kind === "exit") return null;
+  const e = (typeof err === "object" && err !== null ? err : {}) as ErrorLike;
+  const message = oneLine(typeof e.message === "string" && e.message !== "" ? e.message : String(err));
+  const code =
+    kind === "sysi" ? String(e.code) : kind === "cli" ? (typeof e.code === "string" ? e.code : "USAGE") : "INTERNAL";
+  const out: ErrorJson["error"] = { code, message };
+  const suggestions = kind === "sysi" ? suggestionsOf(e) : [];
+  if (suggestions.length > 0) out.suggestions = suggestions;
+  if (path !== undefined) out.path = path;
+  return { error: out };
+}
+
+/**
+ * The one stderr line (`sysi: error: …`, or its JSON object when `json`) and the exit code
+ * for an error; null for oclif's ExitError.
+ */
+export function errorOutput(err: unknown, json: boolean, path?: string): { line: string; exit: number } | null {
+  const out = formatError(err);
+  if (out === null || !json) return out;
+  return { line: JSON.stringify(errorJson(err, path)), exit: out.exit };
+}
+
+function suggestionsOf(e: ErrorLike): string[] {
+  return Array.isArray(e.suggestions)
+    ? e.suggestions.filter((s): s is string => typeof s === "string").map(oneLine)
+    : [];
+}
+
 /** The single stderr line and the exit code for an error (null for oclif's ExitError). */
 export function formatError(err: unknown): { line: string; exit: number } | null {
   const kind = classifyError(err);
@@ -72,9 +123,7 @@ export function formatError(err: unknown): { line: string; exit: number } | null
   const e = (typeof err === "object" && err !== null ? err : {}) as ErrorLike;
   const message = oneLine(typeof e.message === "string" && e.message !== "" ? e.message : String(err));
   if (kind === "sysi") {
-    const suggestions = Array.isArray(e.suggestions)
-      ? e.suggestions.filter((s): s is string => typeof s === "string").map(oneLine)
-      : [];
+    const suggestions = suggestionsOf(e);
     const tail = suggestions.length > 0 ? ` (${suggestions.join("; ")})` : "";
     return { line: `sysi: error: ${message}${tail}`, exit: EXIT_USAGE };
   }

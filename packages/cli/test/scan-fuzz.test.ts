@@ -48,6 +48,20 @@ function isScanJson(text: string): boolean {
   }
 }
 
+interface JsonError {
+  error: { code: string; message: string; path?: string };
+}
+
+/** `sysi scan --json`'s error line for `path`: {"error":{"code","message","path"}}. */
+function isJsonError(line: string, path: string): boolean {
+  try {
+    const e = (JSON.parse(line) as JsonError).error;
+    return /^[A-Z0-9_]+$/.test(e.code) && e.message !== "" && e.path === path;
+  } catch {
+    return false;
+  }
+}
+
 const home = makeSysiHome();
 afterAll(() => home.cleanup());
 
@@ -67,7 +81,7 @@ describe("sysi scan on mutated ELF files", () => {
       const errLines = lines(r.stderr);
       const good =
         (r.code === 0 && r.stderr === "" && isScanJson(r.stdout)) ||
-        (r.code === 2 && errLines.length === 1 && errLines[0]?.startsWith("sysi: error: ") && r.stdout === "");
+        (r.code === 2 && errLines.length === 1 && isJsonError(errLines[0] as string, f) && isScanJson(r.stdout));
       if (r.code === 0) ok++;
       if (!good || hasStack(r.stderr)) bad.push(`${f}: exit ${r.code}: ${r.stderr.slice(0, 300)}`);
     }
@@ -75,5 +89,19 @@ describe("sysi scan on mutated ELF files", () => {
     // The set must exercise both outcomes, or it tests nothing.
     expect(ok).toBeGreaterThan(0);
     expect(ok).toBeLessThan(COUNT);
+
+    // All of them in one run: the same files fail, each in one line, and the run goes on.
+    const all = await sysi(["scan", ...files], home.env);
+    const failedAlone = results.filter(({ r }) => r.code !== 0).map(({ f }) => f);
+    const errLines = lines(all.stderr);
+    expect(all.code).toBe(2);
+    expect(hasStack(all.stderr)).toBe(false);
+    expect(errLines.at(-1)).toBe(`sysi: ${failedAlone.length} of ${COUNT} files failed, ${ok} scanned`);
+    expect(errLines.slice(0, -1)).toEqual(
+      results
+        .filter(({ r }) => r.code !== 0)
+        .map(({ r }) => `sysi: error: ${(JSON.parse(r.stderr) as JsonError).error.message}`),
+    );
+    expect(lines(all.stdout).filter((l) => !l.startsWith(" "))).toEqual(files.filter((f) => !failedAlone.includes(f)));
   }, 120_000);
 });

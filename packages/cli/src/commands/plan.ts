@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Args, Flags } from "@oclif/core";
 import type { DecodedPlan } from "@sysi/core/plan/binary";
 import type { PlanJson } from "@sysi/core/plan/json";
-import { SysiCommand } from "../base-command.ts";
+import { FileFailures, SysiCommand } from "../base-command.ts";
 import { chainEntries, defaultChain, loadRegistry, resolveChain } from "../registry.ts";
 import { formatMs, hex, table } from "../render.ts";
 
@@ -18,7 +18,8 @@ export default class Plan extends SysiCommand {
     "every instruction they overwrite starts a jump to a trampoline that runs it. The tactics jmp, punx, short and " +
     "evict (-s punning:tactics=jmp,...) are UNSAFE: they overwrite instructions that jump tables, computed gotos, " +
     ".cold parts, landing pads or a signal handler's resume address may still enter; the plan counts their sites " +
-    "as unsafe-tactic-sites.";
+    "as unsafe-tactic-sites. A FILE that cannot be read or planned gets one error line on stderr and the others are " +
+    "planned, as readelf does; the exit status is then 2, after a summary line when several files were given.";
   static override examples = [
     "<%= config.bin %> plan /usr/lib/x86_64-linux-gnu/libc.so.6",
     "<%= config.bin %> plan -s zpoline,ud2 --json /usr/bin/ls",
@@ -29,11 +30,15 @@ export default class Plan extends SysiCommand {
     file: Args.string({ description: "ELF file(s) to plan", required: true }),
   };
   static override flags = {
-    strategies: Flags.string({
+    strategy: Flags.string({
       char: "s",
-      description: "Strategy chain, e.g. punning,zpoline,ud2 (default: the best this host allows).",
+      aliases: ["strategies"],
+      summary: "strategy chain tried per site in order, e.g. punning,zpoline,ud2 (default: best for this host)",
     }),
-    json: Flags.boolean({ description: 'Print one JSON document {"plans":[…]} with every site and decision.' }),
+    json: Flags.boolean({
+      description:
+        'Print one JSON document {"plans":[…],"errors":[…]} with every site and decision; errors are JSON objects on stderr.',
+    }),
     output: Flags.string({ char: "o", description: "Also write the binary plan of the (single) FILE here." }),
     force: Flags.boolean({ description: "Replan even when the cache has a valid plan." }),
   };
@@ -51,13 +56,39 @@ export default class Plan extends SysiCommand {
         return false;
       }
     };
-    if (files.every(isPlanFile) && flags.output === undefined) {
-      const decoded = files.map((f) => binary.decodePlan(new Uint8Array(readFileSync(f))));
-      if (flags.json) this.printJson({ plans: decoded.map((d, i) => decodedJson(files[i] as string, d)) });
-      else for (const [i, d] of decoded.entries()) process.stdout.write(`${decodedSummary(files[i] as string, d)}\n`);
-      return;
-    }
+    // A binary plan is decoded and summarised (not with -o: that plans one ELF file).
+    const planFiles = new Set(flags.output === undefined ? files.filter(isPlanFile) : []);
+    const planner = planFiles.size < files.length ? await this.planner(flags.strategy) : null;
 
+    const docs: unknown[] = [];
+    const failed = new FileFailures(this.jsonRequested(), files.length);
+    for (const file of files) {
+      try {
+        if (planFiles.has(file)) {
+          const d = binary.decodePlan(new Uint8Array(readFileSync(file)));
+          if (flags.json) docs.push(decodedJson(file, d));
+          else process.stdout.write(`${decodedSummary(file, d)}\n`);
+          continue;
+        }
+        const { cache, chain, host, spec, writeFileAtomic } = planner as Planner;
+        const r = await cache.getOrPlan(file, chain, host, { force: flags.force });
+        if (flags.output !== undefined) writeFileAtomic(flags.output, readFileSync(r.planPath));
+        if (flags.json) docs.push(r.json);
+        else {
+          const how = r.hit ? "cached" : `planned in ${formatMs(r.ms)}`;
+          process.stdout.write(`${summary(file, spec, r.json, how, r.planPath)}\n`);
+        }
+      } catch (e) {
+        failed.add(file, e);
+      }
+    }
+    if (flags.json) this.printJson({ plans: docs, errors: failed.errors });
+    const status = failed.finish("planned");
+    if (status !== 0) this.exit(status);
+  }
+
+  /** The chain (given, or the best for this host), the host's facts and the plan cache. */
+  private async planner(strategy: string | undefined): Promise<Planner> {
     const [{ probeHost }, { PlanCache, writeFileAtomic }, registry] = await Promise.all([
       import("@sysi/core/host/index"),
       import("@sysi/core/plan/cache"),
@@ -65,23 +96,18 @@ export default class Plan extends SysiCommand {
     ]);
     const host = (await probeHost()).facts();
     const resolved =
-      flags.strategies === undefined
-        ? defaultChain(registry.entries, host)
-        : await resolveChain(this.config, flags.strategies);
+      strategy === undefined ? defaultChain(registry.entries, host) : await resolveChain(this.config, strategy);
     const chain = chainEntries(resolved);
-    const cache = new PlanCache();
-    const docs: PlanJson[] = [];
-    for (const file of files) {
-      const r = await cache.getOrPlan(file, chain, host, { force: flags.force });
-      if (flags.output !== undefined) writeFileAtomic(flags.output, readFileSync(r.planPath));
-      if (flags.json) docs.push(r.json);
-      else {
-        const how = r.hit ? "cached" : `planned in ${formatMs(r.ms)}`;
-        process.stdout.write(`${summary(file, resolved.spec, r.json, how, r.planPath)}\n`);
-      }
-    }
-    if (flags.json) this.printJson({ plans: docs });
+    return { cache: new PlanCache(), chain, host, spec: resolved.spec, writeFileAtomic };
   }
+}
+
+interface Planner {
+  cache: import("@sysi/core/plan/cache").PlanCache;
+  chain: Parameters<import("@sysi/core/plan/cache").PlanCache["getOrPlan"]>[1];
+  host: Parameters<import("@sysi/core/plan/cache").PlanCache["getOrPlan"]>[2];
+  spec: string;
+  writeFileAtomic: typeof import("@sysi/core/plan/cache").writeFileAtomic;
 }
 
 function counts(rec: Record<string, number>, top = Number.POSITIVE_INFINITY): string {

@@ -1,6 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import type { ScanResult, Site } from "@sysi/core/x86/types";
-import { SysiCommand } from "../base-command.ts";
+import { FileFailures, SysiCommand } from "../base-command.ts";
 import { formatBytes, formatMs, hex, Progress, table } from "../render.ts";
 
 /** The JSON form of one site: addresses as hex strings, no bytes, no ranges. */
@@ -19,17 +19,23 @@ export default class Scan extends SysiCommand {
   static override description =
     "Decodes the executable segments of each x86-64 ELF file from its function starts (symbols, .eh_frame) and " +
     "reports every system-call instruction with its syscall number when a preceding mov sets it. Sites found only " +
-    "by sweeping gaps are marked uncertain. Stops at the first file that cannot be read or is not x86-64 ELF64.";
+    "by sweeping gaps are marked uncertain. A FILE that cannot be read or is not x86-64 ELF64 (a directory, a " +
+    "separate .debug file, a script) gets one error line on stderr and the scan goes on, as readelf and objdump do; " +
+    "the exit status is then 2, after a summary line when several files were given.";
   static override examples = [
     "<%= config.bin %> scan /usr/lib/x86_64-linux-gnu/libc.so.6",
     "<%= config.bin %> scan --json /usr/bin/true /usr/bin/ls",
+    "find /usr/lib -type f -name '*.so*' -print0 | xargs -0 <%= config.bin %> scan > sites.txt",
   ];
   static override strict = false;
   static override args = {
     file: Args.string({ description: "ELF file(s) to scan", required: true }),
   };
   static override flags = {
-    json: Flags.boolean({ description: "Print one JSON document with every site instead of a summary." }),
+    json: Flags.boolean({
+      description:
+        'Print one JSON document {"files":[…],"errors":[…]} with every site instead of a summary; errors are JSON objects on stderr.',
+    }),
   };
 
   async run(): Promise<void> {
@@ -37,17 +43,25 @@ export default class Scan extends SysiCommand {
     const files = argv as string[];
     // Lazy: the decoder (iced-x86 wasm) costs ~30 ms to load; `sysi --help` must not pay it.
     const { scanFile } = await import("@sysi/core/x86/scan");
-    const results: ScanResult[] = [];
+    const docs: ReturnType<typeof toJson>[] = [];
+    const failed = new FileFailures(this.jsonRequested(), files.length);
     for (const path of files) {
       const progress = new Progress(`scanning ${path}`);
+      let r: ScanResult;
       try {
-        results.push(await scanFile(path, { onProgress: (done, total) => progress.update(done, total) }));
+        r = await scanFile(path, { onProgress: (done, total) => progress.update(done, total) });
+      } catch (e) {
+        failed.add(path, e);
+        continue;
       } finally {
         progress.done();
       }
-      if (!flags.json) process.stdout.write(`${await summary(path, results.at(-1) as ScanResult)}\n`);
+      if (flags.json) docs.push(toJson(path, r));
+      else process.stdout.write(`${await summary(path, r)}\n`);
     }
-    if (flags.json) this.printJson({ files: results.map((r, i) => toJson(files[i] as string, r)) });
+    if (flags.json) this.printJson({ files: docs, errors: failed.errors });
+    const status = failed.finish("scanned");
+    if (status !== 0) this.exit(status);
   }
 }
 
