@@ -104,6 +104,10 @@ int sysi_stats_slot(const char *name);
 int sysi_fd_is(long fd, const char *id);
 /* one SYSI_UNPATCHED_FILE line for a module left (partly) unpatched; left 0: it had no plan */
 void sysi_report_unpatched(const char *path, const struct sysi_left *left);
+/* one complete line appended to SYSI_UNPATCHED_FILE (one write); 1 when written */
+int sysi_report_line(const char *line, size_t n);
+/* escape.c: perform an execve/execveat, reporting first when its image will not load libsysi */
+long sysi_escape_exec(struct sysi_call *c);
 #define sysi_stat_add(field, n) \
 	do { if (sysi_stats) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED); } while (0)
 

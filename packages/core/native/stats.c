@@ -115,7 +115,6 @@ int sysi_stats_slot(const char *name)
 void sysi_report_unpatched(const char *path, const struct sysi_left *left)
 {
 	char line[4200], *p;
-	long fd;
 
 	if (!unpatched_file || sysi_strlen(path) > 4096)
 		return;
@@ -130,10 +129,20 @@ void sysi_report_unpatched(const char *path, const struct sysi_left *left)
 	}
 	p = sysi_stpcpy(p, path);
 	*p++ = '\n';
+	sysi_report_line(line, p - line);
+}
+
+/* Append one complete line to SYSI_UNPATCHED_FILE in one write; 1 when it was written. */
+int sysi_report_line(const char *line, size_t n)
+{
+	long fd, w = -1;
+	if (!unpatched_file)
+		return 0;
 	fd = raw3(__NR_open, unpatched_file, O_WRONLY | O_APPEND | O_CLOEXEC, 0);
 	if (fd < 0)
-		return;
+		return 0;
 	if (sysi_fd_is(fd, unpatched_id))
-		raw3(__NR_write, fd, line, p - line);
+		w = raw3(__NR_write, fd, line, n);
 	raw1(__NR_close, fd);
+	return w == (long)n;
 }

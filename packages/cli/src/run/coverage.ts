@@ -77,25 +77,54 @@ export function parseUnpatchedFile(text: string): ModuleGap[] {
   return [...by.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function refusedSentence(spec: string, gaps: readonly ModuleGap[], verb: string): string {
+/**
+ * `int80`: per module, how many of its refused sites are `int $0x80` (escapes.ts int80Sites):
+ * the 32-bit ABI, which no strategy instruments, named as such.
+ */
+function refusedSentence(
+  spec: string,
+  gaps: readonly ModuleGap[],
+  verb: string,
+  int80: ReadonlyMap<string, number>,
+): string {
   const n = gaps.reduce((s, g) => s + g.refused, 0);
-  const where = list(gaps.map((g) => `${g.path} (${g.refused})`));
+  const where = list(
+    gaps.map((g) => {
+      const k = int80.get(g.path) ?? 0;
+      return `${g.path} (${g.refused}${k > 0 ? `, ${k} int $0x80` : ""})`;
+    }),
+  );
   return `chain ${spec} leaves ${plural(n, "system-call site")} unpatched, in ${where}: system calls made there ${verb} the hook`;
 }
 
+const INT80_WHY = "int $0x80 is the 32-bit system-call ABI, which no strategy instruments; ";
+
+function why(spec: string, gaps: readonly ModuleGap[], int80: ReadonlyMap<string, number>): string {
+  const any = gaps.some((g) => (int80.get(g.path) ?? 0) > 0);
+  return `${any ? INT80_WHY : ""}\`sysi plan -s ${spec} FILE\` says why`;
+}
+
 /** The line `sysi run` prints before start, or null when the plans patch every site. */
-export function startNotice(spec: string, gaps: readonly ModuleGap[]): string | null {
+export function startNotice(
+  spec: string,
+  gaps: readonly ModuleGap[],
+  int80: ReadonlyMap<string, number> = new Map(),
+): string | null {
   if (gaps.length === 0) return null;
-  return `sysi: ${refusedSentence(spec, gaps, "bypass")} (\`sysi plan -s ${spec} FILE\` says why)\n`;
+  return `sysi: ${refusedSentence(spec, gaps, "bypass", int80)} (${why(spec, gaps, int80)})\n`;
 }
 
 /** --strict before start: the plans leave sites unpatched. */
-export function startError(spec: string, gaps: readonly ModuleGap[]): SysiError | null {
+export function startError(
+  spec: string,
+  gaps: readonly ModuleGap[],
+  int80: ReadonlyMap<string, number> = new Map(),
+): SysiError | null {
   if (gaps.length === 0) return null;
-  const suggestions = [`\`sysi plan -s ${spec} FILE\` says why`];
+  const suggestions = [why(spec, gaps, int80)];
   if (!spec.split(",").some((s) => s.split(":")[0] === "ud2"))
     suggestions.unshift(`-s ${spec},ud2 lets ud2 take the sites the others refuse`);
-  return new SysiError("RUN_UNPATCHED", `--strict: ${refusedSentence(spec, gaps, "would bypass")}`, {
+  return new SysiError("RUN_UNPATCHED", `--strict: ${refusedSentence(spec, gaps, "would bypass", int80)}`, {
     suggestions,
   });
 }

@@ -22,6 +22,17 @@ import {
   startNotice,
 } from "./coverage.ts";
 import { callerEnv } from "./environment.ts";
+import {
+  commandError,
+  commandEscape,
+  commandNotice,
+  escapeError,
+  escapeNotice,
+  escapeReport,
+  escapeSentence,
+  int80Sites,
+  parseExecEscapes,
+} from "./escapes.ts";
 import { ensureExecHelper, makeWorkDir, planLaunch } from "./launch.ts";
 import { readOrigin } from "./origin.ts";
 import { startPlanServer } from "./plan-server.ts";
@@ -119,8 +130,12 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       ensureExecHelper(),
     ]);
     const ahead = plannedGaps(prepared.modules);
+    const int80 = ahead.length > 0 ? int80Sites(prepared.modules) : new Map<string, number>();
+    // the kernel runs a set-ID command (or a script's set-ID interpreter) without LD_PRELOAD
+    const image = elfToPlan(program) ?? program;
+    const command = await commandEscape(image);
     if (flags.strict) {
-      const err = startError(prepared.chain.spec, ahead);
+      const err = startError(prepared.chain.spec, ahead, int80) ?? commandError(image, command);
       if (err !== null) throw err;
     }
     // Reached by the program's processes as /proc/<sysi>/fd/N only: nothing they can delete.
@@ -136,6 +151,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     env.SYSI_UNPATCHED_FILE = `/proc/${process.pid}/fd/${unpatchedFd}`;
     env.SYSI_UNPATCHED_ID = fileIdOf(unpatchedFd);
     env.SYSI_PLAN_SOCK = sockPath;
+    // the passthrough hook's fast path never enters the runtime: keep execs visible where it matters
+    if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
     const trace = flags.hook === "trace";
     const launch = planLaunch(helper, program, cmd, origin, trace ? sink.fd : null);
     if (trace) {
@@ -149,8 +166,10 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       writeStderr(`sysi: chain ${prepared.chain.spec}; modules: ${mods || "none"}\n`);
       writeStderr(`sysi: setup ${JSON.stringify(prepared.timings)}\n`);
     }
-    const notice = startNotice(prepared.chain.spec, ahead);
+    const notice = startNotice(prepared.chain.spec, ahead, int80);
     if (notice !== null) writeStderr(notice);
+    const commandLine = commandNotice(image, command);
+    if (commandLine !== null) writeStderr(commandLine);
     // stdio: the program's fds at their own numbers (Bun.spawn dup2s each into place)
     const stdio = launch.stdio as ["inherit", "inherit", "inherit"];
     const supervisor = superviseSignals(origin);
@@ -171,25 +190,40 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
           ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0)
           : exitCode;
     const stats = readStats(statsFd);
+    const report = readPrivateFile(unpatchedFd);
+    const execs = parseExecEscapes(report);
+    const escapes = escapeReport(
+      command === null ? null : { path: image, kind: command },
+      execs,
+      int80,
+      stats?.processes ?? 0,
+    );
+    // the summary's text names the escaped execs: on stderr already, the notice would repeat it
+    let escapesSaid = false;
     if (flags.hook === "count" && stats !== null) {
+      escapesSaid = !flags.json && sink.fd === 2 && !sink.owned;
       const text = flags.json
-        ? `${JSON.stringify(summaryJson(stats, prepared), null, 2)}\n`
-        : renderRunSummary(stats, prepared);
+        ? `${JSON.stringify(summaryJson(stats, prepared, escapes), null, 2)}\n`
+        : renderRunSummary(stats, prepared, { escapes });
       writeSink(sink, text);
     } else if (flags.verbose && stats !== null) {
-      writeStderr(renderRunSummary(stats, prepared, { syscalls: false }));
+      writeStderr(renderRunSummary(stats, prepared, { syscalls: false, escapes }));
+      escapesSaid = true;
     }
     const late = exitGaps(
-      parseUnpatchedFile(readPrivateFile(unpatchedFd)),
+      parseUnpatchedFile(report),
       prepared.modules.map((m) => m.path),
       stats,
     );
+    const escaped = escapeSentence(execs);
     if (flags.strict) {
-      const err = exitError(late);
+      const err = exitError(late) ?? escapeError(escaped);
       if (err !== null) throw err;
     }
     const lateNotice = exitNotice(late);
     if (lateNotice !== null) writeStderr(lateNotice);
+    const escapedNotice = escapeNotice(escaped);
+    if (escapedNotice !== null && !escapesSaid) writeStderr(escapedNotice);
     return { status, signal: typeof signal === "string" ? signal : null };
   } finally {
     server?.stop();

@@ -1,6 +1,7 @@
 /** The count hook's end-of-run report: an `strace -c`-style table plus what the runtime did. */
 import type { HostReport } from "@sysi/core/host/index";
 import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import { beforeRuntimeLine, type EscapeReport, EXEC_ESCAPE_KINDS, escapeSentence } from "./escapes.ts";
 
 /** What the report needs to know of the run: its chain, and the host (when it ran here). */
 export interface SummaryRun {
@@ -26,7 +27,8 @@ export function page0Notice(stats: StatsSnapshot, host: SummaryRun["host"]): str
   return `sysi: zpoline mapped page 0 for its ${n} site${n === 1 ? "" : "s"} on a CPU without protection keys: NULL reads and the kernel's reads of NULL pointer arguments did not fault (README, Security)`;
 }
 
-export function summaryJson(stats: StatsSnapshot, run: SummaryRun) {
+/** `escapes`: what ran uninstrumented (escapes.ts), when the run knows it (`sysi run`). */
+export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: EscapeReport) {
   const syscalls = stats.syscalls
     .filter((s) => s.calls > 0)
     .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
@@ -50,11 +52,16 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun) {
     processes: stats.processes,
     forks: stats.forks,
     ...(run.host === undefined ? {} : { page0: page0Mode(stats, run.host) }),
+    ...(escapes === undefined ? {} : { escapes }),
   };
 }
 
-export function renderRunSummary(stats: StatsSnapshot, run: SummaryRun, opts: { syscalls?: boolean } = {}): string {
-  const j = summaryJson(stats, run);
+export function renderRunSummary(
+  stats: StatsSnapshot,
+  run: SummaryRun,
+  opts: { syscalls?: boolean; escapes?: EscapeReport } = {},
+): string {
+  const j = summaryJson(stats, run, opts.escapes);
   const lines: string[] = [];
   if (opts.syscalls !== false) {
     const w = Math.max(7, ...j.syscalls.map((s) => s.name.length));
@@ -90,5 +97,19 @@ export function renderRunSummary(stats: StatsSnapshot, run: SummaryRun, opts: { 
   );
   const notice = page0Notice(stats, run.host);
   if (notice !== null) lines.push(notice);
+  const e = opts.escapes;
+  if (e !== undefined) {
+    if (e.command !== null) lines.push(`sysi: not instrumented: the command ${e.command.path} (${e.command.kind})`);
+    const execs = EXEC_ESCAPE_KINDS.flatMap((kind) => e.execs[kind].map((x) => ({ kind, ...x })));
+    const sentence = escapeSentence(execs);
+    if (sentence !== null) lines.push(`sysi: ${sentence}`);
+    if (e.int80.length > 0) {
+      const n = e.int80.reduce((s, m) => s + m.sites, 0);
+      lines.push(
+        `sysi: not instrumented: ${n} int $0x80 site${n === 1 ? "" : "s"} (${e.int80.map((m) => `${m.path} ${m.sites}`).join(", ")}): the 32-bit system-call ABI, which no strategy instruments`,
+      );
+    }
+    lines.push(beforeRuntimeLine(e.beforeRuntime.images));
+  }
   return `${lines.join("\n")}\n`;
 }

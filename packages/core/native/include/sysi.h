@@ -255,8 +255,19 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                                        sites whose every option failed at run time (fell
  *                                        through), in decimal; R + F > 0;
  *                      "noplan PATH"     no usable plan (none found, or corrupt): the whole
- *                                        module runs uninstrumented.
+ *                                        module runs uninstrumented;
+ *                      "exec KIND TID PATH"  an execve/execveat (seen by the runtime before the
+ *                                        kernel) whose new image will not load libsysi, KIND
+ *                                        one of setid, caps, static, foreign, env, preload,
+ *                                        vars (escape.c says what each means), TID the
+ *                                        calling thread, PATH the file's real path;
+ *                      "execfail TID"    that thread's last exec line is void: the call came
+ *                                        back (failed), nothing was executed.
  *                    PATH is the module's real path.
+ *   SYSI_WATCH_EXEC  "1": every execve/execveat reaches the runtime (and the exec check above)
+ *                    under the built-in passthrough hook too, whose fast path otherwise lets
+ *                    strategies make the call without entering libsysi (`sysi run --strict` and
+ *                    `-v` set it).
  *   SYSI_UNPATCHED_ID  optional "<st_dev>:<st_ino>" of that file, as SYSI_STATS_ID.
  *   SYSI_TRACE_FD    "<fd>:<st_dev>:<st_ino>": trace hook output on that inherited fd (`sysi
  *                    run` places it above the program's soft RLIMIT_NOFILE where it can), if it

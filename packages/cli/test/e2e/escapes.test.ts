@@ -1,0 +1,393 @@
+/**
+ * Nothing escapes silently (issue 13 item 7): `sysi run` names what it did not instrument and why
+ * — execs whose image never loads the runtime (set-ID and file-capability programs, a reset
+ * environment, LD_PRELOAD removed, sysi's variables removed, static programs), `int $0x80` sites,
+ * and the calls each image makes before the runtime starts (named, not counted) — and --strict
+ * makes each an error (exit 2, one line): before the program starts where that is known, at exit
+ * otherwise.
+ *
+ * Oracle: `strace -f` of the whole run with SYSI_MARKER=1. An image exec'd by an instrumented
+ * image (one that made its start marker) that never makes its own marker is an escape; the lines
+ * of an image before its marker are the calls made before the runtime started. The probe
+ * program says what the kernel and the loader did with it (AT_SECURE, libsysi mapped).
+ * Under the default chain and -s ud2; set-ID and capability programs as uid 65534 (setpriv).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hasStack, lines, RUN_JS } from "../helpers.ts";
+
+const FIX = join(import.meta.dir, "fixtures", "escapes");
+const isRoot = process.getuid?.() === 0;
+const hasStrace = Bun.which("strace") !== null;
+const hasSetpriv = Bun.which("setpriv") !== null;
+const setcap = Bun.which("setcap") ?? (existsSync("/sbin/setcap") ? "/sbin/setcap" : null);
+const CHAINS = [
+  { name: "default chain", args: [] as string[] },
+  { name: "-s ud2", args: ["-s", "ud2"] },
+];
+
+// world-readable: uid 65534 runs the probes and reads nothing else of ours
+const dir = mkdtempSync(join(tmpdir(), "sysi-escapes-"));
+chmodSync(dir, 0o755);
+const bin = (name: string) => join(dir, name);
+afterAll(() => rmSync(dir, { recursive: true, force: true })); // the set-user-ID copies go with it
+
+interface User {
+  name: string;
+  wrap: string[];
+  env: Record<string, string>;
+}
+
+function userEnv(name: string, uid: number | null): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of [
+    ["home", "HOME"],
+    ["cache", "SYSI_CACHE_DIR"],
+    ["tmp", "TMPDIR"],
+  ] as const) {
+    const d = join(dir, `${name}-${k}`);
+    mkdirSync(d, { recursive: true });
+    if (uid !== null) chownSync(d, uid, uid);
+    env[v] = d;
+  }
+  return env;
+}
+
+const BASE: Record<string, string> = {};
+for (const [k, v] of Object.entries(process.env)) {
+  if (v !== undefined && !k.startsWith("SYSI_") && k !== "DEBUG") BASE[k] = v;
+}
+
+let root: User;
+let nobody: User;
+
+function cc(out: string, src: string, extra: string[] = []): void {
+  const r = Bun.spawnSync(["cc", "-O2", ...extra, "-o", out, join(FIX, src)], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`cc ${src}: ${r.stderr.toString()}`);
+}
+
+beforeAll(() => {
+  root = { name: "root", wrap: [], env: userEnv("root", null) };
+  nobody = {
+    name: "uid 65534",
+    wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+    env: isRoot ? userEnv("nobody", 65534) : {},
+  };
+  cc(bin("probe"), "probe.c");
+  for (const k of ["env", "preload", "vars", "ok", "suid", "caps"]) {
+    Bun.spawnSync(["cp", bin("probe"), bin(`probe-${k}`)]);
+  }
+  cc(bin("probe-static"), "probe.c", ["-static"]);
+  cc(bin("int80"), "int80.c");
+  Bun.spawnSync(["cp", bin("probe-static"), bin("probe-noexec")]);
+  chmodSync(bin("probe-noexec"), 0o644);
+  if (isRoot) {
+    chmodSync(bin("probe-suid"), 0o4755); // set-user-ID root: removed with dir in afterAll
+    if (setcap !== null) Bun.spawnSync([setcap, "cap_net_raw+ep", bin("probe-caps")]);
+  }
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  trace: string;
+}
+
+let runs = 0;
+
+/** `sysi run ARGS` as `user`, under `strace -f` when `traced` (SYSI_MARKER=1 either way). */
+function run(user: User, args: string[], traced = true): Run {
+  const trace = join(dir, `trace-${++runs}`);
+  const strace = traced ? ["strace", "-f", "-qq", "-o", trace] : [];
+  const r = Bun.spawnSync([...strace, ...user.wrap, process.execPath, RUN_JS, "run", ...args], {
+    env: { ...BASE, ...user.env, SYSI_MARKER: "1" },
+    cwd: dir,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const text = traced && existsSync(trace) ? readFileSync(trace, "utf8") : "";
+  rmSync(trace, { force: true });
+  return { code: r.exitCode ?? 128, stdout: r.stdout.toString(), stderr: r.stderr.toString(), trace: text };
+}
+
+interface Image {
+  path: string;
+  /** Exec'd by an image that had the runtime (its escape would be libsysi's to see). */
+  watched: boolean;
+  marker: boolean;
+  /** Lines before the marker (all of them, without one). */
+  before: number;
+}
+
+/**
+ * The process images of a `strace -f -qq` log: each successful execve starts one in its pid;
+ * a child starts with its parent's current image (a pid's first line comes after the parent's
+ * marker, whatever order strace prints the clone's result in).
+ */
+function images(text: string): Image[] {
+  const parent = new Map<number, number>();
+  const CLONE = /^(\d+) (?:(?:clone3?|vfork|fork)\(.*|<\.\.\. (?:clone3?|vfork|fork) resumed>.*)\) += (\d+)$/;
+  for (const l of text.split("\n")) {
+    const m = CLONE.exec(l);
+    if (m) parent.set(Number(m[2]), Number(m[1]));
+  }
+  const cur = new Map<number, Image | null>();
+  const pending = new Map<number, string>();
+  const all: Image[] = [];
+  for (const l of text.split("\n")) {
+    const m = /^(\d+) (.*)$/.exec(l);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const rest = m[2] as string;
+    if (!cur.has(pid)) cur.set(pid, cur.get(parent.get(pid) ?? -1) ?? null);
+    const img = cur.get(pid) ?? null;
+    const exec = /^execve\("((?:[^"\\]|\\.)*)"/.exec(rest);
+    if (exec) pending.set(pid, exec[1] as string);
+    const done = /^execve\(.*\) = 0$/.test(rest) || /^<\.\.\. execve resumed>.* = 0$/.test(rest);
+    if (done) {
+      const next: Image = { path: pending.get(pid) ?? "?", watched: img?.marker ?? false, marker: false, before: 0 };
+      all.push(next);
+      cur.set(pid, next);
+      continue;
+    }
+    if (img === null || img.marker || rest.startsWith("+++") || rest.startsWith("---")) continue;
+    if (rest.startsWith("<... ")) continue; // the rest of a call already counted
+    if (/^syscall_0x5157\(0[,)]/.test(rest)) img.marker = true;
+    else img.before++;
+  }
+  return all;
+}
+
+const real = (p: string) => Bun.spawnSync(["realpath", p]).stdout.toString().trim();
+
+/** Escaped images by real path, from the trace: exec'd by an instrumented image, no marker. */
+function escapedByTrace(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const i of images(text)) {
+    if (!i.watched || i.marker) continue;
+    const p = real(i.path.startsWith("/") ? i.path : join(dir, i.path));
+    out.set(p, (out.get(p) ?? 0) + 1);
+  }
+  return out;
+}
+
+interface Json {
+  processes: number;
+  escapes: {
+    command: { path: string; kind: string } | null;
+    execs: Record<string, { path: string; count: number }[]>;
+    int80: { path: string; sites: number }[];
+    beforeRuntime: { images: number; calls: number | null; reason: string };
+  };
+}
+
+function summary(r: Run): Json {
+  const start = r.stdout.indexOf("\n{");
+  return JSON.parse(r.stdout.slice(start + 1)) as Json;
+}
+
+/** The JSON's exec escapes as "kind path count" strings. */
+function execsOf(j: Json): string[] {
+  return Object.entries(j.escapes.execs).flatMap(([k, list]) => list.map((e) => `${k} ${e.path} ${e.count}`));
+}
+
+const skipTrace = !hasStrace ? "needs strace" : null;
+
+for (const chain of CHAINS) {
+  describe(`sysi run names what it did not instrument (${chain.name})`, () => {
+    test.skipIf(skipTrace !== null)(
+      `a reset environment, LD_PRELOAD replaced, a static program, a failed exec: each against strace -f${skipTrace ? ` (skipped: ${skipTrace})` : ""}`,
+      () => {
+        const script = [
+          `env -i ${bin("probe-env")}`,
+          `LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6 ${bin("probe-preload")}`,
+          bin("probe-static"),
+          `${bin("probe-noexec")} 2>/dev/null`,
+          bin("probe-ok"),
+          "true",
+        ].join("; ");
+        const r = run(root, [...chain.args, "--json", "-o", "-", "--", "sh", "-c", script]);
+        expect(r.code).toBe(0);
+        // what the images themselves saw
+        expect(r.stdout).toContain("probe-env secure=0 sysi=0");
+        expect(r.stdout).toContain("probe-preload secure=0 sysi=0");
+        expect(r.stdout).toContain("probe-static secure=0 sysi=0");
+        expect(r.stdout).toContain("probe-ok secure=0 sysi=1");
+        const oracle = escapedByTrace(r.trace);
+        const expected = new Map([
+          [bin("probe-env"), 1],
+          [bin("probe-preload"), 1],
+          [bin("probe-static"), 1],
+        ]);
+        expect(oracle).toEqual(expected); // the oracle sees these three and nothing else
+        const j = summary(r);
+        expect(execsOf(j).sort()).toEqual(
+          [`env ${bin("probe-env")} 1`, `preload ${bin("probe-preload")} 1`, `static ${bin("probe-static")} 1`].sort(),
+        );
+        expect(j.escapes.command).toBeNull();
+        // the exit line says the same (--json: the summary holds no sentence)
+        const last = lines(r.stderr).at(-1) ?? "";
+        expect(last).toMatch(/^sysi: not instrumented during the run: /);
+        for (const p of expected.keys()) expect(last).toContain(p);
+        expect(last).not.toContain("probe-noexec");
+      },
+    );
+
+    test.skipIf(skipTrace !== null)(
+      `sysi's variables removed: the image is not counted (its marker is in the trace, the summary lacks its process)${skipTrace ? ` (skipped: ${skipTrace})` : ""}`,
+      () => {
+        const r = run(root, [
+          ...chain.args,
+          "--json",
+          "-o",
+          "-",
+          "--",
+          "sh",
+          "-c",
+          `env -u SYSI_STATS_FILE ${bin("probe-vars")}`,
+        ]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toContain("probe-vars secure=0 sysi=1");
+        const imgs = images(r.trace).filter((i) => i.marker);
+        const vars = imgs.filter((i) => i.path === bin("probe-vars"));
+        expect(vars).toHaveLength(1);
+        const j = summary(r);
+        expect(j.processes).toBe(imgs.length - 1);
+        expect(execsOf(j)).toEqual([`vars ${bin("probe-vars")} 1`]);
+      },
+    );
+
+    test.skipIf(skipTrace !== null)(
+      `calls before the runtime started are named, not counted; strace -f of the native run counts them${skipTrace ? ` (skipped: ${skipTrace})` : ""}`,
+      () => {
+        const trace = join(dir, `native-${chain.args.join("") || "default"}`);
+        Bun.spawnSync(["strace", "-f", "-qq", "-o", trace, "/usr/bin/true"]);
+        const native = lines(readFileSync(trace, "utf8")).filter((l) => /^\d+ [a-z_0-9]+\(/.test(l)).length;
+        rmSync(trace, { force: true });
+        const r = run(root, [...chain.args, "--json", "-o", "-", "--", "/usr/bin/true"]);
+        expect(r.code).toBe(0);
+        const j = summary(r) as Json & { total: { calls: number } };
+        const marked = images(r.trace).filter((i) => i.marker);
+        expect(marked.map((i) => real(i.path))).toEqual([real("/usr/bin/true")]);
+        // the dynamic loader alone opens, maps and protects libc: far more calls than the hook saw
+        expect(native - j.total.calls).toBeGreaterThan(10);
+        console.log(
+          `/usr/bin/true under ${chain.name}: strace -f of the native run ${native} calls, the hook ${j.total.calls}; ` +
+            `under sysi, ${marked[0]?.before} lines before the start marker (the loader's and libsysi's own setup)`,
+        );
+        expect(j.escapes.beforeRuntime).toEqual({
+          images: 1,
+          calls: null,
+          reason:
+            "the kernel keeps no per-process count of system calls that sysi can read without tracing the program (ptrace, perf)",
+        });
+        const text = run(root, [...chain.args, "--", "/usr/bin/true"], false);
+        expect(lines(text.stderr)).toContain(
+          `sysi: not counted: the system calls the one process image made before the runtime started (the dynamic loader's, constructors that ran before libsysi's): ${j.escapes.beforeRuntime.reason}`,
+        );
+      },
+    );
+
+    test("int $0x80 sites are named before start; --strict refuses before the program starts", () => {
+      const r = run(root, [...chain.args, "--json", "-o", "-", "--", bin("int80")], false);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("int80 getpid ok");
+      const first = lines(r.stderr)[0] ?? "";
+      expect(first).toContain(`${bin("int80")} (1, 1 int $0x80)`);
+      expect(first).toContain("int $0x80 is the 32-bit system-call ABI, which no strategy instruments");
+      expect(summary(r).escapes.int80).toEqual([{ path: bin("int80"), sites: 1 }]);
+      const objdump = Bun.spawnSync(["objdump", "-d", bin("int80")]).stdout.toString();
+      expect(objdump.match(/\bint\s+\$0x80\b/g)).toHaveLength(1);
+      const s = run(root, [...chain.args, "--strict", "--", bin("int80")], false);
+      expect(s.code).toBe(2);
+      expect(s.stdout).toBe("");
+      expect(lines(s.stderr)).toHaveLength(1);
+      expect(s.stderr).toMatch(
+        /^sysi: error: --strict: chain \S+ leaves 1 system-call site unpatched, in .*int \$0x80/,
+      );
+    });
+
+    test("--strict: an escaped exec is an error at exit (exit 2, one line); none: the program's status", () => {
+      for (const hook of ["count", "passthrough"]) {
+        const r = run(
+          root,
+          [...chain.args, "--strict", "--hook", hook, "--", "sh", "-c", `env -i ${bin("probe-env")}`],
+          false,
+        );
+        expect({ hook, code: r.code }).toEqual({ hook, code: 2 });
+        expect(r.stdout).toBe("probe-env secure=0 sysi=0\n"); // it ran: only exit knows
+        const errs = lines(r.stderr).filter((l) => l.startsWith("sysi: error"));
+        expect(errs).toHaveLength(1);
+        expect(errs[0]).toMatch(
+          /^sysi: error: --strict: not instrumented during the run: 1 exec with a reset environment \(/,
+        );
+        expect(hasStack(r.stderr)).toBe(false);
+        const ok = run(
+          root,
+          [...chain.args, "--strict", "--hook", hook, "--", "sh", "-c", `${bin("probe-ok")}; exit 3`],
+          false,
+        );
+        expect({ hook, code: ok.code, stderr: ok.stderr.includes("sysi: error") }).toEqual({
+          hook,
+          code: 3,
+          stderr: false,
+        });
+      }
+    });
+  });
+
+  const skipUser = !isRoot
+    ? "needs root to make set-user-ID copies and switch to uid 65534"
+    : !hasSetpriv
+      ? "needs setpriv (util-linux)"
+      : !hasStrace
+        ? "needs strace"
+        : null;
+  describe(`as uid 65534: set-ID and capability programs (${chain.name})${skipUser ? ` (skipped: ${skipUser})` : ""}`, () => {
+    test.skipIf(skipUser !== null)(
+      "a set-user-ID root program and one with file capabilities, exec'd: against strace -f",
+      () => {
+        const caps = setcap !== null;
+        const script = [bin("probe-suid"), ...(caps ? [bin("probe-caps")] : []), bin("probe-ok")].join("; ");
+        const r = run(nobody, [...chain.args, "--json", "-o", "-", "--", "sh", "-c", script]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toContain("probe-suid secure=1 sysi=0");
+        if (caps) expect(r.stdout).toContain("probe-caps secure=1 sysi=0");
+        expect(r.stdout).toContain("probe-ok secure=0 sysi=1");
+        const expected = new Map([[bin("probe-suid"), 1]]);
+        if (caps) expected.set(bin("probe-caps"), 1);
+        expect(escapedByTrace(r.trace)).toEqual(expected);
+        const want = [`setid ${bin("probe-suid")} 1`, ...(caps ? [`caps ${bin("probe-caps")} 1`] : [])];
+        expect(execsOf(summary(r)).sort()).toEqual(want.sort());
+      },
+    );
+
+    test.skipIf(skipUser !== null)(
+      "a set-user-ID command: named before start; --strict refuses before it starts",
+      () => {
+        const made = join(nobody.env.TMPDIR as string, `made-${chain.args.join("") || "default"}`);
+        const s = run(nobody, [...chain.args, "--strict", "--", bin("probe-suid"), made], false);
+        expect(s.code).toBe(2);
+        expect(s.stdout).toBe("");
+        expect(lines(s.stderr)).toHaveLength(1);
+        expect(s.stderr).toMatch(
+          /^sysi: error: --strict: \S+probe-suid is set-user-ID or set-group-ID for this user: the kernel runs it in secure mode/,
+        );
+        expect(existsSync(made)).toBe(false);
+        const r = run(nobody, [...chain.args, "--json", "-o", "-", "--", bin("probe-suid"), made], false);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toContain("probe-suid secure=1 sysi=0");
+        expect(lines(r.stderr)[0]).toMatch(/^sysi: \S+probe-suid is set-user-ID or set-group-ID for this user: /);
+        expect(summary(r).escapes.command).toEqual({ path: bin("probe-suid"), kind: "setid" });
+        // as root the same program is not set-ID to anyone else: instrumented, nothing said
+        const asRoot = run(root, [...chain.args, "--strict", "--", bin("probe-suid")], false);
+        expect(asRoot.code).toBe(0);
+        expect(asRoot.stdout).toBe("probe-suid secure=0 sysi=1\n");
+      },
+    );
+  });
+}
