@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { formatError, oneLine, writeStderr } from "../src/format-error.ts";
+import { errorOutput, oneLine, wantsJson, writeStderr } from "../src/format-error.ts";
 
 // oclif reports a plugin command that fails to load as a multi-line process warning, on every
 // invocation. Keep it to one `sysi: warning:` line per distinct message (the full text with DEBUG).
@@ -25,6 +25,16 @@ if (argv[0] === "run") {
   if (status !== null) process.exit(status);
 }
 
+// oclif's --version names the Node version Bun emulates (process.version); say which Bun runs sysi.
+if (argv.length === 1 && argv[0] === "--version") {
+  const { readFileSync } = await import("node:fs");
+  const pj = JSON.parse(readFileSync(`${import.meta.dir}/../package.json`, "utf8"));
+  process.stdout.write(
+    `${pj.name}/${pj.version} ${process.platform}-${process.arch} bun-${Bun.version} (node-compat ${process.version})\n`,
+  );
+  process.exit(0);
+}
+
 const { flush, run, settings } = await import("@oclif/core");
 
 // Bun runs the TypeScript commands directly: no ts-node/tsx lookup, no lib->src rewriting.
@@ -36,7 +46,7 @@ try {
   await run(argv, import.meta.url);
   await flush();
 } catch (err) {
-  const out = formatError(err);
+  const out = errorOutput(err, wantsJson(argv));
   if (out === null) {
     await flush();
     process.exit(err?.oclif?.exit ?? 0);

@@ -12,13 +12,19 @@ Configurations whose strategy, runtime or host feature is missing are listed as 
   static override examples = [
     "<%= config.bin %> bench",
     "<%= config.bin %> bench --rounds 7 --json > bench.json",
-    "<%= config.bin %> bench --only zpoline,ud2:int3",
+    "<%= config.bin %> bench -s zpoline,ud2:int3",
+    "<%= config.bin %> bench --only startup",
   ];
   static override flags = {
     rounds: Flags.integer({ summary: "rounds of every configuration (default 5; tiny mode 1)", min: 1, max: 100 }),
     json: Flags.boolean({ summary: "print the whole result as one JSON document" }),
+    strategy: Flags.string({
+      char: "s",
+      summary: "strategies to measure, each on its own: names or specs, e.g. zpoline,ud2:int3 (default: all)",
+      description: "Native rows and the floor always run (every ratio needs them). Same as naming them in --only.",
+    }),
     only: Flags.string({
-      summary: "comma list of groups to run: strategy names or specs (zpoline, ud2:int3), strace, startup",
+      summary: "comma list of groups to run: strace, startup, or strategy names or specs as with -s",
       description: "Native rows and the floor always run (every ratio needs them).",
     }),
     "target-ms": Flags.integer({
@@ -35,10 +41,15 @@ Configurations whose strategy, runtime or host feature is missing are listed as 
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Bench);
-    const only = flags.only
-      ?.split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "");
+    const groups = [flags.strategy, flags.only].filter((g): g is string => g !== undefined);
+    const only =
+      groups.length === 0
+        ? undefined
+        : groups
+            .join(",")
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s !== "");
     const tty = process.stderr.isTTY === true;
     let shown = false;
     const progress = (line: string) => {

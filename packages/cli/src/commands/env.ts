@@ -29,7 +29,11 @@ Everything started with these variables is instrumented, and \`sysi run\` ignore
     format: Flags.string({
       options: ["sh", "env", "json"],
       default: "sh",
-      summary: "sh: export lines; env: K=V words",
+      summary: "sh: export lines; env: K=V words; json: as --json",
+    }),
+    json: Flags.boolean({
+      summary: "one JSON document {env, chain, modules} (same as --format json); errors are JSON objects on stderr",
+      exclusive: ["format"],
     }),
   };
 
@@ -50,7 +54,7 @@ Everything started with these variables is instrumented, and \`sysi run\` ignore
       createStatsFile(p);
       env.SYSI_STATS_FILE = p;
     }
-    if (flags.format === "json") {
+    if (flags.json || flags.format === "json") {
       this.printJson({ env, chain: prepared.chain.spec, modules: prepared.modules });
       return;
     }

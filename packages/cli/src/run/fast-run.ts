@@ -20,7 +20,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { formatError, writeStderr } from "../format-error.ts";
+import { errorOutput, writeStderr } from "../format-error.ts";
 import type { RegistryConfig, RegistryPlugin } from "../registry.ts";
 import { dieLikeProgram, executeRun, type RunFlags } from "./execute.ts";
 
@@ -146,8 +146,11 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
   };
 }
 
-/** oclif hook events that run around every command: a plugin with one needs oclif. */
-const LIFECYCLE_HOOKS = ["init", "prerun", "preparse", "postrun", "finally", "command_not_found"];
+/**
+ * oclif hook events that run around every command: a plugin with one needs oclif. Not
+ * command_not_found (the CLI's did-you-mean): `run` is always found, so oclif never calls it.
+ */
+const LIFECYCLE_HOOKS = ["init", "prerun", "preparse", "postrun", "finally"];
 
 interface OclifSection {
   plugins?: unknown;
@@ -322,7 +325,7 @@ export async function fastRun(argv: readonly string[], root: string): Promise<nu
     dieLikeProgram(outcome.signal);
     return outcome.status;
   } catch (err) {
-    const out = formatError(err);
+    const out = errorOutput(err, scanned.values.json === true);
     writeStderr(`${out?.line ?? `sysi: internal error: ${String(err)}`}\n`);
     return out?.exit ?? 70;
   }
