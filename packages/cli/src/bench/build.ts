@@ -53,10 +53,13 @@ export interface BenchBinaries {
 
 const WARN = ["-Wall", "-Wextra", "-Werror"];
 
+/** cc through tinyexec (a long-running command: its ~50 ms import does not matter here). */
 async function cc(args: string[], out: string): Promise<void> {
-  const proc = Bun.spawn(["cc", ...args, "-o", out], { stdout: "pipe", stderr: "pipe" });
-  const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  if (code !== 0) {
+  const { x, NonZeroExitError } = await import("tinyexec");
+  try {
+    await x("cc", [...args, "-o", out], { throwOnError: true, nodeOptions: { stdio: ["ignore", "pipe", "pipe"] } });
+  } catch (e) {
+    const err = e instanceof NonZeroExitError ? (e.output?.stderr ?? "") : e instanceof Error ? e.message : String(e);
     const line = err.split("\n").find((l) => l.includes("error")) ?? err.split("\n")[0] ?? "";
     throw new BuildError("BENCH_BUILD", `cc failed for ${out}: ${line.trim()}`);
   }
