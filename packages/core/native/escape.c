@@ -65,11 +65,13 @@ __attribute__((constructor(102))) static void escape_setup(void)
 	const char *f = sysi_getenv("SYSI_UNPATCHED_FILE");
 	if (!f || !*f || !dladdr((void *)escape_setup, &di) || !di.dli_fname || !*di.dli_fname)
 		return;
+	sysi_runtime_work(1); /* after the start marker: the allocation is ours, not the program's */
 	self_path = copy(di.dli_fname);
 	for (unsigned i = 0; i < NNEEDED; i++) {
 		const char *v = sysi_getenv(needed[i]);
 		need_val[i] = v ? copy(v) : 0;
 	}
+	sysi_runtime_work(0);
 	on = self_path != 0;
 }
 
@@ -314,11 +316,14 @@ static int report(int kind, struct scratch *s)
 long sysi_escape_exec(struct sysi_call *c)
 {
 	int at = c->nr == __NR_execveat, kind, said = 0;
-	struct scratch *s;
+	struct scratch *s = 0;
 	long r;
 
-	if (on && (s = sysi_map_pages(sizeof *s))) {
+	if (on) {
 		sysi_runtime_work(1);
+		s = sysi_map_pages(sizeof *s);
+	}
+	if (on && s) {
 		s->path[0] = 0;
 		kind = at ? file_kind(c->args[0], (const char *)c->args[1], c->args[4], s, 0)
 			  : file_kind(AT_FDCWD, (const char *)c->args[0], 0, s, 0);
@@ -328,8 +333,9 @@ long sysi_escape_exec(struct sysi_call *c)
 			said = report(kind, s);
 		/* unmapped before the call: a vfork child shares this address space */
 		sysi_unmap(s, sizeof *s);
-		sysi_runtime_work(0);
 	}
+	if (on)
+		sysi_runtime_work(0);
 	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 		      c->args[5]);
 	if (said) {
