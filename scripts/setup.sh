@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what sysi and its tests need on a fresh Debian x86-64 machine (idempotent):
 # Debian packages (C and C++ compilers, binutils for objdump, strace, perf for the count oracle without
-# ptrace stops, Go for the static-binary test),
+# ptrace stops, Go for the static-binary test, setcap and setpriv for the escapes test),
 # Bun 1.4.5 (the machine's Node is too old for the toolchain), and the workspace dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in gcc g++ make binutils strace linux-perf golang-go python3 perl git tar gzip; do
+for p in gcc g++ make binutils strace linux-perf golang-go python3 perl git tar gzip libcap2-bin util-linux; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -92,24 +92,42 @@ export const START_GAP =
 /** `sysi run`'s end-of-run line about sites left unpatched during the run. */
 export const EXIT_GAP = /^sysi: left unpatched during the run: .+: system calls made there bypassed the hook$/;
 
+/** `sysi run`'s end-of-run line about programs that ran uninstrumented (run/escapes.ts). */
+export const ESCAPED = /^sysi: not instrumented during the run: .+: their system calls were not seen$/;
+
 /**
  * Split `sysi run`'s stderr into its coverage lines (the first line, when it is the start
- * line; the last, when it is the exit line) and the rest, which is the program's own.
+ * line; the last, when it is the exit line, and after it the escaped-programs line) and the
+ * rest, which is the program's own.
  */
-export function splitCoverage(stderr: string): { start: string | null; exit: string | null; rest: string } {
+export function splitCoverage(stderr: string): {
+  start: string | null;
+  exit: string | null;
+  escaped: string | null;
+  rest: string;
+} {
   let rest = stderr;
   let start: string | null = null;
   let exit: string | null = null;
+  let escaped: string | null = null;
   const first = rest.slice(0, rest.indexOf("\n") + 1);
   if (START_GAP.test(first.trimEnd())) {
     start = first.trimEnd();
     rest = rest.slice(first.length);
   }
-  const body = rest.endsWith("\n") ? rest.slice(0, -1) : rest;
-  const last = body.slice(body.lastIndexOf("\n") + 1);
+  const lastLine = (): string => {
+    const body = rest.endsWith("\n") ? rest.slice(0, -1) : rest;
+    return body.slice(body.lastIndexOf("\n") + 1);
+  };
+  let last = lastLine();
+  if (ESCAPED.test(last)) {
+    escaped = last;
+    rest = rest.slice(0, rest.length - last.length - 1);
+    last = lastLine();
+  }
   if (EXIT_GAP.test(last)) {
     exit = last;
     rest = rest.slice(0, rest.length - last.length - 1);
   }
-  return { start, exit, rest };
+  return { start, exit, escaped, rest };
 }
