@@ -199,7 +199,7 @@ export class TrampolineSpace {
       if (this.closed.has(p)) return -1;
       return pp.free(off, len) ? (pp.snug(off, len) ? 0 : 1) : -1;
     }
-    let c = this.closed.size > 0 ? -1 : 2; // while emptying a page (repack.ts), no new ones
+    let c = this.closed.size > 0 || this.capped ? -1 : 2; // while repacking (repack.ts), no new ones
     for (const [i, pp] of this.phys.entries()) {
       if (this.closed.has(i) || !pp.free(off, len)) continue;
       if (pp.snug(off, len)) return 0.5;
@@ -232,6 +232,8 @@ export class TrampolineSpace {
 
   /** Physical pages no new span may use (repack.ts empties them). */
   readonly closed = new Set<number>();
+  /** No physical page beyond those in `phys` (repack.ts solves into a fixed number of pages). */
+  capped = false;
 
   /** Give back a span placed at t (repack.ts); its virtual page goes when nothing else is on it. */
   unplace(t: number, len: number): void {

@@ -4,6 +4,7 @@
  */
 import type { SiteContext, SitePatch } from "@sysi/core/strategy";
 import type { Site } from "@sysi/core/x86/types";
+import { spreadFixedPuns } from "./convert.ts";
 import { entryOffset, FIXED_BYTES } from "./encode.ts";
 import { finishPages, PAGE, spaceFor } from "./pages.ts";
 import { repack } from "./repack.ts";
@@ -127,6 +128,7 @@ export function pageStats(taken: readonly { site: Site; patch: SitePatch }[]): P
  */
 export function finishModule(ctx: SiteContext, taken: readonly { site: Site; patch: SitePatch }[]): PageStats {
   const space = spaceFor(ctx.elf);
+  spreadFixedPuns(ctx, space);
   repack(space);
   finishPages(space, new Set(taken.map((x) => x.patch)));
   return pageStats(taken);
