@@ -86,7 +86,10 @@ export function dependencyOrder(pkgs: readonly WorkspacePackage[]): WorkspacePac
 export function tarballProblems(files: readonly string[], packageJson: string): string[] {
   const problems: string[] = [];
   if (packageJson.includes('"workspace:')) problems.push("package.json keeps a workspace: range");
-  const tests = files.filter((f) => /(^|\/)(test|tests|__tests__)\/|\.test\.[cm]?[jt]s$/.test(f));
+  // @sysi/core's native/tests/hard/ are the strategy testkit's fixtures (its hard-case programs), not tests.
+  const tests = files
+    .filter((f) => !f.startsWith("package/native/tests/hard/"))
+    .filter((f) => /(^|\/)(test|tests|__tests__)\/|\.test\.[cm]?[jt]s$/.test(f));
   if (tests.length > 0) problems.push(`ships tests (${tests.slice(0, 3).join(", ")}${tests.length > 3 ? ", …" : ""})`);
   for (const want of ["package/LICENSE", "package/README.md", "package/package.json"])
     if (!files.includes(want)) problems.push(`has no ${want.slice("package/".length)}`);

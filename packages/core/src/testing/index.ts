@@ -234,7 +234,7 @@ function buildHardCases(out: string): { programs: string[]; why?: string } {
   const native = join(import.meta.dir, "..", "..", "native");
   const dir = join(native, "tests", "hard");
   if (!existsSync(dir)) return { programs: [], why: `this @sysi/core has no hard-case sources (${dir})` };
-  const r = Bun.spawnSync(["make", "-s", "-C", native, `OUT=${out}`, "tests"], { stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(["make", "-s", "-C", native, `OUT=${out}`, "hard"], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) return { programs: [], why: `building the hard cases failed: ${r.stderr.toString().trim()}` };
   const programs = [...new Bun.Glob("*.c").scanSync(dir)]
     .map((f) => join(out, "tests", f.slice(0, -2)))
