@@ -12,6 +12,18 @@ const SYS_vfork = 58;
 const SYS_clone3 = 435;
 const IN_CONTEXT = new Set([SYS_rt_sigreturn, SYS_clone, SYS_vfork, SYS_clone3]);
 
+// A debugger starts a program with vfork, PTRACE_TRACEME in the child, exec: once traced, the
+// child's next trap stops it for a tracer that sleeps in vfork until the exec (both hang).
+// ud2's runtime defers the TRACEME to the child's exec or kill-family call; leave those calls,
+// and ptrace itself, to it (or another strategy that makes no trap there).
+const SYS_ptrace = 101;
+const SYS_execve = 59;
+const SYS_execveat = 322;
+const SYS_kill = 62;
+const SYS_tkill = 200;
+const SYS_tgkill = 234;
+const TRACEME_PATH = new Set([SYS_ptrace, SYS_execve, SYS_execveat, SYS_kill, SYS_tkill, SYS_tgkill]);
+
 /** int3; nop — #BP → SIGTRAP with RIP = site + 1. */
 export const TRAP = Uint8Array.of(0xcc, 0x90);
 
@@ -29,6 +41,7 @@ export function planSite(site: Site, _ctx: Pick<SiteContext, "options">): PlanRe
   // Step (2): the number must be known, and a call the handler can complete.
   if (site.nr === null) return { reason: "unknown-number" };
   if (IN_CONTEXT.has(site.nr)) return { reason: "in-context-call", detail: `syscall ${site.nr}` };
+  if (TRACEME_PATH.has(site.nr)) return { reason: "traceme-path", detail: `syscall ${site.nr}` };
   // Step (3): the patch covers exactly the site's 2 bytes: 0f 05 → cc 90.
   return { patch: { vaddr: site.vaddr, old: site.bytes.slice(0, 2), bytes: TRAP.slice() }, tactic: "int3" };
 }

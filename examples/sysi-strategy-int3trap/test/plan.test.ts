@@ -15,6 +15,9 @@ describe("int3trap planner", () => {
     ["clone", site("syscall", [0x0f, 0x05], 56), "in-context-call"],
     ["vfork", site("syscall", [0x0f, 0x05], 58), "in-context-call"],
     ["clone3", site("syscall", [0x0f, 0x05], 435), "in-context-call"],
+    ["ptrace", site("syscall", [0x0f, 0x05], 101), "traceme-path"],
+    ["execve", site("syscall", [0x0f, 0x05], 59), "traceme-path"],
+    ["kill", site("syscall", [0x0f, 0x05], 62), "traceme-path"],
     ["sysenter", site("sysenter", [0x0f, 0x34], 39), "not-syscall"],
     ["other bytes", site("syscall", [0x0f, 0x0b], 39), "unexpected-bytes"],
   ];

@@ -49,8 +49,9 @@ export function scaffoldFiles(v: ScaffoldVars): Record<string, string> {
 A [sysi](https://github.com/sysi-dev/sysi) strategy plugin: each \`syscall\` whose number the
 planner knows becomes \`int3; nop\` (\`cc 90\`); the runtime's SIGTRAP handler hands the call to
 sysi's dispatcher and resumes after the site. Sites it refuses (unknown number, calls that must
-run in the site's own context: rt_sigreturn, clone, vfork, clone3) go to the next strategy of
-the chain, e.g. \`-s ${n},ud2\`.
+run in the site's own context: rt_sigreturn, clone, vfork, clone3; ptrace and the exec and
+kill calls a debugger's vfork child makes after PTRACE_TRACEME) go to the next strategy of the
+chain, e.g. \`-s ${n},ud2\`.
 
     sysi plugins link .            # or: sysi plugins install sysi-strategy-${n}
     sysi strategies                # lists ${n}, linked
@@ -117,6 +118,18 @@ const SYS_vfork = 58;
 const SYS_clone3 = 435;
 const IN_CONTEXT = new Set([SYS_rt_sigreturn, SYS_clone, SYS_vfork, SYS_clone3]);
 
+// A debugger starts a program with vfork, PTRACE_TRACEME in the child, exec: once traced, the
+// child's next trap stops it for a tracer that sleeps in vfork until the exec (both hang).
+// ud2's runtime defers the TRACEME to the child's exec or kill-family call; leave those calls,
+// and ptrace itself, to it (or another strategy that makes no trap there).
+const SYS_ptrace = 101;
+const SYS_execve = 59;
+const SYS_execveat = 322;
+const SYS_kill = 62;
+const SYS_tkill = 200;
+const SYS_tgkill = 234;
+const TRACEME_PATH = new Set([SYS_ptrace, SYS_execve, SYS_execveat, SYS_kill, SYS_tkill, SYS_tgkill]);
+
 /** int3; nop — #BP → SIGTRAP with RIP = site + 1. */
 export const TRAP = Uint8Array.of(0xcc, 0x90);
 
@@ -134,6 +147,7 @@ export function planSite(site: Site, _ctx: Pick<SiteContext, "options">): PlanRe
   // Step (2): the number must be known, and a call the handler can complete.
   if (site.nr === null) return { reason: "unknown-number" };
   if (IN_CONTEXT.has(site.nr)) return { reason: "in-context-call", detail: \`syscall \${site.nr}\` };
+  if (TRACEME_PATH.has(site.nr)) return { reason: "traceme-path", detail: \`syscall \${site.nr}\` };
   // Step (3): the patch covers exactly the site's 2 bytes: 0f 05 → cc 90.
   return { patch: { vaddr: site.vaddr, old: site.bytes.slice(0, 2), bytes: TRAP.slice() }, tactic: "int3" };
 }
@@ -322,6 +336,9 @@ describe("${n} planner", () => {
     ["clone", site("syscall", [0x0f, 0x05], 56), "in-context-call"],
     ["vfork", site("syscall", [0x0f, 0x05], 58), "in-context-call"],
     ["clone3", site("syscall", [0x0f, 0x05], 435), "in-context-call"],
+    ["ptrace", site("syscall", [0x0f, 0x05], 101), "traceme-path"],
+    ["execve", site("syscall", [0x0f, 0x05], 59), "traceme-path"],
+    ["kill", site("syscall", [0x0f, 0x05], 62), "traceme-path"],
     ["sysenter", site("sysenter", [0x0f, 0x34], 39), "not-syscall"],
     ["other bytes", site("syscall", [0x0f, 0x0b], 39), "unexpected-bytes"],
   ];
