@@ -8,6 +8,7 @@
 #include <cpuid.h>
 #include <linux/sched.h>
 #include "internal.h"
+#include "sud.h"
 #include "syscall-names.h"
 
 static __thread int guard __attribute__((tls_model("initial-exec")));
@@ -72,6 +73,7 @@ void sysi_dispatch_setup(void)
 	if (sysi_api.fast_hook && (sysi_hook_builtin(sysi_hook_cur) ||
 				   (sysi_hook_cur_flags & SYSI_HOOK_KEEPS_ARGS)))
 		sysi_api.fast_flags |= SYSI_FAST_KEEPS_ARGS;
+	sysi_sud_setup_dispatch(); /* --complete: no passthrough fast path, fast_hook wrapped */
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)
@@ -100,6 +102,8 @@ static void after_fork_child(void)
 	sysi_stat_add(sysi_stats->forks, 1);
 	sysi_modules_atfork();
 	sysi_runtimes_atfork();
+	if (sysi_sud_on) /* SUD is not inherited */
+		sysi_sud_atfork();
 }
 
 /* Perform c now (never for in-context calls). */
@@ -120,6 +124,9 @@ SYSI_HOT long sysi_perform(struct sysi_call *c)
 	/* an exec whose image will not load libsysi is reported first (escape.c) */
 	if (__builtin_expect(c->nr == __NR_execve || c->nr == __NR_execveat, 0))
 		return sysi_escape_exec(c);
+	/* --complete: the program's own SUD is emulated on top of sysi's (sud.c) */
+	if (__builtin_expect(c->nr == __NR_prctl && c->args[0] == 59 && sysi_sud_on, 0))
+		return sysi_sud_prctl(c);
 	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 		      c->args[5]);
 	if (r == 0 && (c->nr == __NR_fork || c->nr == __NR_clone))
@@ -201,7 +208,7 @@ static int dispatch_slow(struct sysi_call *c)
  * (sysi_count_strategy), not here: an atomic add on the shared stats page per call cost more
  * than the rest of this path together.
  */
-SYSI_HOT int sysi_dispatch_impl(struct sysi_call *c)
+SYSI_HOT static int dispatch_plain(struct sysi_call *c)
 {
 	unsigned long nr = (unsigned long)c->nr;
 
@@ -212,6 +219,13 @@ SYSI_HOT int sysi_dispatch_impl(struct sysi_call *c)
 		return 0;
 	}
 	return dispatch_slow(c);
+}
+
+SYSI_HOT int sysi_dispatch_impl(struct sysi_call *c)
+{
+	if (__builtin_expect(sysi_sud_on, 0)) /* --complete (sud.c) */
+		return sysi_sud_dispatch(c, dispatch_plain);
+	return dispatch_plain(c);
 }
 
 /* Count c against its strategy on the shared stats page (for hooks that keep statistics). */

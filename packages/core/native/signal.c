@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <ucontext.h>
 #include "internal.h"
+#include "sud.h"
 
 struct ksigaction {
 	void *handler;
@@ -395,12 +396,14 @@ static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigacti
 {
 	struct sysi_sigdefer *d = &sysi_sigdefer;
 	int outer = d->in_master;
+	char sel = sysi_sud_handler_begin(); /* --complete: its unpatched calls are caught */
 	d->in_master = 0; /* the handler is the program's code */
 	if (a->flags & SA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))a->handler)(sig, si, uc);
 	else
 		((void (*)(int))a->handler)(sig);
 	d->in_master = outer;
+	sysi_sud_handler_end(sel);
 }
 
 static void master(int sig, siginfo_t *si, void *uc)

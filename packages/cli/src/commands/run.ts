@@ -47,6 +47,10 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
       summary:
         "fail (exit 2) when system-call sites stay unpatched: before start if the plans leave any, at exit if some fell through at run time",
     }),
+    complete: Flags.boolean({
+      summary:
+        "catch every system call no patch reaches (JIT code, refused sites) with Syscall User Dispatch; the summary counts them as catch-all (docs/complete.md)",
+    }),
     replan: Flags.boolean({
       summary: "plan every module again instead of using cached plans (e.g. after editing a planner)",
     }),

@@ -23,6 +23,7 @@ export const RUNTIME_VARS = [
   "SYSI_TRACE_JSON",
   "SYSI_TRACE_ONLY",
   "SYSI_FRONT",
+  "SYSI_COMPLETE",
 ] as const;
 
 /**

@@ -54,6 +54,8 @@ export interface RunFlags {
   strict: boolean;
   /** Plan every module again, ignoring cached plans. */
   replan?: boolean;
+  /** Syscall User Dispatch catches what no patch reaches (sud.c, docs/complete.md). */
+  complete?: boolean;
 }
 
 /** How the program ended: the status `sysi run` exits with, and the signal that killed it. */
@@ -153,6 +155,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     env.SYSI_PLAN_SOCK = sockPath;
     // the passthrough hook's fast path never enters the runtime: keep execs visible where it matters
     if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
+    if (flags.complete === true) env.SYSI_COMPLETE = "1";
     const trace = flags.hook === "trace";
     const launch = planLaunch(helper, program, cmd, origin, trace ? sink.fd : null);
     if (trace) {

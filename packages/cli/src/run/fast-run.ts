@@ -40,6 +40,7 @@ export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
   { name: "verbose", char: "v", type: "boolean" },
   { name: "strict", type: "boolean" },
   { name: "replan", type: "boolean" },
+  { name: "complete", type: "boolean" },
 ];
 
 export const RUN_HOOK_DEFAULT = "count";
@@ -143,6 +144,7 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
     verbose: values.verbose === true,
     strict: values.strict === true,
     replan: values.replan === true,
+    complete: values.complete === true,
   };
 }
 
