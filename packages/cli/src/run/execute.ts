@@ -39,7 +39,7 @@ import { startPlanServer } from "./plan-server.ts";
 import { planOnDemand } from "./planning.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "./prepare.ts";
 import { closeSink, openSink, writeSink } from "./sink.ts";
-import { renderRunSummary, summaryJson } from "./summary.ts";
+import { missedError, renderRunSummary, summaryJson } from "./summary.ts";
 import { superviseSignals } from "./supervise.ts";
 
 /** `sysi run`'s flags, parsed. */
@@ -220,7 +220,9 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     );
     const escaped = escapeSentence(execs);
     if (flags.strict) {
-      const err = exitError(late) ?? escapeError(escaped);
+      const missed = stats === null ? null : missedError(stats);
+      const err =
+        exitError(late) ?? escapeError(escaped) ?? (missed === null ? null : new SysiError("RUN_MISSED", missed));
       if (err !== null) throw err;
     }
     const lateNotice = exitNotice(late);

@@ -27,6 +27,22 @@ export function page0Notice(stats: StatsSnapshot, host: SummaryRun["host"]): str
   return `sysi: zpoline mapped page 0 for its ${n} site${n === 1 ? "" : "s"} on a CPU without protection keys: NULL reads and the kernel's reads of NULL pointer arguments did not fault (README, Security)`;
 }
 
+/** Stats slots named `missed:REASON` (sud.c): calls the catch-all made without the hook. */
+const MISSED = "missed:";
+
+/**
+ * `sysi run --complete` (sud.c): calls the catch-all brought to the hook, sites it patched
+ * lazily, and calls it made without the hook, by reason. Null when the run had no catch-all.
+ */
+export function completeReport(stats: StatsSnapshot) {
+  const c = stats.strategies["catch-all"];
+  if (c === undefined) return null;
+  const missed: Record<string, number> = {};
+  for (const [name, s] of Object.entries(stats.strategies))
+    if (name.startsWith(MISSED)) missed[name.slice(MISSED.length)] = s.calls;
+  return { catchAll: c.calls, lazilyPatched: c.patched, missed };
+}
+
 /** `escapes`: what ran uninstrumented (escapes.ts), when the run knows it (`sysi run`). */
 export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: EscapeReport) {
   const syscalls = stats.syscalls
@@ -34,23 +50,23 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: Esc
     .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
     .map((s) => ({ name: s.name ?? `syscall_0x${s.nr.toString(16)}`, nr: s.nr, calls: s.calls, errors: s.errors }));
   const strategies: Record<string, number> = {};
-  for (const [name, s] of Object.entries(stats.strategies)) strategies[name] = s.calls;
+  const paths = Object.entries(stats.strategies).filter(([name]) => !name.startsWith(MISSED));
+  for (const [name, s] of paths) strategies[name] = s.calls;
+  const complete = completeReport(stats);
   return {
     chain: run.chain.spec,
     syscalls,
     total: { calls: syscalls.reduce((n, s) => n + s.calls, 0), errors: syscalls.reduce((n, s) => n + s.errors, 0) },
     strategies,
     sites: Object.fromEntries(
-      Object.entries(stats.strategies).map(([name, s]) => [
-        name,
-        { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched },
-      ]),
+      paths.map(([name, s]) => [name, { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched }]),
     ),
     other: stats.other,
     modules: stats.modules,
     sitesUnpatched: stats.sitesUnpatched,
     processes: stats.processes,
     forks: stats.forks,
+    ...(complete === null ? {} : { complete }),
     ...(run.host === undefined ? {} : { page0: page0Mode(stats, run.host) }),
     ...(escapes === undefined ? {} : { escapes }),
   };
@@ -95,6 +111,7 @@ export function renderRunSummary(
   lines.push(
     `sysi: processes ${j.processes} (forks ${j.forks}); modules: ${mods}; planned sites left unpatched: ${j.sitesUnpatched}`,
   );
+  if (j.complete !== undefined) lines.push(completeLine(j.complete));
   const notice = page0Notice(stats, run.host);
   if (notice !== null) lines.push(notice);
   const e = opts.escapes;
@@ -112,4 +129,20 @@ export function renderRunSummary(
     lines.push(beforeRuntimeLine(e.beforeRuntime.images));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The --complete line: calls per path beyond the strategies' own, and what was missed. */
+export function completeLine(c: NonNullable<ReturnType<typeof completeReport>>): string {
+  const missed = Object.entries(c.missed).filter(([, n]) => n > 0);
+  const m = missed.length === 0 ? "none" : missed.map(([why, n]) => `${n} (${why})`).join(", ");
+  return `sysi: complete: catch-all ${c.catchAll} call${c.catchAll === 1 ? "" : "s"} (sites patched lazily: ${c.lazilyPatched}); missed: ${m}`;
+}
+
+/** --strict with --complete: calls the catch-all made without the hook (null: none). */
+export function missedError(stats: StatsSnapshot): string | null {
+  const c = completeReport(stats);
+  if (c === null) return null;
+  const missed = Object.entries(c.missed).filter(([, n]) => n > 0);
+  if (missed.length === 0) return null;
+  return `--strict: the catch-all made ${missed.map(([why, n]) => `${n} call${n === 1 ? "" : "s"} (${why})`).join(", ")} without the hook`;
 }
