@@ -9,6 +9,9 @@ const char *sysi_getenv(const char *name)
 {
 	size_t n = sysi_strlen(name);
 	char **e;
+	const char *v = sysi_embedded_getenv(name); /* a patched program's settings win */
+	if (v)
+		return v;
 	if (!environ)
 		return 0;
 	for (e = environ; *e; e++)

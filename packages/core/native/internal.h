@@ -177,7 +177,13 @@ struct sysi_plan {
 	const struct sysi_plan_option *options;
 	const struct sysi_plan_tramp *tramps;
 	const char *strings;
+	int borrowed; /* map lies in a patched program's note (embedded.c): never unmapped */
 };
+/* embedded.c: a program written by `sysi patch` */
+int sysi_embedded(void);
+const char *sysi_embedded_getenv(const char *name);
+struct sysi_mod;
+int sysi_embedded_plan(const struct sysi_mod *m, struct sysi_plan *p);
 struct sysi_mod; /* patch.c */
 /* 0 found and valid, -ENOENT no plan, -EINVAL corrupt or not this module's, -EACCES not
  * owned by the effective user or root, or writable by group/others */

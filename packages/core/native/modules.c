@@ -111,7 +111,9 @@ static void report(const struct found *f, char *path, size_t pathsz, const struc
 /* The module's plan from dir, mapped and validated (0), or closed again (-errno, plan.c). */
 static int open_valid(const char *dir, const struct sysi_mod *m, struct sysi_plan *plan)
 {
-	int r = dir ? sysi_plan_open(dir, m->key, plan) : -ENOENT;
+	int r = sysi_embedded_plan(m, plan); /* a patched program's own plans first */
+	if (r == -ENOENT)
+		r = dir ? sysi_plan_open(dir, m->key, plan) : -ENOENT;
 	if (r == 0 && sysi_plan_validate(plan, m) < 0) {
 		sysi_plan_close(plan);
 		r = -EINVAL;

@@ -57,7 +57,7 @@ int sysi_plan_open(const char *dir, const char *key, struct sysi_plan *p)
 
 void sysi_plan_close(struct sysi_plan *p)
 {
-	if (p->map)
+	if (p->map && !p->borrowed)
 		raw2(__NR_munmap, p->map, p->size);
 	p->map = 0;
 }

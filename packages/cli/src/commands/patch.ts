@@ -1,0 +1,158 @@
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Args, Flags } from "@oclif/core";
+import { SysiError } from "@sysi/core/errors";
+import { ensureRuntime } from "@sysi/core/native-build";
+import { openCacheDir } from "@sysi/core/trust";
+import { SysiCommand } from "../base-command.ts";
+import {
+  type ChainElement,
+  chainEntries,
+  defaultChain,
+  hookLowEnv,
+  loadRegistry,
+  resolveChain,
+  sysiCoreApi,
+} from "../registry.ts";
+import { cachedProbeHost } from "../run/host-cache.ts";
+import { parseFilter, resolveHook } from "../run/prepare.ts";
+
+export default class Patch extends SysiCommand {
+  static override summary = "Write a copy of a program that runs instrumented when executed directly.";
+  static override description =
+    `Plans IN with the chain (the same composite plan \`sysi run\` applies at load time), writes the taken patch of every site into OUT's code, makes the sysi runtime OUT's first DT_NEEDED (its constructor starts instrumentation before any code of OUT's own runs) and embeds in a note the runtime's settings (strategy runtimes, hook, filter), OUT's own plan and the plans of the libraries it loads (interpreter and DT_NEEDED closure, planned now). OUT needs no wrapper and no environment; it loads the runtime libraries from sysi's cache by absolute path. See docs/patch.md for the layout and what runs before the runtime.
+
+IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE) only so far: static executables, static-pie and shared libraries are refused with one line, as are files already patched by sysi.`;
+  static override examples = [
+    "<%= config.bin %> patch -s punning,ud2 --hook count /bin/ls -o ls.sysi",
+    "<%= config.bin %> patch --hook trace --json ./prog -o prog.traced",
+  ];
+  static override args = { input: Args.string({ description: "ELF executable to patch", required: true }) };
+  static override flags = {
+    strategy: Flags.string({
+      char: "s",
+      summary: "strategy chain tried per site in order, e.g. punning,ud2 (default: best for this host)",
+    }),
+    hook: Flags.string({ summary: "passthrough | count | trace | path of a hook .so (see sysi.h)", default: "count" }),
+    filter: Flags.string({ char: "e", summary: "only these system calls reach the hook, e.g. read,write,openat" }),
+    output: Flags.string({ char: "o", summary: "the patched program to write", required: true }),
+    "in-place": Flags.boolean({ summary: "allow OUT to be IN (replaced atomically)" }),
+    json: Flags.boolean({ summary: "one JSON document describing what was done" }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Patch);
+    const input = resolve(args.input);
+    const output = resolve(flags.output);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(input);
+    } catch (e) {
+      throw new SysiError("PATCH_INPUT", `${args.input}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    if (!st.isFile()) throw new SysiError("PATCH_INPUT", `${args.input}: not a regular file`);
+    if (sameFile(input, output) && !flags["in-place"]) {
+      throw new SysiError("PATCH_SAME_FILE", "OUT is IN: sysi patch never modifies its input", {
+        suggestions: ["name another -o, or pass --in-place to replace IN"],
+      });
+    }
+    const { readElfFile } = await import("@sysi/core/elf/index");
+    const { buildPatched, checkRewritable } = await import("@sysi/core/patch/index");
+    const elf = readElfFile(input);
+    checkRewritable(elf); // bad layouts fail before anything is planned or built
+
+    openCacheDir();
+    const hook = resolveHook(flags.hook);
+    const filter = await parseFilter(flags.filter);
+    const host = await cachedProbeHost();
+    const chain =
+      flags.strategy !== undefined
+        ? await resolveChain(this.config, flags.strategy)
+        : defaultChain((await loadRegistry(this.config)).entries, host.facts());
+    const entries = chainEntries(chain);
+
+    const { planFile, PlanCache } = await import("@sysi/core/plan/cache");
+    const { moduleClosure } = await import("@sysi/core/plan/closure");
+    const [{ plan }, runtimes, closure] = await Promise.all([
+      planFile(input, entries, host.facts()),
+      buildRuntimes(chain.entries),
+      moduleClosure(input),
+    ]);
+    const cache = new PlanCache();
+    const libs = closure.filter((p) => !sameFile(p, input));
+    const ensured = await cache.ensureMany(libs, entries, host.facts());
+    const libraryPlans = ensured.map((m) => ({ key: m.key, plan: new Uint8Array(readFileSync(m.planPath)) }));
+
+    const config: Record<string, string> = {
+      SYSI_RUNTIMES: runtimes.runtimes.map((r) => `${r.lib}#${r.entry}`).join(","),
+      SYSI_HOOK: hook,
+    };
+    if (filter !== undefined) config.SYSI_FILTER = filter.join(",");
+    const low = hookLowEnv(chain.entries, {});
+    if (low !== undefined && hook.startsWith("/")) config.SYSI_HOOK_LOW = low;
+
+    const built = buildPatched({ elf, plan, libraryPlans, needed: [runtimes.libsysi], config });
+    const { writeFileAtomic } = await import("@sysi/core/safe-write");
+    writeFileAtomic(output, built.bytes, st.mode & 0o777);
+
+    const r = built.report;
+    if (flags.json) {
+      this.printJson({
+        input,
+        output,
+        chain: chain.spec,
+        hook,
+        runtime: { libsysi: runtimes.libsysi, strategies: runtimes.runtimes },
+        ...r,
+      });
+      return;
+    }
+    const per = Object.entries(r.byStrategy)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ");
+    const lines = [
+      `${basename(output)}: ${r.patched} of ${r.sites} sites patched${per ? ` (${per})` : ""}, ${r.refused.length} refused; chain ${chain.spec}, hook ${flags.hook}`,
+      `  ${r.embeddedPlans.length} plans embedded (the program and ${libraryPlans.length} libraries), ${r.trampolines} trampolines built at start`,
+      `  +${r.growth} bytes (${r.inputSize} -> ${r.outputSize}); new segments: ${r.segments.map((s) => `${s.type} 0x${s.vaddr.toString(16)} (${s.size} bytes)`).join(", ")}`,
+    ];
+    for (const f of r.refused.slice(0, 10)) {
+      lines.push(
+        `  refused ${f.vaddr}${f.function ? ` in ${f.function}` : ""}: ${Object.entries(f.reasons)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}`,
+      );
+    }
+    process.stdout.write(`${lines.join("\n")}\n`);
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return a === b;
+  }
+}
+
+function coreNativeDir(): string {
+  return join(dirname(fileURLToPath(import.meta.resolve("@sysi/core/package.json"))), "native");
+}
+
+async function buildRuntimes(chain: ChainElement[]) {
+  const includeDir = sysiCoreApi().includeDir;
+  const [libsysi, ...libs] = await Promise.all([
+    ensureRuntime(coreNativeDir(), "libsysi.so", { includeDir }),
+    ...chain.map((c) =>
+      ensureRuntime(c.entry.strategy.runtime.nativeDir, c.entry.strategy.runtime.lib, { includeDir }),
+    ),
+  ]);
+  return {
+    libsysi: libsysi as string,
+    runtimes: chain.map((c, i) => ({
+      name: c.entry.name,
+      lib: libs[i] as string,
+      entry: c.entry.strategy.runtime.entry,
+    })),
+  };
+}

@@ -1,0 +1,3 @@
+export * from "./build.ts";
+export * from "./elf-writer.ts";
+export * from "./embed.ts";
