@@ -51,7 +51,9 @@ try {
     for (const c of configs) {
       const j = JSON.parse(sh([spawn, "--runs", String(RUNS), "--warmup", "10", "--", ...c.argv], c.env));
       if (j.fail !== 0) throw new Error(`${c.name}: ${j.fail} runs failed`);
-      (medians[c.name] ??= []).push(j.median);
+      const list = medians[c.name] ?? [];
+      list.push(j.median);
+      medians[c.name] = list;
     }
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
