@@ -1,9 +1,9 @@
-/* trace.c — the built-in `trace` hook: one strace-like (or JSON) line per call, one write each. */
+/* trace.c — the built-in `trace` hook: its output fd, -e, the fd guard; lines are trace-out.c's. */
 #include <asm/unistd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
-#include "internal.h"
+#include "trace-decode.h"
 
 static int trace_fd = 2;
 static int trace_json;
@@ -55,10 +55,13 @@ int sysi_trace_setup(void)
 	if (o && *o) {
 		trace_fd = trace_fd_from(o);
 		trace_owned = 1;
+		sysi_decode_setup(trace_json);
 		return 0;
 	}
-	if (!f || !*f)
+	if (!f || !*f) {
+		sysi_decode_setup(trace_json);
 		return 0;
+	}
 	fd = raw3(__NR_open, f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
@@ -69,78 +72,14 @@ int sysi_trace_setup(void)
 		fd = hi;
 	}
 	trace_fd = (int)fd;
+	sysi_decode_setup(trace_json);
 	return 0;
 }
 
-static char *arg(char *p, long v)
+/* The fd lines go to (out.c writes them in blocks), -1 for none. */
+int sysi_trace_out_fd(void)
 {
-	if (!(v >> 32) && (int)v > -4096 && (int)v < 0) /* a negative int, e.g. AT_FDCWD */
-		return sysi_fmt_dec(p, (int)v);
-	if (v > -4096 && v < 65536)
-		return sysi_fmt_dec(p, v);
-	return sysi_fmt_hex(p, (unsigned long)v);
-}
-
-static char *json_str(char *p, const char *s)
-{
-	*p++ = '"';
-	for (; *s; s++)
-		*p++ = *s; /* names and strategy names are [a-z0-9_?] */
-	*p++ = '"';
-	return p;
-}
-
-static void line(const struct sysi_call *c, long ret, int known)
-{
-	char buf[512], *p = buf;
-	const char *name = sysi_syscall_name(c->nr);
-	long tid = raw0(__NR_gettid);
-
-	if (trace_json) {
-		p = sysi_stpcpy(p, "{\"pid\":");
-		p = sysi_fmt_dec(p, tid);
-		p = sysi_stpcpy(p, ",\"nr\":");
-		p = sysi_fmt_dec(p, c->nr);
-		p = sysi_stpcpy(p, ",\"name\":");
-		p = name ? json_str(p, name) : sysi_stpcpy(p, "null");
-		p = sysi_stpcpy(p, ",\"args\":[");
-		for (int i = 0; i < 6; i++) {
-			if (i)
-				*p++ = ',';
-			p = sysi_fmt_dec(p, c->args[i]);
-		}
-		p = sysi_stpcpy(p, "],\"ret\":");
-		p = known ? sysi_fmt_dec(p, ret) : sysi_stpcpy(p, "null");
-		p = sysi_stpcpy(p, ",\"strategy\":");
-		p = json_str(p, sysi_strategy_name(c->strategy));
-		p = sysi_stpcpy(p, "}\n");
-	} else {
-		p = sysi_stpcpy(p, "[pid ");
-		p = sysi_fmt_dec(p, tid);
-		p = sysi_stpcpy(p, "] ");
-		if (name) {
-			p = sysi_stpcpy(p, name);
-		} else { /* as strace names it: syscall_0x40000027, syscall_0xffffffffffffffff */
-			p = sysi_stpcpy(p, "syscall_");
-			p = sysi_fmt_hex(p, (unsigned long)c->nr);
-		}
-		*p++ = '(';
-		for (int i = 0; i < 6; i++) {
-			if (i)
-				p = sysi_stpcpy(p, ", ");
-			p = arg(p, c->args[i]);
-		}
-		p = sysi_stpcpy(p, ") = ");
-		if (!known)
-			*p++ = '?';
-		else if (ret > -4096 && ret < 0x100000000L)
-			p = sysi_fmt_dec(p, ret);
-		else
-			p = sysi_fmt_hex(p, (unsigned long)ret);
-		*p++ = '\n';
-	}
-	if (trace_fd >= 0)
-		raw3(__NR_write, trace_fd, buf, p - buf);
+	return trace_fd;
 }
 
 static int shown(const struct sysi_call *c)
@@ -149,10 +88,19 @@ static int shown(const struct sysi_call *c)
 	       ((unsigned long)c->nr < SYSI_STATS_NSYSCALLS && (only[c->nr / 64] >> (c->nr % 64)) & 1);
 }
 
+int sysi_trace_wants(long nr)
+{
+	struct sysi_call c = { .nr = nr };
+	return shown(&c);
+}
+
+/* From the SIGPIPE watch: the line of a write SIGPIPE is about to end the process with. */
 void sysi_trace_line(const struct sysi_call *c, long ret)
 {
+	struct sysi_tstart s = { 0 };
 	if (shown(c))
-		line(c, ret, 1);
+		sysi_trace_emit(c, ret, 1, &s);
+	sysi_trace_dying();
 }
 
 /*
@@ -208,26 +156,39 @@ static long guard(struct sysi_call *c, int *done)
 
 long sysi_hook_trace(struct sysi_call *c)
 {
+	struct sysi_tstart ts;
 	long r;
-	int mine, done;
-	if (shown(c))
+	int mine, done, show = shown(c);
+	if (show)
 		sysi_count_strategy(c);
-	if ((c->flags & SYSI_CALL_INCONTEXT) || c->nr == __NR_exit || c->nr == __NR_exit_group) {
-		if (shown(c))
-			line(c, 0, 0);
+	sysi_trace_enter(c, &ts, show);
+	if (c->nr == __NR_exit || c->nr == __NR_exit_group) {
+		sysi_trace_final(c, &ts, show);
+		return sysi_perform_call(c);
+	}
+	if (c->flags & SYSI_CALL_INCONTEXT) {
+		if (show) /* its line when the thread comes back (trace-out.c) */
+			sysi_trace_incontext(c, &ts);
 		return sysi_perform_call(c);
 	}
 	if (trace_owned && trace_fd >= 0) {
 		r = guard(c, &done);
 		if (done) {
 			c->ret = r;
-			if (shown(c))
-				line(c, r, 1);
+			if (show)
+				sysi_trace_emit(c, r, 1, &ts);
 			return r;
 		}
 	}
 	r = sysi_perform_watched(c, &mine);
-	if (mine && shown(c)) /* else the SIGPIPE watch wrote its line */
-		line(c, r, 1);
+	if ((c->nr == __NR_fork || c->nr == __NR_clone) && r >= 0) {
+		if (r == 0) { /* the child: strace prints the parent's line only */
+			sysi_trace_atfork_child();
+			return r;
+		}
+		sysi_trace_forked();
+	}
+	if (mine && show) /* else the SIGPIPE watch wrote its line */
+		sysi_trace_emit(c, r, 1, &ts);
 	return r;
 }

@@ -1,0 +1,1160 @@
+/*
+ * trace-args.c — one call's arguments and result in strace's notation, from the generated table
+ * (trace-gen-args.h: how many arguments, the kind of each) and the program's memory (trace-mem.c). Output
+ * arguments (read's buffer, fstat's struct) are printed from memory after the call, and only when
+ * it succeeded; a pointer that cannot be read prints as its address.
+ */
+#include <asm/unistd.h>
+#include "trace-decode.h"
+#include "trace-gen-args.h"
+#include "trace-gen-consts.h"
+
+int sysi_trace_strlen = 32;
+
+#define PATH_MAX_ 4096
+#define O_ACCMODE_ 3
+#define O_CREAT_ 0100
+#define O_TMPFILE_BIT 020000000
+#define AT_FDCWD_ (-100)
+#define CLONE_PARENT_SETTID_ 0x00100000UL
+#define CLONE_CHILD_SETTID_ 0x01000000UL
+#define CLONE_CHILD_CLEARTID_ 0x00200000UL
+#define CLONE_SETTLS_ 0x00080000UL
+#define CLONE_PIDFD_ 0x00001000UL
+
+static const struct sysi_sc_desc *desc_of(long nr)
+{
+	if (nr < 0 || (unsigned long)nr >= SYSI_NDESCS || !sysi_syscall_name(nr))
+		return 0;
+	return &sysi_sc_descs[nr];
+}
+
+int sysi_decode_arg32(long nr, int i, int *is_signed)
+{
+	const struct sysi_sc_desc *d = desc_of(nr);
+	if (!d || d->nargs < 0 || i >= d->nargs)
+		return 0;
+	*is_signed = (d->signed32 >> i) & 1;
+	return (d->int32 >> i) & 1;
+}
+
+unsigned sysi_decode_classes(long nr)
+{
+	const struct sysi_sc_desc *d = desc_of(nr);
+	return d ? d->classes : 0;
+}
+
+void sysi_decode_name(struct sb *b, long nr)
+{
+	const char *name = sysi_syscall_name(nr);
+	if (name) {
+		sb_puts(b, name);
+	} else { /* as strace names it: syscall_0x40000027, syscall_0xffffffffffffffff */
+		sb_puts(b, "syscall_");
+		sb_hex(b, (unsigned long)nr);
+	}
+}
+
+static int failed(long r, int known)
+{
+	return !known || (r < 0 && r >= -4095);
+}
+
+static char scratch_static[1]; /* never used: keeps the compiler quiet about a zero-size case */
+char *sysi_trace_scratch(size_t *n);
+
+/* a NUL-terminated string, at most lim bytes (then "..."), or its address */
+static void put_str(struct sb *b, unsigned long a, size_t lim)
+{
+	size_t n;
+	char *buf = sysi_trace_scratch(&n);
+	int cut;
+	long len;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (lim > n - 1)
+		lim = n - 1;
+	len = sysi_peek_str(buf, a, lim, &cut);
+	if (len < 0) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_quote(b, (const unsigned char *)buf, (size_t)len, 0);
+	if (cut)
+		sb_puts(b, "...");
+}
+
+/* len bytes at a, the first sysi_trace_strlen of them quoted (then "..."), or the address */
+static void put_buf(struct sb *b, unsigned long a, unsigned long len, int hex)
+{
+	size_t n, lim = (size_t)sysi_trace_strlen, got;
+	char *buf = sysi_trace_scratch(&n);
+	if (!a && len) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (lim > n)
+		lim = n;
+	if (lim > len)
+		lim = len;
+	got = sysi_peek(buf, a, lim);
+	if (got < lim) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_quote(b, (const unsigned char *)buf, lim, hex);
+	if (len > lim)
+		sb_puts(b, "...");
+	(void)scratch_static;
+}
+
+static void put_sigset(struct sb *b, unsigned long a, unsigned long size)
+{
+	uint64_t set = 0;
+	int n = 0, inv;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (size > 8)
+		size = 8;
+	if (!size || sysi_peek(&set, a, size) < size) {
+		sb_hex(b, a);
+		return;
+	}
+	for (int i = 0; i < 64; i++)
+		n += (set >> i) & 1;
+	inv = n > 32;
+	if (inv) {
+		sb_putc(b, '~');
+		set = ~set;
+	}
+	sb_putc(b, '[');
+	n = 0;
+	for (int i = 0; i < 64; i++) {
+		if ((set >> i) & 1) {
+			if (n++)
+				sb_putc(b, ' ');
+			sb_signame(b, i + 1, 0);
+		}
+	}
+	sb_putc(b, ']');
+}
+
+static void put_sigaction(struct sb *b, unsigned long a)
+{
+	struct { unsigned long handler, flags, restorer; uint64_t mask; } sa;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (sysi_peek(&sa, a, sizeof sa) < sizeof sa) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_puts(b, "{sa_handler=");
+	if (sa.handler == 0)
+		sb_puts(b, "SIG_DFL");
+	else if (sa.handler == 1)
+		sb_puts(b, "SIG_IGN");
+	else
+		sb_hex(b, sa.handler);
+	sb_puts(b, ", sa_mask=");
+	put_sigset(b, a + 24, 8);
+	sb_puts(b, ", sa_flags=");
+	sb_flags(b, sysi_x_saflags, sa.flags, 0);
+	if (sa.flags & 0x04000000UL) { /* SA_RESTORER */
+		sb_puts(b, ", sa_restorer=");
+		sb_hex(b, sa.restorer);
+	}
+	sb_putc(b, '}');
+}
+
+static void put_mode_type(struct sb *b, unsigned mode)
+{
+	static const char *const types[16] = { [1] = "S_IFIFO", [2] = "S_IFCHR", [4] = "S_IFDIR",
+		[6] = "S_IFBLK", [8] = "S_IFREG", [10] = "S_IFLNK", [12] = "S_IFSOCK" };
+	const char *t = types[(mode >> 12) & 15];
+	if (t) {
+		sb_puts(b, t);
+		sb_putc(b, '|');
+	}
+	if (mode & 04000)
+		sb_puts(b, "S_ISUID|");
+	if (mode & 02000)
+		sb_puts(b, "S_ISGID|");
+	if (mode & 01000)
+		sb_puts(b, "S_ISVTX|");
+	sb_putc(b, '0');
+	sb_putc(b, (char)('0' + ((mode >> 6) & 7)));
+	sb_putc(b, (char)('0' + ((mode >> 3) & 7)));
+	sb_putc(b, (char)('0' + (mode & 7)));
+}
+
+static void put_dev(struct sb *b, unsigned long dev)
+{
+	unsigned long major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL);
+	unsigned long minor = (dev & 0xff) | ((dev >> 12) & ~0xffUL);
+	sb_puts(b, "makedev(");
+	sb_hex(b, major);
+	sb_puts(b, ", ");
+	sb_hex(b, minor);
+	sb_putc(b, ')');
+}
+
+static void put_mode_dev_size(struct sb *b, const char *pfx, unsigned mode, unsigned long rdev,
+			      unsigned long size)
+{
+	sb_puts(b, pfx);
+	sb_puts(b, "mode=");
+	put_mode_type(b, mode);
+	if (((mode >> 12) & 15) == 2 || ((mode >> 12) & 15) == 6) {
+		sb_puts(b, ", ");
+		sb_puts(b, pfx);
+		sb_puts(b, "rdev=");
+		put_dev(b, rdev);
+	} else {
+		sb_puts(b, ", ");
+		sb_puts(b, pfx);
+		sb_puts(b, "size=");
+		sb_udec(b, size);
+	}
+}
+
+static void put_stat(struct sb *b, unsigned long a)
+{
+	struct { unsigned long dev, ino, nlink; unsigned mode, uid, gid, pad; unsigned long rdev; long size; } st;
+	if (sysi_peek(&st, a, sizeof st) < sizeof st) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_putc(b, '{');
+	put_mode_dev_size(b, "st_", st.mode, st.rdev, (unsigned long)st.size);
+	sb_puts(b, ", ...}");
+}
+
+static void put_timespec(struct sb *b, unsigned long a)
+{
+	struct { long sec, nsec; } ts;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (sysi_peek(&ts, a, sizeof ts) < sizeof ts) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_puts(b, "{tv_sec=");
+	sb_dec(b, ts.sec);
+	sb_puts(b, ", tv_nsec=");
+	sb_dec(b, ts.nsec);
+	sb_putc(b, '}');
+}
+
+static void put_u8dec(struct sb *b, unsigned v)
+{
+	sb_udec(b, v & 0xff);
+}
+
+static void put_ip6(struct sb *b, const unsigned char *a)
+{
+	/* RFC 5952: the longest run of two or more zero groups becomes "::" */
+	unsigned g[8];
+	int best = -1, bestlen = 0;
+	for (int i = 0; i < 8; i++)
+		g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	for (int i = 0; i < 8;) {
+		int j = i;
+		while (j < 8 && !g[j])
+			j++;
+		if (j - i > bestlen && j - i >= 2) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j == i ? i + 1 : j;
+	}
+	if (best == 0 && bestlen == 5 && g[5] == 0xffff) { /* ::ffff:a.b.c.d */
+		sb_puts(b, "::ffff:");
+		for (int i = 12; i < 16; i++) {
+			put_u8dec(b, a[i]);
+			if (i < 15)
+				sb_putc(b, '.');
+		}
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		static const char hx[] = "0123456789abcdef";
+		char t[5];
+		int n = 0;
+		unsigned v = g[i];
+		if (i == best) {
+			sb_puts(b, "::");
+			i += bestlen - 1;
+			continue;
+		}
+		if (i && i != best + bestlen)
+			sb_putc(b, ':');
+		do
+			t[n++] = hx[v & 15];
+		while ((v >>= 4));
+		while (n)
+			sb_putc(b, t[--n]);
+	}
+}
+
+static void put_sockaddr(struct sb *b, unsigned long a, long len)
+{
+	unsigned char sa[128];
+	unsigned fam;
+	size_t n;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (len < 2) {
+		sb_hex(b, a);
+		return;
+	}
+	n = len > (long)sizeof sa ? sizeof sa : (size_t)len;
+	if (sysi_peek(sa, a, n) < n) {
+		sb_hex(b, a);
+		return;
+	}
+	fam = sa[0] | (unsigned)sa[1] << 8;
+	sb_puts(b, "{sa_family=");
+	sb_enum(b, sysi_x_family, fam, 0);
+	if (fam == 1) { /* AF_UNIX */
+		size_t plen = n - 2, k = 0;
+		if (plen) {
+			sb_puts(b, ", sun_path=");
+			if (sa[2] == 0) { /* abstract */
+				sb_putc(b, '@');
+				sb_quote(b, sa + 3, plen - 1, 0);
+			} else {
+				while (k < plen && sa[2 + k])
+					k++;
+				sb_quote(b, sa + 2, k, 0);
+			}
+		}
+	} else if (fam == 2 && n >= 8) { /* AF_INET */
+		sb_puts(b, ", sin_port=htons(");
+		sb_udec(b, (unsigned)sa[2] << 8 | sa[3]);
+		sb_puts(b, "), sin_addr=inet_addr(\"");
+		for (int i = 4; i < 8; i++) {
+			put_u8dec(b, sa[i]);
+			if (i < 7)
+				sb_putc(b, '.');
+		}
+		sb_puts(b, "\")");
+	} else if (fam == 10 && n >= 24) { /* AF_INET6 */
+		sb_puts(b, ", sin6_port=htons(");
+		sb_udec(b, (unsigned)sa[2] << 8 | sa[3]);
+		sb_puts(b, "), sin6_flowinfo=htonl(");
+		sb_udec(b, (unsigned)sa[4] << 24 | (unsigned)sa[5] << 16 | (unsigned)sa[6] << 8 | sa[7]);
+		sb_puts(b, "), inet_pton(AF_INET6, \"");
+		put_ip6(b, sa + 8);
+		sb_puts(b, "\", &sin6_addr)");
+		if (n >= 28) {
+			sb_puts(b, ", sin6_scope_id=");
+			sb_udec(b, sa[24] | (unsigned)sa[25] << 8 | (unsigned)sa[26] << 16 | (unsigned)sa[27] << 24);
+		}
+	} else if (fam == 16 && n >= 12) { /* AF_NETLINK */
+		static const char hx[] = "0123456789abcdef";
+		unsigned pid = sa[4] | (unsigned)sa[5] << 8 | (unsigned)sa[6] << 16 | (unsigned)sa[7] << 24;
+		unsigned grp = sa[8] | (unsigned)sa[9] << 8 | (unsigned)sa[10] << 16 | (unsigned)sa[11] << 24;
+		sb_puts(b, ", nl_pid=");
+		sb_udec(b, pid);
+		sb_puts(b, ", nl_groups=");
+		for (int i = 28; i >= 0; i -= 4)
+			sb_putc(b, hx[(grp >> i) & 15]);
+	} else if (n > 2) {
+		sb_puts(b, ", sa_data=");
+		sb_quote(b, sa + 2, n - 2, 0);
+	}
+	sb_putc(b, '}');
+}
+
+/* [{iov_base="…", iov_len=N}, …]: for data the call filled, at most `data` bytes in all */
+static void put_iov(struct sb *b, unsigned long a, unsigned long cnt, long data, int out)
+{
+	struct { unsigned long base, len; } v;
+	unsigned long i, max = (unsigned long)sysi_trace_strlen;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	sb_putc(b, '[');
+	for (i = 0; i < cnt; i++) {
+		if (i == max) {
+			sb_puts(b, ", ...");
+			break;
+		}
+		if (sysi_peek(&v, a + i * sizeof v, sizeof v) < sizeof v) {
+			if (i)
+				sb_puts(b, ", ...");
+			else
+				sb_hex(b, a);
+			break;
+		}
+		if (i)
+			sb_puts(b, ", ");
+		sb_puts(b, "{iov_base=");
+		if (out) {
+			unsigned long take = (unsigned long)data < v.len ? (unsigned long)data : v.len;
+			put_buf(b, v.base, take, 0);
+			data -= (long)take;
+		} else {
+			put_buf(b, v.base, v.len, 0);
+		}
+		sb_puts(b, ", iov_len=");
+		sb_udec(b, v.len);
+		sb_putc(b, '}');
+	}
+	sb_putc(b, ']');
+}
+
+static void put_argv(struct sb *b, unsigned long a)
+{
+	unsigned long p;
+	int i;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	sb_putc(b, '[');
+	for (i = 0;; i++) {
+		if (sysi_peek(&p, a + (unsigned long)i * 8, 8) < 8) {
+			sb_puts(b, i ? ", ..." : "");
+			break;
+		}
+		if (!p)
+			break;
+		if (i == sysi_trace_strlen) {
+			sb_puts(b, ", ...");
+			break;
+		}
+		if (i)
+			sb_puts(b, ", ");
+		put_str(b, p, (size_t)sysi_trace_strlen);
+	}
+	sb_putc(b, ']');
+}
+
+static void put_envp(struct sb *b, unsigned long a)
+{
+	unsigned long p;
+	long n = 0;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	while (n < 100000 && sysi_peek(&p, a + (unsigned long)n * 8, 8) == 8 && p)
+		n++;
+	sb_hex(b, a);
+	sb_puts(b, " /* ");
+	sb_dec(b, n);
+	sb_puts(b, n == 1 ? " var */" : " vars */");
+}
+
+static void put_rlim1(struct sb *b, uint64_t v)
+{
+	if (v == ~(uint64_t)0)
+		sb_puts(b, "RLIM64_INFINITY");
+	else if (v && !(v % 1024)) {
+		sb_udec(b, v / 1024);
+		sb_puts(b, "*1024");
+	} else
+		sb_udec(b, v);
+}
+
+static void put_rlimit(struct sb *b, unsigned long a)
+{
+	uint64_t r[2];
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (sysi_peek(r, a, sizeof r) < sizeof r) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_puts(b, "{rlim_cur=");
+	put_rlim1(b, r[0]);
+	sb_puts(b, ", rlim_max=");
+	put_rlim1(b, r[1]);
+	sb_putc(b, '}');
+}
+
+static void put_wstatus(struct sb *b, unsigned long a)
+{
+	int s;
+	if (sysi_peek(&s, a, 4) < 4) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_puts(b, "[{");
+	if ((s & 0x7f) == 0) {
+		sb_puts(b, "WIFEXITED(s) && WEXITSTATUS(s) == ");
+		sb_dec(b, (s >> 8) & 0xff);
+	} else if ((s & 0xff) == 0x7f) {
+		sb_puts(b, "WIFSTOPPED(s) && WSTOPSIG(s) == ");
+		sb_signame(b, (s >> 8) & 0xff, 1);
+	} else if (s == 0xffff) {
+		sb_puts(b, "WIFCONTINUED(s)");
+	} else {
+		sb_puts(b, "WIFSIGNALED(s) && WTERMSIG(s) == ");
+		sb_signame(b, s & 0x7f, 1);
+		if (s & 0x80)
+			sb_puts(b, " && WCOREDUMP(s)");
+	}
+	sb_puts(b, "}]");
+}
+
+static void put_intptr(struct sb *b, unsigned long a)
+{
+	int v;
+	if (!a) {
+		sb_puts(b, "NULL");
+		return;
+	}
+	if (sysi_peek(&v, a, 4) < 4) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_putc(b, '[');
+	sb_dec(b, v);
+	sb_putc(b, ']');
+}
+
+static void put_oflags(struct sb *b, unsigned long v, int accmode)
+{
+	static const char *const acc[4] = { "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE" };
+	v &= 0xffffffffUL;
+	if (!accmode) {
+		sb_flags(b, sysi_x_oflags, v, 0);
+		return;
+	}
+	sb_puts(b, acc[v & O_ACCMODE_]);
+	v &= ~(unsigned long)O_ACCMODE_;
+	if (v) {
+		sb_putc(b, '|');
+		sb_flags(b, sysi_x_oflags, v, 0);
+	}
+}
+
+static void put_mapflags(struct sb *b, unsigned long v)
+{
+	static const char *const type[4] = { 0, "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE" };
+	const struct sysi_xlat *x;
+	int any = 0;
+	v &= 0xffffffffUL;
+	if (type[v & 3]) {
+		sb_puts(b, type[v & 3]);
+		any = 1;
+	}
+	v &= ~3UL;
+	for (x = sysi_x_mapflags; x->name; x++) {
+		if (x->val > 3 && (v & x->val) == x->val) {
+			if (any)
+				sb_putc(b, '|');
+			sb_puts(b, x->name);
+			v &= ~x->val;
+			any = 1;
+		}
+	}
+	if (v || !any) {
+		if (any)
+			sb_putc(b, '|');
+		sb_hex(b, v);
+	}
+}
+
+static void put_cloneflags(struct sb *b, unsigned long v)
+{
+	unsigned long sig = v & 0xff;
+	v &= ~0xffUL;
+	if (v)
+		sb_flags(b, sysi_x_cloneflags, v, 0);
+	if (sig) {
+		if (v)
+			sb_putc(b, '|');
+		sb_signame(b, (long)sig, 1);
+	}
+	if (!v && !sig)
+		sb_putc(b, '0');
+}
+
+/* one argument of the table's kind k */
+static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_sc_desc *d, int i,
+		    long r, int known, const long *pre)
+{
+	unsigned long v = (unsigned long)c->args[i];
+	int k = d->kinds[i];
+	int is32 = (d->int32 >> i) & 1, sgn = (d->signed32 >> i) & 1;
+	long next = i + 1 < 6 ? c->args[i + 1] : 0;
+	switch (k) {
+	case K_DEC:
+		sb_dec(b, is32 ? (sgn ? (long)(int)v : (long)(unsigned)v) : (long)v);
+		return;
+	case K_UDEC:
+		sb_udec(b, is32 ? (unsigned)v : v);
+		return;
+	case K_HEX:
+		if (is32)
+			v = (unsigned)v;
+		if (v)
+			sb_hex(b, v);
+		else
+			sb_putc(b, '0');
+		return;
+	case K_OCT:
+		sb_oct(b, v & 0xffffffffUL);
+		return;
+	case K_PTR:
+		sb_ptr(b, v);
+		return;
+	case K_FD:
+		sb_dec(b, (int)v);
+		return;
+	case K_DIRFD:
+		if ((int)v == AT_FDCWD_)
+			sb_puts(b, "AT_FDCWD");
+		else
+			sb_dec(b, (int)v);
+		return;
+	case K_STR:
+		put_str(b, v, PATH_MAX_);
+		return;
+	case K_BUF_IN:
+		put_buf(b, v, (unsigned long)next, 0);
+		return;
+	case K_BUF_OUT:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else if (c->nr == __NR_getcwd && r > 0)
+			put_buf(b, v, (unsigned long)r - 1, 0);
+		else
+			put_buf(b, v, (unsigned long)r, c->nr == __NR_getrandom);
+		return;
+	case K_IOV_IN:
+		put_iov(b, v, (unsigned long)next, 0, 0);
+		return;
+	case K_IOV_OUT:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_iov(b, v, (unsigned long)next, r, 1);
+		return;
+	case K_OFLAGS:
+		put_oflags(b, v, c->nr == __NR_open || c->nr == __NR_openat);
+		return;
+	case K_PROT:
+		sb_flags(b, sysi_x_prot, v, "PROT_NONE");
+		return;
+	case K_MAPFLAGS:
+		put_mapflags(b, v);
+		return;
+	case K_SIGNUM:
+		sb_signame(b, (int)v, 1);
+		return;
+	case K_SIGSET:
+		/* the old set (the third argument) is the call's output */
+		if (i == 2 && failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_sigset(b, v, c->args[3]);
+		return;
+	case K_SIGACT:
+		if (i == 2 && failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_sigaction(b, v);
+		return;
+	case K_SIGHOW:
+		sb_enum(b, sysi_x_sighow, (unsigned)v, "SIG_???");
+		return;
+	case K_STAT:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_stat(b, v);
+		return;
+	case K_TIMESPEC: {
+		/* an input unless the call is one that fills it */
+		int output = c->nr == __NR_clock_gettime || c->nr == __NR_clock_getres ||
+			     ((c->nr == __NR_nanosleep || c->nr == __NR_clock_nanosleep) && i == d->nargs - 1);
+		if (output && (failed(r, known) || (c->nr != __NR_clock_gettime && c->nr != __NR_clock_getres)))
+			sb_ptr(b, v);
+		else
+			put_timespec(b, v);
+		return;
+	}
+	case K_SOCKADDR:
+		put_sockaddr(b, v, (int)next);
+		return;
+	case K_SOCKADDR_OUT: {
+		int len;
+		if (failed(r, known) || !v || sysi_peek(&len, (unsigned long)next, 4) < 4)
+			sb_ptr(b, v);
+		else
+			put_sockaddr(b, v, len);
+		return;
+	}
+	case K_SOCKLEN_PTR: {
+		int now;
+		if (!v) {
+			sb_puts(b, "NULL");
+			return;
+		}
+		if (sysi_peek(&now, v, 4) < 4) {
+			sb_hex(b, v);
+			return;
+		}
+		sb_putc(b, '[');
+		if (pre && (int)pre[i] != now && !failed(r, known)) {
+			sb_dec(b, (int)pre[i]);
+			sb_puts(b, " => ");
+		}
+		sb_dec(b, failed(r, known) && pre ? (int)pre[i] : now);
+		sb_putc(b, ']');
+		return;
+	}
+	case K_CLONEFLAGS:
+		put_cloneflags(b, v);
+		return;
+	case K_ATFLAGS:
+		sb_flags(b, sysi_x_atflags, v & 0xffffffffUL, 0);
+		return;
+	case K_ACCESS:
+		sb_flags(b, sysi_x_access, v & 0xffffffffUL, "F_OK");
+		return;
+	case K_WHENCE:
+		sb_enum(b, sysi_x_whence, (unsigned)v, "SEEK_???");
+		return;
+	case K_IOCTL:
+		sb_enum(b, sysi_x_ioctl, (unsigned)v, 0);
+		return;
+	case K_FCNTL:
+		sb_enum(b, sysi_x_fcntl, (unsigned)v, "F_???");
+		return;
+	case K_ARGV:
+		put_argv(b, v);
+		return;
+	case K_ENVP:
+		put_envp(b, v);
+		return;
+	case K_PIPEFD: {
+		int fds[2];
+		if (failed(r, known) || sysi_peek(fds, v, sizeof fds) < sizeof fds) {
+			sb_ptr(b, v);
+			return;
+		}
+		sb_putc(b, '[');
+		sb_dec(b, fds[0]);
+		sb_puts(b, ", ");
+		sb_dec(b, fds[1]);
+		sb_putc(b, ']');
+		return;
+	}
+	case K_FAMILY:
+		sb_enum(b, sysi_x_family, (unsigned)v, "AF_???");
+		return;
+	case K_SOCKTYPE:
+		sb_enum(b, sysi_x_socktype, v & 0xf, "SOCK_???");
+		if ((v & 0xffffffffUL) & ~0xfUL) {
+			sb_putc(b, '|');
+			sb_flags(b, sysi_x_socktypeflags, (v & 0xffffffffUL) & ~0xfUL, 0);
+		}
+		return;
+	case K_RLIMIT_RES:
+		sb_enum(b, sysi_x_rlimit, (unsigned)v, "RLIMIT_???");
+		return;
+	case K_RLIMIT:
+		/* prlimit64's old limit (its last argument) and getrlimit's are outputs */
+		if ((c->nr == __NR_getrlimit || (c->nr == __NR_prlimit64 && i == 3)) && failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_rlimit(b, v);
+		return;
+	case K_ARCH_PRCTL:
+		sb_enum(b, sysi_x_archprctl, (unsigned)v, "ARCH_???");
+		return;
+	case K_WSTATUS:
+		if (!v)
+			sb_puts(b, "NULL");
+		else if (failed(r, known) || r == 0)
+			sb_hex(b, v);
+		else
+			put_wstatus(b, v);
+		return;
+	case K_WOPTIONS:
+		sb_flags(b, sysi_x_woptions, v & 0xffffffffUL, 0);
+		return;
+	case K_GRND:
+		sb_flags(b, sysi_x_grnd, v & 0xffffffffUL, 0);
+		return;
+	case K_INTPTR:
+		put_intptr(b, v);
+		return;
+	case K_MADV:
+		sb_enum(b, sysi_x_madv, (unsigned)v, "MADV_???");
+		return;
+	case K_SOCKLEVEL:
+		sb_enum(b, sysi_x_soclevel, (unsigned)v, "SOL_???");
+		return;
+	case K_CLOCKID:
+		sb_enum(b, sysi_x_clockid, (unsigned)v, 0);
+		return;
+	}
+	sb_hex(b, v);
+}
+
+/* clone(child_stack=…, flags=…[, parent_tid=…][, child_tidptr=…][, tls=…]) */
+static void put_clone(struct sb *b, const struct sysi_call *c, long r, int known)
+{
+	unsigned long f = (unsigned long)c->args[0];
+	sb_puts(b, "child_stack=");
+	sb_ptr(b, (unsigned long)c->args[1]);
+	sb_puts(b, ", flags=");
+	put_cloneflags(b, f);
+	if (f & CLONE_PARENT_SETTID_) {
+		sb_puts(b, ", parent_tid=");
+		if (!failed(r, known))
+			put_intptr(b, (unsigned long)c->args[2]);
+		else
+			sb_ptr(b, (unsigned long)c->args[2]);
+	}
+	if (f & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
+		sb_puts(b, ", child_tidptr=");
+		sb_ptr(b, (unsigned long)c->args[3]);
+	}
+	if (f & CLONE_SETTLS_) {
+		sb_puts(b, ", tls=");
+		sb_ptr(b, (unsigned long)c->args[4]);
+	}
+}
+
+/* clone3({flags=…, …} => {parent_tid=[N]}, size) */
+static void put_clone3(struct sb *b, const struct sysi_call *c, long r, int known)
+{
+	uint64_t ca[8]; /* flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls */
+	unsigned long a = (unsigned long)c->args[0];
+	if (c->args[1] < 64 || sysi_peek(ca, a, sizeof ca) < sizeof ca) {
+		sb_ptr(b, a);
+	} else {
+		sb_puts(b, "{flags=");
+		sb_flags(b, sysi_x_cloneflags, ca[0], 0);
+		if (ca[0] & CLONE_PIDFD_) {
+			sb_puts(b, ", pidfd=");
+			sb_ptr(b, ca[1]);
+		}
+		if (ca[0] & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
+			sb_puts(b, ", child_tid=");
+			sb_ptr(b, ca[2]);
+		}
+		if (ca[0] & CLONE_PARENT_SETTID_) {
+			sb_puts(b, ", parent_tid=");
+			sb_ptr(b, ca[3]);
+		}
+		sb_puts(b, ", exit_signal=");
+		if (ca[4])
+			sb_signame(b, (long)ca[4], 1);
+		else
+			sb_putc(b, '0');
+		sb_puts(b, ", stack=");
+		sb_ptr(b, ca[5]);
+		sb_puts(b, ", stack_size=");
+		if (ca[6])
+			sb_hex(b, ca[6]);
+		else
+			sb_putc(b, '0');
+		if (ca[0] & CLONE_SETTLS_) {
+			sb_puts(b, ", tls=");
+			sb_ptr(b, ca[7]);
+		}
+		sb_putc(b, '}');
+		if (!failed(r, known) && (ca[0] & CLONE_PARENT_SETTID_) && ca[3]) {
+			sb_puts(b, " => {parent_tid=");
+			put_intptr(b, ca[3]);
+			sb_putc(b, '}');
+		}
+	}
+	sb_puts(b, ", ");
+	sb_udec(b, (unsigned long)c->args[1]);
+}
+
+static void put_futex(struct sb *b, const struct sysi_call *c)
+{
+	unsigned op = (unsigned)c->args[1], cmd = op & 127;
+	sb_ptr(b, (unsigned long)c->args[0]);
+	sb_puts(b, ", ");
+	sb_enum(b, sysi_x_futexop, cmd, 0);
+	if (op & 128)
+		sb_puts(b, "_PRIVATE");
+	if (op & 256)
+		sb_puts(b, "|FUTEX_CLOCK_REALTIME");
+	sb_puts(b, ", ");
+	sb_dec(b, (int)c->args[2]);
+	switch (cmd) {
+	case 0: /* FUTEX_WAIT */
+		sb_puts(b, ", ");
+		put_timespec(b, (unsigned long)c->args[3]);
+		return;
+	case 1: /* FUTEX_WAKE */
+		return;
+	case 9: /* FUTEX_WAIT_BITSET */
+	case 10: /* FUTEX_WAKE_BITSET */
+		if (cmd == 9) {
+			sb_puts(b, ", ");
+			put_timespec(b, (unsigned long)c->args[3]);
+		}
+		sb_puts(b, ", ");
+		if ((unsigned)c->args[5] == 0xffffffffu)
+			sb_puts(b, "FUTEX_BITSET_MATCH_ANY");
+		else
+			sb_hex(b, (unsigned)c->args[5]);
+		return;
+	}
+	for (int i = 3; i < 6; i++) {
+		sb_puts(b, ", ");
+		sb_hex(b, (unsigned long)c->args[i]);
+	}
+}
+
+static void put_fcntl(struct sb *b, const struct sysi_call *c)
+{
+	unsigned cmd = (unsigned)c->args[1];
+	unsigned long v = (unsigned long)c->args[2];
+	sb_dec(b, (int)c->args[0]);
+	sb_puts(b, ", ");
+	sb_enum(b, sysi_x_fcntl, cmd, "F_???");
+	switch (cmd) {
+	case 1: case 3: case 9: case 1025: case 11: case 1032: case 1034: /* F_GET* */
+		return;
+	case 2: /* F_SETFD */
+		sb_puts(b, ", ");
+		if (v == 1)
+			sb_puts(b, "FD_CLOEXEC");
+		else
+			sb_dec(b, (int)v);
+		return;
+	case 4: /* F_SETFL */
+		sb_puts(b, ", ");
+		put_oflags(b, v, 1);
+		return;
+	case 5: case 6: case 7: case 36: case 37: case 38: /* locks */
+		sb_puts(b, ", ");
+		sb_ptr(b, v);
+		return;
+	}
+	sb_puts(b, ", ");
+	sb_dec(b, (int)v);
+}
+
+static void put_ioctl(struct sb *b, const struct sysi_call *c, long r, int known)
+{
+	unsigned req = (unsigned)c->args[1];
+	unsigned long v = (unsigned long)c->args[2];
+	sb_dec(b, (int)c->args[0]);
+	sb_puts(b, ", ");
+	sb_enum(b, sysi_x_ioctl, req, 0);
+	if (req == 0x5451 || req == 0x5450) /* FIOCLEX, FIONCLEX: no argument */
+		return;
+	sb_puts(b, ", ");
+	if (req == 0x5413 && !failed(r, known)) { /* TIOCGWINSZ */
+		unsigned short w[4];
+		if (sysi_peek(w, v, sizeof w) == sizeof w) {
+			sb_puts(b, "{ws_row=");
+			sb_udec(b, w[0]);
+			sb_puts(b, ", ws_col=");
+			sb_udec(b, w[1]);
+			sb_puts(b, ", ws_xpixel=");
+			sb_udec(b, w[2]);
+			sb_puts(b, ", ws_ypixel=");
+			sb_udec(b, w[3]);
+			sb_putc(b, '}');
+			return;
+		}
+	}
+	if (req == 0x5421 || req == 0x541b) { /* FIONBIO, FIONREAD */
+		if (req == 0x5421 || !failed(r, known)) {
+			put_intptr(b, v);
+			return;
+		}
+	}
+	sb_ptr(b, v);
+}
+
+static void put_getdents(struct sb *b, const struct sysi_call *c, long r, int known)
+{
+	sb_dec(b, (int)c->args[0]);
+	sb_puts(b, ", ");
+	sb_ptr(b, (unsigned long)c->args[1]);
+	if (!failed(r, known)) {
+		/* linux_dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, d_name */
+		long off = 0, n = 0;
+		unsigned short reclen;
+		while (off + 19 <= r && sysi_peek(&reclen, (unsigned long)c->args[1] + (unsigned long)off + 16, 2) == 2 &&
+		       reclen) {
+			off += reclen;
+			n++;
+		}
+		sb_puts(b, " /* ");
+		sb_dec(b, n);
+		sb_puts(b, n == 1 ? " entry */" : " entries */");
+	}
+	sb_puts(b, ", ");
+	sb_udec(b, (unsigned)c->args[2]);
+}
+
+static void put_uname(struct sb *b, unsigned long a, long r, int known)
+{
+	char f[2][65];
+	if (failed(r, known) || sysi_peek(f, a, sizeof f) < sizeof f) {
+		sb_ptr(b, a);
+		return;
+	}
+	f[0][64] = f[1][64] = 0;
+	sb_puts(b, "{sysname=");
+	sb_quote(b, (const unsigned char *)f[0], sysi_strlen(f[0]), 0);
+	sb_puts(b, ", nodename=");
+	sb_quote(b, (const unsigned char *)f[1], sysi_strlen(f[1]), 0);
+	sb_puts(b, ", ...}");
+}
+
+static void put_socket_proto(struct sb *b, long fam, unsigned long p)
+{
+	if (fam == 2 || fam == 10) {
+		switch (p) {
+		case 0: sb_puts(b, "IPPROTO_IP"); return;
+		case 1: sb_puts(b, "IPPROTO_ICMP"); return;
+		case 6: sb_puts(b, "IPPROTO_TCP"); return;
+		case 17: sb_puts(b, "IPPROTO_UDP"); return;
+		case 58: sb_puts(b, "IPPROTO_ICMPV6"); return;
+		}
+	}
+	if (fam == 16 && p == 0) {
+		sb_puts(b, "NETLINK_ROUTE");
+		return;
+	}
+	sb_dec(b, (int)p);
+}
+
+void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)
+{
+	const struct sysi_sc_desc *d = desc_of(c->nr);
+	int n;
+	if (!d || d->nargs < 0) { /* outside the table: six raw arguments */
+		for (int i = 0; i < 6; i++) {
+			if (i)
+				sb_puts(b, ", ");
+			sb_hex(b, (unsigned long)c->args[i]);
+		}
+		return;
+	}
+	switch (c->nr) {
+	case __NR_clone:
+		put_clone(b, c, r, known);
+		return;
+	case __NR_clone3:
+		put_clone3(b, c, r, known);
+		return;
+	case __NR_futex:
+		put_futex(b, c);
+		return;
+	case __NR_fcntl:
+		put_fcntl(b, c);
+		return;
+	case __NR_ioctl:
+		put_ioctl(b, c, r, known);
+		return;
+	case __NR_getdents64:
+	case __NR_getdents:
+		put_getdents(b, c, r, known);
+		return;
+	case __NR_uname:
+		put_uname(b, (unsigned long)c->args[0], r, known);
+		return;
+	}
+	n = d->nargs;
+	/* open and openat take a mode only with O_CREAT or O_TMPFILE */
+	if ((c->nr == __NR_open || c->nr == __NR_openat) &&
+	    !(c->args[n - 2] & (O_CREAT_ | O_TMPFILE_BIT)))
+		n--;
+	/* munmap-like tails the table gives but strace leaves out: none so far */
+	for (int i = 0; i < n; i++) {
+		if (i)
+			sb_puts(b, ", ");
+		if (c->nr == __NR_socket && i == 2)
+			put_socket_proto(b, (int)c->args[0], (unsigned long)c->args[2]);
+		else
+			put_arg(b, c, d, i, r, known, pre);
+	}
+}
+
+/* Values a call reads through a pointer that the call then overwrites (socklen_t *), taken before it. */
+void sysi_decode_pre(const struct sysi_call *c, long *pre)
+{
+	const struct sysi_sc_desc *d = desc_of(c->nr);
+	if (!d || d->nargs < 0)
+		return;
+	for (int i = 0; i < d->nargs; i++) {
+		if (d->kinds[i] == K_SOCKLEN_PTR) {
+			int v = 0;
+			if (c->args[i] && sysi_peek(&v, (unsigned long)c->args[i], 4) == 4)
+				pre[i] = v;
+		}
+	}
+}
+
+int sysi_decode_has_pre(long nr)
+{
+	const struct sysi_sc_desc *d = desc_of(nr);
+	if (!d || d->nargs < 0)
+		return 0;
+	for (int i = 0; i < d->nargs; i++)
+		if (d->kinds[i] == K_SOCKLEN_PTR)
+			return 1;
+	return 0;
+}
+
+void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
+{
+	const struct sysi_sc_desc *d = desc_of(c->nr);
+	sb_puts(b, " = ");
+	if (!known || (d && d->ret == R_NONE)) {
+		sb_putc(b, '?');
+		return;
+	}
+	if (r < 0 && r >= -4095) {
+		sb_puts(b, "-1 ");
+		sb_errno(b, -r);
+		return;
+	}
+	if (d && d->ret == R_HEX) {
+		sb_hex(b, (unsigned long)r);
+		return;
+	}
+	if (d && d->ret == R_OCT) {
+		sb_oct(b, (unsigned long)r);
+		return;
+	}
+	if (c->nr == __NR_fcntl && r > 0) {
+		unsigned cmd = (unsigned)c->args[1];
+		if (cmd == 1) { /* F_GETFD */
+			sb_hex(b, (unsigned long)r);
+			sb_puts(b, r == 1 ? " (flags FD_CLOEXEC)" : "");
+			return;
+		}
+		if (cmd == 3) { /* F_GETFL */
+			sb_hex(b, (unsigned long)r);
+			sb_puts(b, " (flags ");
+			put_oflags(b, (unsigned long)r, 1);
+			sb_putc(b, ')');
+			return;
+		}
+	}
+	sb_dec(b, r);
+}

@@ -1,0 +1,78 @@
+/*
+ * decode.h — the trace hook's line decoder (issue 17): strace-format lines built from the
+ * generated argument table (trace-gen-args.h, scripts/gen-trace-table.ts), the program's memory read
+ * with process_vm_readv (a bad pointer prints as its address), per-thread output buffers written
+ * in blocks.
+ */
+#ifndef SYSI_DECODE_H
+#define SYSI_DECODE_H
+
+#include "internal.h"
+
+/* A bounded output: appends past end are dropped (the line is then cut with "..."). */
+struct sb {
+	char *p, *end;
+};
+
+/* trace-fmt.c */
+void sb_putc(struct sb *b, char c);
+void sb_puts(struct sb *b, const char *s);
+void sb_dec(struct sb *b, long v);
+void sb_udec(struct sb *b, unsigned long v);
+void sb_hex(struct sb *b, unsigned long v);
+void sb_oct(struct sb *b, unsigned long v); /* 0644, "0" for 0 */
+void sb_ptr(struct sb *b, unsigned long v); /* NULL or 0x… */
+/* bytes quoted as strace quotes them; hex: every byte as \xNN */
+void sb_quote(struct sb *b, const unsigned char *s, size_t n, int hex);
+struct sysi_xlat;
+/* flags: names joined by |, the rest in hex; 0 prints as zero_name (or "0") */
+void sb_flags(struct sb *b, const struct sysi_xlat *x, unsigned long v, const char *zero_name);
+/* an enum value: its name, or the number followed by unknown_comment (e.g. "ARCH_???") */
+int sb_enum(struct sb *b, const struct sysi_xlat *x, unsigned long v, const char *unknown_comment);
+void sb_signame(struct sb *b, long sig, int with_sig); /* SIGINT / INT, SIGRTMIN, SIGRT_3 */
+void sb_errno(struct sb *b, long err);                 /* ENOENT (No such file or directory) */
+
+/* trace-mem.c: read the program's memory without faulting: bytes read (< n at an unreadable page) */
+size_t sysi_peek(void *dst, unsigned long src, size_t n);
+/* a NUL-terminated string of at most n bytes: its length, -1 if unreadable before the NUL;
+ * *cut = 1 when no NUL came within n bytes */
+long sysi_peek_str(char *dst, unsigned long src, size_t n, int *cut);
+void sysi_peek_atfork(void);
+
+/* trace-args.c: the arguments of c (after the call: result r, known = 0 when there is none), without
+ * the parentheses */
+extern int sysi_trace_strlen; /* --string-limit (strace -s), default 32 */
+void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre);
+/* values read through pointers before the call (socklen_t * in/out), for the "[128 => 16]" form */
+void sysi_decode_pre(const struct sysi_call *c, long *pre);
+int sysi_decode_has_pre(long nr);
+/* trace-out.c: this thread's scratch memory for strings read from the program */
+char *sysi_trace_scratch(size_t *n);
+/* the result: " = 3", " = -1 ENOENT (No such file or directory)", " = 0x7f…", " = ?" */
+void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known);
+/* the syscall name (syscall_0x… past the table) */
+void sysi_decode_name(struct sb *b, long nr);
+/* 1 when the generated table gives argument i of nr a 32-bit type (JSON prints it as an int) */
+int sysi_decode_arg32(long nr, int i, int *is_signed);
+/* the class bits of nr (trace-gen-args.h enum sysi_class), 0 outside the table */
+unsigned sysi_decode_classes(long nr);
+
+/* trace-out.c: the trace hook's side (trace.c) */
+struct sysi_tstart {
+	long t0s, t0ns; /* CLOCK_MONOTONIC at entry (-T) */
+	long pre[6];    /* sysi_decode_pre's values */
+	int has_pre;
+};
+void sysi_decode_setup(int json);
+void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown);
+void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s);
+void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s);
+void sysi_trace_atfork_child(void);
+void sysi_trace_forked(void);
+void sysi_trace_thread_exit(void);
+void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, int shown);
+void sysi_trace_dying(void);
+void sysi_trace_exec_line(int shown);
+int sysi_trace_json(void);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * trace-out.c — the trace hook's lines: prefix ([pid N], timestamps), the decoded call (trace-args.c), the
+ * result, -T durations, the status filter; kept in a per-thread buffer and written in blocks.
+ *
+ * Buffers: one per traced thread (mmap'd on its first line, reused after the thread exits),
+ * written with one write(2) when it holds FLUSH_AT bytes, and always before the calls after which
+ * buffered lines could be lost or duplicated (exit, exit_group, execve, fork and clone: every
+ * thread's buffer), and before calls that may block when the output is a terminal, pipe or
+ * socket (someone is watching it live). A process killed by a signal loses the lines since its
+ * last flush.
+ *
+ * Calls the runtime performs in the site's context (vfork, clone with a new stack, clone3) come
+ * back after the hook returned: their line waits in the thread's `pend` until the thread's next
+ * call, with the child's pid that the child itself recorded (vfork: it shares our memory) or the
+ * kernel stored at parent_tid.
+ */
+#include <asm/unistd.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "trace-decode.h"
+
+#define TBUF_DATA (64 * 1024)
+#define FLUSH_AT (16 * 1024)
+#define LINE_ROOM (32 * 1024) /* a line never takes more; longer ones are cut */
+#define SCRATCH (8 * 1024)
+
+struct pend {
+	int on;
+	long tid;          /* the thread that made the call */
+	volatile long child; /* set by a child sharing our memory (vfork, CLONE_VM|CLONE_VFORK) */
+	struct sysi_call c;
+	long t0s, t0ns;
+};
+
+struct tbuf {
+	volatile int lock;
+	int dead;      /* its thread exited: free for a new thread */
+	long used;
+	long tid;      /* cached gettid() */
+	struct tbuf *next;
+	struct pend pend;
+	char scratch[SCRATCH];
+	char data[TBUF_DATA];
+};
+
+static __thread struct tbuf *tb __attribute__((tls_model("initial-exec")));
+static struct tbuf *volatile all;
+
+/* options (SYSI_TRACE_*), set once in sysi_decode_setup */
+static int o_json, o_time, o_dur, o_status, o_live;
+static long o_tzoff, o_ppid;
+static int multi; /* [pid N] on every line: a child, or a process that made one */
+int sysi_trace_out_fd(void); /* trace.c */
+void sysi_trace_clock(int clk, long *sec, long *nsec); /* vdso.c */
+
+static void lock(volatile int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (*l)
+			__builtin_ia32_pause();
+}
+
+static void unlock(volatile int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+static void write_all(const char *p, long n)
+{
+	int fd = sysi_trace_out_fd();
+	while (n > 0 && fd >= 0) {
+		long w = raw3(__NR_write, fd, p, n);
+		if (w == -4 /* EINTR */)
+			continue;
+		if (w <= 0)
+			break;
+		p += w;
+		n -= w;
+	}
+}
+
+static void flush_locked(struct tbuf *t)
+{
+	if (t->used) {
+		write_all(t->data, t->used);
+		t->used = 0;
+	}
+}
+
+static void flush_all(void)
+{
+	for (struct tbuf *t = all; t; t = t->next) {
+		lock(&t->lock);
+		flush_locked(t);
+		unlock(&t->lock);
+	}
+}
+
+static struct tbuf *mine(void)
+{
+	struct tbuf *t = tb;
+	if (t)
+		return t;
+	for (t = all; t; t = t->next) /* a buffer an exited thread left */
+		if (t->dead && __atomic_exchange_n(&t->dead, 0, __ATOMIC_ACQUIRE))
+			break;
+	if (!t) {
+		t = sysi_map_pages(sizeof *t);
+		if (!t)
+			return 0;
+		t->next = all;
+		while (!__atomic_compare_exchange_n(&all, &t->next, t, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			;
+	}
+	t->tid = 0;
+	t->used = 0;
+	t->pend.on = 0;
+	tb = t;
+	return t;
+}
+
+char *sysi_trace_scratch(size_t *n)
+{
+	static char fallback[256];
+	struct tbuf *t = mine();
+	if (!t) {
+		*n = sizeof fallback;
+		return fallback;
+	}
+	*n = SCRATCH;
+	return t->scratch;
+}
+
+static long tid_of(struct tbuf *t)
+{
+	/* while a child may run on our memory (vfork), the cache is not ours to trust */
+	if (!t->tid || t->pend.on)
+		return raw0(__NR_gettid);
+	return t->tid;
+}
+
+static void put_time(struct sb *b)
+{
+	long s, ns;
+	if (o_time == 3) {
+		sysi_trace_clock(CLOCK_REALTIME, &s, &ns);
+		sb_dec(b, s);
+	} else {
+		long d;
+		sysi_trace_clock(CLOCK_REALTIME, &s, &ns);
+		d = (s + o_tzoff) % 86400;
+		if (d < 0)
+			d += 86400;
+		sb_putc(b, (char)('0' + d / 36000));
+		sb_putc(b, (char)('0' + d / 3600 % 10));
+		sb_putc(b, ':');
+		sb_putc(b, (char)('0' + d % 3600 / 600));
+		sb_putc(b, (char)('0' + d % 600 / 60));
+		sb_putc(b, ':');
+		sb_putc(b, (char)('0' + d % 60 / 10));
+		sb_putc(b, (char)('0' + d % 10));
+		if (o_time == 1) {
+			sb_putc(b, ' ');
+			return;
+		}
+	}
+	sb_putc(b, '.');
+	for (long div = 100000; div; div /= 10)
+		sb_putc(b, (char)('0' + ns / 1000 / div % 10));
+	sb_putc(b, ' ');
+}
+
+static void put_dur(struct sb *b, long t0s, long t0ns)
+{
+	long s, ns, d;
+	sysi_trace_clock(CLOCK_MONOTONIC, &s, &ns);
+	d = (s - t0s) * 1000000000L + (ns - t0ns);
+	if (d < 0)
+		d = 0;
+	sb_puts(b, " <");
+	sb_dec(b, d / 1000000000L);
+	sb_putc(b, '.');
+	for (long div = 100000; div; div /= 10)
+		sb_putc(b, (char)('0' + d / 1000 / div % 10));
+	sb_putc(b, '>');
+}
+
+static int status_shown(long r, int known)
+{
+	int err = known && r < 0 && r >= -4095;
+	if (o_status == 1) /* failed */
+		return err;
+	if (o_status == 2) /* successful */
+		return known && !err;
+	return 1;
+}
+
+static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r, int known)
+{
+	const char *name = sysi_syscall_name(c->nr);
+	sb_puts(b, "{\"pid\":");
+	sb_dec(b, tid);
+	sb_puts(b, ",\"nr\":");
+	sb_dec(b, c->nr);
+	sb_puts(b, ",\"name\":");
+	if (name) {
+		sb_putc(b, '"');
+		sb_puts(b, name); /* names are [a-z0-9_] */
+		sb_putc(b, '"');
+	} else {
+		sb_puts(b, "null");
+	}
+	sb_puts(b, ",\"args\":[");
+	for (int i = 0; i < 6; i++) {
+		int sgn = 0;
+		long v = c->args[i];
+		if (i)
+			sb_putc(b, ',');
+		/* a 32-bit argument: the upper half of the register is not the program's value */
+		if (sysi_decode_arg32(c->nr, i, &sgn))
+			v = sgn ? (long)(int)v : (long)(unsigned)v;
+		sb_dec(b, v);
+	}
+	sb_puts(b, "],\"ret\":");
+	if (known)
+		sb_dec(b, r);
+	else
+		sb_puts(b, "null");
+	sb_puts(b, ",\"strategy\":\"");
+	sb_puts(b, sysi_strategy_name(c->strategy)); /* [a-z0-9_?] */
+	sb_puts(b, "\"}\n");
+}
+
+/* Append one line for c to this thread's buffer. */
+static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, long t0s, long t0ns,
+		 const long *pre)
+{
+	struct sb b;
+	long tid = tid_of(t);
+	char *start;
+	if (!status_shown(r, known))
+		return;
+	lock(&t->lock);
+	if (t->used > TBUF_DATA - LINE_ROOM)
+		flush_locked(t);
+	start = t->data + t->used;
+	b.p = start;
+	b.end = start + LINE_ROOM - 1;
+	if (o_json) {
+		json_line(&b, c, tid, r, known);
+	} else {
+		if (multi) {
+			sb_puts(&b, "[pid ");
+			sb_dec(&b, tid);
+			sb_puts(&b, "] ");
+		}
+		if (o_time)
+			put_time(&b);
+		sysi_decode_name(&b, c->nr);
+		sb_putc(&b, '(');
+		sysi_decode_args(&b, c, r, known, pre);
+		sb_putc(&b, ')');
+		sysi_decode_ret(&b, c, r, known);
+		if (o_dur && known)
+			put_dur(&b, t0s, t0ns);
+		if (b.p >= b.end) /* cut: a line still ends in a newline */
+			b.p = b.end - 3, sb_puts(&b, "...");
+		*b.p++ = '\n';
+		if ((c->nr == __NR_exit_group) && !known) {
+			/* strace's last line for the process */
+			b.end = start + LINE_ROOM;
+			if (multi) {
+				sb_puts(&b, "[pid ");
+				sb_dec(&b, tid);
+				sb_puts(&b, "] ");
+			}
+			if (o_time)
+				put_time(&b);
+			sb_puts(&b, "+++ exited with ");
+			sb_dec(&b, (int)c->args[0] & 0xff);
+			sb_puts(&b, " +++\n");
+		}
+	}
+	t->used += b.p - start;
+	if (t->used >= FLUSH_AT)
+		flush_locked(t);
+	unlock(&t->lock);
+}
+
+/* calls that may wait for someone: flush first when the trace is watched live */
+static int may_block(const struct sysi_call *c)
+{
+	switch (c->nr) {
+	case __NR_read: case __NR_readv: case __NR_recvfrom: case __NR_recvmsg: case __NR_recvmmsg:
+	case __NR_accept: case __NR_accept4: case __NR_connect: case __NR_wait4: case __NR_waitid:
+	case __NR_poll: case __NR_ppoll: case __NR_select: case __NR_pselect6: case __NR_epoll_wait:
+	case __NR_epoll_pwait: case __NR_epoll_pwait2: case __NR_nanosleep: case __NR_clock_nanosleep:
+	case __NR_pause: case __NR_rt_sigsuspend: case __NR_rt_sigtimedwait: case __NR_msgrcv:
+	case __NR_semop: case __NR_semtimedop: case __NR_flock: case __NR_io_getevents:
+		return 1;
+	case __NR_futex:
+		return (c->args[1] & 127) == 0 || (c->args[1] & 127) == 9;
+	}
+	return 0;
+}
+
+/* calls after which this process's buffered lines could be lost or written twice */
+static int ends_or_copies(const struct sysi_call *c)
+{
+	switch (c->nr) {
+	case __NR_execve: case __NR_execveat: case __NR_fork:
+	case __NR_vfork: case __NR_clone: case __NR_clone3: case __NR_kill: case __NR_tkill:
+	case __NR_tgkill: case __NR_rt_sigqueueinfo: case __NR_rt_tgsigqueueinfo:
+		return 1;
+	}
+	return 0;
+}
+
+/* the pending in-context call of t, completed: its line with the child's pid when known */
+static void finish_pend(struct tbuf *t)
+{
+	struct pend *p = &t->pend;
+	long r = p->child;
+	int known = r != 0;
+	p->on = 0;
+	if (!known && p->c.nr == __NR_clone3) { /* the kernel stored the child's tid at parent_tid */
+		uint64_t ca[4];
+		int v;
+		if (sysi_peek(ca, (unsigned long)p->c.args[0], sizeof ca) == sizeof ca &&
+		    (ca[0] & 0x00100000UL) && ca[3] && sysi_peek(&v, ca[3], 4) == 4 && v > 0) {
+			r = v;
+			known = 1;
+		}
+	} else if (!known && p->c.nr == __NR_clone && (p->c.args[0] & 0x00100000UL)) {
+		int v;
+		if (sysi_peek(&v, (unsigned long)p->c.args[2], 4) == 4 && v > 0) {
+			r = v;
+			known = 1;
+		}
+	}
+	emit(t, &p->c, r, known, p->t0s, p->t0ns, 0);
+}
+
+void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown)
+{
+	struct tbuf *t = mine();
+	s->t0s = s->t0ns = 0;
+	s->has_pre = 0;
+	if (!t)
+		return;
+	if (t->pend.on) {
+		long tid = raw0(__NR_gettid);
+		if (tid == t->pend.tid) {
+			finish_pend(t);
+		} else if (!t->pend.child) { /* a vfork child on its parent's memory: its pid */
+			t->pend.child = tid;
+			multi = 1;
+		}
+	}
+	if (ends_or_copies(c))
+		flush_all();
+	else if (o_live && t->used && may_block(c))
+		flush_all();
+	if (!shown)
+		return;
+	if (o_dur)
+		sysi_trace_clock(CLOCK_MONOTONIC, &s->t0s, &s->t0ns);
+	if (sysi_decode_has_pre(c->nr)) {
+		for (int i = 0; i < 6; i++)
+			s->pre[i] = 0;
+		sysi_decode_pre(c, s->pre);
+		s->has_pre = 1;
+	}
+}
+
+void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s)
+{
+	struct tbuf *t = mine();
+	if (t)
+		emit(t, c, r, known, s->t0s, s->t0ns, s->has_pre ? s->pre : 0);
+}
+
+/* An in-context call (vfork, clone with a stack, clone3, rt_sigreturn) about to be made by the
+ * runtime after the hook returns. */
+void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s)
+{
+	struct tbuf *t = mine();
+	if (!t)
+		return;
+	if (c->nr == __NR_rt_sigreturn) {
+		emit(t, c, 0, 0, 0, 0, 0);
+		return;
+	}
+	multi = 1; /* a child or thread is about to exist */
+	t->pend.on = 1;
+	t->pend.tid = tid_of(t);
+	t->pend.child = 0;
+	t->pend.c = *c;
+	t->pend.t0s = s->t0s;
+	t->pend.t0ns = s->t0ns;
+}
+
+/* exit or exit_group: the line ("= ?"), then every line of the thread (exit) or process out. */
+void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, int shown)
+{
+	struct tbuf *t = mine();
+	if (!t)
+		return;
+	if (shown)
+		emit(t, c, 0, 0, s->t0s, s->t0ns, 0);
+	if (c->nr == __NR_exit)
+		sysi_trace_thread_exit();
+	else
+		flush_all();
+}
+
+/* After fork in the child: the buffers are the parent's (already written), the tid is new. */
+void sysi_trace_atfork_child(void)
+{
+	for (struct tbuf *t = all; t; t = t->next) {
+		t->used = 0;
+		t->lock = 0;
+		t->pend.on = 0;
+		if (t != tb)
+			t->dead = 1;
+	}
+	if (tb)
+		tb->tid = raw0(__NR_gettid);
+	multi = 1;
+	sysi_peek_atfork();
+}
+
+/* A fork-like call returned in the parent (fork, clone without a stack): lines get pids. */
+void sysi_trace_forked(void)
+{
+	multi = 1;
+}
+
+/* The thread leaves (exit): its lines out, its buffer free for the next thread. */
+void sysi_trace_thread_exit(void)
+{
+	struct tbuf *t = tb;
+	if (!t)
+		return;
+	lock(&t->lock);
+	flush_locked(t);
+	unlock(&t->lock);
+	tb = 0;
+	__atomic_store_n(&t->dead, 1, __ATOMIC_RELEASE);
+}
+
+/* The SIGPIPE watch's line for a write that is about to kill the process. */
+void sysi_trace_dying(void)
+{
+	flush_all();
+}
+
+int sysi_trace_json(void)
+{
+	return o_json;
+}
+
+static char **exec_argv, **exec_envp;
+
+/* glibc passes (argc, argv, envp) to constructors: the execve line of this image comes from them. */
+int sysi_trace_wants(long nr); /* trace.c: -e lets nr's lines through */
+__attribute__((constructor(102))) static void record_exec(int argc, char **argv, char **envp)
+{
+	(void)argc;
+	exec_argv = argv;
+	exec_envp = envp;
+	if (sysi_hook_cur == sysi_hook_trace)
+		sysi_trace_exec_line(sysi_trace_wants(__NR_execve));
+}
+
+/*
+ * The execve that started this image succeeded (the old image never sees its result): its line,
+ * from what the kernel gave the new image (AT_EXECFN: the path as passed; argv; envp).
+ */
+void sysi_trace_exec_line(int shown)
+{
+	struct sysi_call c = { 0 };
+	struct sysi_tstart s = { 0 };
+	unsigned long fn = getauxval(AT_EXECFN);
+	if (!shown || !exec_argv)
+		return;
+	c.nr = __NR_execve;
+	c.args[0] = (long)fn;
+	c.args[1] = (long)exec_argv;
+	c.args[2] = (long)exec_envp;
+	sysi_trace_emit(&c, 0, 1, &s);
+}
+
+static long env_num(const char *name, long dflt)
+{
+	const char *v = sysi_getenv(name), *e;
+	long n, sign = 1;
+	if (!v || !*v)
+		return dflt;
+	if (*v == '-') {
+		sign = -1;
+		v++;
+	}
+	n = sysi_parse_dec(v, &e);
+	return n < 0 || *e ? dflt : sign * n;
+}
+
+void sysi_decode_setup(int json)
+{
+	const char *st = sysi_getenv("SYSI_TRACE_STATUS");
+	int fd = sysi_trace_out_fd();
+	struct stat sb;
+	o_json = json;
+	o_time = (int)env_num("SYSI_TRACE_TIME", 0);
+	o_dur = env_num("SYSI_TRACE_DURATION", 0) == 1;
+	o_tzoff = env_num("SYSI_TRACE_TZOFF", 0);
+	o_ppid = env_num("SYSI_TRACE_PPID", -1);
+	sysi_trace_strlen = (int)env_num("SYSI_TRACE_STRLEN", 32);
+	if (sysi_trace_strlen < 0)
+		sysi_trace_strlen = 32;
+	if (st && !sysi_strcmp(st, "failed"))
+		o_status = 1;
+	else if (st && !sysi_strcmp(st, "successful"))
+		o_status = 2;
+	/* [pid N] on every line but the first process's while it is alone (strace -f) */
+	multi = o_ppid < 0 || raw0(__NR_getppid) != o_ppid;
+	if (fd >= 0 && raw2(__NR_fstat, fd, &sb) == 0)
+		o_live = !S_ISREG(sb.st_mode) && !(S_ISCHR(sb.st_mode) && sb.st_rdev == 0x103 /* /dev/null */);
+}
