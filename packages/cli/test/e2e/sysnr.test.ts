@@ -131,18 +131,19 @@ function straceCalls(text: string): Call[] {
   return calls;
 }
 
-/** sysi's trace lines (`[pid N] name(args) = ret`): the followed calls, in order. */
+/** sysi's trace lines (`[pid N] name(args) = ret`, ret as strace shows it): the followed calls, in order. */
 function sysiCalls(text: string): Call[] {
   const calls: Call[] = [];
   for (const line of text.split("\n")) {
-    const m = /^\[pid \d+\] ([a-z_0-9]+)\(.*\) = (-?\d+|0x[0-9a-f]+|\?)$/.exec(line);
+    const m = /^\[pid \d+\] ([a-z_0-9]+)\(.*\) = (-?\d+|0x[0-9a-f]+|\?)(?: (E[A-Z0-9]+))?/.exec(line);
     if (m === null) continue;
-    const [, name, ret] = m as unknown as [string, string, string];
+    const [, name, ret, err] = m as unknown as [string, string, string, string | undefined];
     const known = name.startsWith("syscall_0x") ? null : SYSCALL_NUMBERS[name as keyof typeof SYSCALL_NUMBERS];
     const nr = known === null ? BigInt.asIntN(64, BigInt(name.replace("syscall_", ""))) : BigInt(known ?? -1);
     if (!followed(nr)) continue;
     const r = Number(ret);
-    const result = r < 0 && r > -4096 ? (ERRNO_NAME.get(-r) ?? `E${-r}`) : "ok";
+    // strace's form (-1 ENOSYS) or a raw -errno
+    const result = err !== undefined ? err : r < 0 && r > -4096 ? (ERRNO_NAME.get(-r) ?? `E${-r}`) : "ok";
     calls.push({ nr: nr.toString(), name, result });
   }
   return calls;
