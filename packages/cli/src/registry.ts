@@ -322,6 +322,16 @@ export async function resolveChain(config: RegistryConfig, spec: string): Promis
     }
     const bad = entry.strategy.checkOptions?.(options) ?? null;
     if (bad !== null) throw new StrategyError("STRATEGY_OPTION", `strategy "${name}": ${bad}`);
+    for (const c of chain) {
+      for (const [res, use] of Object.entries(entry.strategy.claims ?? {})) {
+        const theirs = c.entry.strategy.claims?.[res];
+        if (theirs === undefined) continue;
+        throw new StrategyError(
+          "STRATEGY_CONFLICT",
+          `strategies "${c.entry.name}" and "${name}" cannot share a chain: both need ${res} (${c.entry.name}: ${theirs}; ${name}: ${use}); use one of them`,
+        );
+      }
+    }
     chain.push({ entry, options });
   }
   return { entries: chain, spec: chain.map((c) => formatElement(c.entry.name, c.options)).join(",") };

@@ -24,8 +24,9 @@ export type { Site, SiteKind } from "./x86/types.ts";
  * (a field they must now provide, a changed meaning); minor: optional additions.
  *   1.0 — Strategy with planModule/ModulePlanner, defaultChain, variants, options; the
  *         package.json `sysi.core` range.
+ *   1.1 — optional Strategy.claims (resources a runtime takes for itself: one per chain).
  */
-export const STRATEGY_CONTRACT_VERSION = "1.0";
+export const STRATEGY_CONTRACT_VERSION = "1.1";
 
 /** Ids of host checks (the same ones `sysi doctor` prints). */
 export type HostCheckId =
@@ -221,6 +222,14 @@ export interface Strategy {
    * unchecked.
    */
   checkOptions?(options: Readonly<Record<string, string>>): string | null;
+  /**
+   * Optional (contract 1.1): process-wide resources the runtime takes for itself, each with
+   * what it puts there, e.g. `{ page0: "a jump table executed by call *%rax" }`. Two strategies
+   * claiming the same resource cannot share a chain: resolving it fails with one line naming
+   * both and their uses (zpoline and segmentation both need page 0, and no byte pattern serves
+   * both: docs/segmentation.md).
+   */
+  claims?: Readonly<Record<string, string>>;
 }
 
 /** What the CLI passes to a plugin's factory. */

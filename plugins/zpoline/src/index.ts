@@ -25,6 +25,7 @@ const factory: StrategyFactory = (): Strategy => ({
         "no protection keys, so page 0 would be readable: NULL reads would stop faulting and NULL pointer arguments to system calls would no longer fail with EFAULT",
     },
   },
+  claims: { page0: "a jump table executed by call *%rax" },
   checkOptions: (options) => {
     const given = Object.entries(options).map(([k, v]) => (k === "variant" ? v : `${k}=${v}`));
     return given.length === 0 ? null : `takes no options (got "${given.join(":")}")`;

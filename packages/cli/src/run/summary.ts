@@ -16,6 +16,8 @@ export interface SummaryRun {
  */
 export function page0Mode(stats: StatsSnapshot, host: SummaryRun["host"]): "unmapped" | "xonly" | "readable" | null {
   if (host === undefined) return null;
+  // segmentation's far pointers are read as data: readable whatever the CPU (docs/segmentation.md)
+  if ((stats.strategies.segmentation?.patched ?? 0) > 0) return "readable";
   if ((stats.strategies.zpoline?.patched ?? 0) === 0) return "unmapped";
   return host.check("pkeys")?.ok === true ? "xonly" : "readable";
 }
@@ -23,6 +25,9 @@ export function page0Mode(stats: StatsSnapshot, host: SummaryRun["host"]): "unma
 /** One line when page 0 was readable: NULL reads and NULL pointer arguments did not fault. */
 export function page0Notice(stats: StatsSnapshot, host: SummaryRun["host"]): string | null {
   if (page0Mode(stats, host) !== "readable") return null;
+  const seg = stats.strategies.segmentation?.patched ?? 0;
+  if (seg > 0)
+    return `sysi: segmentation mapped page 0 (readable far pointers) for its ${seg} site${seg === 1 ? "" : "s"}: NULL reads and the kernel's reads of NULL pointer arguments did not fault (docs/segmentation.md)`;
   const n = stats.strategies.zpoline?.patched ?? 0;
   return `sysi: zpoline mapped page 0 for its ${n} site${n === 1 ? "" : "s"} on a CPU without protection keys: NULL reads and the kernel's reads of NULL pointer arguments did not fault (README, Security)`;
 }
