@@ -108,7 +108,8 @@ export type Kind = (typeof KINDS)[number];
 
 const FD_NAMES = new Set(["fd", "oldfd", "newfd", "ufd", "out_fd", "in_fd", "epfd", "fd_in", "fd_out", "fdin"]);
 const DIRFD_NAMES = new Set(["dfd", "olddfd", "newdfd", "dirfd"]);
-const READ_LIKE = /^(read|pread64|readlink|readlinkat|getcwd|recvfrom|getrandom|readv|preadv|preadv2|process_vm_readv)$/;
+const READ_LIKE =
+  /^(read|pread64|readlink|readlinkat|getcwd|recvfrom|getrandom|readv|preadv|preadv2|process_vm_readv)$/;
 
 /** The kind of one argument, from the syscall's name and the argument's C type and name. */
 export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
@@ -138,7 +139,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     if (/struct __kernel_timespec \*/.test(t)) return "TIMESPEC";
     if (/struct sigaction \*/.test(t)) return "SIGACT";
     if (/sigset_t \*/.test(t) && sc.startsWith("rt_sig") && sc !== "rt_sigtimedwait") return "SIGSET";
-    if (/struct sockaddr \*/.test(t)) return next !== undefined && next.type.includes("*") ? "SOCKADDR_OUT" : "SOCKADDR";
+    if (/struct sockaddr \*/.test(t)) return next?.type.includes("*") ? "SOCKADDR_OUT" : "SOCKADDR";
     if (/struct rlimit(64)? \*/.test(t)) return "RLIMIT";
     if (sc === "wait4" && n === "stat_addr") return "WSTATUS";
     if ((sc === "pipe" || sc === "pipe2") && n === "fildes") return "PIPEFD";
@@ -213,8 +214,7 @@ export function classesOf(sc: string, fields: Field[], kinds: Kind[]): string[] 
   const out: string[] = [];
   if (fields.some((f, i) => kinds[i] === "STR" && PATH_NAMES.test(f.name)) || /^(execve|execveat)$/.test(sc))
     out.push("file");
-  if (kinds.some((k) => k === "FD" || k === "DIRFD") || FD_RETURNING.test(sc) || sc === "close_range")
-    out.push("desc");
+  if (kinds.some((k) => k === "FD" || k === "DIRFD") || FD_RETURNING.test(sc) || sc === "close_range") out.push("desc");
   if (NETWORK.test(sc)) out.push("network");
   if (PROCESS.test(sc)) out.push("process");
   if (SIGNAL.test(sc)) out.push("signal");
@@ -250,7 +250,10 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
       "O_PATH",
     ],
   },
-  prot: { headers: ["sys/mman.h"], names: ["PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN", "PROT_GROWSUP"] },
+  prot: {
+    headers: ["sys/mman.h"],
+    names: ["PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN", "PROT_GROWSUP"],
+  },
   mapflags: {
     headers: ["sys/mman.h", "linux/mman.h"],
     names: [
@@ -319,11 +322,23 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
   },
   access: { headers: ["unistd.h"], names: ["R_OK", "W_OK", "X_OK"] },
   socktypeflags: { headers: ["sys/socket.h"], names: ["SOCK_NONBLOCK", "SOCK_CLOEXEC"] },
-  woptions: { headers: ["sys/wait.h"], names: ["WNOHANG", "WUNTRACED", "WCONTINUED", "WEXITED", "WNOWAIT", "__WNOTHREAD", "__WALL", "__WCLONE"] },
+  woptions: {
+    headers: ["sys/wait.h"],
+    names: ["WNOHANG", "WUNTRACED", "WCONTINUED", "WEXITED", "WNOWAIT", "__WNOTHREAD", "__WALL", "__WCLONE"],
+  },
   grnd: { headers: ["sys/random.h"], names: ["GRND_NONBLOCK", "GRND_RANDOM", "GRND_INSECURE"] },
   saflags: {
     headers: ["signal.h"],
-    names: ["SA_NOCLDSTOP", "SA_NOCLDWAIT", "SA_SIGINFO", "SA_RESTORER", "SA_ONSTACK", "SA_RESTART", "SA_NODEFER", "SA_RESETHAND"],
+    names: [
+      "SA_NOCLDSTOP",
+      "SA_NOCLDWAIT",
+      "SA_SIGINFO",
+      "SA_RESTORER",
+      "SA_ONSTACK",
+      "SA_RESTART",
+      "SA_NODEFER",
+      "SA_RESETHAND",
+    ],
   },
 };
 const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
@@ -331,7 +346,17 @@ const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
   sighow: { headers: ["signal.h"], names: ["SIG_BLOCK", "SIG_UNBLOCK", "SIG_SETMASK"] },
   family: {
     headers: ["sys/socket.h"],
-    names: ["AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET", "AF_BLUETOOTH", "AF_ALG", "AF_VSOCK"],
+    names: [
+      "AF_UNSPEC",
+      "AF_UNIX",
+      "AF_INET",
+      "AF_INET6",
+      "AF_NETLINK",
+      "AF_PACKET",
+      "AF_BLUETOOTH",
+      "AF_ALG",
+      "AF_VSOCK",
+    ],
   },
   socktype: {
     headers: ["sys/socket.h"],
@@ -360,7 +385,15 @@ const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
   },
   archprctl: {
     headers: ["asm/prctl.h"],
-    names: ["ARCH_SET_GS", "ARCH_SET_FS", "ARCH_GET_FS", "ARCH_GET_GS", "ARCH_GET_CPUID", "ARCH_SET_CPUID", "ARCH_CET_STATUS"],
+    names: [
+      "ARCH_SET_GS",
+      "ARCH_SET_FS",
+      "ARCH_GET_FS",
+      "ARCH_GET_GS",
+      "ARCH_GET_CPUID",
+      "ARCH_SET_CPUID",
+      "ARCH_CET_STATUS",
+    ],
   },
   fcntl: {
     headers: ["fcntl.h"],
@@ -490,7 +523,10 @@ const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
       "CLOCK_TAI",
     ],
   },
-  soclevel: { headers: ["sys/socket.h", "netinet/in.h"], names: ["SOL_SOCKET", "SOL_IP", "SOL_TCP", "SOL_UDP", "SOL_IPV6"] },
+  soclevel: {
+    headers: ["sys/socket.h", "netinet/in.h"],
+    names: ["SOL_SOCKET", "SOL_IP", "SOL_TCP", "SOL_UDP", "SOL_IPV6"],
+  },
 };
 
 /** Compile and run a C program printing `set name value` for every constant and errno/signal names. */
@@ -507,7 +543,7 @@ function readConstants(): string {
     }
   }
   lines.push(
-    "\tfor (int e = 1; e < 4096; e++) { const char *n = strerrorname_np(e); if (n) printf(\"e %d %s %s\\n\", e, n, strerror(e)); }",
+    '\tfor (int e = 1; e < 4096; e++) { const char *n = strerrorname_np(e); if (n) printf("e %d %s %s\\n", e, n, strerror(e)); }',
     '\tfor (int s = 1; s < 32; s++) { const char *n = sigabbrev_np(s); if (n) printf("s %d %s\\n", s, n); }',
     "\treturn 0;",
     "}",
@@ -554,7 +590,11 @@ function renderConsts(raw: string): string {
   ];
   const dedupe = (l: [string, bigint][]) => {
     const seen = new Set<bigint>();
-    return l.filter(([, v]) => (seen.has(v) ? false : (seen.add(v), true)));
+    return l.filter(([, v]) => {
+      if (seen.has(v)) return false;
+      seen.add(v);
+      return true;
+    });
   };
   for (const [set, def] of [...Object.entries(FLAG_SETS), ...Object.entries(ENUM_SETS)]) {
     let list = sets.get(set) ?? [];
@@ -562,7 +602,8 @@ function renderConsts(raw: string): string {
     if (set in FLAG_SETS) list = list.filter(([, v]) => v !== 0n);
     list = def === FLAG_SETS.oflags ? list : dedupe(list);
     out.push(`static const struct sysi_xlat sysi_x_${set}[] = {`);
-    for (const [n, v] of list) out.push(`\t{ ${cstr(n.replace(/^__O_/, "O_").replace(/^__W/, "__W"))}, 0x${v.toString(16)}UL },`);
+    for (const [n, v] of list)
+      out.push(`\t{ ${cstr(n.replace(/^__O_/, "O_").replace(/^__W/, "__W"))}, 0x${v.toString(16)}UL },`);
     out.push("\t{ 0, 0 },", "};", "");
   }
   const maxErr = Math.max(...errnos.map((e) => e[0]));
@@ -653,8 +694,8 @@ function renderClasses(entries: Entry[], formats: string): string {
     "export const SYSCALL_CLASSES: Record<string, readonly string[]> = {",
   ];
   for (const c of CLASSES) {
-    const names = entries.filter((e) => e.classes.includes(c)).map((e) => JSON.stringify(e.name));
-    lines.push(`  ${c}: [${names.join(", ")}],`);
+    const names = entries.filter((e) => e.classes.includes(c)).map((e) => e.name);
+    lines.push(`  ${c}: ${JSON.stringify(names.join(" "))}.split(" "),`);
   }
   lines.push("};", "");
   return lines.join("\n");
@@ -674,7 +715,9 @@ function main(argv: string[]): number {
     if (a === "--check") check = true;
     else if (a === "--formats" && argv[i + 1] !== undefined) formats = argv[++i] as string;
     else {
-      process.stderr.write(`gen-trace-table: unknown argument ${a}\nusage: bun scripts/gen-trace-table.ts [--formats DIR] [--check]\n`);
+      process.stderr.write(
+        `gen-trace-table: unknown argument ${a}\nusage: bun scripts/gen-trace-table.ts [--formats DIR] [--check]\n`,
+      );
       return 2;
     }
   }

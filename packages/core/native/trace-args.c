@@ -837,11 +837,18 @@ static void put_clone(struct sb *b, const struct sysi_call *c, long r, int known
 }
 
 /* clone3({flags=…, …} => {parent_tid=[N]}, size) */
-static void put_clone3(struct sb *b, const struct sysi_call *c, long r, int known)
+static void put_clone3(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)
 {
 	uint64_t ca[8]; /* flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls */
 	unsigned long a = (unsigned long)c->args[0];
-	if (c->args[1] < 64 || sysi_peek(ca, a, sizeof ca) < sizeof ca) {
+	int ok = 0;
+	if (pre && c->args[1] >= 64) { /* read at entry: the struct may be gone by now */
+		memcpy(ca, pre, sizeof ca);
+		ok = 1;
+	} else if (c->args[1] >= 64) {
+		ok = sysi_peek(ca, a, sizeof ca) == sizeof ca;
+	}
+	if (!ok) {
 		sb_ptr(b, a);
 	} else {
 		sb_puts(b, "{flags=");
@@ -1059,7 +1066,7 @@ void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known
 		put_clone(b, c, r, known);
 		return;
 	case __NR_clone3:
-		put_clone3(b, c, r, known);
+		put_clone3(b, c, r, known, pre);
 		return;
 	case __NR_futex:
 		put_futex(b, c);
@@ -1098,6 +1105,11 @@ void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known
 void sysi_decode_pre(const struct sysi_call *c, long *pre)
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
+	if (c->nr == __NR_clone3) {
+		if (c->args[1] < 64 || sysi_peek(pre, (unsigned long)c->args[0], 64) < 64)
+			pre[0] = pre[1] = pre[2] = pre[3] = pre[4] = pre[5] = pre[6] = pre[7] = 0;
+		return;
+	}
 	if (!d || d->nargs < 0)
 		return;
 	for (int i = 0; i < d->nargs; i++) {
@@ -1112,6 +1124,8 @@ void sysi_decode_pre(const struct sysi_call *c, long *pre)
 int sysi_decode_has_pre(long nr)
 {
 	const struct sysi_sc_desc *d = desc_of(nr);
+	if (nr == __NR_clone3)
+		return 1;
 	if (!d || d->nargs < 0)
 		return 0;
 	for (int i = 0; i < d->nargs; i++)

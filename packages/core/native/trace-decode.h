@@ -60,7 +60,7 @@ unsigned sysi_decode_classes(long nr);
 /* trace-out.c: the trace hook's side (trace.c) */
 struct sysi_tstart {
 	long t0s, t0ns; /* CLOCK_MONOTONIC at entry (-T) */
-	long pre[6];    /* sysi_decode_pre's values */
+	long pre[8];    /* sysi_decode_pre's values (clone3: its struct clone_args) */
 	int has_pre;
 };
 void sysi_decode_setup(int json);

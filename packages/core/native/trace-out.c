@@ -30,7 +30,7 @@ struct pend {
 	long tid;          /* the thread that made the call */
 	volatile long child; /* set by a child sharing our memory (vfork, CLONE_VM|CLONE_VFORK) */
 	struct sysi_call c;
-	long t0s, t0ns;
+	struct sysi_tstart s;
 };
 
 struct tbuf {
@@ -43,6 +43,46 @@ struct tbuf {
 	char scratch[SCRATCH];
 	char data[TBUF_DATA];
 };
+
+/*
+ * Threads started by clone/clone3 with a stack of their own: the parent's line needs the child's
+ * tid, which the kernel writes at parent_tid but clears again at the child's exit when it is
+ * also child_tid (glibc's threads): so the new thread claims the slot its parent left here at
+ * its first call. Slots are per parent thread, one at a time.
+ */
+#define NCLONES 32
+static struct { long parent, child; } clones[NCLONES];
+
+static void clone_open(long parent)
+{
+	for (int i = 0; i < NCLONES; i++) {
+		long z = 0;
+		if (__atomic_compare_exchange_n(&clones[i].parent, &z, parent, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+static void clone_claim(long child)
+{
+	for (int i = 0; i < NCLONES; i++) {
+		long z = 0;
+		if (__atomic_load_n(&clones[i].parent, __ATOMIC_ACQUIRE) &&
+		    __atomic_compare_exchange_n(&clones[i].child, &z, child, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+static long clone_close(long parent)
+{
+	for (int i = 0; i < NCLONES; i++) {
+		if (__atomic_load_n(&clones[i].parent, __ATOMIC_ACQUIRE) == parent) {
+			long c = __atomic_exchange_n(&clones[i].child, 0, __ATOMIC_ACQ_REL);
+			__atomic_store_n(&clones[i].parent, 0, __ATOMIC_RELEASE);
+			return c;
+		}
+	}
+	return 0;
+}
 
 static __thread struct tbuf *tb __attribute__((tls_model("initial-exec")));
 static struct tbuf *volatile all;
@@ -117,6 +157,8 @@ static struct tbuf *mine(void)
 	t->used = 0;
 	t->pend.on = 0;
 	tb = t;
+	t->tid = raw0(__NR_gettid);
+	clone_claim(t->tid); /* a new thread: its parent may wait for its tid */
 	return t;
 }
 
@@ -323,12 +365,16 @@ static void finish_pend(struct tbuf *t)
 	struct pend *p = &t->pend;
 	long r = p->child;
 	int known = r != 0;
+	long claimed = clone_close(p->tid);
 	p->on = 0;
-	if (!known && p->c.nr == __NR_clone3) { /* the kernel stored the child's tid at parent_tid */
-		uint64_t ca[4];
+	if (!known && claimed) {
+		r = claimed;
+		known = 1;
+	}
+	if (!known && p->c.nr == __NR_clone3 && p->s.has_pre) { /* the kernel stored the tid at parent_tid */
+		const long *ca = p->s.pre; /* its struct clone_args, read at entry */
 		int v;
-		if (sysi_peek(ca, (unsigned long)p->c.args[0], sizeof ca) == sizeof ca &&
-		    (ca[0] & 0x00100000UL) && ca[3] && sysi_peek(&v, ca[3], 4) == 4 && v > 0) {
+		if ((ca[0] & 0x00100000L) && ca[3] && sysi_peek(&v, (unsigned long)ca[3], 4) == 4 && v > 0) {
 			r = v;
 			known = 1;
 		}
@@ -339,7 +385,7 @@ static void finish_pend(struct tbuf *t)
 			known = 1;
 		}
 	}
-	emit(t, &p->c, r, known, p->t0s, p->t0ns, 0);
+	emit(t, &p->c, r, known, p->s.t0s, p->s.t0ns, p->s.has_pre ? p->s.pre : 0);
 }
 
 void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown)
@@ -367,7 +413,7 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 	if (o_dur)
 		sysi_trace_clock(CLOCK_MONOTONIC, &s->t0s, &s->t0ns);
 	if (sysi_decode_has_pre(c->nr)) {
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 8; i++)
 			s->pre[i] = 0;
 		sysi_decode_pre(c, s->pre);
 		s->has_pre = 1;
@@ -397,8 +443,9 @@ void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s
 	t->pend.tid = tid_of(t);
 	t->pend.child = 0;
 	t->pend.c = *c;
-	t->pend.t0s = s->t0s;
-	t->pend.t0ns = s->t0ns;
+	t->pend.s = *s;
+	if (c->nr == __NR_clone3 || (c->nr == __NR_clone && (c->args[0] & 0x10000 /* CLONE_THREAD */)))
+		clone_open(t->pend.tid);
 }
 
 /* exit or exit_group: the line ("= ?"), then every line of the thread (exit) or process out. */

@@ -2,6 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { SysiCommand } from "../base-command.ts";
 import { dieLikeProgram, executeRun } from "../run/execute.ts";
 import { commandWords, RUN_HOOK_DEFAULT } from "../run/fast-run.ts";
+import { timestampLevel } from "../run/trace-filter.ts";
 
 export default class Run extends SysiCommand {
   static override summary = "Run a program with every system call going through a hook.";
@@ -41,7 +42,19 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
       summary: "write the count summary or trace here instead of stderr (- for stdout); truncated at start",
     }),
     json: Flags.boolean({ summary: "count: JSON summary; trace: JSON lines" }),
-    filter: Flags.string({ char: "e", summary: "only these system calls reach the hook, e.g. read,write,openat" }),
+    filter: Flags.string({
+      char: "e",
+      summary:
+        "as strace -e: trace=SET (names, numbers, %file %desc %network %process %signal %memory %ipc %creds, !SET), status=failed|successful; repeatable",
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
+    timestamps: Flags.boolean({
+      char: "t",
+      summary: "trace: time of day on each line (-tt: with microseconds, -ttt: epoch seconds)",
+    }),
+    "syscall-times": Flags.boolean({ char: "T", summary: "trace: time spent in each call, <seconds>" }),
+    "string-limit": Flags.string({ summary: "trace: bytes of each string and buffer printed (strace -s), default 32" }),
     verbose: Flags.boolean({ char: "v", summary: "print planning and runtime details to stderr" }),
     strict: Flags.boolean({
       summary:
@@ -58,7 +71,16 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Run);
-    const outcome = await executeRun(commandWords(this.argv, argv as string[]), flags, this.config);
+    const outcome = await executeRun(
+      commandWords(this.argv, argv as string[]),
+      {
+        ...flags,
+        timestamps: flags.timestamps ? timestampLevel(this.argv) : 0,
+        syscallTimes: flags["syscall-times"],
+        stringLimit: flags["string-limit"],
+      },
+      this.config,
+    );
     dieLikeProgram(outcome.signal);
     this.exit(outcome.status);
   }

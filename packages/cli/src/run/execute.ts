@@ -5,6 +5,7 @@
  * 128+n, and both callers then die by n, dieLikeProgram). No @oclif/core here: the fast path
  * must not load it.
  */
+
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -41,6 +42,7 @@ import { elfToPlan, prepareRun, resolveProgram } from "./prepare.ts";
 import { closeSink, openSink, writeSink } from "./sink.ts";
 import { missedError, renderRunSummary, summaryJson } from "./summary.ts";
 import { superviseSignals } from "./supervise.ts";
+import { parseTraceExprs } from "./trace-filter.ts";
 
 /** `sysi run`'s flags, parsed. */
 export interface RunFlags {
@@ -48,7 +50,14 @@ export interface RunFlags {
   hook: string;
   output?: string;
   json: boolean;
-  filter?: string;
+  /** -e expressions (strace syntax, trace-filter.ts), in order. */
+  filter?: string[];
+  /** -t: 1, -tt: 2, -ttt: 3 (trace hook). */
+  timestamps?: boolean | number;
+  /** -T: each call's duration (trace hook). */
+  syscallTimes?: boolean;
+  /** --string-limit N (strace -s). */
+  stringLimit?: string;
   verbose: boolean;
   /** Sites left unpatched are an error: before start (plans), at exit (run time). */
   strict: boolean;
@@ -115,6 +124,9 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     throw new SysiError("RUN_NOT_FOUND", `${word}: no such file (the working directory was removed)`);
   }
   const program = resolveProgram(word);
+  if (flags.hook !== "trace" && (await parseTraceExprs(flags.filter ?? [])).status !== undefined) {
+    throw new SysiError("RUN_BAD_FILTER", "-e status= selects trace lines: it needs --hook trace");
+  }
   const sink = openSink(flags.output, origin);
   const work = makeWorkDir(tmpdir());
   const fds: number[] = [];
@@ -163,6 +175,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
         launch.outputFd === null || sink.fd === null ? "-1" : `${launch.outputFd}:${fileIdOf(sink.fd)}`;
       if (flags.json) env.SYSI_TRACE_JSON = "1";
       if (env.SYSI_FILTER !== undefined) await guardTraceFd(env);
+      Object.assign(env, await traceEnv(flags));
     }
     if (flags.verbose) {
       const mods = prepared.modules.map((m) => `${m.path}${m.hit ? "" : " (planned)"}`).join(", ");
@@ -278,6 +291,31 @@ function readStats(fd: number): StatsSnapshot | null {
   }
 }
 
+/** The trace hook's options (trace-out.c): status filter, timestamps, durations, string limit, pid prefix. */
+async function traceEnv(flags: RunFlags): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  const { status } = await parseTraceExprs(flags.filter ?? []);
+  if (status !== undefined) env.SYSI_TRACE_STATUS = status;
+  const level = typeof flags.timestamps === "number" ? flags.timestamps : flags.timestamps ? 1 : 0;
+  if (level > 0) {
+    env.SYSI_TRACE_TIME = String(level);
+    env.SYSI_TRACE_TZOFF = String(-new Date().getTimezoneOffset() * 60);
+  }
+  if (flags.syscallTimes) env.SYSI_TRACE_DURATION = "1";
+  if (flags.stringLimit !== undefined) {
+    if (!/^\d+$/.test(flags.stringLimit) || Number(flags.stringLimit) > 65536) {
+      throw new SysiError(
+        "RUN_BAD_OPTION",
+        `--string-limit must be a number of bytes up to 65536, not "${flags.stringLimit}"`,
+      );
+    }
+    env.SYSI_TRACE_STRLEN = String(Number(flags.stringLimit));
+  }
+  // the first process prints no [pid N] while it is alone, as strace -f: it is sysi's child
+  env.SYSI_TRACE_PPID = String(process.pid);
+  return env;
+}
+
 /**
  * With -e, calls outside the filter never reach the trace hook; the hook must still see the
  * ones that could close or replace its descriptor (trace.c), so they join SYSI_FILTER and
@@ -285,7 +323,11 @@ function readStats(fd: number): StatsSnapshot | null {
  */
 async function guardTraceFd(env: Record<string, string>): Promise<void> {
   const { syscallNumber } = await import("@sysi/core/syscalls/index");
-  const guarded = ["close", "close_range", "dup", "dup2", "dup3", "fcntl", "ioctl"].map((n) => syscallNumber(n));
+  // the fd guard's calls, and those before which the hook writes out its buffered lines (trace-out.c)
+  const guarded = [
+    ...["close", "close_range", "dup", "dup2", "dup3", "fcntl", "ioctl"],
+    ...["exit", "exit_group", "execve", "execveat", "fork", "vfork", "clone", "clone3", "kill", "tkill", "tgkill"],
+  ].map((n) => syscallNumber(n));
   const asked = (env.SYSI_FILTER as string).split(",");
   env.SYSI_TRACE_ONLY = asked.join(",");
   env.SYSI_FILTER = [...new Set([...asked, ...guarded.filter((n) => n !== null).map(String)])].join(",");

@@ -23,12 +23,15 @@ import { dirname, join } from "node:path";
 import { errorOutput, writeStderr } from "../format-error.ts";
 import type { RegistryConfig, RegistryPlugin } from "../registry.ts";
 import { dieLikeProgram, executeRun, type RunFlags } from "./execute.ts";
+import { timestampLevel } from "./trace-filter.ts";
 
 /** A flag of `sysi run`, as oclif's parser sees it (commands/run.ts; a test keeps them equal). */
 export interface RunFlagSpec {
   name: string;
   char?: string;
   type: "boolean" | "option";
+  /** An option that may be given several times (oclif multiple, non-greedy). */
+  multiple?: boolean;
 }
 
 export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
@@ -36,7 +39,10 @@ export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
   { name: "hook", type: "option" },
   { name: "output", char: "o", type: "option" },
   { name: "json", type: "boolean" },
-  { name: "filter", char: "e", type: "option" },
+  { name: "filter", char: "e", type: "option", multiple: true },
+  { name: "timestamps", char: "t", type: "boolean" },
+  { name: "syscall-times", char: "T", type: "boolean" },
+  { name: "string-limit", type: "option" },
   { name: "verbose", char: "v", type: "boolean" },
   { name: "strict", type: "boolean" },
   { name: "replan", type: "boolean" },
@@ -89,10 +95,11 @@ export function scanRunArgv(
       return r;
     }
     if (spec.type === "option") {
-      if (spec.name in values) return "error";
+      if (spec.name in values && !spec.multiple) return "error";
       const input = isLong || arg.length < 3 ? rest.shift() : arg.slice(arg[2] === "=" ? 3 : 2);
       if (input === undefined || find(input).spec !== undefined) return "error";
-      values[spec.name] = input;
+      // several values of a multiple option: NUL-separated (no argv word holds a NUL)
+      values[spec.name] = spec.name in values ? `${values[spec.name]}\0${input}` : input;
       return true;
     }
     values[spec.name] = true;
@@ -140,7 +147,10 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
     hook: str("hook") ?? RUN_HOOK_DEFAULT,
     output: str("output"),
     json: values.json === true,
-    filter: str("filter"),
+    filter: str("filter")?.split("\0"),
+    timestamps: values.timestamps === true,
+    syscallTimes: values["syscall-times"] === true,
+    stringLimit: str("string-limit"),
     verbose: values.verbose === true,
     strict: values.strict === true,
     replan: values.replan === true,
@@ -323,7 +333,9 @@ export async function fastRun(argv: readonly string[], root: string): Promise<nu
   // As oclif's Command#_run does before every command.
   delete process.env.SYSI_REDIRECTED;
   try {
-    const outcome = await executeRun(scanned.words, runFlags(scanned.values), config);
+    const flags = runFlags(scanned.values);
+    if (flags.timestamps) flags.timestamps = timestampLevel(argv);
+    const outcome = await executeRun(scanned.words, flags, config);
     dieLikeProgram(outcome.signal);
     return outcome.status;
   } catch (err) {

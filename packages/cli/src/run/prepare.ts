@@ -23,6 +23,7 @@ import {
 import { preloadWithoutSysi } from "./environment.ts";
 import { cachedProbeHost } from "./host-cache.ts";
 import { chainEntries, planModules } from "./planning.ts";
+import { parseTraceExprs } from "./trace-filter.ts";
 
 export const BUILTIN_HOOKS = ["passthrough", "count", "trace"] as const;
 
@@ -33,7 +34,7 @@ export interface PrepareOptions {
   /** Built-in hook name or path of a hook .so. */
   hook: string;
   /** `-e read,write` (names or numbers). */
-  filter?: string;
+  filter?: string | readonly string[];
   /** Resolved path of the program (null: not an ELF file we can plan ahead, e.g. a script). */
   exe: string | null;
   /** Reuse an earlier probe. */
@@ -218,23 +219,11 @@ export function isStaticExecutable(path: string): boolean {
   }
 }
 
-/** `-e read,write` → syscall numbers (the name table is loaded only when there is a filter). */
-export async function parseFilter(spec: string | undefined): Promise<number[] | undefined> {
-  if (spec === undefined || spec.trim() === "") return undefined;
-  const { syscallNumber } = await import("@sysi/core/syscalls/index");
-  const out: number[] = [];
-  for (const raw of spec.split(",")) {
-    const name = raw.trim();
-    if (name === "") continue;
-    const nr = /^\d+$/.test(name) ? Number(name) : syscallNumber(name);
-    if (nr === null || nr === undefined || !Number.isInteger(nr)) {
-      throw new SysiError("RUN_BAD_FILTER", `unknown system call "${name}" in -e`, {
-        suggestions: ["use x86-64 names such as read,write,openat or numbers"],
-      });
-    }
-    out.push(nr);
-  }
-  return out;
+/** `-e` expressions (strace syntax: names, numbers, %classes, !negation) → syscall numbers; undefined: all. */
+export async function parseFilter(spec: string | readonly string[] | undefined): Promise<number[] | undefined> {
+  const exprs = spec === undefined ? [] : typeof spec === "string" ? [spec] : spec;
+  if (exprs.length === 0) return undefined;
+  return (await parseTraceExprs(exprs)).numbers;
 }
 
 export function resolveHook(hook: string): string {
