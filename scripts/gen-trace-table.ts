@@ -106,7 +106,19 @@ export const KINDS = [
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
-const FD_NAMES = new Set(["fd", "oldfd", "newfd", "ufd", "out_fd", "in_fd", "epfd", "fd_in", "fd_out", "fdin"]);
+const FD_NAMES = new Set([
+  "fildes",
+  "fd",
+  "oldfd",
+  "newfd",
+  "ufd",
+  "out_fd",
+  "in_fd",
+  "epfd",
+  "fd_in",
+  "fd_out",
+  "fdin",
+]);
 const DIRFD_NAMES = new Set(["dfd", "olddfd", "newdfd", "dirfd"]);
 const READ_LIKE =
   /^(read|pread64|readlink|readlinkat|getcwd|recvfrom|getrandom|readv|preadv|preadv2|process_vm_readv)$/;
@@ -729,7 +741,14 @@ function main(argv: string[]): number {
   const outputs: [string, string][] = [
     [ARGS_OUT, renderArgs(entries, formats)],
     [CONSTS_OUT, renderConsts(readConstants())],
-    [TS_OUT, renderClasses(entries, formats)],
+    // as the repository's formatter writes it (biome ci checks the file)
+    [
+      TS_OUT,
+      execFileSync("bunx", ["biome", "format", `--stdin-file-path=${TS_OUT}`], {
+        input: renderClasses(entries, formats),
+        encoding: "utf8",
+      }),
+    ],
   ];
   if (check) {
     const stale = outputs.filter(([p, t]) => !existsSync(p) || readFileSync(p, "utf8") !== t).map(([p]) => p);

@@ -19,3 +19,5 @@ if ! command -v bun >/dev/null || [ "$(bun --version)" != "1.4.5" ]; then
   npm i -g bun@1.4.5 --allow-scripts=bun >/dev/null
 fi
 bun install --frozen-lockfile >/dev/null
+# strace's own test programs, the trace hook's oracle (trace-oracle.test.ts skips without them)
+bash scripts/strace-tests.sh || echo "setup: strace test programs not built: trace-oracle.test.ts will skip" >&2

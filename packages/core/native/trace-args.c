@@ -11,7 +11,7 @@
 
 int sysi_trace_strlen = 32;
 
-#define PATH_MAX_ 4096
+#define PATH_MAX_ 4095 /* as strace: PATH_MAX with its NUL */
 #define O_ACCMODE_ 3
 #define O_CREAT_ 0100
 #define O_TMPFILE_BIT 020000000
@@ -610,7 +610,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 			sb_putc(b, '0');
 		return;
 	case K_OCT:
-		sb_oct(b, v & 0xffffffffUL);
+		sb_oct(b, v & 0177777); /* umode_t: 16 bits */
 		return;
 	case K_PTR:
 		sb_ptr(b, v);
@@ -633,8 +633,8 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 	case K_BUF_OUT:
 		if (failed(r, known))
 			sb_ptr(b, v);
-		else if (c->nr == __NR_getcwd && r > 0)
-			put_buf(b, v, (unsigned long)r - 1, 0);
+		else if (c->nr == __NR_getcwd) /* a path: printed whole */
+			put_str(b, v, PATH_MAX_);
 		else
 			put_buf(b, v, (unsigned long)r, c->nr == __NR_getrandom);
 		return;
@@ -1018,17 +1018,22 @@ static void put_getdents(struct sb *b, const struct sysi_call *c, long r, int kn
 
 static void put_uname(struct sb *b, unsigned long a, long r, int known)
 {
-	char f[2][65];
-	if (failed(r, known) || sysi_peek(f, a, sizeof f) < sizeof f) {
+	static const char *const field[6] = { "sysname", "nodename", "release", "version", "machine",
+					      "domainname" };
+	char f[65];
+	if (failed(r, known) || sysi_peek(f, a + 5 * 65, 65) < 65) {
 		sb_ptr(b, a);
 		return;
 	}
-	f[0][64] = f[1][64] = 0;
-	sb_puts(b, "{sysname=");
-	sb_quote(b, (const unsigned char *)f[0], sysi_strlen(f[0]), 0);
-	sb_puts(b, ", nodename=");
-	sb_quote(b, (const unsigned char *)f[1], sysi_strlen(f[1]), 0);
-	sb_puts(b, ", ...}");
+	for (int i = 0; i < 6; i++) {
+		sysi_peek(f, a + (unsigned long)i * 65, 65);
+		f[64] = 0;
+		sb_puts(b, i ? ", " : "{");
+		sb_puts(b, field[i]);
+		sb_putc(b, '=');
+		sb_quote(b, (const unsigned char *)f, sysi_strlen(f), 0);
+	}
+	sb_putc(b, '}');
 }
 
 static void put_socket_proto(struct sb *b, long fam, unsigned long p)

@@ -35,6 +35,7 @@ void sb_hex(struct sb *b, unsigned long v)
 	sb_puts(b, t);
 }
 
+/* as strace's %#03o: 000, 022, 0644, 0107777 */
 void sb_oct(struct sb *b, unsigned long v)
 {
 	char t[24];
@@ -42,9 +43,10 @@ void sb_oct(struct sb *b, unsigned long v)
 	do
 		t[n++] = (char)('0' + (v & 7));
 	while ((v >>= 3));
-	sb_putc(b, '0');
-	if (n == 1 && t[0] == '0')
-		return;
+	if (!(n == 1 && t[0] == '0'))
+		t[n++] = '0';
+	while (n < 3)
+		t[n++] = '0';
 	while (n)
 		sb_putc(b, t[--n]);
 }

@@ -309,7 +309,7 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		if (b.p >= b.end) /* cut: a line still ends in a newline */
 			b.p = b.end - 3, sb_puts(&b, "...");
 		*b.p++ = '\n';
-		if ((c->nr == __NR_exit_group) && !known) {
+		if (c->nr == __NR_exit_group && !known) {
 			/* strace's last line for the process */
 			b.end = start + LINE_ROOM;
 			if (multi) {
@@ -454,8 +454,29 @@ void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, in
 	struct tbuf *t = mine();
 	if (!t)
 		return;
-	if (shown)
+	if (shown) {
 		emit(t, c, 0, 0, s->t0s, s->t0ns, 0);
+	} else if (c->nr == __NR_exit_group && !o_json && o_status != 1) {
+		/* strace's last line for the process comes whatever -e trace= says */
+		struct sb b;
+		lock(&t->lock);
+		if (t->used > TBUF_DATA - LINE_ROOM)
+			flush_locked(t);
+		b.p = t->data + t->used;
+		b.end = b.p + LINE_ROOM;
+		if (multi) {
+			sb_puts(&b, "[pid ");
+			sb_dec(&b, tid_of(t));
+			sb_puts(&b, "] ");
+		}
+		if (o_time)
+			put_time(&b);
+		sb_puts(&b, "+++ exited with ");
+		sb_dec(&b, (int)c->args[0] & 0xff);
+		sb_puts(&b, " +++\n");
+		t->used = b.p - t->data;
+		unlock(&t->lock);
+	}
 	if (c->nr == __NR_exit)
 		sysi_trace_thread_exit();
 	else

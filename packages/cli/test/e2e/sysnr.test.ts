@@ -135,7 +135,7 @@ function straceCalls(text: string): Call[] {
 function sysiCalls(text: string): Call[] {
   const calls: Call[] = [];
   for (const line of text.split("\n")) {
-    const m = /^\[pid \d+\] ([a-z_0-9]+)\(.*\) = (-?\d+|0x[0-9a-f]+|\?)(?: (E[A-Z0-9]+))?/.exec(line);
+    const m = /^(?:\[pid \d+\] )?([a-z_0-9]+)\(.*\) = (-?\d+|0x[0-9a-f]+|\?)(?: (E[A-Z0-9]+))?/.exec(line);
     if (m === null) continue;
     const [, name, ret, err] = m as unknown as [string, string, string, string | undefined];
     const known = name.startsWith("syscall_0x") ? null : SYSCALL_NUMBERS[name as keyof typeof SYSCALL_NUMBERS];
