@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in gcc g++ make binutils strace linux-perf golang-go python3 perl git tar gzip libcap2-bin util-linux; do
+for p in gcc g++ make binutils strace linux-perf golang-go musl-tools python3 perl git tar gzip libcap2-bin util-linux; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -143,6 +143,7 @@ extern __thread struct sysi_sigdefer sysi_sigdefer __attribute__((tls_model("ini
 void sysi_release(void);
 extern const char sysi_release_ret[];
 void sysi_signal_setup(void);
+void sysi_thread_enter(void); /* signal.c (weak), static/static.c: this thread's own state */
 void sysi_code_add(const void *addr);
 int sysi_watch_context(int (*fn)(void *uc));
 uint64_t sysi_defer_pending(void);

@@ -406,7 +406,23 @@ static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigacti
 	sysi_sud_handler_end(sel);
 }
 
+/*
+ * A static program's runtime (static/static.c) gives the thread its own state block here,
+ * before any thread-local access; libsysi.so has none to give (this weak one).
+ */
+__attribute__((weak)) void sysi_thread_enter(void)
+{
+}
+
+static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *uc);
+
 static void master(int sig, siginfo_t *si, void *uc)
+{
+	sysi_thread_enter();
+	master_body(sig, si, uc); /* its thread-local addresses are computed after the call */
+}
+
+static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *uc)
 {
 	struct claim *c = &claims[sig];
 	struct sysi_sigdefer *d = &sysi_sigdefer;

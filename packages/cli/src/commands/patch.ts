@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Args, Flags } from "@oclif/core";
 import { SysiError } from "@sysi/core/errors";
 import { ensureRuntime } from "@sysi/core/native-build";
+import type { PatchReport } from "@sysi/core/patch/index";
 import { openCacheDir } from "@sysi/core/trust";
 import { SysiCommand } from "../base-command.ts";
 import {
@@ -58,12 +59,21 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       });
     }
     const { readElfFile } = await import("@sysi/core/elf/index");
-    const { buildPatched, checkRewritable } = await import("@sysi/core/patch/index");
+    const { buildPatched, checkRewritable, checkStaticRewritable, isStaticExecutable, ensureStaticRuntime } =
+      await import("@sysi/core/patch/index");
     const elf = readElfFile(input);
-    checkRewritable(elf); // bad layouts fail before anything is planned or built
+    const isStatic = isStaticExecutable(elf);
+    // bad layouts fail before anything is planned or built
+    if (isStatic) checkStaticRewritable(elf);
+    else checkRewritable(elf);
 
     openCacheDir();
     const hook = resolveHook(flags.hook);
+    if (isStatic && hook.startsWith("/")) {
+      throw new SysiError("PATCH_UNSUPPORTED", "a hook library cannot be loaded into a statically linked program", {
+        suggestions: ["use --hook count, trace or passthrough (linked in); see docs/patch.md"],
+      });
+    }
     const filter = await parseFilter(flags.filter);
     const host = await cachedProbeHost();
     const chain =
@@ -72,6 +82,34 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         : defaultChain((await loadRegistry(this.config)).entries, host.facts());
     const entries = chainEntries(chain);
 
+    if (isStatic) {
+      const { planFile } = await import("@sysi/core/plan/cache");
+      const { plan } = await planFile(input, entries, host.facts());
+      const image = await ensureStaticRuntime(
+        chain.entries.map((c) => ({
+          name: c.entry.name,
+          nativeDir: c.entry.strategy.runtime.nativeDir,
+          entry: c.entry.strategy.runtime.entry,
+        })),
+      );
+      const config: Record<string, string> = {
+        SYSI_RUNTIMES: chain.entries.map((c) => `[static]/${c.entry.name}#${c.entry.strategy.runtime.entry}`).join(","),
+        SYSI_HOOK: hook,
+      };
+      if (filter !== undefined) config.SYSI_FILTER = filter.join(",");
+      const built = buildPatched({
+        elf,
+        plan,
+        libraryPlans: [],
+        needed: [],
+        config,
+        staticRuntime: readElfFile(image),
+      });
+      const { writeFileAtomic } = await import("@sysi/core/safe-write");
+      writeFileAtomic(output, built.bytes, st.mode & 0o777);
+      this.report(flags, input, output, chain.spec, hook, { static: image }, built.report, 0);
+      return;
+    }
     const { planFile, PlanCache } = await import("@sysi/core/plan/cache");
     const { moduleClosure } = await import("@sysi/core/plan/closure");
     const [{ plan }, runtimes, closure] = await Promise.all([
@@ -96,14 +134,37 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     const { writeFileAtomic } = await import("@sysi/core/safe-write");
     writeFileAtomic(output, built.bytes, st.mode & 0o777);
 
-    const r = built.report;
+    this.report(
+      flags,
+      input,
+      output,
+      chain.spec,
+      hook,
+      { libsysi: runtimes.libsysi, strategies: runtimes.runtimes },
+      built.report,
+      libraryPlans.length,
+    );
+  }
+
+  private report(
+    flags: { json: boolean; hook: string },
+    input: string,
+    output: string,
+    spec: string,
+    hook: string,
+    runtime: unknown,
+    r: PatchReport,
+    nlibs: number,
+  ): void {
+    const chain = { spec };
     if (flags.json) {
       this.printJson({
         input,
         output,
-        chain: chain.spec,
+        chain: spec,
         hook,
-        runtime: { libsysi: runtimes.libsysi, strategies: runtimes.runtimes },
+        runtime,
+        linked: nlibs === 0 && "static" in (runtime as object),
         ...r,
       });
       return;
@@ -113,7 +174,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       .join(", ");
     const lines = [
       `${basename(output)}: ${r.patched} of ${r.sites} sites patched${per ? ` (${per})` : ""}, ${r.refused.length} refused; chain ${chain.spec}, hook ${flags.hook}`,
-      `  ${r.embeddedPlans.length} plans embedded (the program and ${libraryPlans.length} libraries), ${r.trampolines} trampolines built at start`,
+      `  ${r.embeddedPlans.length} plans embedded (the program and ${nlibs} libraries), ${r.trampolines} trampolines built at start${"static" in (runtime as object) ? "; static program: the runtime is linked in" : ""}`,
       `  +${r.growth} bytes (${r.inputSize} -> ${r.outputSize}); new segments: ${r.segments.map((s) => `${s.type} 0x${s.vaddr.toString(16)} (${s.size} bytes)`).join(", ")}`,
     ];
     for (const f of r.refused.slice(0, 10)) {

@@ -12,6 +12,7 @@ import type { PatchPlan, PlannedSite } from "../plan/types.ts";
 import { isRefusal, type SitePatch } from "../strategy.ts";
 import { type AddedSegment, type BytePatchAt, PatchError, rewriteElf } from "./elf-writer.ts";
 import { type EmbeddedPlan, embeddedPlanOffsets, encodeEmbedded } from "./embed.ts";
+import { rewriteStatic } from "./static-writer.ts";
 
 export interface BuildPatchedInput {
   elf: ElfFile;
@@ -23,6 +24,8 @@ export interface BuildPatchedInput {
   needed: string[];
   /** The runtime's settings (SYSI_RUNTIMES, SYSI_HOOK, …). */
   config: Record<string, string>;
+  /** A statically linked input: the static runtime image linked into the output (static-writer.ts). */
+  staticRuntime?: ElfFile;
 }
 
 export interface PatchReport {
@@ -77,7 +80,11 @@ export function buildPatched(input: BuildPatchedInput): BuildPatchedResult {
     patches.push({ vaddr: p.vaddr, bytes: p.bytes });
     byStrategy[t.strategy] = (byStrategy[t.strategy] ?? 0) + 1;
   }
-  if (patches.length > 0 && elf.buildId === null) {
+  // A static program without a build-id gets one (a hash of the input) in the output's note.
+  const buildId =
+    elf.buildId ??
+    (input.staticRuntime === undefined ? null : new Bun.CryptoHasher("sha1").update(elf.bytes).digest("hex"));
+  if (patches.length > 0 && buildId === null) {
     throw new PatchError("PATCH_NO_BUILD_ID", "the file has system-call sites but no build-id", {
       suggestions: ["link it with -Wl,--build-id"],
     });
@@ -88,20 +95,29 @@ export function buildPatched(input: BuildPatchedInput): BuildPatchedResult {
 
   // The output's key names its size, which depends on the key's length: lay out until stable.
   const ownFor = (size: number): EmbeddedPlan[] =>
-    elf.buildId === null
+    buildId === null
       ? []
       : [
           {
-            key: `${elf.buildId}-${size}`,
-            plan: encodePlan({ ...plan, module: { ...plan.module, size, key: `${elf.buildId}-${size}` } }),
+            key: `${buildId}-${size}`,
+            plan: encodePlan({ ...plan, module: { ...plan.module, buildId, size, key: `${buildId}-${size}` } }),
           },
         ];
   let guess = elf.bytes.length;
   for (let round = 0; round < 4; round++) {
     const plans = [...ownFor(guess), ...input.libraryPlans];
     const desc = encodeEmbedded({ config: input.config, plans });
-    const r = rewriteElf(elf, { patches, needed: input.needed, noteDesc: desc, reserved });
-    if (elf.buildId !== null && r.bytes.length !== guess) {
+    const r =
+      input.staticRuntime === undefined
+        ? rewriteElf(elf, { patches, needed: input.needed, noteDesc: desc, reserved })
+        : rewriteStatic(elf, {
+            patches,
+            noteDesc: desc,
+            runtime: input.staticRuntime,
+            reserved,
+            buildId: buildId as string,
+          });
+    if (buildId !== null && r.bytes.length !== guess) {
       guess = r.bytes.length;
       continue;
     }

@@ -1,3 +1,5 @@
 export * from "./build.ts";
 export * from "./elf-writer.ts";
 export * from "./embed.ts";
+export * from "./static-runtime.ts";
+export * from "./static-writer.ts";
