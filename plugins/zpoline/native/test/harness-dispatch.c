@@ -7,6 +7,26 @@
 
 long sysi_raw6(long nr, long a, long b, long c, long d, long e, long f); /* syscall.S */
 
+/*
+ * libsysi's signal-deferral word (internal.h struct sysi_sigdefer): syscall.S's sysi_release
+ * reads and clears it; the harness never defers, so pending stays 0.
+ */
+__thread struct {
+	uint64_t pending, mask, rip, rax, rdi, rsi, rdx, r10;
+	int in_master;
+} sysi_sigdefer __attribute__((tls_model("initial-exec")));
+
+/* libsysi's init.c: runtime work is bracketed by strace markers once set; never in the harness */
+int sysi_marker_on;
+
+/* the %fs offset of sysi_sigdefer.pending, as libsysi's signal.c gives it in api->defer_tpoff */
+long zh_defer_tpoff(void)
+{
+	uintptr_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return (long)((uintptr_t)&sysi_sigdefer.pending - tp);
+}
+
 volatile long zh_count;     /* calls seen */
 volatile long zh_last_nr;   /* last nr seen */
 volatile int zh_fake;       /* answer every call with nr + 1000, performing nothing */

@@ -110,7 +110,17 @@ static int api_claim_signal(int sig, int (*fn)(int, void *, void *))
 
 static int (*dispatch_fn)(struct sysi_call *) = zh_dispatch;
 
-static const struct sysi_runtime_api api_dispatching = {
+/* watch_context: the harness delivers no signal in zpoline's code, so nothing to ask */
+static int api_watch_context(int (*fn)(void *ucontext))
+{
+	(void)fn;
+	return 0;
+}
+
+long zh_defer_tpoff(void);       /* harness-dispatch.c */
+void sysi_release(void);          /* syscall.S: the exit taken when a signal was deferred */
+
+static struct sysi_runtime_api api_dispatching = {
 	.abi_version = SYSI_ABI_VERSION,
 	.dispatch = zh_dispatch,
 	.syscall6 = api_syscall6,
@@ -118,6 +128,8 @@ static const struct sysi_runtime_api api_dispatching = {
 	.debug = api_debug,
 	.getenv = api_getenv,
 	.claim_signal = api_claim_signal,
+	.watch_context = api_watch_context,
+	.release = sysi_release,
 };
 
 static const struct sysi_strategy_ops *load(const char *so, const struct sysi_runtime_api *api)
@@ -491,6 +503,7 @@ static int run_bench(const char *so)
 int main(int argc, char **argv)
 {
 	const char *so = "build/libsysi-zpoline.so";
+	api_dispatching.defer_tpoff = zh_defer_tpoff();
 	if (argc > 1 && !strcmp(argv[1], "bench"))
 		return run_bench(argc > 2 ? argv[2] : so);
 	if (argc > 1 && !strcmp(argv[1], "fast")) {
