@@ -359,6 +359,21 @@ static int ends_or_copies(const struct sysi_call *c)
 	return 0;
 }
 
+/* calls that close or replace the trace's fd (the program's fd 2 when no file was given) */
+static int retires_out(const struct sysi_call *c)
+{
+	long fd = sysi_trace_out_fd();
+	switch (c->nr) {
+	case __NR_close:
+		return c->args[0] == fd;
+	case __NR_dup2: case __NR_dup3:
+		return c->args[1] == fd;
+	case __NR_close_range:
+		return (unsigned long)fd >= (unsigned long)c->args[0] && (unsigned long)fd <= (unsigned long)c->args[1];
+	}
+	return 0;
+}
+
 /* the pending in-context call of t, completed: its line with the child's pid when known */
 static void finish_pend(struct tbuf *t)
 {
@@ -404,7 +419,7 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 			multi = 1;
 		}
 	}
-	if (ends_or_copies(c))
+	if (ends_or_copies(c) || retires_out(c))
 		flush_all();
 	else if (o_live && t->used && may_block(c))
 		flush_all();
@@ -520,6 +535,16 @@ void sysi_trace_thread_exit(void)
 
 /* The SIGPIPE watch's line for a write that is about to kill the process. */
 void sysi_trace_dying(void)
+{
+	flush_all();
+}
+
+/*
+ * exit() runs libsysi's destructors: lines out even when the exit_group that follows is made
+ * from a site the chain left unpatched (-s zpoline refuses red-zone sites), which the hook never
+ * sees. Lines buffered by a process that ends in _exit from such a site are still lost.
+ */
+__attribute__((destructor)) static void flush_at_exit(void)
 {
 	flush_all();
 }
