@@ -134,14 +134,15 @@ long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
  * watch_context): re-queued and blocked until the entry leaves through sysi_release (syscall.S),
  * which keeps these fields (the offsets are its D_* constants) */
 struct sysi_sigdefer {
-	uint64_t pending; /* deferred signals (bits); nonzero: leave through sysi_release */
-	uint64_t mask;    /* the interrupted code's mask: sysi_release restores it */
+	uint64_t pending; /* deferred signals (bits), blocked by sysi: nonzero: leave through
+			   * sysi_release, which unblocks them (and only them) */
+	uint64_t mask;    /* unused (kept: syscall.S's offsets) */
 	uint64_t rip, rax, rdi, rsi, rdx, r10; /* the program's, kept by sysi_release */
 	int in_master;    /* the master runs on this thread: its own code is not deferred */
 };
 extern __thread struct sysi_sigdefer sysi_sigdefer __attribute__((tls_model("initial-exec")));
 void sysi_release(void);
-extern const char sysi_release_ret[];
+extern const char sysi_release_ret[], sysi_release_end[];
 void sysi_signal_setup(void);
 void sysi_thread_enter(void); /* signal.c (weak), static/static.c: this thread's own state */
 void sysi_code_add(const void *addr);

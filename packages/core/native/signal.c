@@ -124,6 +124,14 @@ void sysi_signal_setup(void)
 	sysi_api.release = sysi_release;
 	sysi_api.defer_pending = sysi_defer_pending;
 	sysi_code_add((const void *)sysi_release);
+	/*
+	 * The pid deferral queues to, found now, before the program can install a seccomp filter
+	 * that traps getpid (one made inside the master, with SIGSYS blocked, would kill it). A
+	 * fork child's first deferral fails with it and looks its own up.
+	 */
+	sysi_runtime_work(1);
+	defer_pid = raw0(__NR_getpid);
+	sysi_runtime_work(0);
 }
 
 static int synchronous(int sig)
@@ -295,15 +303,35 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size)
 {
-	uint64_t m, claimed = __atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
-	if (set && size == 8 && how != SIG_UNBLOCK) {
-		memcpy(&m, set, 8);
-		if (m & claimed) {
-			m &= ~claimed;
+	struct sysi_sigdefer *d = &sysi_sigdefer;
+	uint64_t m, want = 0, claimed = __atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
+	uint64_t held = d->pending; /* blocked for sysi, not by the program */
+	long r;
+	if (set && size == 8) {
+		memcpy(&want, set, 8);
+		if (how != SIG_UNBLOCK && (want & claimed)) {
+			m = want & ~claimed;
 			set = &m;
 		}
 	}
-	return raw4(__NR_rt_sigprocmask, how, set, oset, size);
+	r = raw4(__NR_rt_sigprocmask, how, set, oset, size);
+	if (r == 0 && held) {
+		uint64_t o;
+		/* the program's old mask has none of sysi's bits */
+		if (oset && size == 8) {
+			memcpy(&o, oset, 8);
+			o &= ~held;
+			memcpy(oset, &o, 8);
+		}
+		/*
+		 * A deferred signal the program now blocks itself stays blocked: no longer sysi's to
+		 * release. One the call unblocked was delivered on its return, here, in sysi's code,
+		 * and deferred again: it stays pending.
+		 */
+		if (set && size == 8 && (how == SIG_BLOCK || how == SIG_SETMASK))
+			d->pending &= ~want;
+	}
+	return r;
 }
 
 static int default_ignores(int sig)
@@ -340,7 +368,13 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 	long tid;
 	int mine = 0;
 
-	if (pc == (uintptr_t)sysi_release_ret) { /* a deferred signal, released in the program's place */
+	m = (uint64_t *)&((ucontext_t *)uc)->uc_sigmask;
+	/*
+	 * A deferred signal, released in the program's place; or any signal after the release
+	 * (sysi_release_ret .. its jump): the registers are the program's or kept in d, and a
+	 * deferral here would be lost when sysi_release clears pending.
+	 */
+	if (pc >= (uintptr_t)sysi_release_ret && pc < (uintptr_t)sysi_release_end) {
 		g[REG_RIP] = g[REG_RCX] = (greg_t)d->rip;
 		g[REG_R11] = g[REG_EFL];
 		g[REG_RAX] = (greg_t)d->rax;
@@ -348,6 +382,7 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 		g[REG_RSI] = (greg_t)d->rsi;
 		g[REG_RDX] = (greg_t)d->rdx;
 		g[REG_R10] = (greg_t)d->r10;
+		*m &= ~d->pending; /* still blocked only for sysi: unblocked at the handler's return */
 		d->pending = 0;
 		if (sysi_marker_on)
 			raw1(SYSI_MARKER_NR, SYSI_MARKER_WORK_DROP);
@@ -363,13 +398,18 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 	 */
 	(void)nested;
 	if (mine == 1 || mine == 2 || (!mine && !in_code(pc)) || (synchronous(sig) && si->si_code > 0)) {
-		d->pending &= ~BIT(sig);
+		/*
+		 * The handler runs where the program (or code with the program's registers) runs; its
+		 * return does not pass sysi_release, so the signals deferred earlier and still blocked
+		 * only for sysi are unblocked by its rt_sigreturn instead (a return into sysi's code
+		 * defers them again). Before, they stayed blocked for good when such a handler's frame
+		 * skipped the release (rtstorm: SIGRTMIN..+3 blocked under punning and zpoline).
+		 */
+		*m &= ~d->pending;
+		d->pending = 0;
 		return 0;
 	}
-	m = (uint64_t *)&((ucontext_t *)uc)->uc_sigmask;
 	sysi_runtime_work(1);
-	if (!d->pending)
-		d->mask = *m;
 	/* blocked before it is queued again: a master with SA_NODEFER (claimed and watched signals,
 	 * or the program's own flag) would take it back at once, here */
 	if (((sysi_claimed_mask | sysi_observed_mask) & BIT(sig)) || (a->flags & SA_NODEFER)) {

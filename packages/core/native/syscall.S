@@ -92,8 +92,8 @@ sysi_release:
 	syscall
 1:	movq sysi_sigdefer@gottpoff(%rip), %rsi
 	add %fs:0, %rsi		/* the thread pointer: &sysi_sigdefer */
-	add $D_MASK, %rsi
-	mov $2, %edi		/* SIG_SETMASK */
+	add $D_PENDING, %rsi	/* the signals sysi blocked: unblocked, the rest of the mask kept */
+	mov $1, %edi		/* SIG_UNBLOCK */
 	xor %edx, %edx
 	mov $8, %r10d
 	mov $14, %eax		/* rt_sigprocmask */
@@ -114,6 +114,9 @@ sysi_release_ret:		/* deferred signals are delivered here (signal.c maps it) */
 	mov %fs:D_RDX(%rcx), %rdx
 	mov %fs:D_R10(%rcx), %r10
 	jmp *%fs:D_RIP(%rcx)
+	.global sysi_release_end
+	.hidden sysi_release_end
+sysi_release_end:		/* [sysi_release_ret, here): signal.c shows the program's context */
 	.size sysi_release, . - sysi_release
 
 	.section .note.GNU-stack, "", @progbits
