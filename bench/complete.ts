@@ -37,7 +37,8 @@ try {
         const p = Bun.spawnSync([...pre, prog, mode, values.n as string], { stdout: "pipe", stderr: "pipe" });
         const m = /^\w+ ([\d.]+)$/m.exec(p.stdout.toString());
         if (p.exitCode !== 0 || m === null) throw new Error(`${name} ${mode}: ${p.stderr}`);
-        (samples[`${name} ${mode}`] ??= []).push(Number(m[1]));
+        const key = `${name} ${mode}`;
+        samples[key] = [...(samples[key] ?? []), Number(m[1])];
       }
     }
   }
