@@ -20,6 +20,14 @@ export default class Doctor extends SysiCommand {
     const { probeHost } = await import("@sysi/core/host/index");
     const [host, registry] = await Promise.all([probeHost(), loadRegistry(this.config)]);
     const chain = chainOrReason(registry, host);
+    // what each check means for the installed strategies, from their own declarations
+    for (const c of host.checks) {
+      const needing = registry.entries
+        .filter((e) => (e.strategy.requires as string[]).includes(c.id) || (c.id === "cc" && e.strategy.runtime))
+        .map((e) => e.name);
+      c.enables = c.id === "cc" ? [] : needing;
+      c.rulesOut = needing;
+    }
     if (flags.json) {
       this.printJson({
         checks: host.checks,

@@ -99,7 +99,7 @@ function notRun(child: ChildResult): string {
 
 function page0Check(child: ChildResult, status: Map<string, string>): HostCheck {
   const p = child.probes.get("page0");
-  const base = { id: "page0" as const, enables: ["zpoline"], rulesOut: ["zpoline"] };
+  const base = { id: "page0" as const, enables: [], rulesOut: [] };
   if (p?.ok) {
     return {
       ...base,
@@ -136,7 +136,7 @@ function page0WithPkeys(page0: HostCheck, pkeys: HostCheck): HostCheck {
 
 function modifyLdtCheck(child: ChildResult): HostCheck {
   const p = child.probes.get("modify_ldt");
-  const base = { id: "modify_ldt" as const, enables: ["segmentation"], rulesOut: ["segmentation"] };
+  const base = { id: "modify_ldt" as const, enables: [], rulesOut: [] };
   if (p === undefined) return { ...base, ok: false, detail: `not probed: ${notRun(child)}` };
   if (!p.ok) {
     const hint = p.errno === -38 ? " (kernel built without CONFIG_MODIFY_LDT_SYSCALL)" : "";
@@ -253,7 +253,7 @@ function cpuCheck(cpu: CpuInfo | null): HostCheck {
 }
 
 async function ccCheck(): Promise<HostCheck> {
-  const base = { id: "cc" as const, enables: [], rulesOut: ["zpoline", "ud2", "punning", "segmentation"] };
+  const base = { id: "cc" as const, enables: [], rulesOut: [] };
   try {
     const proc = Bun.spawn(["cc", "--version"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
     const out = await new Response(proc.stdout).text();

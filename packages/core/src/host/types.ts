@@ -23,9 +23,12 @@ export interface HostCheck {
   ok: boolean;
   /** One line: what was found, and why when it failed. */
   detail: string;
-  /** Strategy names this check makes possible when ok. */
+  /**
+   * Strategy names this check makes possible when ok, and rules out when not. Core knows no
+   * strategy: the probe leaves both empty, and `sysi doctor` fills them from what the installed
+   * strategies declare (`requires`, and `cc` for every strategy with a native runtime).
+   */
   enables: string[];
-  /** Strategy names this check rules out when not ok. */
   rulesOut: string[];
 }
 
