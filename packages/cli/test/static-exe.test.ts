@@ -1,6 +1,7 @@
 /**
- * Statically linked executables: LD_PRELOAD never reaches them, so `sysi run` refuses them with a
- * one-line error instead of running them uninstrumented. The oracle is the compiler: the same C
+ * Statically linked executables: LD_PRELOAD never reaches them, so `sysi run` runs a patched copy
+ * (the runtime linked in); a static-pie, which `sysi patch` cannot rewrite yet, is refused with a
+ * one-line error instead of running uninstrumented. The oracle is the compiler: the same C
  * file linked dynamically, -static and -static-pie.
  */
 import { afterAll, describe, expect, it } from "bun:test";
@@ -50,15 +51,26 @@ describe("isStaticExecutable", () => {
 });
 
 describe("sysi run on a static executable", () => {
-  for (const [label, exe] of [
-    ["-static", stat],
-    ["-static-pie", spie],
-  ] as const) {
-    it.skipIf(exe === null)(`${label}: one-line error, exit 2, the program does not run`, async () => {
-      const r = await sysi(["run", "-s", "ud2", "--", exe as string], home.env);
-      expect(r.code).toBe(2);
-      expect(r.stdout).toBe("");
-      expect(r.stderr).toMatch(/^sysi: error: \S+ is statically linked: [^\n]*\n$/);
-    });
-  }
+  it.skipIf(stat === null)(
+    "-static: runs as a patched copy, output as native, counted from its first call",
+    async () => {
+      const r = await sysi(
+        ["run", "-s", "ud2", "--hook", "count", "--json", "-o", join(dir, "c.json"), "--", stat as string],
+        home.env,
+      );
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("hi\n");
+      const counts = JSON.parse(await Bun.file(join(dir, "c.json")).text());
+      const names = counts.syscalls.map((s: { name: string }) => s.name);
+      expect(names).toContain("write"); // puts, from the program's own (patched) code
+      expect(names).toContain("exit_group");
+      expect(counts.escapes.beforeRuntime.images).toBe(0); // nothing of it ran before the runtime
+    },
+  );
+  it.skipIf(spie === null)("-static-pie: one-line error, exit 2, the program does not run", async () => {
+    const r = await sysi(["run", "-s", "ud2", "--", spie as string], home.env);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^sysi: error: \S+ is statically linked: [^\n]*\n$/);
+  });
 });

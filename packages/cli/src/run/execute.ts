@@ -169,7 +169,10 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
     if (flags.complete === true) env.SYSI_COMPLETE = "1";
     const trace = flags.hook === "trace";
-    const launch = planLaunch(helper, program, cmd, origin, trace ? sink.fd : null);
+    // a static program runs as its patched copy (argv[0] stays the caller's word), unless it
+    // is set-ID or has capabilities: a copy would run without them, so it runs as itself
+    const runs = prepared.staticCopy !== null && command === null ? prepared.staticCopy.path : program;
+    const launch = planLaunch(helper, runs, cmd, origin, trace ? sink.fd : null);
     if (trace) {
       env.SYSI_TRACE_FD =
         launch.outputFd === null || sink.fd === null ? "-1" : `${launch.outputFd}:${fileIdOf(sink.fd)}`;
@@ -181,6 +184,10 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       const mods = prepared.modules.map((m) => `${m.path}${m.hit ? "" : " (planned)"}`).join(", ");
       writeStderr(`sysi: chain ${prepared.chain.spec}; modules: ${mods || "none"}\n`);
       writeStderr(`sysi: setup ${JSON.stringify(prepared.timings)}\n`);
+      if (prepared.staticCopy !== null) {
+        const { path, hit } = prepared.staticCopy;
+        writeStderr(`sysi: statically linked: runs as the patched copy ${path}${hit ? "" : " (written now)"}\n`);
+      }
     }
     const notice = startNotice(prepared.chain.spec, ahead, int80);
     if (notice !== null) writeStderr(notice);
@@ -212,7 +219,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       command === null ? null : { path: image, kind: command },
       execs,
       int80,
-      stats?.processes ?? 0,
+      // a static program's patched copy starts the runtime at its first instruction
+      Math.max(0, (stats?.processes ?? 0) - (runs === program ? 0 : 1)),
     );
     // the summary's text names the escaped execs: on stderr already, the notice would repeat it
     let escapesSaid = false;

@@ -54,6 +54,11 @@ export interface PreparedRun {
   /** Variables to add to the program's environment. */
   env: Record<string, string>;
   timings: Record<string, number>;
+  /**
+   * A statically linked program runs as its patched copy (the runtime linked in, see
+   * @sysi/core patch/static-cache.ts); null for a dynamically linked one.
+   */
+  staticCopy: { path: string; hit: boolean } | null;
 }
 
 function coreNativeDir(): string {
@@ -262,8 +267,11 @@ async function checkHookLoads(given: string, hook: string, libsysi: string, prel
   throw new SysiError("RUN_BAD_HOOK", `hook library ${given} ${why}`);
 }
 
-async function chooseChain(opts: PrepareOptions, host: HostReport): Promise<ResolvedChain> {
+async function chooseChain(opts: PrepareOptions, host: HostReport, isStatic: boolean): Promise<ResolvedChain> {
   if (opts.spec !== undefined) return resolveChain(opts.config, opts.spec);
+  // a static program's copy: punning's and zpoline's entries do not yet give a new thread its
+  // own runtime state there (docs/patch.md), ud2's master does
+  if (isStatic) return resolveChain(opts.config, "ud2");
   const { entries } = await loadRegistry(opts.config);
   return defaultChain(entries, host.facts());
 }
@@ -295,23 +303,26 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   };
   openCacheDir(); // an unusable or untrusted cache is the first error, before anything is read from it
   const hook = resolveHook(opts.hook);
-  if (opts.exe !== null && isStaticExecutable(opts.exe)) {
+  const isStatic = opts.exe !== null && isStaticExecutable(opts.exe);
+  if (isStatic && hook.startsWith("/")) {
     throw new SysiError(
-      "RUN_STATIC_EXECUTABLE",
-      `${opts.exe} is statically linked: load-time instrumentation needs the dynamic loader (LD_PRELOAD), so it would run uninstrumented`,
-      { suggestions: ["run a dynamically linked build, e.g. Go with CGO_ENABLED=1"] },
+      "RUN_STATIC_HOOK",
+      `${opts.exe} is statically linked: it runs as a patched copy with the runtime linked in, which cannot load a hook library`,
+      { suggestions: ["use --hook count, trace or passthrough (built in); see docs/patch.md"] },
     );
   }
   const filter = await parseFilter(opts.filter);
   const host = opts.host ?? (await cachedProbeHost());
   lap("probe");
-  const chain = await chooseChain(opts, host);
+  const chain = await chooseChain(opts, host, isStatic);
   lap("chain");
   const [{ libsysi, runtimes }, planned] = await Promise.all([
     buildRuntimes(chain.entries),
     planModules(opts.exe, chainEntries(chain), host.facts(), { replan: opts.replan }),
   ]);
   lap("build+plan");
+  const staticCopy = isStatic ? await patchedCopy(opts.exe as string, chain, host, planned.modules) : null;
+  if (staticCopy !== null) lap("static copy");
   const env: Record<string, string> = {
     LD_PRELOAD: [libsysi, preloadWithoutSysi(process.env.LD_PRELOAD)].filter((s) => s !== undefined).join(":"),
     SYSI_RUNTIMES: runtimes.map((r) => `${r.lib}#${r.entry}`).join(","),
@@ -322,5 +333,55 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   if (filter !== undefined) env.SYSI_FILTER = filter.join(",");
   const low = hookLowEnv(chain.entries, process.env);
   if (low !== undefined) env.SYSI_HOOK_LOW = low;
-  return { chain, host, planDir: planned.planDir, libsysi, runtimes, modules: planned.modules, env, timings };
+  return {
+    chain,
+    host,
+    planDir: planned.planDir,
+    libsysi,
+    runtimes,
+    modules: planned.modules,
+    env,
+    timings,
+    staticCopy,
+  };
+}
+
+/**
+ * The patched copy a statically linked program runs as (in the cache, keyed by its plan, the
+ * file's identity and the runtime's sources): LD_PRELOAD never reaches it, so the runtime is
+ * linked into a copy as `sysi patch` does. Its hook and filter come from the environment.
+ */
+async function patchedCopy(
+  exe: string,
+  chain: ResolvedChain,
+  host: HostReport,
+  modules: { path: string; planPath: string }[],
+): Promise<{ path: string; hit: boolean }> {
+  const { checkStaticRewritable, ensureStaticCopy } = await import("@sysi/core/patch/index");
+  const own = modules.find((m) => m.path === exe) ?? modules[0];
+  if (own === undefined) throw new SysiError("RUN_STATIC_EXECUTABLE", `${exe}: no plan was made`);
+  const copy = await ensureStaticCopy({
+    exe,
+    planPath: own.planPath,
+    strategies: chain.entries.map((c) => ({
+      name: c.entry.name,
+      nativeDir: c.entry.strategy.runtime.nativeDir,
+      entry: c.entry.strategy.runtime.entry,
+    })),
+    plan: async () => {
+      const { readElfFile } = await import("@sysi/core/elf/index");
+      try {
+        checkStaticRewritable(readElfFile(exe));
+      } catch (e) {
+        throw new SysiError(
+          "RUN_STATIC_EXECUTABLE",
+          `${exe} is statically linked: it cannot be patched (${(e as Error).message}), so it would run uninstrumented`,
+          { suggestions: ["run a dynamically linked build, e.g. Go with CGO_ENABLED=1"] },
+        );
+      }
+      const { planFile } = await import("@sysi/core/plan/cache");
+      return (await planFile(exe, chainEntries(chain), host.facts())).plan;
+    },
+  });
+  return { path: copy.path, hit: copy.hit };
 }

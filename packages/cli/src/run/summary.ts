@@ -131,7 +131,7 @@ export function renderRunSummary(
         `sysi: not instrumented: ${n} int $0x80 site${n === 1 ? "" : "s"} (${e.int80.map((m) => `${m.path} ${m.sites}`).join(", ")}): the 32-bit system-call ABI, which no strategy instruments`,
       );
     }
-    lines.push(beforeRuntimeLine(e.beforeRuntime.images));
+    if (e.beforeRuntime.images > 0) lines.push(beforeRuntimeLine(e.beforeRuntime.images));
   }
   return `${lines.join("\n")}\n`;
 }

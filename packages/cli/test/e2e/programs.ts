@@ -151,7 +151,7 @@ export const PROGRAMS: Program[] = [
     setup: (dir) => copyFileSync(goBinary("static"), join(dir, "go-hello")),
     needs: "go",
     ownSyscalls: ["socket", "listen"],
-    todo: "a static executable has no PT_INTERP, so LD_PRELOAD never loads the runtime: sysi run refuses it (RUN_STATIC_EXECUTABLE) until a loader that maps it itself exists",
+    todo: "sysi run runs a static executable as a patched copy, validated under -s ud2 only (run-static.test.ts); punning and zpoline do not yet give new threads of a static program their own runtime state (issue 15 slice C)",
   },
   {
     name: "Go binary with cgo (dynamic): raw runtime syscalls beside libc",

@@ -3,3 +3,4 @@ export * from "./elf-writer.ts";
 export * from "./embed.ts";
 export * from "./static-runtime.ts";
 export * from "./static-writer.ts";
+export * from "./static-cache.ts";

@@ -6,6 +6,8 @@
  *
  * Everything is read from the file image with bounds checks; malformed parts are skipped.
  */
+
+import { goFunctionStarts } from "../elf/go-pclntab.ts";
 import type { ElfFile } from "../elf/types.ts";
 import { PF_X, PT_DYNAMIC, PT_LOAD } from "../elf/types.ts";
 
@@ -72,6 +74,7 @@ function arrayWords(elf: ElfFile, dv: DataView, vaddr: number | undefined, size:
 export function codeEntries(elf: ElfFile, inCode: InCode): CodeEntries {
   const dv = new DataView(elf.bytes.buffer, elf.bytes.byteOffset, elf.bytes.byteLength);
   const strong: number[] = elf.functions().map((f) => f.start);
+  for (const start of goFunctionStarts(elf)) strong.push(start); // a stripped Go program's only function list
   strong.push(elf.entry);
   const tags = dynamicTags(elf, dv);
   for (const t of [DT_INIT, DT_FINI]) {

@@ -1,0 +1,187 @@
+/**
+ * `sysi run` on statically linked programs (issue 15, slice B): they run as a patched copy from
+ * the cache (the runtime linked in, @sysi/core patch/static-cache.ts), so nothing of theirs runs
+ * before the runtime. Oracles: the program's native output, and `strace -f` of the whole
+ * `sysi run` restricted to the calls after each image's start marker (strace-oracle.ts): per
+ * syscall name, calls and errors equal the count hook's. The static Go fixture execs `sh`
+ * (dynamic: its calls are counted through the preloaded runtime as usual).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { goFunctionStarts } from "@sysi/core/elf/go-pclntab";
+import { readElfFile } from "@sysi/core/elf/index";
+import { probeHost } from "@sysi/core/host/index";
+import { countUnderStraceArgv, straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { lines, sysi } from "../helpers.ts";
+import { goBinary, programEnv } from "./programs.ts";
+
+const CLI = join(import.meta.dir, "../../bin/run.js");
+const cache = mkdtempSync(join(tmpdir(), "sysi-run-static-cache-"));
+afterAll(() => rmSync(cache, { recursive: true, force: true }));
+const host = await probeHost();
+const ptrace = Bun.which("strace") !== null && host.check("ptrace")?.ok !== false;
+const DOCKER = "/usr/local/bin/docker";
+const TERRAFORM = Bun.which("terraform") ?? "/usr/local/bin/terraform";
+
+type Counts = Record<string, { calls: number; errors: number }>;
+
+function native(cmd: string[], cwd: string) {
+  const r = Bun.spawnSync(cmd, { cwd, env: programEnv(cwd), stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+/** Count hook and strace -f oracle of one `sysi run -s ud2 --hook count --json` under strace. */
+function countBoth(cmd: string[], cwd: string): { ours: Counts; theirs: Counts; total: number; out: string } {
+  const trace = join(cwd, "..", "strace.txt");
+  const json = join(cwd, "..", "counts.json");
+  const r = Bun.spawnSync(countUnderStraceArgv(CLI, "ud2", trace, json, cmd), {
+    cwd,
+    env: { ...programEnv(cwd), SYSI_CACHE_DIR: cache, SYSI_MARKER: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect(r.stderr.toString()).not.toContain("sysi: error");
+  expect(r.exitCode).toBe(0);
+  const oracle = straceOracle(readFileSync(trace, "utf8"));
+  const counts = JSON.parse(readFileSync(json, "utf8")) as {
+    syscalls: { name: string; calls: number; errors: number }[];
+  };
+  const ours: Counts = {};
+  for (const s of counts.syscalls) ours[s.name] = { calls: s.calls, errors: s.errors };
+  const theirs: Counts = {};
+  for (const [name, c] of Object.entries(oracle.byName)) theirs[name] = { calls: c.calls, errors: c.errors };
+  return { ours, theirs, total: oracle.total, out: r.stdout.toString() };
+}
+
+function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "sysi-run-static-"));
+  Bun.spawnSync(["mkdir", join(dir, "w")]);
+  return dir;
+}
+
+describe("sysi run on a statically linked program: a patched copy in the cache", () => {
+  test.skipIf(Bun.which("go") === null)(
+    "static Go (goroutines, os/exec, net/http): native output; the copy is cached and reused",
+    async () => {
+      const dir = workDir();
+      const work = join(dir, "w");
+      try {
+        const go = goBinary("static");
+        const want = native([go], work);
+        expect(want.code).toBe(0);
+        const env = { ...programEnv(work), SYSI_CACHE_DIR: cache };
+        const first = await sysi(["run", "-v", "-s", "ud2", "--hook", "passthrough", "--", go], env, work);
+        expect(first.code).toBe(0);
+        expect(first.stdout).toBe(want.out);
+        const copy = first.stderr.match(/runs as the patched copy (\S+)/)?.[1] ?? "";
+        expect(copy.startsWith(join(cache, "patched"))).toBe(true);
+        expect(copy.endsWith("/go-hello-static")).toBe(true); // the process keeps its name (comm)
+        expect(first.stderr).toContain("(written now)");
+        const second = await sysi(["run", "-v", "-s", "ud2", "--hook", "count", "--", go], env, work);
+        expect(second.code).toBe(0);
+        expect(second.stdout).toBe(want.out);
+        expect(second.stderr).toContain(`runs as the patched copy ${copy}\n`); // reused: no "(written now)"
+        expect(readdirSync(join(cache, "patched")).length).toBe(1); // one copy serves every hook
+        // nothing runs before the runtime in the copy: only the dynamic child (sh) has such calls
+        expect(second.stderr).toContain("not counted: the system calls the one process image made before");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
+
+  test.skipIf(!ptrace || Bun.which("go") === null)(
+    "static Go: --hook count equals strace -f (the copy and its dynamic child)",
+    () => {
+      const dir = workDir();
+      try {
+        const { ours, theirs, total } = countBoth([goBinary("static")], join(dir, "w"));
+        expect(total).toBeGreaterThan(200);
+        // known gap (docs/patch.md): strace counts the rt_sigreturn of a Go handler's frame for a
+        // signal that arrives inside a ud2 trap frame (SIGURG, SIGCHLD); the hook does not
+        delete ours.rt_sigreturn;
+        delete theirs.rt_sigreturn;
+        expect(ours).toEqual(theirs);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
+
+  test.skipIf(Bun.which("go") === null)(
+    "a Go program's .gopclntab function starts are its symbol table's (what makes a stripped one's sites certain)",
+    () => {
+      const elf = readElfFile(goBinary("static"));
+      const starts = new Set(goFunctionStarts(elf));
+      const funcs = elf.symbols().filter((s) => s.type === 2 && s.size > 0); // STT_FUNC, from the linker
+      expect(funcs.length).toBeGreaterThan(1000);
+      expect(funcs.filter((s) => !starts.has(s.value)).map((s) => s.name)).toEqual([]);
+      const values = new Set(funcs.map((s) => s.value));
+      expect([...starts].filter((v) => !values.has(v))).toEqual([]);
+    },
+    300_000,
+  );
+
+  test.skipIf(!ptrace || !existsSync(DOCKER))(
+    `docker --version: native output, --hook count equals strace -f but the vDSO's getrandom (${DOCKER})`,
+    () => {
+      const dir = workDir();
+      try {
+        const want = native([DOCKER, "--version"], join(dir, "w"));
+        const { ours, theirs, total, out } = countBoth([DOCKER, "--version"], join(dir, "w"));
+        expect(out).toBe(want.out);
+        expect(total).toBeGreaterThan(300);
+        // Go 1.24 asks the vDSO for random bytes; the vDSO's fallback getrandom is a system call
+        // made from code no plan covers (docs/patch.md): strace sees it, the hook does not
+        expect((theirs.getrandom?.calls ?? 0) - (ours.getrandom?.calls ?? 0)).toBeLessThanOrEqual(1);
+        delete theirs.getrandom;
+        delete ours.getrandom;
+        expect(ours).toEqual(theirs);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
+
+  test.skipIf(!ptrace || !existsSync(TERRAFORM))(
+    `terraform version (stripped Go): native output, --hook count equals strace -f (${TERRAFORM})`,
+    () => {
+      const dir = workDir();
+      try {
+        const want = native([TERRAFORM, "version"], join(dir, "w"));
+        const { ours, theirs, total, out } = countBoth([TERRAFORM, "version"], join(dir, "w"));
+        expect(out).toBe(want.out);
+        expect(total).toBeGreaterThan(300);
+        expect(ours).toEqual(theirs);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
+
+  test("a hook library cannot be loaded into a static program: one line, exit 2", async () => {
+    const dir = workDir();
+    try {
+      const prog = join(dir, "prog");
+      const cc = Bun.spawnSync(["cc", "-static", "-O2", "-o", prog, "-x", "c", "-"], {
+        stdin: new TextEncoder().encode("int main(void){return 0;}\n"),
+        stderr: "pipe",
+      });
+      if (cc.exitCode !== 0) return; // no static libc here
+      const hook = join(dir, "hook.so");
+      writeFileSync(hook, "", { mode: 0o644 });
+      const r = await sysi(["run", "--hook", hook, "--", prog], { SYSI_CACHE_DIR: cache });
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr)[0]).toContain("is statically linked: it runs as a patched copy");
+      expect(r.stderr).not.toContain("    at ");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
