@@ -48,7 +48,7 @@ void sysi_filter_parse(void)
 
 static int sysi_hook_builtin(sysi_hook_fn h)
 {
-	return h == sysi_hook_passthrough || h == sysi_hook_count || h == sysi_hook_trace;
+	return h == sysi_hook_passthrough || sysi_hook_is_count(h) || h == sysi_hook_trace;
 }
 
 /* SYSI_WATCH_EXEC=1: every execve/execveat reaches sysi_perform, even under passthrough. */
@@ -100,6 +100,7 @@ static int incontext(const struct sysi_call *c)
 static void after_fork_child(void)
 {
 	sysi_stat_add(sysi_stats->forks, 1);
+	sysi_count_atfork();
 	sysi_modules_atfork();
 	sysi_runtimes_atfork();
 	if (sysi_sud_on) /* SUD is not inherited */

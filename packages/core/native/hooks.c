@@ -1,4 +1,4 @@
-/* hooks.c — choosing the hook (SYSI_HOOK) and the built-in passthrough and count hooks. */
+/* hooks.c — choosing the hook (SYSI_HOOK), the built-in passthrough hook, the count and trace hooks' SIGPIPE watch. */
 #define _GNU_SOURCE /* REG_RIP, REG_RAX */
 #include <asm/unistd.h>
 #include <dlfcn.h>
@@ -24,8 +24,9 @@ SYSI_HOT long sysi_hook_passthrough(struct sysi_call *c)
  * before the hook sees the EPIPE. watch_epipe accounts for it then and clears this, so the
  * hook does not do it again when a program handler lets the write return.
  */
-static __thread struct sysi_call *inflight __attribute__((tls_model("initial-exec")));
-extern const char sysi_raw6_ret[];
+__thread struct sysi_call *sysi_inflight __attribute__((tls_model("initial-exec")));
+#define inflight sysi_inflight
+extern const char sysi_raw6_ret[], sysi_count_sys_ret[];
 
 SYSI_HOT long sysi_perform_watched(struct sysi_call *c, int *mine)
 {
@@ -38,31 +39,13 @@ SYSI_HOT long sysi_perform_watched(struct sysi_call *c, int *mine)
 	return r;
 }
 
-SYSI_HOT long sysi_hook_count(struct sysi_call *c)
-{
-	struct sysi_stats_syscall *s;
-	long r;
-	int mine;
-	if (!sysi_stats)
-		return sysi_perform_call(c);
-	s = (unsigned long)c->nr < SYSI_STATS_NSYSCALLS ? &sysi_stats->syscalls[c->nr]
-							 : &sysi_stats->other;
-	/* counted before the call: execve, exit and exit_group do not come back */
-	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
-	sysi_count_strategy(c);
-	r = sysi_perform_watched(c, &mine);
-	if (mine && !(c->flags & SYSI_CALL_DEFERRED) && r < 0 && r >= -4095)
-		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
-	return r;
-}
-
 /*
  * From the master, after a program handler it ran returned: the rt_sigreturn it makes next
  * (unhooked, from libsysi's restorer) is the one the program's restorer would have made.
  */
 void sysi_count_sigreturn(void)
 {
-	if (sysi_hook_cur == sysi_hook_count && sysi_stats)
+	if (sysi_hook_is_count(sysi_hook_cur) && sysi_stats)
 		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
 }
 
@@ -71,13 +54,14 @@ static void watch_epipe(const void *ucontext)
 {
 	const ucontext_t *uc = ucontext;
 	struct sysi_call *c = inflight;
-	if (!c || uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)sysi_raw6_ret ||
+	greg_t rip = uc->uc_mcontext.gregs[REG_RIP];
+	if (!c || (rip != (greg_t)(uintptr_t)sysi_raw6_ret && rip != (greg_t)(uintptr_t)sysi_count_sys_ret) ||
 	    uc->uc_mcontext.gregs[REG_RAX] != -EPIPE)
 		return;
 	inflight = 0;
 	if (sysi_hook_cur == sysi_hook_trace) {
 		sysi_trace_line(c, -EPIPE);
-	} else if (sysi_stats) {
+	} else if (sysi_stats) { /* the count hook */
 		struct sysi_stats_syscall *s = (unsigned long)c->nr < SYSI_STATS_NSYSCALLS
 						       ? &sysi_stats->syscalls[c->nr]
 						       : &sysi_stats->other;
@@ -263,7 +247,8 @@ static void load_hook(void)
 	if (!h || !*h || !sysi_strcmp(h, "passthrough"))
 		return;
 	if (!sysi_strcmp(h, "count")) {
-		sysi_hook_cur = sysi_hook_count;
+		const char *t = sysi_getenv("SYSI_COUNT_TIME");
+		sysi_hook_cur = t && t[0] == '1' ? sysi_hook_count_timed : sysi_hook_count;
 		sysi_observe_signal(SIGPIPE, watch_epipe); /* errors of writes SIGPIPE kills */
 		return;
 	}

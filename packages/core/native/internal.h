@@ -87,6 +87,9 @@ void sysi_load_hook(void);
 void sysi_hooks_atfork(void);
 long sysi_hook_passthrough(struct sysi_call *c);
 long sysi_hook_count(struct sysi_call *c);
+long sysi_hook_count_timed(struct sysi_call *c); /* SYSI_COUNT_TIME=1 */
+void sysi_count_atfork(void);
+#define sysi_hook_is_count(h) ((h) == sysi_hook_count || (h) == sysi_hook_count_timed)
 long sysi_hook_trace(struct sysi_call *c);
 int sysi_trace_setup(void);
 
@@ -126,6 +129,7 @@ int sysi_observe_signal(int sig, void (*observer)(const void *uc));
 /* hooks.c: perform c as the count/trace hook's call in flight (*mine = 0: the SIGPIPE watch
  * already accounted for its EPIPE) */
 long sysi_perform_watched(struct sysi_call *c, int *mine);
+extern __thread struct sysi_call *sysi_inflight __attribute__((tls_model("initial-exec"))); /* hooks.c */
 void sysi_trace_line(const struct sysi_call *c, long ret); /* trace.c: a complete call's line */
 void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);

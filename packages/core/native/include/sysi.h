@@ -230,6 +230,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
  *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
  *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so.
+ *   SYSI_COUNT_TIME  "1": the count hook also measures each call's wall-clock time (the vDSO's
+ *                    CLOCK_MONOTONIC before and after: ~2 clock reads per call), summed per
+ *                    syscall in the stats file's nanos (`sysi run -w`). Unset: no clock read.
  *   SYSI_HOOK_LOW    "1": load a hook .so below 64 GiB, at a random page below a random span
  *                    of up to 32 GiB under that ceiling (2^23 positions), next to zpoline's
  *                    entries: their call to the hook is then near, not 2^37 bytes away or more
@@ -319,19 +322,31 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 /* ------------------------------------------------------------------ STATS FILE */
 /*
  * SYSI_STATS_FILE names a file of exactly sizeof(struct sysi_stats_file) bytes, created
- * zero-filled (header set) by `sysi run` (packages/core/src/runtime/stats-file.ts). Every process
- * of the tree maps it MAP_SHARED and updates the counters with atomic adds, so the totals cover
- * fork and execve. libsysi writes the header itself when it finds the file all zero. Readers in
- * other processes see a strategy slot once its `state` is SYSI_STATS_SLOT_READY.
+ * zero-filled (header set; sparse) by `sysi run` (packages/core/src/runtime/stats-file.ts). Every
+ * process of the tree maps it MAP_SHARED, so the totals cover fork and execve. libsysi writes
+ * the header itself when it finds the file all zero. Readers in other processes see a strategy
+ * slot once its `state` is SYSI_STATS_SLOT_READY.
+ *
+ * The count hook (count.c) counts each thread's calls in a slab of its own, with plain
+ * (non-atomic, single-instruction: signal-safe) increments: a thread claims a free slab at its
+ * first counted call (owners[i].tid 0 -> its tid, compare-and-swap); at exit or exit_group the
+ * thread adds its slab into the totals (atomic adds), zeroes it and frees it. Slabs of threads
+ * that never ran that code (killed by another thread's exit_group, by a signal, or gone through
+ * execve) stay owned: a READER ADDS EVERY SLAB WHOSE OWNER IS NOT 0 to the totals. A claimer
+ * that finds no free slab takes over the slabs of dead threads (tgkill(pid, tid, 0) = ESRCH;
+ * tid -1 while it merges them); a thread that finds none counts with atomic adds on the totals.
+ * Everything else (other, strategy slots' calls from the trace hook, sigreturns, EPIPE errors)
+ * is added atomically to the totals.
  */
 #define SYSI_STATS_MAGIC "SYSISTA"     /* 8 bytes with the NUL */
-#define SYSI_STATS_VERSION 1
+#define SYSI_STATS_VERSION 2
 #define SYSI_STATS_NSYSCALLS 1024      /* per-syscall slots for nr 0..1023 */
 #define SYSI_STATS_NSTRATEGIES 16
 #define SYSI_STATS_NAME_MAX 32         /* strategy name bytes, NUL included */
 #define SYSI_STATS_SLOT_FREE 0
 #define SYSI_STATS_SLOT_CLAIMED 1      /* a process is writing the name */
 #define SYSI_STATS_SLOT_READY 2
+#define SYSI_STATS_NSLABS 256         /* per-thread count slabs */
 
 struct sysi_stats_syscall { /* 16 bytes */
 	uint64_t calls;            /* calls that reached the count hook */
@@ -351,10 +366,24 @@ struct sysi_stats_strategy { /* 80 bytes */
 	uint64_t reserved2;        /* 0 */
 };
 
+struct sysi_stats_slab_owner { /* 16 bytes */
+	int32_t tid;               /* 0: free; -1: being merged; else the owning thread */
+	int32_t pid;               /* its process (thread group) */
+	uint64_t reserved;         /* 0 */
+};
+
+struct sysi_stats_slab { /* 28672 bytes (7 pages): one thread's counts, added to the totals */
+	uint64_t strategy_calls[SYSI_STATS_NSTRATEGIES]; /* as strategies[i].calls */
+	uint64_t reserved[16];     /* 0 */
+	struct sysi_stats_syscall syscalls[SYSI_STATS_NSYSCALLS]; /* at 256 */
+	uint64_t nanos[SYSI_STATS_NSYSCALLS]; /* at 16640 */
+	uint8_t pad[3840];         /* 0 */
+};
+
 struct sysi_stats_file {
 	char magic[8];             /* SYSI_STATS_MAGIC */
 	uint32_t version;          /* SYSI_STATS_VERSION */
-	uint32_t size;             /* sizeof(struct sysi_stats_file) == 17760 */
+	uint32_t size;             /* sizeof(struct sysi_stats_file) == 7372800 */
 	uint64_t processes;        /* process images set up by libsysi (one per exec) */
 	uint64_t forks;            /* child processes that returned from fork/clone without CLONE_VM
 				    * through the dispatcher */
@@ -366,7 +395,14 @@ struct sysi_stats_file {
 	struct sysi_stats_syscall other; /* syscalls with nr outside 0..1023 */
 	struct sysi_stats_syscall syscalls[SYSI_STATS_NSYSCALLS];
 	struct sysi_stats_strategy strategies[SYSI_STATS_NSTRATEGIES];
-};
+	/* v2: */
+	uint64_t nanos[SYSI_STATS_NSYSCALLS]; /* wall-clock ns inside the calls, per nr (count hook
+					       * with SYSI_COUNT_TIME=1; 0 without) */
+	uint64_t other_nanos;      /* the same for `other` */
+	uint8_t pad[2712];         /* 0; owners start at 28672 */
+	struct sysi_stats_slab_owner owners[SYSI_STATS_NSLABS];
+	struct sysi_stats_slab slabs[SYSI_STATS_NSLABS]; /* at 32768 */
+}; /* 7372800 bytes */
 
 /* ------------------------------------------------------------------ MODULE KEY */
 /*

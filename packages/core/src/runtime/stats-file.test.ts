@@ -13,11 +13,11 @@ describe("stats file", () => {
     const p = join(dir, "a");
     createStatsFile(p);
     const b = readFileSync(p);
-    expect(b.length).toBe(17760); // sizeof(struct sysi_stats_file), sysi.h
-    expect(STATS_FILE_SIZE).toBe(17760);
+    expect(b.length).toBe(7372800); // sizeof(struct sysi_stats_file), sysi.h
+    expect(STATS_FILE_SIZE).toBe(7372800);
     expect(b.subarray(0, 8).toString("latin1")).toBe("SYSISTA\0");
     const s = readStatsFile(p);
-    expect(s).toMatchObject({ version: 1, syscalls: [], strategies: {}, processes: 0, forks: 0 });
+    expect(s).toMatchObject({ version: 2, syscalls: [], strategies: {}, processes: 0, forks: 0 });
   });
 
   it("reads counters at the offsets libsysi writes", () => {
@@ -44,15 +44,47 @@ describe("stats file", () => {
     expect(s.processes).toBe(3);
     expect(s.forks).toBe(2);
     expect(s.modules).toEqual({ planned: 5, unplanned: 0, corrupt: 1 });
-    expect(s.other).toEqual({ calls: 7, errors: 0 });
-    expect(s.syscalls).toEqual([{ nr: 1, name: "write", calls: 10, errors: 1 }]);
+    expect(s.other).toEqual({ calls: 7, errors: 0, nanos: 0 });
+    expect(s.syscalls).toEqual([{ nr: 1, name: "write", calls: 10, errors: 1, nanos: 0 }]);
     expect(s.strategies).toEqual({ ud2: { calls: 11, patched: 12, fellThrough: 13, mismatched: 14 } });
+  });
+
+  it("adds the per-thread slabs whose owner is not 0 (sysi.h STATS FILE)", () => {
+    const p = join(dir, "c");
+    createStatsFile(p);
+    const b = new Uint8Array(readFileSync(p));
+    const dv = new DataView(b.buffer);
+    dv.setBigUint64(96 + 1 * 16, 10n, true); // totals: write calls
+    dv.setBigUint64(17760 + 1 * 8, 500n, true); // totals: write nanos
+    const st = 96 + 1024 * 16; // strategies[0]
+    dv.setUint32(st, 2, true);
+    b.set(new TextEncoder().encode("zpoline"), st + 8);
+    dv.setBigUint64(st + 40, 4n, true);
+    const slab = (i: number) => 32768 + i * 28672;
+    // slab 0: owned by tid 77 (a thread killed before it merged): 3 writes, 1 error, 2 via zpoline
+    dv.setInt32(28672 + 0 * 16, 77, true);
+    dv.setBigUint64(slab(0) + 256 + 1 * 16, 3n, true);
+    dv.setBigUint64(slab(0) + 256 + 1 * 16 + 8, 1n, true);
+    dv.setBigUint64(slab(0) + 16640 + 1 * 8, 250n, true);
+    dv.setBigUint64(slab(0) + 0, 2n, true);
+    // slab 5: owner -1 (being merged when the reader looks): counted too
+    dv.setInt32(28672 + 5 * 16, -1, true);
+    dv.setBigUint64(slab(5) + 256 + 0 * 16, 1n, true);
+    // slab 9: free (owner 0): never read, whatever it holds
+    dv.setBigUint64(slab(9) + 256 + 1 * 16, 1000n, true);
+    writeFileSync(p, b);
+    const s = readStatsFile(p);
+    expect(s.syscalls).toEqual([
+      { nr: 0, name: "read", calls: 1, errors: 0, nanos: 0 },
+      { nr: 1, name: "write", calls: 13, errors: 1, nanos: 750 },
+    ]);
+    expect(s.strategies.zpoline?.calls).toBe(6);
   });
 
   it("rejects a wrong size, magic or version with STATS_FILE_BAD", () => {
     const good = new Uint8Array(STATS_FILE_SIZE);
     good.set(new TextEncoder().encode("SYSISTA"), 0);
-    new DataView(good.buffer).setUint32(8, 1, true);
+    new DataView(good.buffer).setUint32(8, 2, true);
     new DataView(good.buffer).setUint32(12, STATS_FILE_SIZE, true);
     expect(() => parseStatsFile(good)).not.toThrow();
     const cases = [good.subarray(0, 100), Uint8Array.from(good).fill(0x41, 0, 7), Uint8Array.from(good).fill(9, 8, 9)];

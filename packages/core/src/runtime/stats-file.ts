@@ -1,22 +1,31 @@
 /**
- * The shared statistics file of a `sysi run` process tree (sysi.h, STATS FILE): created here,
- * filled by every instrumented process through MAP_SHARED atomics, read back here.
+ * The shared statistics file of a `sysi run` process tree (sysi.h, STATS FILE): created here
+ * (sparse), filled by every instrumented process through MAP_SHARED atomics and per-thread
+ * slabs, read back here: the totals plus every slab whose owner is not 0.
  *
- *   header (96) | other (16) | syscalls[1024] (16 each) | strategies[16] (80 each)  = 17760 bytes
+ *   header (80) | other (16) | syscalls[1024] (16 each) | strategies[16] (80 each)       17760
+ *   | nanos[1024] (8 each) | other nanos (8) | pad to 28672
+ *   | slab owners[256] (16 each: tid i32, pid i32, reserved)                              32768
+ *   | slabs[256] (28672 each: strategy calls[16] (8 each), reserved 128,
+ *                 syscalls[1024] (16 each), nanos[1024] (8 each), pad)              = 7372800 bytes
  */
-import { fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { FileError, SysiError } from "../errors.ts";
-import { writeFileAtomic } from "../safe-write.ts";
+import { createExclusive, writeAll } from "../safe-write.ts";
 import { SYSCALL_NUMBERS } from "../syscalls/table.ts";
 
 export const STATS_MAGIC = "SYSISTA";
-export const STATS_VERSION = 1;
+export const STATS_VERSION = 2;
 export const STATS_NSYSCALLS = 1024;
 export const STATS_NSTRATEGIES = 16;
 export const STATS_NAME_MAX = 32;
+export const STATS_NSLABS = 256;
 const SYSCALL_SIZE = 16;
 const STRATEGY_SIZE = 80;
+const SLAB_SIZE = 28672;
+/** Offsets inside one slab. */
+const SLAB = { strategies: 0, syscalls: 256, nanos: 256 + STATS_NSYSCALLS * SYSCALL_SIZE } as const;
 const OFF = {
   magic: 0,
   version: 8,
@@ -30,8 +39,12 @@ const OFF = {
   other: 80,
   syscalls: 96,
   strategies: 96 + STATS_NSYSCALLS * SYSCALL_SIZE,
+  nanos: 17760,
+  otherNanos: 17760 + STATS_NSYSCALLS * 8,
+  owners: 28672,
+  slabs: 32768,
 } as const;
-export const STATS_FILE_SIZE = OFF.strategies + STATS_NSTRATEGIES * STRATEGY_SIZE;
+export const STATS_FILE_SIZE = OFF.slabs + STATS_NSLABS * SLAB_SIZE;
 
 const STATE_READY = 2;
 
@@ -41,6 +54,8 @@ export interface SyscallCount {
   name: string | null;
   calls: number;
   errors: number;
+  /** Wall-clock ns inside the calls (the count hook under SYSI_COUNT_TIME=1, else 0). */
+  nanos?: number;
 }
 
 export interface StrategyCounts {
@@ -59,7 +74,7 @@ export interface StatsSnapshot {
   /** Syscalls with at least one call, by number (nr 0..1023). */
   syscalls: SyscallCount[];
   /** Calls with a number outside 0..1023, bucketed. */
-  other: { calls: number; errors: number };
+  other: { calls: number; errors: number; nanos?: number };
   strategies: Record<string, StrategyCounts>;
   modules: { planned: number; unplanned: number; corrupt: number };
   /** Planned sites left unpatched at run time. */
@@ -86,15 +101,25 @@ export function syscallName(nr: number): string | null {
  * unpredictable name (never a planted symlink), then rename.
  */
 export function createStatsFile(path: string): void {
-  const buf = new Uint8Array(STATS_FILE_SIZE);
+  const buf = new Uint8Array(OFF.strategies);
   const dv = new DataView(buf.buffer);
   buf.set(new TextEncoder().encode(STATS_MAGIC), OFF.magic);
   dv.setUint32(OFF.version, STATS_VERSION, true);
   dv.setUint32(OFF.size, STATS_FILE_SIZE, true);
+  let tmp: string | null = null;
   try {
-    writeFileAtomic(path, buf, 0o644);
+    const made = createExclusive(dirname(path), basename(path).slice(0, 64), 0o644);
+    tmp = made.path;
+    try {
+      writeAll(made.fd, buf);
+      ftruncateSync(made.fd, STATS_FILE_SIZE); // the rest: zero, sparse
+    } finally {
+      closeSync(made.fd);
+    }
+    renameSync(tmp, path);
   } catch (e) {
-    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (tmp !== null) rmSync(tmp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
     throw new FileError("FILE_WRITE", `cannot create stats file ${path}: ${code ?? String(e)}`, { cause: e });
   }
 }
@@ -117,11 +142,32 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
   if (dv.getUint32(OFF.size, true) !== STATS_FILE_SIZE) {
     throw new SysiError("STATS_FILE_BAD", "stats file header names a different size");
   }
+  // the totals plus every owned slab (sysi.h STATS FILE: threads that never freed theirs)
+  const calls = new Float64Array(STATS_NSYSCALLS);
+  const errors = new Float64Array(STATS_NSYSCALLS);
+  const nanos = new Float64Array(STATS_NSYSCALLS);
+  const stratCalls = new Float64Array(STATS_NSTRATEGIES);
+  const add = (into: Float64Array, nr: number, off: number) => {
+    into[nr] = (into[nr] ?? 0) + u64(dv, off);
+  };
+  const addSyscalls = (base: number, nanosBase: number) => {
+    for (let nr = 0; nr < STATS_NSYSCALLS; nr++) {
+      add(calls, nr, base + nr * SYSCALL_SIZE);
+      add(errors, nr, base + nr * SYSCALL_SIZE + 8);
+      add(nanos, nr, nanosBase + nr * 8);
+    }
+  };
+  addSyscalls(OFF.syscalls, OFF.nanos);
+  for (let i = 0; i < STATS_NSLABS; i++) {
+    if (dv.getInt32(OFF.owners + i * 16, true) === 0) continue;
+    const base = OFF.slabs + i * SLAB_SIZE;
+    addSyscalls(base + SLAB.syscalls, base + SLAB.nanos);
+    for (let k = 0; k < STATS_NSTRATEGIES; k++) add(stratCalls, k, base + SLAB.strategies + k * 8);
+  }
   const syscalls: SyscallCount[] = [];
   for (let nr = 0; nr < STATS_NSYSCALLS; nr++) {
-    const off = OFF.syscalls + nr * SYSCALL_SIZE;
-    const calls = u64(dv, off);
-    if (calls > 0) syscalls.push({ nr, name: syscallName(nr), calls, errors: u64(dv, off + 8) });
+    const n = calls[nr] ?? 0;
+    if (n > 0) syscalls.push({ nr, name: syscallName(nr), calls: n, errors: errors[nr] ?? 0, nanos: nanos[nr] ?? 0 });
   }
   const strategies: Record<string, StrategyCounts> = {};
   for (let i = 0; i < STATS_NSTRATEGIES; i++) {
@@ -131,7 +177,7 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
     const end = raw.indexOf(0);
     const name = new TextDecoder().decode(raw.subarray(0, end < 0 ? raw.length : end));
     strategies[name] = {
-      calls: u64(dv, off + 40),
+      calls: u64(dv, off + 40) + (stratCalls[i] ?? 0),
       patched: u64(dv, off + 48),
       fellThrough: u64(dv, off + 56),
       mismatched: u64(dv, off + 64),
@@ -140,7 +186,7 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
   return {
     version,
     syscalls,
-    other: { calls: u64(dv, OFF.other), errors: u64(dv, OFF.other + 8) },
+    other: { calls: u64(dv, OFF.other), errors: u64(dv, OFF.other + 8), nanos: u64(dv, OFF.otherNanos) },
     strategies,
     modules: {
       planned: u64(dv, OFF.modulesPlanned),
