@@ -259,8 +259,8 @@ describe("sysi run through bin/run.js, with and without the fast path", () => {
     it(`${name}: prints the count summary, or writes it with -o --json`, async () => {
       const r = await sysi(["run", "-s", "ud2", "--", "/bin/true"], env);
       expect(r.code).toBe(0);
-      expect(r.stderr).toMatch(/^\s+calls\s+errors syscall$/m);
-      expect(r.stderr).toMatch(/^\s+1\s+exit_group$/m);
+      expect(r.stderr).toMatch(/^% time\s+seconds\s+usecs\/call\s+calls\s+errors syscall$/m);
+      expect(r.stderr).toMatch(/^\s+-\s+-\s+-\s+1\s+exit_group$/m);
       const out = join(home.dir, `${name.replace(/\W/g, "")}.json`);
       const j = await sysi(["run", "-s", "ud2", "--json", "-o", out, "--", "/bin/true"], env);
       expect(j.code).toBe(0);

@@ -54,6 +54,11 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
       summary: "trace: time of day on each line (-tt: with microseconds, -ttt: epoch seconds)",
     }),
     "syscall-times": Flags.boolean({ char: "T", summary: "trace: time spent in each call, <seconds>" }),
+    "summary-wall-clock": Flags.boolean({
+      char: "w",
+      summary:
+        "count: measure each call's wall-clock time for the table's time columns (as strace -c -w; costs two clock reads per call, so off by default)",
+    }),
     "string-limit": Flags.string({ summary: "trace: bytes of each string and buffer printed (strace -s), default 32" }),
     verbose: Flags.boolean({ char: "v", summary: "print planning and runtime details to stderr" }),
     strict: Flags.boolean({
@@ -77,6 +82,7 @@ Security: zpoline maps page 0 executable in a program where it patches a site. W
         ...flags,
         timestamps: flags.timestamps ? timestampLevel(this.argv) : 0,
         syscallTimes: flags["syscall-times"],
+        wallClock: flags["summary-wall-clock"],
         stringLimit: flags["string-limit"],
       },
       this.config,

@@ -58,6 +58,8 @@ export interface RunFlags {
   syscallTimes?: boolean;
   /** --string-limit N (strace -s). */
   stringLimit?: string;
+  /** -w: the count hook times each call (SYSI_COUNT_TIME=1): the table's time columns. */
+  wallClock?: boolean;
   verbose: boolean;
   /** Sites left unpatched are an error: before start (plans), at exit (run time). */
   strict: boolean;
@@ -169,6 +171,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
     if (flags.complete === true) env.SYSI_COMPLETE = "1";
     const trace = flags.hook === "trace";
+    if (flags.hook === "count" && flags.wallClock === true) env.SYSI_COUNT_TIME = "1";
     // a static program runs as its patched copy (argv[0] stays the caller's word), unless it
     // is set-ID or has capabilities: a copy would run without them, so it runs as itself
     const runs = prepared.staticCopy !== null && command === null ? prepared.staticCopy.path : program;

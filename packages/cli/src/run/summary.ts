@@ -48,12 +48,51 @@ export function completeReport(stats: StatsSnapshot) {
   return { catchAll: c.calls, lazilyPatched: c.patched, missed };
 }
 
+/**
+ * One row of the count table, strace -c's columns: calls, errors, and the time columns when the
+ * count hook timed the calls (`sysi run -w`, SYSI_COUNT_TIME=1: wall-clock ns inside each call,
+ * as strace -c -w), else null. usecsPerCall is truncated as strace prints it.
+ */
+export interface CountRow {
+  name: string;
+  nr: number;
+  calls: number;
+  errors: number;
+  percentTime: number | null;
+  seconds: number | null;
+  usecsPerCall: number | null;
+}
+
+function countRows(stats: StatsSnapshot): { rows: CountRow[]; total: Omit<CountRow, "name" | "nr">; timed: boolean } {
+  const used = stats.syscalls.filter((s) => s.calls > 0);
+  const timed = used.some((s) => (s.nanos ?? 0) > 0);
+  const totalNs = used.reduce((n, s) => n + (s.nanos ?? 0), 0);
+  const time = (ns: number, calls: number) =>
+    timed
+      ? {
+          percentTime: totalNs > 0 ? (100 * ns) / totalNs : 0,
+          seconds: ns / 1e9,
+          usecsPerCall: calls > 0 ? Math.floor(ns / calls / 1000) : 0,
+        }
+      : { percentTime: null, seconds: null, usecsPerCall: null };
+  // strace -c's order: time, then number; without time, calls (strace -S calls), then number
+  const rows = [...used]
+    .sort((a, b) => (timed ? (b.nanos ?? 0) - (a.nanos ?? 0) : b.calls - a.calls) || a.nr - b.nr)
+    .map((s) => ({
+      name: s.name ?? `syscall_0x${s.nr.toString(16)}`,
+      nr: s.nr,
+      calls: s.calls,
+      errors: s.errors,
+      ...time(s.nanos ?? 0, s.calls),
+    }));
+  const calls = rows.reduce((n, s) => n + s.calls, 0);
+  const errors = rows.reduce((n, s) => n + s.errors, 0);
+  return { rows, total: { calls, errors, ...time(totalNs, calls) }, timed };
+}
+
 /** `escapes`: what ran uninstrumented (escapes.ts), when the run knows it (`sysi run`). */
 export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: EscapeReport) {
-  const syscalls = stats.syscalls
-    .filter((s) => s.calls > 0)
-    .sort((a, b) => b.calls - a.calls || a.nr - b.nr)
-    .map((s) => ({ name: s.name ?? `syscall_0x${s.nr.toString(16)}`, nr: s.nr, calls: s.calls, errors: s.errors }));
+  const { rows: syscalls, total } = countRows(stats);
   const strategies: Record<string, number> = {};
   const paths = Object.entries(stats.strategies).filter(([name]) => !name.startsWith(MISSED));
   for (const [name, s] of paths) strategies[name] = s.calls;
@@ -61,7 +100,7 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: Esc
   return {
     chain: run.chain.spec,
     syscalls,
-    total: { calls: syscalls.reduce((n, s) => n + s.calls, 0), errors: syscalls.reduce((n, s) => n + s.errors, 0) },
+    total: { ...total, ...(total.percentTime === null ? {} : { percentTime: 100 }) },
     strategies,
     sites: Object.fromEntries(
       paths.map(([name, s]) => [name, { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched }]),
@@ -84,15 +123,7 @@ export function renderRunSummary(
 ): string {
   const j = summaryJson(stats, run, opts.escapes);
   const lines: string[] = [];
-  if (opts.syscalls !== false) {
-    const w = Math.max(7, ...j.syscalls.map((s) => s.name.length));
-    const rule = `${"-".repeat(10)} ${"-".repeat(10)} ${"-".repeat(w)}`;
-    lines.push(`${"calls".padStart(10)} ${"errors".padStart(10)} syscall`, rule);
-    for (const s of j.syscalls) {
-      lines.push(`${String(s.calls).padStart(10)} ${(s.errors ? String(s.errors) : "").padStart(10)} ${s.name}`);
-    }
-    lines.push(rule, `${String(j.total.calls).padStart(10)} ${String(j.total.errors).padStart(10)} total`);
-  }
+  if (opts.syscalls !== false) lines.push(...countTable(stats));
   const by = Object.entries(j.strategies)
     .filter(([, n]) => n > 0)
     .map(([name, n]) => `${name} ${n}`)
@@ -150,4 +181,33 @@ export function missedError(stats: StatsSnapshot): string | null {
   const missed = Object.entries(c.missed).filter(([, n]) => n > 0);
   if (missed.length === 0) return null;
   return `--strict: the catch-all made ${missed.map(([why, n]) => `${n} call${n === 1 ? "" : "s"} (${why})`).join(", ")} without the hook`;
+}
+
+/**
+ * The count table as strace -c prints it (strace 6.1, count.c): "%6.2f %11.6f %11lu %9u %9.u %s"
+ * per syscall (errors blank when 0), dashes, then the total with 100.00. Without timing (no -w)
+ * the three time columns hold "-" and one line says so.
+ */
+export function countTable(stats: StatsSnapshot): string[] {
+  const { rows, total, timed } = countRows(stats);
+  // strace widens the rule past the longest name (sched_getaffinity: 18 dashes), 16 at least
+  const w = Math.max(16, ...rows.map((r) => r.name.length + 1));
+  const cells = (r: Omit<CountRow, "name" | "nr">, name: string, pct?: string) =>
+    [
+      (pct ?? (r.percentTime === null ? "-" : r.percentTime.toFixed(2))).padStart(6),
+      (r.seconds === null ? "-" : r.seconds.toFixed(6)).padStart(11),
+      (r.usecsPerCall === null ? "-" : String(r.usecsPerCall)).padStart(11),
+      String(r.calls).padStart(9),
+      (r.errors ? String(r.errors) : "").padStart(9),
+      name,
+    ].join(" ");
+  const rule = ["-".repeat(6), "-".repeat(11), "-".repeat(11), "-".repeat(9), "-".repeat(9), "-".repeat(w)].join(" ");
+  const lines = ["% time     seconds  usecs/call     calls    errors syscall", rule];
+  for (const r of rows) lines.push(cells(r, r.name));
+  lines.push(rule, cells(total, "total", timed ? "100.00" : "-"));
+  if (!timed)
+    lines.push(
+      "sysi: time columns not measured: `sysi run -w` times each call (wall clock, as strace -c -w), at two clock reads per call",
+    );
+  return lines;
 }

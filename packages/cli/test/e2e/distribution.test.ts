@@ -282,7 +282,7 @@ describe.skipIf(reason !== null)("distribution: publish, install and use sysi as
     const r = sysi(["run", "--hook", "count", "--", "ls", "-la", "/usr/lib"]);
     expect(r.code).toBe(native.code);
     expect(r.stdout).toBe(native.stdout);
-    expect(r.stderr).toMatch(/^\s+calls\s+errors syscall$/m);
+    expect(r.stderr).toMatch(/^% time\s+seconds\s+usecs\/call\s+calls\s+errors syscall$/m);
     expect(r.stderr).not.toMatch(/punning/);
   }, 180_000);
 

@@ -503,7 +503,7 @@ for (const user of USERS) {
           rmSync(link, { force: true });
           symlinkSync(file, link);
           for (const [hook, first] of [
-            ["count", /^\s+calls\s+errors syscall$/],
+            ["count", /^% time\s+seconds\s+usecs\/call\s+calls\s+errors syscall$/],
             ["trace", /^(\[pid \d+\] )?execve\(/],
           ] as const) {
             for (const path of [file, link]) {
