@@ -1,6 +1,6 @@
 export * from "./build.ts";
 export * from "./elf-writer.ts";
 export * from "./embed.ts";
+export * from "./static-cache.ts";
 export * from "./static-runtime.ts";
 export * from "./static-writer.ts";
-export * from "./static-cache.ts";
