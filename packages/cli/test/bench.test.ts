@@ -7,12 +7,12 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SYS } from "@sysi/core/syscalls/index";
+import { SYS } from "@sysi/core/syscalls";
 import { type BenchBinaries, benchPaths, buildBench } from "../src/bench/build.ts";
 import { callConfigs, NR_SWEEP, STRATEGY_SPECS } from "../src/bench/configs.ts";
-import { headline } from "../src/bench/headline.ts";
+import { headline, type TrapRatio } from "../src/bench/headline.ts";
 import type { BenchResult, CallRow } from "../src/bench/index.ts";
-import { goalLine, vsZpolineLine } from "../src/bench/report.ts";
+import { goalLine, trapRatioLine, vsZpolineLine } from "../src/bench/report.ts";
 import { callSample, runCall } from "../src/bench/runner.ts";
 import { lines, makeSysiHome, sysi } from "./helpers.ts";
 
@@ -295,44 +295,33 @@ describe("headline", () => {
     expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5])).strategies[0]?.vsZpoline).toBeUndefined();
   });
 
-  it("takes a trap strategy's best-block goal from its passthrough row", () => {
-    const h = headline([
-      row("ud2:int3/passthrough/inline", "ud2:int3", "passthrough", "inline", SYS.getppid, 2500, 2100),
-    ]);
-    const s = h.strategies[0];
-    expect(s?.passthroughBestNs).toBe(2100);
-    expect(s?.goal).toMatchObject({ limitNs: 2200, met: false, valueBestNs: 2100, metBest: true });
-  });
-
-  it("says when a trap's goal is out of reach here: its cheapest round trip plus the syscall exceeds it", () => {
-    const rows = (directBest: number | null, selfBest: number | null, passBest = 2600) => [
+  it("takes a trap strategy's goal as its self-answer over the bare trap floor of the same run", () => {
+    const rows = (selfBest: number | null) => [
       row("native/inline", "native", null, "inline", SYS.getppid, 180, 140),
-      row("ud2:hlt/passthrough/inline", "ud2:hlt", "passthrough", "inline", SYS.getppid, 3400, passBest),
+      row("ud2:hlt/passthrough/inline", "ud2:hlt", "passthrough", "inline", SYS.getppid, 3400, 2600),
       row("ud2:hlt/self/inline", "ud2:hlt", "self", "inline", SYS.getppid, 3000, selfBest),
-      row("trap-floor/sig-hlt", "trap-floor", null, "sig-hlt", SYS.getppid, 3700, 2900),
-      row("trap-floor/sig-hlt-direct", "trap-floor", null, "sig-hlt-direct", SYS.getppid, 3000, directBest),
+      row("trap-floor/sig-hlt", "trap-floor", null, "sig-hlt", SYS.getppid, 2900, 2500),
+      row("trap-floor/sig-hlt-direct", "trap-floor", null, "sig-hlt-direct", SYS.getppid, 2700, 2300),
     ];
-    const over = headline(rows(2350, 2400)).strategies[0];
-    expect(over).toMatchObject({ trapFloorNs: 3700, trapDirectNs: 3000, trapDirectBestNs: 2350 });
-    // the smaller of the two floors (2350) + native's best block (140)
-    expect(over?.goal).toMatchObject({ limitNs: 2200, metBest: false, belowFloor: true, reachNs: 2490 });
-    // sysi's own self-answer row can beat the bare floor's best block: the smaller one counts
-    expect(headline(rows(2350, 1900)).strategies[0]?.goal).toMatchObject({ belowFloor: false, reachNs: 2040 });
-    expect(headline(rows(null, 2100)).strategies[0]?.goal).toMatchObject({ belowFloor: true, reachNs: 2240 });
-    expect(headline(rows(null, null)).strategies[0]?.goal?.belowFloor).toBeNull();
-    // a goal met needs no such verdict
-    expect(headline(rows(2350, 2400, 2150)).strategies[0]?.goal?.belowFloor).toBeUndefined();
-    // not a trap: no such floor, no such verdict
-    const z = headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8])).strategies[0];
-    expect(z?.trapDirectNs).toBeNull();
-    expect(z?.goal?.metBest).toBe(false);
-    expect(z?.goal?.belowFloor).toBeUndefined();
+    const s = headline(rows(2600)).strategies[0];
+    expect(s).toMatchObject({ trapFloorNs: 2900, trapFloorBestNs: 2500, trapDirectNs: 2700, goal: null });
+    expect(s?.trapRatio?.ratio).toBeCloseTo(3000 / 2900, 10);
+    expect(s?.trapRatio?.ratioBest).toBeCloseTo(2600 / 2500, 10);
+    expect(s?.trapRatio).toMatchObject({ limit: 1.1, met: true, metBest: true });
+    expect(trapRatioLine(s?.trapRatio as TrapRatio)).toBe(
+      "goal: self-answer ≤ 1.10× the bare trap round trip (same run): median 1.03× — met; best 1-ms block 1.04× — met",
+    );
+    const slow = headline(rows(2800)).strategies[0]?.trapRatio;
+    expect(slow).toMatchObject({ metBest: false, met: true });
+    expect(headline(rows(null)).strategies[0]?.trapRatio?.metBest).toBeNull();
+    // not a trap: no trap floor, no ratio
+    expect(headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8])).strategies[0]?.trapRatio).toBeNull();
   });
 
   it("reports a goal as not measured when its row was skipped", () => {
-    const h = headline([row("ud2:int3/passthrough/inline", "ud2:int3", "passthrough", "inline", SYS.getppid, null)]);
-    expect(h.strategies[0]?.goal?.met).toBeNull();
-    expect(h.strategies[0]?.goal?.metBest).toBeNull();
+    const h = headline([row("ud2:int3/self/inline", "ud2:int3", "self", "inline", SYS.getppid, null)]);
+    expect(h.strategies[0]?.trapRatio?.met).toBeNull();
+    expect(h.strategies[0]?.trapRatio?.metBest).toBeNull();
   });
 });
 

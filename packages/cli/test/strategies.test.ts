@@ -62,7 +62,11 @@ describe("sysi strategies", () => {
     const report = JSON.parse(r.stdout) as Report;
     const byName = new Map(report.strategies.map((s) => [s.name, s]));
     expect(byName.get("ud2")).toMatchObject({ source: "bundled", plugin: { name: "@sysi/ud2" }, supported: true });
-    expect(byName.get("ud2")?.variants.map((v) => v.name)).toEqual(["ud2", "int3", "hlt", "int4"]);
+    const ud2Variants = byName.get("ud2")?.variants ?? [];
+    expect(ud2Variants.map((v) => v.name).sort()).toEqual(["hlt", "int3", "int4", "ud2"]);
+    // the first is the default: this host's measured trap (never int3), and it says why
+    expect(ud2Variants[0]?.name).not.toBe("int3");
+    expect(ud2Variants[0]?.summary).toContain("the default on this host");
     expect(byName.get("zpoline")?.defaultChain).toMatchObject({ rank: 200, needs: ["page0", "pkeys"] });
     const l = byName.get("linked");
     expect(l).toMatchObject({

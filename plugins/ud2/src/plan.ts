@@ -1,8 +1,9 @@
 /**
  * The ud2 planner: a pure function from a decoded site to a 2-byte trap patch or a refusal.
  */
+
+import type { Site } from "@sysi/core/scan";
 import type { PlanResult, SiteContext } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { trapBytes, type Ud2Variant, VARIANT_CODE, VARIANTS } from "./encode.ts";
 
 const SYSCALL = [0x0f, 0x05] as const;
@@ -22,9 +23,14 @@ export function checkOptions(options: Readonly<Record<string, string>>): string 
   return null;
 }
 
-export function planSite(site: Site, ctx: Pick<SiteContext, "options">): PlanResult {
-  // Step (1): the variant from `-s ud2:<variant>` (default ud2).
-  const variant = ctx.options.variant ?? "ud2";
+/**
+ * `fallback` is the variant when the chain element names none: the strategy passes this host's
+ * default trap (trap-choice.ts), which its planVersion names so that plans keyed without a
+ * variant change when it does.
+ */
+export function planSite(site: Site, ctx: Pick<SiteContext, "options">, fallback: Ud2Variant = "ud2"): PlanResult {
+  // Step (1): the variant from `-s ud2:<variant>`, else the fallback.
+  const variant = ctx.options.variant ?? fallback;
   if (!isVariant(variant)) return { reason: "unknown-variant", detail: `"${variant}" (use ud2, int3, hlt or int4)` };
   // Step (2): only the 2-byte 64-bit system-call instructions are emulated.
   if (site.kind === "int80") return { reason: "int80-not-supported", detail: "the 32-bit ABI is not emulated" };

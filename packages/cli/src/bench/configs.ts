@@ -3,7 +3,7 @@
  * measured program (bench/getppid.c) with argv, plus the preload environment of a strategy chain
  * (libsysi + the chain's runtimes + plans) and a hook.
  */
-import { SYS } from "@sysi/core/syscalls/index";
+import { SYS } from "@sysi/core/syscalls";
 import type { BenchBinaries } from "./build.ts";
 
 export type LoopMode = "inline" | "libc" | "floor" | TrapMode;
@@ -36,7 +36,8 @@ export interface CallConfig {
 export const STRATEGY_SPECS = [
   "zpoline",
   "punning",
-  "ud2",
+  // each trap named: a bare "ud2" is this host's default trap (plugins/ud2/src/trap-choice.ts)
+  "ud2:ud2",
   "ud2:int3",
   "ud2:hlt",
   "ud2:int4",
@@ -56,7 +57,7 @@ export const FLOOR = "floor";
 
 /** The kernel's signal round trip alone (bench/getppid sig-* modes) behind each trap strategy. */
 export const TRAP_FLOORS: Record<string, TrapMode> = {
-  ud2: "sig-ud2",
+  "ud2:ud2": "sig-ud2",
   "ud2:int3": "sig-int3",
   "ud2:hlt": "sig-hlt",
   "ud2:int4": "sig-int4",
@@ -66,7 +67,7 @@ export const TRAP_FLOORS: Record<string, TrapMode> = {
  * kernel's delivery plus the cheapest return, the least a strategy on that trap can cost here.
  */
 export const TRAP_DIRECT_FLOORS: Record<string, TrapMode> = {
-  ud2: "sig-ud2-direct",
+  "ud2:ud2": "sig-ud2-direct",
   "ud2:int3": "sig-int3-direct",
   "ud2:hlt": "sig-hlt-direct",
   "ud2:int4": "sig-int4-direct",

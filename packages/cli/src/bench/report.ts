@@ -1,6 +1,6 @@
 /** Human-readable rendering of a BenchResult (the JSON form is the result itself). */
 import { table } from "../render.ts";
-import type { Goal, StrategyHeadline } from "./headline.ts";
+import type { Goal, StrategyHeadline, TrapRatio } from "./headline.ts";
 import type { BenchResult, CallRow, StartupRow } from "./index.ts";
 
 function ns(v: number | null): string {
@@ -94,6 +94,12 @@ export function vsZpolineLine(v: NonNullable<StrategyHeadline["vsZpoline"]>): st
   return `goal: worst syscall number within ${ns(v.limitNs)} ns of zpoline's: median ${d(v.diffNs)} — ${met(v.diffNs)}; best 1-ms block ${d(v.diffBestNs)} — ${met(v.diffBestNs)}`;
 }
 
+/** A trap strategy's goal: "goal: self-answer ≤ 1.10× the bare trap round trip: median 1.04× — met; …". */
+export function trapRatioLine(t: TrapRatio): string {
+  const x = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}×`);
+  return `goal: self-answer ≤ ${t.limit.toFixed(2)}× the bare trap round trip (same run): median ${x(t.ratio)} — ${verdictOf(t.met)}; best 1-ms block ${x(t.ratioBest)} — ${verdictOf(t.metBest)}`;
+}
+
 export function goalLine(g: Goal): string {
   return [
     `goal: ${g.what} ≤ ${ns(g.limitNs)} ns: median ${ns(g.valueNs)} ns — ${verdictOf(g.met)}`,
@@ -156,17 +162,16 @@ export function renderBench(res: BenchResult): string {
     out.push(
       `  ${pad}  with the syscall (passthrough): median ${ns(s.passthroughNs)} ns [${ns(s.passthroughCpuNs)}], ${signed(s.passthroughOverNativeNs, "ns")} over native; best 1-ms block ${ns(s.passthroughBestNs)} ns`,
     );
-    if (s.trapFloorNs !== null)
-      out.push(`  ${pad}  the same trap with a bare handler (kernel round trip, no sysi): ${ns(s.trapFloorNs)} ns`);
+    if (s.trapFloorNs !== null || s.trapFloorBestNs !== null)
+      out.push(
+        `  ${pad}  the same trap with a bare handler (kernel round trip, no sysi, no syscall): median ${ns(s.trapFloorNs)} ns, best 1-ms block ${ns(s.trapFloorBestNs)} ns`,
+      );
     if (s.trapDirectNs !== null || s.trapDirectBestNs !== null)
       out.push(
-        `  ${pad}  the same trap resumed without rt_sigreturn, no sysi, no syscall (this trap's floor here): median ${ns(s.trapDirectNs)} ns, best 1-ms block ${ns(s.trapDirectBestNs)} ns`,
+        `  ${pad}  the same trap resumed without rt_sigreturn, no sysi, no syscall: median ${ns(s.trapDirectNs)} ns, best 1-ms block ${ns(s.trapDirectBestNs)} ns`,
       );
+    if (s.trapRatio !== null) out.push(`  ${pad}  ${trapRatioLine(s.trapRatio)}`);
     if (s.goal !== null) out.push(`  ${pad}  ${goalLine(s.goal)}`);
-    if (s.goal?.belowFloor === true)
-      out.push(
-        `  ${pad}  out of reach on this machine: the trap's cheapest round trip without a syscall (best block of the bare trap resumed without rt_sigreturn or of the self-answer row) plus native getppid's best block is ${ns(s.goal.reachNs ?? null)} ns, over the ${ns(s.goal.limitNs)} ns limit`,
-      );
     if (s.vsZpoline !== undefined) out.push(`  ${pad}  ${vsZpolineLine(s.vsZpoline)}`);
   }
   return `${out.join("\n")}\n`;

@@ -1,12 +1,38 @@
 /** The count hook's end-of-run report: an `strace -c`-style table plus what the runtime did. */
-import type { HostReport } from "@sysi/core/host/index";
-import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import type { HostReport } from "@sysi/core/host";
+import type { StatsSnapshot } from "@sysi/core/runtime";
 import { beforeRuntimeLine, type EscapeReport, EXEC_ESCAPE_KINDS, escapeSentence } from "./escapes.ts";
 
 /** What the report needs to know of the run: its chain, and the host (when it ran here). */
 export interface SummaryRun {
-  chain: { spec: string };
+  chain: { spec: string; entries?: readonly SummaryChainElement[] };
   host?: Pick<HostReport, "check">;
+}
+
+/** What the summary reads of a resolved chain element (registry.ts ChainElement). */
+export interface SummaryChainElement {
+  entry: { name: string; strategy: { variants?: readonly { name: string; summary: string }[] } };
+  options: Readonly<Record<string, string>>;
+}
+
+/**
+ * The variant each chain element used without naming one: its strategy's first (the default,
+ * which for ud2 is this host's cheapest trap, measured: plugins/ud2/src/trap-choice.ts), for
+ * strategies with a choice of variants that patched sites in the run.
+ */
+export function defaultVariants(
+  stats: StatsSnapshot,
+  run: SummaryRun,
+): { name: string; variant: string; why: string }[] {
+  const out: { name: string; variant: string; why: string }[] = [];
+  for (const e of run.chain.entries ?? []) {
+    const vs = e.entry.strategy.variants ?? [];
+    const first = vs[0];
+    if (vs.length < 2 || first === undefined || e.options.variant !== undefined) continue;
+    if ((stats.strategies[e.entry.name]?.patched ?? 0) === 0) continue;
+    out.push({ name: e.entry.name, variant: first.name, why: first.summary });
+  }
+  return out;
 }
 
 /**
@@ -112,6 +138,9 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: Esc
     forks: stats.forks,
     ...(complete === null ? {} : { complete }),
     ...(run.host === undefined ? {} : { page0: page0Mode(stats, run.host) }),
+    ...(run.chain.entries === undefined
+      ? {}
+      : { defaultVariants: Object.fromEntries(defaultVariants(stats, run).map((d) => [d.name, d.variant])) }),
     ...(escapes === undefined ? {} : { escapes }),
   };
 }
@@ -147,6 +176,8 @@ export function renderRunSummary(
   lines.push(
     `sysi: processes ${j.processes} (forks ${j.forks}); modules: ${mods}; planned sites left unpatched: ${j.sitesUnpatched}`,
   );
+  for (const d of defaultVariants(stats, run))
+    lines.push(`sysi: ${d.name} without a variant ran as ${d.name}:${d.variant} — ${d.why}`);
   if (j.complete !== undefined) lines.push(completeLine(j.complete));
   const notice = page0Notice(stats, run.host);
   if (notice !== null) lines.push(notice);
