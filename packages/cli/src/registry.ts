@@ -15,8 +15,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { StrategyError } from "@sysi/core/errors";
-import { FACT_IDS } from "@sysi/core/host/index";
-import type { ChainEntry } from "@sysi/core/plan/composite";
+import { FACT_IDS } from "@sysi/core/host";
+import type { ChainEntry } from "@sysi/core/plan";
 import {
   type HostCheckId,
   type HostFacts,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import type { StatsSnapshot } from "@sysi/core/runtime";
 import { exitGaps, parseUnpatchedFile, startError, startNotice } from "../src/run/coverage.ts";
 
 const gap = (path: string, refused: number, fell = 0, noPlan = false) => ({ path, refused, fell, noPlan });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
-import { HOST_CHECK_IDS } from "@sysi/core/host/index";
+import { HOST_CHECK_IDS } from "@sysi/core/host";
 import { makeSysiHome, RUN_JS, sysi } from "./helpers.ts";
 
 const home = makeSysiHome();

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 import { hookLowEnv } from "../src/registry.ts";
 import { CLI_ROOT, makeSysiHome, sysi, TRUE_BIN } from "./helpers.ts";
 

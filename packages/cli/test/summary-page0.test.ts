@@ -1,6 +1,6 @@
 /** The count summary's page-0 line: when zpoline mapped page 0 readable (no protection keys). */
 import { describe, expect, it } from "bun:test";
-import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import type { StatsSnapshot } from "@sysi/core/runtime";
 import { page0Mode, page0Notice, renderRunSummary, summaryJson } from "../src/run/summary.ts";
 
 function stats(zpolinePatched: number | null): StatsSnapshot {

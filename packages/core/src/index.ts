@@ -1,4 +1,8 @@
-/** @sysi/core: the public API. Subpaths (`@sysi/core/plan/index`, …) import a part alone. */
+/**
+ * @sysi/core: the public API. Named entry points import a part alone: `@sysi/core/strategy`,
+ * `/errors`, `/elf`, `/scan`, `/plan`, `/host`, `/syscalls`, `/testing`, `/runtime`, `/patch`
+ * (and `/internal`, what the CLI's run path loads); package.json `exports` lists them.
+ */
 export * from "./elf/index.ts";
 export * from "./errors.ts";
 export * from "./host/index.ts";

@@ -25,7 +25,7 @@
  * of its entry stub at SLOT_OFFSET (trampolines reach it with `call *slot(%rip)`), so trampolines
  * use [0, PAGE_USABLE).
  */
-import type { ElfFile } from "@sysi/core/elf/types";
+import type { ElfFile } from "@sysi/core/elf";
 import type { SitePatch } from "@sysi/core/strategy";
 
 export const PAGE = 4096;

@@ -19,8 +19,9 @@
  * The trampoline space (pages.ts) is per module: trampolines of one module never overlap, and
  * they share physical pages.
  */
+
+import type { Site } from "@sysi/core/scan";
 import type { PlanResult, Refusal, SiteContext } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { spaceFor, type TrampolineSpace } from "./pages.ts";
 import type { TacticName, TacticResult } from "./tactics/common.ts";
 import { tacticEvict } from "./tactics/evict.ts";

@@ -2,8 +2,9 @@
  * Page statistics of a module's punning trampolines: virtual pages (distinct page addresses the
  * runtime maps) and physical pages (distinct memfd pages behind them), from the aux words alone.
  */
+
+import type { Site } from "@sysi/core/scan";
 import type { SiteContext, SitePatch } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { spreadFixedPuns } from "./convert.ts";
 import { entryOffset, FIXED_BYTES } from "./encode.ts";
 import { finishPages, PAGE, spaceFor } from "./pages.ts";

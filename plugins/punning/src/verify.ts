@@ -16,7 +16,7 @@
  * re-encodes a final jmp/jcc (aux[1] branch kind) with a rel32. So the window is cut into
  * Displaced runs here: a run ends after each fixup's disp32, the final branch is a run of its own.
  */
-import type { ElfFile } from "@sysi/core/elf/types";
+import type { ElfFile } from "@sysi/core/elf";
 import type { SitePatch } from "@sysi/core/strategy";
 import {
   BRANCH_CODES,

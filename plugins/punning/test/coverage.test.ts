@@ -8,11 +8,11 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
-import { readElfFile } from "@sysi/core/elf/reader";
-import { planModule } from "@sysi/core/plan/composite";
+import { readElfFile } from "@sysi/core/elf";
+import { planModule } from "@sysi/core/plan";
+import type { Site } from "@sysi/core/scan";
+import { scanElf } from "@sysi/core/scan";
 import { isRefusal, type SitePatch } from "@sysi/core/strategy";
-import { scanElf } from "@sysi/core/x86/scan";
-import type { Site } from "@sysi/core/x86/types";
 import factory from "../src/index.ts";
 import { pageStats } from "../src/stats.ts";
 

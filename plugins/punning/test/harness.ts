@@ -7,12 +7,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readElfFile } from "@sysi/core/elf/reader";
-import { moduleKey } from "@sysi/core/module-key";
-import { encodePlan } from "@sysi/core/plan/binary";
-import { planModule } from "@sysi/core/plan/composite";
+import { readElfFile } from "@sysi/core/elf";
+import { moduleKey } from "@sysi/core/internal";
+import { encodePlan, planModule } from "@sysi/core/plan";
+import { scanElf } from "@sysi/core/scan";
 import type { Strategy } from "@sysi/core/strategy";
-import { scanElf } from "@sysi/core/x86/scan";
 import punningFactory from "../src/index.ts";
 
 const ROOT = join(import.meta.dir, "..", "..", "..");

@@ -31,7 +31,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ElfFile } from "@sysi/core/elf/types";
+import type { ElfFile } from "@sysi/core/elf";
 import type { SitePatch } from "@sysi/core/strategy";
 import { moduleLayout, PAGE, PAGE_USABLE, SLOT_OFFSET } from "../src/pages.ts";
 import { type RebuiltTrampoline, rebuildTrampolines } from "../src/verify.ts";

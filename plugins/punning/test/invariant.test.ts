@@ -16,10 +16,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readElfFile } from "@sysi/core/elf/reader";
-import { planModule } from "@sysi/core/plan/composite";
+import { readElfFile } from "@sysi/core/elf";
+import { planModule } from "@sysi/core/plan";
+import { scanElf } from "@sysi/core/scan";
 import { isRefusal } from "@sysi/core/strategy";
-import { scanElf } from "@sysi/core/x86/scan";
 import factory from "../src/index.ts";
 import { checkInvariant, type InvariantReport, type Taken } from "./invariant-oracle.ts";
 

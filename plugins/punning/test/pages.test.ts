@@ -7,10 +7,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, realpathSync } from "node:fs";
-import { readElfFile } from "@sysi/core/elf/reader";
-import { planModule } from "@sysi/core/plan/composite";
+import { readElfFile } from "@sysi/core/elf";
+import { planModule } from "@sysi/core/plan";
+import { scanElf } from "@sysi/core/scan";
 import { isRefusal, type SitePatch } from "@sysi/core/strategy";
-import { scanElf } from "@sysi/core/x86/scan";
 import factory from "../src/index.ts";
 import { finishPages, groupPages, PAGE, PAGE_USABLE, spaceFor, TrampolineSpace } from "../src/pages.ts";
 import { pageStats, type TrampolineSpan, trampolineSpans } from "../src/stats.ts";

@@ -4,9 +4,9 @@
  * tactic or the refusal reason it must produce; jumps are checked to land on the trampoline.
  */
 import { describe, expect, test } from "bun:test";
-import type { ElfFile } from "@sysi/core/elf/types";
+import type { ElfFile } from "@sysi/core/elf";
+import type { Site } from "@sysi/core/scan";
 import type { InsnInfo, SiteContext } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { moduleLayout, targetAllowed } from "../src/pages.ts";
 import { checkOptions, planSiteDetailed } from "../src/plan.ts";
 

@@ -9,8 +9,9 @@
  * and even (variant `even`, the default), or, with variant `any`, also when it is unknown: odd
  * numbers there cost a SIGSEGV each (the fault path performs them; nothing is lost either way).
  */
+
+import type { Site } from "@sysi/core/scan";
 import type { PlanResult, SiteContext } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { isSyscallBytes, lcallRax } from "./encode.ts";
 import { redZoneUse } from "./red-zone.ts";
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import type { ElfFile, FunctionRange } from "@sysi/core/elf/types";
+import type { ElfFile, FunctionRange } from "@sysi/core/elf";
+import type { Site } from "@sysi/core/scan";
+import { createInsnReader } from "@sysi/core/scan";
 import { isRefusal, type PlanResult, type SiteContext } from "@sysi/core/strategy";
-import { createInsnReader } from "@sysi/core/x86/insn";
-import type { Site } from "@sysi/core/x86/types";
 import { farPointerAt, page0Pattern } from "../src/encode.ts";
 import { checkOptions, MAX_NR, planSite, type Variant } from "../src/plan.ts";
 

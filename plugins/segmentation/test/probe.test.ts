@@ -7,7 +7,7 @@ import { describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureRuntime } from "@sysi/core/native-build";
+import { ensureRuntime } from "@sysi/core/runtime";
 import { farPointerAt, page0Pattern } from "../src/encode.ts";
 import { EXPERIMENTS, interpret, type ProbeReport, type ProbeRow, parseLines, runProbe } from "../src/probe.ts";
 

@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
-import { countUnderStraceArgv, straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { probeHost } from "@sysi/core/host";
+import { countUnderStraceArgv, straceOracle } from "@sysi/core/testing";
 import { PROGRAMS, programEnv } from "../../../packages/cli/test/e2e/programs.ts";
 
 const CLI = join(import.meta.dir, "../../../packages/cli/bin/run.js");

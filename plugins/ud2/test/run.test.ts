@@ -15,8 +15,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createStatsFile, readStatsFile, type StatsSnapshot } from "@sysi/core/runtime/stats-file";
-import { straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { createStatsFile, readStatsFile, type StatsSnapshot } from "@sysi/core/runtime";
+import { straceOracle } from "@sysi/core/testing";
 
 const ROOT = resolve(import.meta.dir, "../../..");
 const WORK = mkdtempSync(join(tmpdir(), "sysi-ud2-test-"));
@@ -413,8 +413,8 @@ describe("runtime behaviour", () => {
   });
 
   test("plan trampolines are mapped at load bias + vaddr, executable, before the sites", async () => {
-    const { planFile } = await import("@sysi/core/plan/cache");
-    const { encodePlan } = await import("@sysi/core/plan/binary");
+    const { planFile } = await import("@sysi/core/plan");
+    const { encodePlan } = await import("@sysi/core/plan");
     const factory = (await import("../src/index.ts")).default;
     const dir = join(WORK, "plans-tramp");
     mkdirSync(dir, { recursive: true });
@@ -466,7 +466,7 @@ describe("runtime behaviour", () => {
   });
 
   test("a plan whose old bytes differ from memory is refused whole and counted, never written", async () => {
-    const { moduleBytesHash, OPTION_SIZE, PLAN_HEADER: H, sealPlan } = await import("@sysi/core/plan/binary");
+    const { moduleBytesHash, OPTION_SIZE, PLAN_HEADER: H, sealPlan } = await import("@sysi/core/plan");
     const dir = join(WORK, "plans-mismatch");
     mkdirSync(dir, { recursive: true });
     const src = join(WORK, "plans-ud2");

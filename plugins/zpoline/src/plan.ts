@@ -11,8 +11,9 @@
  * Not tracked (documented limitations): copies of rsp in registers other than rbp, memory
  * operands with an index register based on rsp, and stack pointers passed in from callers.
  */
+
+import type { Site } from "@sysi/core/scan";
 import type { InsnInfo, PlanResult, SiteContext } from "@sysi/core/strategy";
-import type { Site } from "@sysi/core/x86/types";
 import { callRax, isMovRspRbp, isSyscallBytes, subRspImm } from "./encode.ts";
 
 /** Stable refusal codes. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
-import { planFile } from "@sysi/core/plan/cache";
+import { planFile } from "@sysi/core/plan";
 import zpoline from "../src/index.ts";
 
 const MODULES = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"].filter((p) => existsSync(p));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import type { ElfFile, FunctionRange } from "@sysi/core/elf/types";
+import type { ElfFile, FunctionRange } from "@sysi/core/elf";
+import type { Site, SiteKind } from "@sysi/core/scan";
+import { createInsnReader } from "@sysi/core/scan";
 import { isRefusal, type PlanResult, type SiteContext } from "@sysi/core/strategy";
-import { createInsnReader } from "@sysi/core/x86/insn";
-import type { Site, SiteKind } from "@sysi/core/x86/types";
 import { callRax, isMovRspRbp, subRspImm } from "../src/encode.ts";
 import { planSite } from "../src/plan.ts";
 

@@ -245,7 +245,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     progress("building bench programs");
     const bins = await buildBench(paths, work);
     const base = answerBase(paths);
-    const host = opts.host ?? (await (await import("@sysi/core/host/index")).probeHost()).facts();
+    const host = opts.host ?? (await (await import("@sysi/core/host")).probeHost()).facts();
 
     const configs = callConfigs(opts.only);
     const specs = [...new Set(configs.filter((c) => c.hook !== null).map((c) => c.group))];

@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import type { HostReport } from "@sysi/core/host/index";
+import type { HostReport } from "@sysi/core/host";
 import { SysiCommand } from "../base-command.ts";
 import { defaultChain, defaultChainLeftOut, loadRegistry, type Registry } from "../registry.ts";
 import { formatMs, mark, table } from "../render.ts";
@@ -17,7 +17,7 @@ export default class Doctor extends SysiCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor);
-    const { probeHost } = await import("@sysi/core/host/index");
+    const { probeHost } = await import("@sysi/core/host");
     const [host, registry] = await Promise.all([probeHost(), loadRegistry(this.config)]);
     const chain = chainOrReason(registry, host);
     // what each check means for the installed strategies, from their own declarations

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { Flags } from "@oclif/core";
-import { createStatsFile } from "@sysi/core/runtime/stats-file";
+import { createStatsFile } from "@sysi/core/runtime";
 import { SysiCommand } from "../base-command.ts";
 import { elfToPlan, prepareRun, resolveProgram } from "../run/prepare.ts";
 

@@ -3,9 +3,9 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Args, Flags } from "@oclif/core";
 import { SysiError } from "@sysi/core/errors";
-import { ensureRuntime } from "@sysi/core/native-build";
-import type { PatchReport } from "@sysi/core/patch/index";
-import { openCacheDir } from "@sysi/core/trust";
+import { openCacheDir } from "@sysi/core/internal";
+import type { PatchReport } from "@sysi/core/patch";
+import { ensureRuntime } from "@sysi/core/runtime";
 import { SysiCommand } from "../base-command.ts";
 import {
   type ChainElement,
@@ -58,9 +58,9 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         suggestions: ["name another -o, or pass --in-place to replace IN"],
       });
     }
-    const { readElfFile } = await import("@sysi/core/elf/index");
+    const { readElfFile } = await import("@sysi/core/elf");
     const { buildPatched, checkRewritable, checkStaticRewritable, isStaticExecutable, ensureStaticRuntime } =
-      await import("@sysi/core/patch/index");
+      await import("@sysi/core/patch");
     const elf = readElfFile(input);
     const isStatic = isStaticExecutable(elf);
     // bad layouts fail before anything is planned or built
@@ -83,7 +83,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     const entries = chainEntries(chain);
 
     if (isStatic) {
-      const { planFile } = await import("@sysi/core/plan/cache");
+      const { planFile } = await import("@sysi/core/plan");
       const { plan } = await planFile(input, entries, host.facts());
       const image = await ensureStaticRuntime(
         chain.entries.map((c) => ({
@@ -105,13 +105,13 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         config,
         staticRuntime: readElfFile(image),
       });
-      const { writeFileAtomic } = await import("@sysi/core/safe-write");
+      const { writeFileAtomic } = await import("@sysi/core/internal");
       writeFileAtomic(output, built.bytes, st.mode & 0o777);
       this.report(flags, input, output, chain.spec, hook, { static: image }, built.report, 0);
       return;
     }
-    const { planFile, PlanCache } = await import("@sysi/core/plan/cache");
-    const { moduleClosure } = await import("@sysi/core/plan/closure");
+    const { planFile, PlanCache } = await import("@sysi/core/plan");
+    const { moduleClosure } = await import("@sysi/core/plan");
     const [{ plan }, runtimes, closure] = await Promise.all([
       planFile(input, entries, host.facts()),
       buildRuntimes(chain.entries),
@@ -131,7 +131,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     if (low !== undefined && hook.startsWith("/")) config.SYSI_HOOK_LOW = low;
 
     const built = buildPatched({ elf, plan, libraryPlans, needed: [runtimes.libsysi], config });
-    const { writeFileAtomic } = await import("@sysi/core/safe-write");
+    const { writeFileAtomic } = await import("@sysi/core/internal");
     writeFileAtomic(output, built.bytes, st.mode & 0o777);
 
     this.report(

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Args, Flags } from "@oclif/core";
-import type { DecodedPlan } from "@sysi/core/plan/binary";
-import type { PlanJson } from "@sysi/core/plan/json";
+import type { DecodedPlan, PlanJson } from "@sysi/core/plan";
 import { FileFailures, SysiCommand } from "../base-command.ts";
 import { chainEntries, defaultChain, loadRegistry, resolveChain } from "../registry.ts";
 import { formatMs, hex, table } from "../render.ts";
@@ -48,7 +47,7 @@ export default class Plan extends SysiCommand {
     const files = argv as string[];
     if (flags.output !== undefined && files.length !== 1) this.error("-o needs exactly one FILE", { exit: 2 });
 
-    const binary = await import("@sysi/core/plan/binary");
+    const binary = await import("@sysi/core/plan");
     const isPlanFile = (p: string) => {
       try {
         return readFileSync(p).subarray(0, 8).toString("latin1") === `${binary.PLAN_MAGIC}\0`;
@@ -90,8 +89,8 @@ export default class Plan extends SysiCommand {
   /** The chain (given, or the best for this host), the host's facts and the plan cache. */
   private async planner(strategy: string | undefined): Promise<Planner> {
     const [{ probeHost }, { PlanCache, writeFileAtomic }, registry] = await Promise.all([
-      import("@sysi/core/host/index"),
-      import("@sysi/core/plan/cache"),
+      import("@sysi/core/host"),
+      import("@sysi/core/plan"),
       loadRegistry(this.config),
     ]);
     const host = (await probeHost()).facts();
@@ -103,11 +102,11 @@ export default class Plan extends SysiCommand {
 }
 
 interface Planner {
-  cache: import("@sysi/core/plan/cache").PlanCache;
-  chain: Parameters<import("@sysi/core/plan/cache").PlanCache["getOrPlan"]>[1];
-  host: Parameters<import("@sysi/core/plan/cache").PlanCache["getOrPlan"]>[2];
+  cache: import("@sysi/core/plan").PlanCache;
+  chain: Parameters<import("@sysi/core/plan").PlanCache["getOrPlan"]>[1];
+  host: Parameters<import("@sysi/core/plan").PlanCache["getOrPlan"]>[2];
   spec: string;
-  writeFileAtomic: typeof import("@sysi/core/plan/cache").writeFileAtomic;
+  writeFileAtomic: typeof import("@sysi/core/plan").writeFileAtomic;
 }
 
 function counts(rec: Record<string, number>, top = Number.POSITIVE_INFINITY): string {

@@ -1,5 +1,5 @@
 import { Args, Flags } from "@oclif/core";
-import type { ScanResult, Site } from "@sysi/core/x86/types";
+import type { ScanResult, Site } from "@sysi/core/scan";
 import { FileFailures, SysiCommand } from "../base-command.ts";
 import { formatBytes, formatMs, hex, Progress, table } from "../render.ts";
 
@@ -42,7 +42,7 @@ export default class Scan extends SysiCommand {
     const { argv, flags } = await this.parse(Scan);
     const files = argv as string[];
     // Lazy: the decoder (iced-x86 wasm) costs ~30 ms to load; `sysi --help` must not pay it.
-    const { scanFile } = await import("@sysi/core/x86/scan");
+    const { scanFile } = await import("@sysi/core/scan");
     const docs: ReturnType<typeof toJson>[] = [];
     const failed = new FileFailures(this.jsonRequested(), files.length);
     for (const path of files) {
@@ -82,7 +82,7 @@ function toJson(path: string, r: ScanResult) {
 }
 
 async function summary(path: string, r: ScanResult): Promise<string> {
-  const { syscallName } = await import("@sysi/core/syscalls/index");
+  const { syscallName } = await import("@sysi/core/syscalls");
   const k = r.stats.byKind;
   const straddling = r.sites.filter((s) => s.straddlesPage).length;
   const lines = [

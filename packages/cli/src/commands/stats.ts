@@ -1,5 +1,5 @@
 import { Args, Flags } from "@oclif/core";
-import { readStatsFile } from "@sysi/core/runtime/stats-file";
+import { readStatsFile } from "@sysi/core/runtime";
 import { SysiCommand } from "../base-command.ts";
 import { renderRunSummary, summaryJson } from "../run/summary.ts";
 

@@ -14,8 +14,8 @@
  */
 import { readFileSync } from "node:fs";
 import { SysiError } from "@sysi/core/errors";
-import { decodePlan, SITE_UNCERTAIN } from "@sysi/core/plan/binary";
-import type { StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import { decodePlan, SITE_UNCERTAIN } from "@sysi/core/internal";
+import type { StatsSnapshot } from "@sysi/core/runtime";
 
 /** One module's sites left unpatched. */
 export interface ModuleGap {

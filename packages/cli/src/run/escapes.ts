@@ -14,7 +14,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { SysiError } from "@sysi/core/errors";
-import { decodePlan } from "@sysi/core/plan/binary";
+import { decodePlan } from "@sysi/core/internal";
 
 /** Why an exec's image runs uninstrumented (escape.c). */
 export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign" | "env" | "preload" | "vars";

@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { SysiError } from "@sysi/core/errors";
-import { fileIdOf, openPrivateStatsFile, readStatsFd, type StatsSnapshot } from "@sysi/core/runtime/stats-file";
+import { fileIdOf, openPrivateStatsFile, readStatsFd, type StatsSnapshot } from "@sysi/core/runtime";
 import { writeStderr } from "../format-error.ts";
 import type { RegistryConfig } from "../registry.ts";
 import {
@@ -333,7 +333,7 @@ async function traceEnv(flags: RunFlags): Promise<Record<string, string>> {
  * SYSI_TRACE_ONLY keeps the lines to the calls the user asked for.
  */
 async function guardTraceFd(env: Record<string, string>): Promise<void> {
-  const { syscallNumber } = await import("@sysi/core/syscalls/index");
+  const { syscallNumber } = await import("@sysi/core/syscalls");
   // the fd guard's calls, and those before which the hook writes out its buffered lines (trace-out.c)
   const guarded = [
     ...["close", "close_range", "dup", "dup2", "dup3", "fcntl", "ioctl"],

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type HostCheck, type HostReport, makeReport, probeHost } from "@sysi/core/host/index";
-import { cacheDir, writeFileAtomic } from "@sysi/core/plan/cache";
+import { type HostCheck, type HostReport, makeReport, probeHost } from "@sysi/core/host";
+import { cacheDir, writeFileAtomic } from "@sysi/core/internal";
 
 function read(path: string): string {
   try {

@@ -5,7 +5,7 @@
  */
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ensureRuntime } from "@sysi/core/native-build";
+import { ensureRuntime } from "@sysi/core/runtime";
 import { execSpec, hiddenFd, nofileHard, type Origin } from "./origin.ts";
 
 /** The CLI's own native code: sysi-exec. */

@@ -8,7 +8,7 @@
 import { accessSync, closeSync, constants, lstatSync, openSync, type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { SysiError } from "@sysi/core/errors";
-import { writeAll, writeFileAtomic } from "@sysi/core/safe-write";
+import { writeAll, writeFileAtomic } from "@sysi/core/internal";
 
 function code(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);

@@ -1,7 +1,7 @@
 /** Planning for `sysi run`: the program's module closure up front, anything else on demand. */
 import { isSysiError } from "@sysi/core/errors";
-import { chainKey, PlanCache } from "@sysi/core/plan/cache";
-import type { ChainEntry } from "@sysi/core/plan/composite";
+import { chainKey, PlanCache } from "@sysi/core/internal";
+import type { ChainEntry } from "@sysi/core/plan";
 import type { HostFacts } from "@sysi/core/strategy";
 import { chainEntries, type ResolvedChain } from "../registry.ts";
 import type { PlanAnswer } from "./plan-server.ts";
@@ -27,7 +27,7 @@ export async function planModules(
   if (opts.replan === true) cache.dropPlans(chain, host);
   const planDir = cache.planDir(chainKey(chain, host));
   if (exe === null) return { planDir, modules: [] };
-  const { moduleClosure } = await import("@sysi/core/plan/closure");
+  const { moduleClosure } = await import("@sysi/core/internal");
   const paths = await moduleClosure(exe, { memoRoot: cache.root });
   const planned = await cache.ensureMany(paths, chain, host);
   return {

@@ -7,9 +7,9 @@ import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, re
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StrategyError, SysiError } from "@sysi/core/errors";
-import type { HostReport } from "@sysi/core/host/index";
-import { ensureRuntime } from "@sysi/core/native-build";
-import { checkTrustedFile, openCacheDir } from "@sysi/core/trust";
+import type { HostReport } from "@sysi/core/host";
+import { checkTrustedFile, openCacheDir } from "@sysi/core/internal";
+import { ensureRuntime } from "@sysi/core/runtime";
 import {
   type ChainElement,
   defaultChain,
@@ -357,7 +357,7 @@ async function patchedCopy(
   host: HostReport,
   modules: { path: string; planPath: string }[],
 ): Promise<{ path: string; hit: boolean }> {
-  const { checkStaticRewritable, ensureStaticCopy } = await import("@sysi/core/patch/index");
+  const { checkStaticRewritable, ensureStaticCopy } = await import("@sysi/core/patch");
   const own = modules.find((m) => m.path === exe) ?? modules[0];
   if (own === undefined) throw new SysiError("RUN_STATIC_EXECUTABLE", `${exe}: no plan was made`);
   const copy = await ensureStaticCopy({
@@ -369,7 +369,7 @@ async function patchedCopy(
       entry: c.entry.strategy.runtime.entry,
     })),
     plan: async () => {
-      const { readElfFile } = await import("@sysi/core/elf/index");
+      const { readElfFile } = await import("@sysi/core/elf");
       try {
         checkStaticRewritable(readElfFile(exe));
       } catch (e) {
@@ -379,7 +379,7 @@ async function patchedCopy(
           { suggestions: ["run a dynamically linked build, e.g. Go with CGO_ENABLED=1"] },
         );
       }
-      const { planFile } = await import("@sysi/core/plan/cache");
+      const { planFile } = await import("@sysi/core/plan");
       return (await planFile(exe, chainEntries(chain), host.facts())).plan;
     },
   });

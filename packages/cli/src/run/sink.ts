@@ -16,7 +16,7 @@
  */
 import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { SysiError } from "@sysi/core/errors";
-import { writeAll } from "@sysi/core/safe-write";
+import { writeAll } from "@sysi/core/internal";
 import { writeStderr } from "../format-error.ts";
 import type { Origin } from "./origin.ts";
 import { checkOutput } from "./output-file.ts";

@@ -22,7 +22,7 @@ function bad(message: string, suggestion: string): SysiError {
 }
 
 async function parseSet(set: string, expr: string): Promise<number[]> {
-  const { syscallNumber, syscallName, SYS_MAX } = await import("@sysi/core/syscalls/index");
+  const { syscallNumber, syscallName, SYS_MAX } = await import("@sysi/core/syscalls");
   let body = set.trim();
   let negate = false;
   if (body.startsWith("!")) {
@@ -36,7 +36,7 @@ async function parseSet(set: string, expr: string): Promise<number[]> {
   const chosen = new Set<number>();
   for (const w of words) {
     if (w.startsWith("%")) {
-      const { SYSCALL_CLASSES } = await import("@sysi/core/syscalls/classes");
+      const { SYSCALL_CLASSES } = await import("@sysi/core/syscalls");
       const cls = CLASS_ALIASES[w.slice(1)] ?? w.slice(1);
       const names = SYSCALL_CLASSES[cls];
       if (names === undefined) {

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
-import { countUnderStraceArgv, straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { probeHost } from "@sysi/core/host";
+import { countUnderStraceArgv, straceOracle } from "@sysi/core/testing";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const FIX = join(import.meta.dir, "fixtures/complete");

@@ -11,8 +11,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
-import { straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { probeHost } from "@sysi/core/host";
+import { straceOracle } from "@sysi/core/testing";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const cache = mkdtempSync(join(tmpdir(), "sysi-count-table-cache-"));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 import { splitCoverage } from "../helpers.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");

@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const NATIVE = join(import.meta.dir, "../../../core/native");

@@ -11,8 +11,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createStatsFile, readStatsFile } from "@sysi/core/runtime/stats-file";
-import { straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { createStatsFile, readStatsFile } from "@sysi/core/runtime";
+import { straceOracle } from "@sysi/core/testing";
 import { lines, makeSysiHome, sysi } from "../helpers.ts";
 
 const FIX = join(import.meta.dir, "fixtures", "patch");

@@ -9,8 +9,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createStatsFile, readStatsFile } from "@sysi/core/runtime/stats-file";
-import { straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { createStatsFile, readStatsFile } from "@sysi/core/runtime";
+import { straceOracle } from "@sysi/core/testing";
 import { hasStack, lines, makeSysiHome, prng, sysi } from "../helpers.ts";
 
 const FIX = join(import.meta.dir, "fixtures", "patch");

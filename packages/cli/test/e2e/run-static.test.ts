@@ -10,10 +10,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { goFunctionStarts } from "@sysi/core/elf/go-pclntab";
-import { readElfFile } from "@sysi/core/elf/index";
-import { probeHost } from "@sysi/core/host/index";
-import { countUnderStraceArgv, straceOracle } from "@sysi/core/runtime/strace-oracle";
+import { goFunctionStarts, readElfFile } from "@sysi/core/elf";
+import { probeHost } from "@sysi/core/host";
+import { countUnderStraceArgv, straceOracle } from "@sysi/core/testing";
 import { lines, sysi } from "../helpers.ts";
 import { goBinary, programEnv } from "./programs.ts";
 

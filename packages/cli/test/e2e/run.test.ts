@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 import { splitCoverage } from "../helpers.ts";
 import { goBinary, PROGRAMS, programEnv } from "./programs.ts";
 

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const SRC = join(import.meta.dir, "../../../core/native/tests/signals");

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
-import { SYSCALL_NUMBERS } from "@sysi/core/syscalls/table";
+import { probeHost } from "@sysi/core/host";
+import { SYS as SYSCALL_NUMBERS } from "@sysi/core/syscalls";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const NATIVE = join(import.meta.dir, "../../../core/native");

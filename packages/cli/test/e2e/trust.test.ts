@@ -33,7 +33,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createStatsFile, readStatsFile, STATS_FILE_SIZE } from "@sysi/core/runtime/stats-file";
+import { createStatsFile, readStatsFile, STATS_FILE_SIZE } from "@sysi/core/runtime";
 import { hasStack, lines, RUN_JS, type SysiResult, sysi } from "../helpers.ts";
 
 const ROOT = process.getuid?.() === 0;

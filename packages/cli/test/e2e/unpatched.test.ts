@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { probeHost } from "@sysi/core/host/index";
+import { probeHost } from "@sysi/core/host";
 import { EXIT_GAP, hasStack, lines, START_GAP, splitCoverage, sysi } from "../helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sysi-unpatched-"));

@@ -4,6 +4,8 @@
  */
 import { SYSCALL_HEADERS_VERSION, SYSCALL_MAX, SYSCALL_NUMBERS } from "./table.ts";
 
+export { SYSCALL_CLASSES } from "./classes.ts";
+
 export type SyscallName = keyof typeof SYSCALL_NUMBERS;
 
 /** Syscall name → number, e.g. `SYS.clone3 === 435`. */

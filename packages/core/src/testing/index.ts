@@ -26,6 +26,13 @@ import { straceOracle } from "../runtime/strace-oracle.ts";
 import type { HostFacts, Strategy, TakenSite } from "../strategy.ts";
 import { isRefusal } from "../strategy.ts";
 
+export {
+  countUnderStraceArgv,
+  type OracleCount,
+  type OracleResult,
+  type StraceOracleOptions,
+  straceOracle,
+} from "../runtime/strace-oracle.ts";
 export type { TakenSite } from "../strategy.ts";
 
 /** The modules planChecks plans by default: libc, the dynamic loader, and bun itself. */

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { Flags } from "@oclif/core";
 import { StrategyError } from "@sysi/core/errors";
-import { ensureRuntime } from "@sysi/core/native-build";
+import { ensureRuntime } from "@sysi/core/runtime";
 import { SysiCommand } from "../../base-command.ts";
 import { loadRegistry } from "../../registry.ts";
 
