@@ -3,7 +3,7 @@ import { table } from "../render.ts";
 import type { Goal, StrategyHeadline, TrapRatio } from "./headline.ts";
 import type { BenchResult, CallRow, StartupRow } from "./index.ts";
 
-function ns(v: number | null): string {
+export function ns(v: number | null): string {
   if (v === null) return "-";
   if (v >= 1000) return Math.round(v).toLocaleString("en-US");
   if (v >= 100) return v.toFixed(0);

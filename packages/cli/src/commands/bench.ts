@@ -1,7 +1,29 @@
+import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { Flags } from "@oclif/core";
 import { SysiCommand } from "../base-command.ts";
 import { runBench } from "../bench/index.ts";
 import { renderBench } from "../bench/report.ts";
+import { renderBenchSvg } from "../bench/svg.ts";
+
+/** --svg FILE: null when its directory exists and is writable and FILE is no directory, else why. */
+function svgPathError(file: string): string | null {
+  const dir = dirname(resolve(file));
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(dir);
+  } catch {
+    return `--svg ${file}: no such directory ${dir}`;
+  }
+  if (!st.isDirectory()) return `--svg ${file}: ${dir} is not a directory`;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return `--svg ${file}: cannot write in ${dir}`;
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) return `--svg ${file}: is a directory`;
+  return null;
+}
 
 export default class Bench extends SysiCommand {
   static override summary = "Measure ns per system call under each strategy, and the startup cost of sysi run.";
@@ -14,6 +36,7 @@ Configurations whose strategy, runtime or host feature is missing are listed as 
     "<%= config.bin %> bench --rounds 7 --json > bench.json",
     "<%= config.bin %> bench -s zpoline,ud2:int3",
     "<%= config.bin %> bench --only startup",
+    "<%= config.bin %> bench --svg docs/bench.svg",
   ];
   static override flags = {
     rounds: Flags.integer({ summary: "rounds of every configuration (default 5; tiny mode 1)", min: 1, max: 100 }),
@@ -37,10 +60,17 @@ Configurations whose strategy, runtime or host feature is missing are listed as 
       summary: "a quick smoke run: 1 round, ~2 ms repetitions, a few startup runs (numbers are noise)",
     }),
     verbose: Flags.boolean({ char: "v", summary: "print each step to stderr" }),
+    svg: Flags.string({
+      summary: "also write a chart of the rows to FILE (SVG: ns per call, log scale, native and floors marked)",
+      helpValue: "FILE",
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Bench);
+    // a chart that cannot be written is found out before minutes of measuring, not after
+    const svgError = flags.svg === undefined ? null : svgPathError(flags.svg);
+    if (svgError !== null) this.error(svgError, { exit: 2 });
     const groups = [flags.strategy, flags.only].filter((g): g is string => g !== undefined);
     const only =
       groups.length === 0
@@ -70,6 +100,10 @@ Configurations whose strategy, runtime or host feature is missing are listed as 
     }).finally(() => {
       if (shown) process.stderr.write("\r\u001b[K");
     });
+    if (flags.svg !== undefined) {
+      const { writeFileAtomic } = await import("@sysi/core/internal");
+      writeFileAtomic(flags.svg, renderBenchSvg(result));
+    }
     if (flags.json) this.printJson(result);
     else process.stdout.write(renderBench(result));
   }
