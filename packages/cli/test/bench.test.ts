@@ -4,19 +4,32 @@
  * Never asserts a time.
  */
 import { afterAll, describe, expect, it } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SYS } from "@sysi/core/syscalls";
 import { type BenchBinaries, benchPaths, buildBench } from "../src/bench/build.ts";
-import { callConfigs, NR_SWEEP, STRATEGY_SPECS } from "../src/bench/configs.ts";
+import { benchSpecs, callConfigs, NR_SWEEP } from "../src/bench/configs.ts";
 import { headline, type TrapRatio } from "../src/bench/headline.ts";
 import type { BenchResult, CallRow } from "../src/bench/index.ts";
 import { goalLine, trapRatioLine, vsZpolineLine } from "../src/bench/report.ts";
 import { callSample, runCall } from "../src/bench/runner.ts";
+import { loadStrategies } from "../src/registry.ts";
 import { lines, makeSysiHome, sysi } from "./helpers.ts";
 
 const home = makeSysiHome();
+
+/** The CLI's own plugin: in this checkout the registry adds the workspace's strategy plugins. */
+const cliRoot = join(import.meta.dir, "..");
+const cliPjson = JSON.parse(readFileSync(join(cliRoot, "package.json"), "utf8"));
+/** What the bundled and workspace strategies declare (Strategy.bench), as `sysi bench` reads it. */
+const SPECS = benchSpecs(
+  (
+    await loadStrategies({
+      getPluginsList: () => [{ name: "sysi", version: cliPjson.version, type: "core", root: cliRoot, pjson: cliPjson }],
+    })
+  ).map((e) => e.strategy),
+);
 const work = mkdtempSync(join(tmpdir(), "sysi-bench-test-"));
 afterAll(() => {
   home.cleanup();
@@ -156,19 +169,47 @@ describe("bench/getppid trap floors", () => {
 
 describe("bench configurations", () => {
   it("measures every strategy with three hooks at both sites, and sweeps nr for zpoline", () => {
-    const ids = new Set(callConfigs().map((c) => c.id));
+    const ids = new Set(callConfigs(SPECS).map((c) => c.id));
     for (const id of ["native/inline", "native/libc", "floor", "strace/inline", "strace/libc"])
       expect(ids.has(id)).toBe(true);
-    for (const spec of STRATEGY_SPECS)
+    for (const { spec } of SPECS)
       for (const hook of ["passthrough", "count", "self"])
         for (const mode of ["inline", "libc"]) expect(ids.has(`${spec}/${hook}/${mode}`)).toBe(true);
     for (const nr of NR_SWEEP) if (nr !== SYS.getppid) expect(ids.has(`zpoline/self/inline/${nr}`)).toBe(true);
   });
 
   it("keeps the native baselines and the floor under --only", () => {
-    const groups = new Set(callConfigs(["ud2:int3"]).map((c) => c.group));
+    const groups = new Set(callConfigs(SPECS, ["ud2:int3"]).map((c) => c.group));
     expect([...groups].sort()).toEqual(["floor", "native", "trap-floor", "ud2:int3"]);
-    expect(callConfigs(["ud2"]).some((c) => c.group === "ud2:hlt")).toBe(true);
+    expect(callConfigs(SPECS, ["ud2"]).some((c) => c.group === "ud2:hlt")).toBe(true);
+  });
+
+  it("takes its rows from the strategies' bench declarations, in their order", () => {
+    expect(SPECS.map((s) => s.spec)).toEqual([
+      "zpoline",
+      "punning",
+      "ud2:ud2",
+      "ud2:int3",
+      "ud2:hlt",
+      "ud2:int4",
+      "segmentation:any",
+    ]);
+    expect(SPECS.filter((s) => s.sweepNr).map((s) => s.spec)).toEqual(["zpoline", "punning", "segmentation:any"]);
+    const trap = callConfigs(SPECS, ["ud2:int4"]).filter((c) => c.group === "trap-floor");
+    expect(trap.map((c) => c.id)).toEqual(["trap-floor/sig-int4", "trap-floor/sig-int4-direct"]);
+    // a strategy without `bench`: one group by its name, after the ordered ones; no trap floor, no sweep
+    const plain = benchSpecs([
+      { name: "aaa" },
+      { name: "zz", bench: { order: 1, rows: [{ spec: "zz:v", trap: "hlt" }] } },
+    ]);
+    expect(plain).toEqual([
+      { spec: "zz:v", sweepNr: false, trap: "hlt" },
+      { spec: "aaa", sweepNr: false, trap: null },
+    ]);
+    const ids = callConfigs(plain).map((c) => c.id);
+    expect(ids).toContain("aaa/self/inline");
+    expect(ids.filter((id) => id.startsWith("aaa/self/inline/"))).toEqual([]);
+    expect(ids).toContain("trap-floor/sig-hlt");
   });
 });
 
@@ -224,7 +265,7 @@ describe("headline", () => {
         ),
       ),
     ];
-    const h = headline(rows);
+    const h = headline(rows, SPECS);
     const z = h.strategies.find((s) => s.spec === "zpoline");
     expect(z?.goal).toEqual({
       what: expect.any(String),
@@ -246,7 +287,7 @@ describe("headline", () => {
       row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
       ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [6.5, 4.7, 4.9, 4.8]),
     ];
-    const h = headline(rows);
+    const h = headline(rows, SPECS);
     expect(h.floorBestNs).toBe(1.95);
     const z = h.strategies.find((s) => s.spec === "zpoline");
     // Worst nr by median is NR_SWEEP[1]; by best block it is NR_SWEEP[0]: each taken separately.
@@ -254,10 +295,13 @@ describe("headline", () => {
     expect(z?.goal?.met).toBe(false);
     expect(z?.goal?.valueBestNs).toBe(6.5);
     expect(z?.goal?.metBest).toBe(false);
-    const h2 = headline([
-      row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
-      ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [4.5, 4.7, 4.9, 4.8]),
-    ]);
+    const h2 = headline(
+      [
+        row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
+        ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [4.5, 4.7, 4.9, 4.8]),
+      ],
+      SPECS,
+    );
     const z2 = h2.strategies.find((s) => s.spec === "zpoline");
     expect(z2?.goal).toMatchObject({ valueNs: 10.5, met: false, valueBestNs: 4.9, metBest: true });
     expect(z2?.selfBestNs[NR_SWEEP[2]]).toBe(4.9);
@@ -269,10 +313,13 @@ describe("headline", () => {
   });
 
   it("checks the goal on the best 1-ms blocks too: both fail", () => {
-    const h = headline([
-      row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
-      ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [6.1, 5.9, 5.2, 6.05]),
-    ]);
+    const h = headline(
+      [
+        row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),
+        ...zpolineSelf([10.3, 10.5, 9.8, 10.1], [6.1, 5.9, 5.2, 6.05]),
+      ],
+      SPECS,
+    );
     const g = h.strategies.find((s) => s.spec === "zpoline")?.goal;
     expect(g).toMatchObject({ limitNs: 5, valueNs: 10.5, met: false, valueBestNs: 6.1, metBest: false });
     const text = goalLine(g as NonNullable<typeof g>);
@@ -281,10 +328,13 @@ describe("headline", () => {
 
   it("checks punning against 6 ns and against zpoline's worst nr (within 1 ns)", () => {
     const punningSelf = (medians: readonly number[], bests: readonly number[]) => selfRows("punning", medians, bests);
-    const h = headline([
-      ...zpolineSelf([5.6, 5.7, 5.5, 5.4], [5.0, 5.1, 4.9, 4.9]),
-      ...punningSelf([8.2, 6.5, 5.8, 5.9], [5.2, 5.4, 5.3, 5.9]),
-    ]);
+    const h = headline(
+      [
+        ...zpolineSelf([5.6, 5.7, 5.5, 5.4], [5.0, 5.1, 4.9, 4.9]),
+        ...punningSelf([8.2, 6.5, 5.8, 5.9], [5.2, 5.4, 5.3, 5.9]),
+      ],
+      SPECS,
+    );
     const p = h.strategies.find((s) => s.spec === "punning");
     expect(p?.goal).toMatchObject({ limitNs: 6, valueNs: 8.2, met: false, valueBestNs: 5.9, metBest: true });
     expect(p?.vsZpoline?.diffNs).toBeCloseTo(8.2 - 5.7, 10);
@@ -292,7 +342,7 @@ describe("headline", () => {
     const text = vsZpolineLine(p?.vsZpoline as NonNullable<NonNullable<typeof p>["vsZpoline"]>);
     expect(text).toMatch(/median \+2\.50 ns — NOT met; best 1-ms block \+0\.80 ns — met$/);
     // without zpoline's rows there is nothing to compare with
-    expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5])).strategies[0]?.vsZpoline).toBeUndefined();
+    expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5]), SPECS).strategies[0]?.vsZpoline).toBeUndefined();
   });
 
   it("takes a trap strategy's goal as its self-answer over the bare trap floor of the same run", () => {
@@ -303,7 +353,7 @@ describe("headline", () => {
       row("trap-floor/sig-hlt", "trap-floor", null, "sig-hlt", SYS.getppid, 2900, 2500),
       row("trap-floor/sig-hlt-direct", "trap-floor", null, "sig-hlt-direct", SYS.getppid, 2700, 2300),
     ];
-    const s = headline(rows(2600)).strategies[0];
+    const s = headline(rows(2600), SPECS).strategies[0];
     expect(s).toMatchObject({ trapFloorNs: 2900, trapFloorBestNs: 2500, trapDirectNs: 2700, goal: null });
     expect(s?.trapRatio?.ratio).toBeCloseTo(3000 / 2900, 10);
     expect(s?.trapRatio?.ratioBest).toBeCloseTo(2600 / 2500, 10);
@@ -311,15 +361,15 @@ describe("headline", () => {
     expect(trapRatioLine(s?.trapRatio as TrapRatio)).toBe(
       "goal: self-answer ≤ 1.10× the bare trap round trip (same run): median 1.03× — met; best 1-ms block 1.04× — met",
     );
-    const slow = headline(rows(2800)).strategies[0]?.trapRatio;
+    const slow = headline(rows(2800), SPECS).strategies[0]?.trapRatio;
     expect(slow).toMatchObject({ metBest: false, met: true });
-    expect(headline(rows(null)).strategies[0]?.trapRatio?.metBest).toBeNull();
+    expect(headline(rows(null), SPECS).strategies[0]?.trapRatio?.metBest).toBeNull();
     // not a trap: no trap floor, no ratio
-    expect(headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8])).strategies[0]?.trapRatio).toBeNull();
+    expect(headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8]), SPECS).strategies[0]?.trapRatio).toBeNull();
   });
 
   it("reports a goal as not measured when its row was skipped", () => {
-    const h = headline([row("ud2:int3/self/inline", "ud2:int3", "self", "inline", SYS.getppid, null)]);
+    const h = headline([row("ud2:int3/self/inline", "ud2:int3", "self", "inline", SYS.getppid, null)], SPECS);
     expect(h.strategies[0]?.trapRatio?.met).toBeNull();
     expect(h.strategies[0]?.trapRatio?.metBest).toBeNull();
   });

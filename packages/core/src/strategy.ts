@@ -25,8 +25,9 @@ export type { Site, SiteKind } from "./x86/types.ts";
  *   1.0 — Strategy with planModule/ModulePlanner, defaultChain, variants, options; the
  *         package.json `sysi.core` range.
  *   1.1 — optional Strategy.claims (resources a runtime takes for itself: one per chain).
+ *   1.2 — optional Strategy.bench (what `sysi bench` measures of the strategy).
  */
-export const STRATEGY_CONTRACT_VERSION = "1.1";
+export const STRATEGY_CONTRACT_VERSION = "1.2";
 
 /** Ids of host checks (the same ones `sysi doctor` prints). */
 export type HostCheckId =
@@ -185,6 +186,37 @@ export interface StrategyVariant {
   summary: string;
 }
 
+/**
+ * One group of `sysi bench` rows: the strategy as one chain element (`name` or `name:variant`),
+ * measured with the passthrough, count and self-answering hooks at an inline syscall and at
+ * libc's syscall().
+ */
+export interface BenchRow {
+  /** The chain element measured, e.g. "zpoline" or "ud2:int3". */
+  spec: string;
+  /**
+   * The entry cost may depend on the syscall number (e.g. a page-0 sled position): the
+   * self-answering hook is also measured at other numbers.
+   */
+  sweepNr?: boolean;
+  /**
+   * The trap instruction its sites become (emulated in a signal handler): the bench adds the
+   * kernel's bare round trip for it as a floor row, and the headline's trap goal.
+   */
+  trap?: "ud2" | "int3" | "hlt" | "int4";
+}
+
+/** What `sysi bench` measures of a strategy (contract 1.2). */
+export interface StrategyBench {
+  /**
+   * Place among the strategies in the bench's tables, lowest first (bundled: zpoline 100,
+   * punning 200, ud2 300, segmentation 400); without it, after those, by name.
+   */
+  order?: number;
+  /** The row groups, in table order. */
+  rows: readonly BenchRow[];
+}
+
 /** A `-s name:key=value` option. */
 export interface StrategyOption {
   key: string;
@@ -230,6 +262,11 @@ export interface Strategy {
    * both: docs/segmentation.md).
    */
   claims?: Readonly<Record<string, string>>;
+  /**
+   * Optional (contract 1.2): what `sysi bench` measures of this strategy. Absent: one group of
+   * rows, the strategy by its name (its default variant).
+   */
+  bench?: StrategyBench;
 }
 
 /** What the CLI passes to a plugin's factory. */

@@ -30,6 +30,8 @@ const factory: StrategyFactory = () => {
     checkOptions,
     // First in the default chain: a direct jump per site, no page 0, no signals.
     defaultChain: { rank: 100 },
+    // measured after zpoline, the cost it is compared with; trampolines may differ per number
+    bench: { order: 200, rows: [{ spec: "punning", sweepNr: true }] },
     options: [
       {
         key: "tactics",

@@ -38,6 +38,16 @@ const factory: StrategyFactory = () => {
     // Last in the default chain: it works everywhere and takes what the others refuse.
     defaultChain: { rank: 900 },
     variants,
+    // each trap named: a bare "ud2" is this host's default trap (trap-choice.ts)
+    bench: {
+      order: 300,
+      rows: [
+        { spec: "ud2:ud2", trap: "ud2" },
+        { spec: "ud2:int3", trap: "int3" },
+        { spec: "ud2:hlt", trap: "hlt" },
+        { spec: "ud2:int4", trap: "int4" },
+      ],
+    },
     runtime: {
       nativeDir: fileURLToPath(new URL("../native", import.meta.url)),
       lib: "libsysi-ud2.so",

@@ -3,6 +3,7 @@
  * measured program (bench/getppid.c) with argv, plus the preload environment of a strategy chain
  * (libsysi + the chain's runtimes + plans) and a hook.
  */
+import type { BenchRow, Strategy } from "@sysi/core/strategy";
 import { SYS } from "@sysi/core/syscalls";
 import type { BenchBinaries } from "./build.ts";
 
@@ -32,46 +33,53 @@ export interface CallConfig {
   instrumented: boolean;
 }
 
-/** The strategies measured, in table order (punning is listed; it is skipped until it exists). */
-export const STRATEGY_SPECS = [
-  "zpoline",
-  "punning",
-  // each trap named: a bare "ud2" is this host's default trap (plugins/ud2/src/trap-choice.ts)
-  "ud2:ud2",
-  "ud2:int3",
-  "ud2:hlt",
-  "ud2:int4",
-  // the bench's loop passes the number in a register: only the `any` variant takes its site
-  // (even numbers: the far call; odd ones, getpid 39 and clock_getres 229: the fault path)
-  "segmentation:any",
-] as const;
+export type TrapName = NonNullable<BenchRow["trap"]>;
+
+/** One group of strategy rows: a chain element, as a strategy declares it (Strategy.bench). */
+export interface BenchSpec {
+  /** The chain element measured, e.g. "zpoline" or "ud2:int3". */
+  spec: string;
+  /** Also measured self-answering at the other numbers of NR_SWEEP. */
+  sweepNr: boolean;
+  /** The trap its sites become: the bench adds that trap's kernel floors. */
+  trap: TrapName | null;
+}
+
+/**
+ * The strategies' row groups in table order: each strategy's `bench.rows` (without `bench`: one
+ * group, the strategy by its name), strategies by `bench.order`, then by name.
+ */
+export function benchSpecs(strategies: readonly Pick<Strategy, "name" | "bench">[]): BenchSpec[] {
+  const order = (s: Pick<Strategy, "bench">) => s.bench?.order ?? Number.POSITIVE_INFINITY;
+  return [...strategies]
+    .sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name))
+    .flatMap((s) =>
+      (s.bench?.rows ?? [{ spec: s.name }]).map((r) => ({
+        spec: r.spec,
+        sweepNr: r.sweepNr === true,
+        trap: r.trap ?? null,
+      })),
+    );
+}
 
 /** Syscall numbers of the extra self-answering rows ("zpoline ≤ 5 ns at any syscall number"). */
 export const NR_SWEEP = [SYS.getpid, SYS.getppid, SYS.clock_getres, SYS.epoll_wait] as const;
-/** Strategies whose entry cost may depend on the syscall number (page-0 sled position). */
-const SWEEP_STRATEGIES = new Set(["zpoline", "punning", "segmentation:any"]);
 
 export const NATIVE_INLINE = "native/inline";
 export const NATIVE_LIBC = "native/libc";
 export const FLOOR = "floor";
 
-/** The kernel's signal round trip alone (bench/getppid sig-* modes) behind each trap strategy. */
-export const TRAP_FLOORS: Record<string, TrapMode> = {
-  "ud2:ud2": "sig-ud2",
-  "ud2:int3": "sig-int3",
-  "ud2:hlt": "sig-hlt",
-  "ud2:int4": "sig-int4",
-};
+/** The kernel's signal round trip alone (bench/getppid sig-* modes) behind a trap strategy. */
+export function trapFloor(s: BenchSpec): TrapMode | null {
+  return s.trap === null ? null : `sig-${s.trap}`;
+}
 /**
  * The same trap resumed without rt_sigreturn by the ud2 plugin's own resume (sig-*-direct): the
  * kernel's delivery plus the cheapest return, the least a strategy on that trap can cost here.
  */
-export const TRAP_DIRECT_FLOORS: Record<string, TrapMode> = {
-  "ud2:ud2": "sig-ud2-direct",
-  "ud2:int3": "sig-int3-direct",
-  "ud2:hlt": "sig-hlt-direct",
-  "ud2:int4": "sig-int4-direct",
-};
+export function trapDirectFloor(s: BenchSpec): TrapMode | null {
+  return s.trap === null ? null : `sig-${s.trap}-direct`;
+}
 const TRAP_LABELS: Record<TrapMode, string> = {
   "sig-ud2": "ud2 → SIGILL round trip",
   "sig-int3": "int3 → SIGTRAP round trip",
@@ -87,8 +95,11 @@ function baselineOf(mode: LoopMode): string | null {
   return mode === "inline" ? NATIVE_INLINE : mode === "libc" ? NATIVE_LIBC : null;
 }
 
-/** Every configuration, in table order. `only` filters groups ("native", "floor", "strace", chains). */
-export function callConfigs(only?: readonly string[]): CallConfig[] {
+/**
+ * Every configuration, in table order, for the strategies' row groups (benchSpecs). `only`
+ * filters groups ("native", "floor", "strace", chains).
+ */
+export function callConfigs(specs: readonly BenchSpec[], only?: readonly string[]): CallConfig[] {
   const out: CallConfig[] = [];
   const want = (g: string) =>
     only === undefined || only.length === 0 || only.includes(g) || only.includes(g.split(":")[0] ?? g);
@@ -113,10 +124,10 @@ export function callConfigs(only?: readonly string[]): CallConfig[] {
     baseline: NATIVE_INLINE,
     instrumented: false,
   });
-  for (const floors of [TRAP_FLOORS, TRAP_DIRECT_FLOORS]) {
-    for (const spec of STRATEGY_SPECS) {
-      const trap = floors[spec];
-      if (trap === undefined || !want(spec)) continue;
+  for (const floor of [trapFloor, trapDirectFloor]) {
+    for (const s of specs) {
+      const trap = floor(s);
+      if (trap === null || !want(s.spec)) continue;
       out.push({
         id: `trap-floor/${trap}`,
         group: "trap-floor",
@@ -128,7 +139,7 @@ export function callConfigs(only?: readonly string[]): CallConfig[] {
       });
     }
   }
-  for (const spec of STRATEGY_SPECS) {
+  for (const { spec, sweepNr } of specs) {
     if (!want(spec)) continue;
     for (const hook of ["passthrough", "count", "self"] as const) {
       for (const mode of ["inline", "libc"] as const) {
@@ -143,7 +154,7 @@ export function callConfigs(only?: readonly string[]): CallConfig[] {
         });
       }
     }
-    if (SWEEP_STRATEGIES.has(spec)) {
+    if (sweepNr) {
       for (const nr of NR_SWEEP) {
         if (nr === getppid) continue;
         out.push({

@@ -15,7 +15,7 @@
  * measured in the same run: ≤ TRAP_RATIO_LIMIT.
  */
 import { SYS } from "@sysi/core/syscalls";
-import { FLOOR, NATIVE_INLINE, NR_SWEEP, STRATEGY_SPECS, TRAP_DIRECT_FLOORS, TRAP_FLOORS } from "./configs.ts";
+import { type BenchSpec, FLOOR, NATIVE_INLINE, NR_SWEEP, trapDirectFloor, trapFloor } from "./configs.ts";
 
 interface RowLike {
   id: string;
@@ -135,7 +135,8 @@ function worst(xs: Record<string, number | null>): number | null {
   return vs.length > 0 && vs.every((v) => v !== null) ? Math.max(...(vs as number[])) : null;
 }
 
-export function headline(rows: readonly RowLike[]): Headline {
+/** The headline of a run whose strategy rows are the groups of `specs` (benchSpecs). */
+export function headline(rows: readonly RowLike[], specs: readonly BenchSpec[]): Headline {
   const med = (id: string) => rows.find((r) => r.id === id && r.status === "ok")?.median ?? null;
   const cpu = (id: string) => rows.find((r) => r.id === id && r.status === "ok")?.cpuMedian ?? null;
   const floorNs = med(FLOOR);
@@ -144,7 +145,8 @@ export function headline(rows: readonly RowLike[]): Headline {
   const floorBestNs = best(FLOOR);
   const nativeInlineNs = med(NATIVE_INLINE);
   const strategies: StrategyHeadline[] = [];
-  for (const spec of STRATEGY_SPECS) {
+  for (const s of specs) {
+    const spec = s.spec;
     if (!rows.some((r) => r.group === spec)) continue;
     const selfNs: Record<string, number | null> = {};
     const selfOverFloorNs: Record<string, number | null> = {};
@@ -168,9 +170,9 @@ export function headline(rows: readonly RowLike[]): Headline {
     const passthroughNs = med(`${spec}/passthrough/inline`);
     const passthroughCpuNs = cpu(`${spec}/passthrough/inline`);
     const passthroughBestNs = best(`${spec}/passthrough/inline`);
-    const direct = TRAP_DIRECT_FLOORS[spec];
-    const trapDirectNs = direct === undefined ? null : med(`trap-floor/${direct}`);
-    const trapDirectBestNs = direct === undefined ? null : best(`trap-floor/${direct}`);
+    const direct = trapDirectFloor(s);
+    const trapDirectNs = direct === null ? null : med(`trap-floor/${direct}`);
+    const trapDirectBestNs = direct === null ? null : best(`trap-floor/${direct}`);
     const g = GOALS[spec];
     let goal: Goal | null = null;
     if (g !== undefined) {
@@ -189,9 +191,9 @@ export function headline(rows: readonly RowLike[]): Headline {
         metBest: valueBest === null ? null : valueBest <= g.limitNs,
       };
     }
-    const bare = TRAP_FLOORS[spec];
-    const trapFloorNs = bare === undefined ? null : med(`trap-floor/${bare}`);
-    const trapFloorBestNs = bare === undefined ? null : best(`trap-floor/${bare}`);
+    const bare = trapFloor(s);
+    const trapFloorNs = bare === null ? null : med(`trap-floor/${bare}`);
+    const trapFloorBestNs = bare === null ? null : best(`trap-floor/${bare}`);
     strategies.push({
       spec,
       selfNs,
@@ -207,7 +209,7 @@ export function headline(rows: readonly RowLike[]): Headline {
       trapFloorNs,
       trapFloorBestNs,
       trapRatio:
-        bare === undefined
+        bare === null
           ? null
           : trapRatio(selfNs[SYS.getppid] ?? null, trapFloorNs, selfBestNs[SYS.getppid] ?? null, trapFloorBestNs),
       trapDirectNs,

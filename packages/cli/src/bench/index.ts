@@ -11,10 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HostFacts } from "@sysi/core/strategy";
-import type { RegistryConfig } from "../registry.ts";
+import { loadStrategies, type RegistryConfig } from "../registry.ts";
 import { type BenchBinaries, type BenchPaths, benchPaths, buildBench } from "./build.ts";
 import { type ChainEnv, chainEnv, cleanEnv } from "./chain-env.ts";
 import {
+  benchSpecs,
   type CallConfig,
   callArgv,
   callConfigs,
@@ -247,7 +248,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const base = answerBase(paths);
     const host = opts.host ?? (await (await import("@sysi/core/host")).probeHost()).facts();
 
-    const configs = callConfigs(opts.only);
+    // the strategies say what is measured of them (Strategy.bench)
+    const benchRows = benchSpecs((await loadStrategies(opts.config)).map((e) => e.strategy));
+    const configs = callConfigs(benchRows, opts.only);
     const specs = [...new Set(configs.filter((c) => c.hook !== null).map((c) => c.group))];
     const chains = new Map<string, ChainEnv>();
     for (const spec of specs) {
@@ -377,7 +380,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       }),
       rows,
       startup: startupRows,
-      headline: headline(rows),
+      headline: headline(rows, benchRows),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
