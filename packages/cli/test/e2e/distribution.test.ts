@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const REPO = resolve(import.meta.dir, "..", "..", "..", "..");
-const PACKAGES = ["@sysi/core", "@sysi/zpoline", "@sysi/ud2", "@sysi/punning", "sysi"];
+const PACKAGES = ["@sysi/core", "@sysi/zpoline", "@sysi/ud2", "@sysi/punning", "@sysi/segmentation", "sysi"];
 
 interface Result {
   code: number;
@@ -203,7 +203,14 @@ describe.skipIf(reason !== null)("distribution: publish, install and use sysi as
       env: { ...process.env, NPM_CONFIG_TOKEN: state.token },
     });
     if (rel.code !== 0) throw new Error(`bun run release failed:\n${rel.stderr}`);
-    for (const dir of ["packages/core", "packages/cli", "plugins/zpoline", "plugins/ud2", "plugins/punning"]) {
+    for (const dir of [
+      "packages/core",
+      "packages/cli",
+      "plugins/zpoline",
+      "plugins/ud2",
+      "plugins/punning",
+      "plugins/segmentation",
+    ]) {
       const pj = JSON.parse(readFileSync(join(copy, dir, "package.json"), "utf8"));
       state.versions[pj.name] = pj.version;
     }
