@@ -31,8 +31,8 @@ const KINDS: [string, string, string][] = [
   ["strace", "#c0392b", "strace -f"],
 ];
 
-const W = 940;
-const LABEL_W = 430;
+const W = 970;
+const LABEL_W = 460;
 const CHART_W = 400;
 const ROW_H = 16;
 const TOP = 74;
@@ -75,7 +75,7 @@ export function renderBenchSvg(res: BenchResult): string {
     "</style>",
     `<rect x="0" y="0" width="${W}" height="${height}" fill="#ffffff"/>`,
     `<text x="8" y="18" font-size="14" font-weight="bold">sysi bench: ns per system call (median of ${res.params.rounds} round${res.params.rounds === 1 ? "" : "s"}), log scale</text>`,
-    `<text x="8" y="34" fill="#555">${esc(`${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; ${res.date}`)}</text>`,
+    `<text x="8" y="34" fill="#555">${esc(`${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; load average ${res.load.start.toFixed(2)} at start, ${res.load.end.toFixed(2)} at end; ${res.date}`)}</text>`,
   ];
   // legend
   let lx = 8;
