@@ -16,6 +16,7 @@ import { goalLine, trapRatioLine, vsZpolineLine } from "../src/bench/report.ts";
 import { callSample, runCall } from "../src/bench/runner.ts";
 import { loadStrategies } from "../src/registry.ts";
 import { lines, makeSysiHome, sysi } from "./helpers.ts";
+import { checkChart, parseSvg } from "./svg-helpers.ts";
 
 const home = makeSysiHome();
 
@@ -386,9 +387,12 @@ function checkBest(row: CallRow): void {
 
 describe("sysi bench --tiny --only zpoline (and -s zpoline)", () => {
   it("carries each row's best 1-ms block into --json, the table and the headline", async () => {
-    const r = await sysi(["bench", "--tiny", "--only", "zpoline", "--rounds", "2", "--json"], home.env);
+    const svg = join(work, "bench.svg");
+    const r = await sysi(["bench", "--tiny", "--only", "zpoline", "--rounds", "2", "--json", "--svg", svg], home.env);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout) as BenchResult;
+    // the chart: one bar per measured row, its median printed, one log scale (svg-helpers.ts)
+    checkChart(parseSvg(svg), res.rows);
     const ok = res.rows.filter((x) => x.status === "ok");
     expect(ok.map((x) => x.id)).toContain("floor");
     for (const row of ok) {
