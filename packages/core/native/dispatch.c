@@ -58,6 +58,15 @@ static int watch_exec(void)
 	return v && v[0] == '1';
 }
 
+/*
+ * A static program's runtime (static/static.c) wraps sysi_api.fast_hook and .dispatch here, so
+ * that a thread reaches them with its own state block; libsysi.so has nothing to wrap (this
+ * weak one).
+ */
+__attribute__((weak)) void sysi_dispatch_wrap(void)
+{
+}
+
 /* After the hook is loaded: can every call take the fast path of sysi_dispatch_impl()? */
 void sysi_dispatch_setup(void)
 {
@@ -74,6 +83,7 @@ void sysi_dispatch_setup(void)
 				   (sysi_hook_cur_flags & SYSI_HOOK_KEEPS_ARGS)))
 		sysi_api.fast_flags |= SYSI_FAST_KEEPS_ARGS;
 	sysi_sud_setup_dispatch(); /* --complete: no passthrough fast path, fast_hook wrapped */
+	sysi_dispatch_wrap();      /* before the strategy runtimes copy the pointers */
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)

@@ -119,6 +119,7 @@ int sysi_dispatch_impl(struct sysi_call *c);
 void sysi_dispatch_setup(void);
 void sysi_count_strategy(const struct sysi_call *c);
 extern int sysi_fast_dispatch;
+void sysi_dispatch_wrap(void); /* dispatch.c (weak), static/static.c: per-thread state check */
 long sysi_perform(struct sysi_call *c);
 long sysi_perform_call(struct sysi_call *c); /* sysi_syscall() */
 void sysi_filter_parse(void);

@@ -10,8 +10,11 @@
  *     symbols); a hook library cannot be loaded (dlopen fails, dlerror says why);
  *   - per-thread state without the program's TLS: libsysi's __thread variables are compiled to
  *     %gs-relative accesses (Makefile), and each thread gets its own block (gs base) the first
- *     time it enters the runtime (sysi_thread_enter, called by the master signal handler before
- *     it touches any of them; a new thread inherits its creator's gs base);
+ *     time it enters the runtime (a new thread inherits its creator's gs base): the master
+ *     signal handler calls sysi_thread_enter before it touches any of them (a gettid: is the
+ *     block this thread's?), and the strategies' entries reach the hook and the dispatcher
+ *     through wrappers (sysi_dispatch_wrap) that compare the block's key with the program's
+ *     own thread pointer, the %fs base, which every glibc, musl and Go thread has to itself;
  *   - the constructors (the runtime's .init_array, in priority order) before the program's entry.
  */
 #define _GNU_SOURCE
@@ -19,10 +22,16 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include "../internal.h"
 
 #define ARCH_SET_GS 0x1001
+#define ARCH_GET_FS 0x1003
+#ifndef AT_HWCAP2
+#define AT_HWCAP2 26
+#endif
+#define HWCAP2_FSGSBASE (1ul << 1) /* the kernel lets user code run rdfsbase (CR4.FSGSBASE) */
 
 /* Written by `sysi patch` (packages/core/src/patch/static-writer.ts): the program's entry. */
 __attribute__((used, visibility("hidden"), section(".data"))) uintptr_t sysi_static_entry;
@@ -49,7 +58,9 @@ static uintptr_t bias;
 struct tcb {
 	struct tcb *self; /* %gs:0, as the compiler expects of a thread pointer */
 	long tid, pid;
+	uintptr_t fs;     /* the key: the %fs base of the thread this block was last checked for */
 };
+static int fsgsbase; /* rdfsbase usable (AT_HWCAP2), else arch_prctl(ARCH_GET_FS) */
 static const unsigned char *tls_image;
 static size_t tls_filesz, tls_memsz, tls_off; /* tls_off: image size rounded to its alignment */
 
@@ -76,27 +87,109 @@ static struct tcb *new_block(const struct tcb *from)
 	return t;
 }
 
-/*
- * Called first on every entry of a thread into the runtime (the master signal handler): a
- * thread whose gs base is not its own (a new thread or process inherits its creator's) gets
- * its own block. One gettid per entry; the block of a thread that exits is not reused.
- */
-void sysi_thread_enter(void)
+/* The program's thread pointer: rdfsbase (~1 ns), or a system call where the kernel forbids it. */
+static inline uintptr_t fs_base(void)
 {
-	struct tcb *t = current(), *n;
-	long tid, pid;
+	uintptr_t v;
+	if (__builtin_expect(fsgsbase, 1)) {
+		__asm__ volatile("rdfsbase %0" : "=r"(v));
+		return v;
+	}
 	sysi_runtime_work(1);
-	tid = raw0(__NR_gettid);
+	raw2(__NR_arch_prctl, ARCH_GET_FS, &v);
+	sysi_runtime_work(0);
+	return v;
+}
+
+/*
+ * A thread whose gs base is not its own (a new thread or process inherits its creator's) gets
+ * its own block: a zeroed template for a new thread, a copy for a fork child (its state is its
+ * parent's at the fork; a vfork child shares its parent's memory, so it must not write the
+ * parent's). Signals stay blocked meanwhile: a master handler running between the mmap and
+ * ARCH_SET_GS would give the thread a second block, and what it recorded there (a deferred
+ * signal) would be lost when this one takes over.
+ */
+static void own_block(struct tcb *t, long tid)
+{
+	uint64_t all = ~0ul, old;
+	struct tcb *n;
+	long pid;
+	raw4(__NR_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+	t = current(); /* a handler may have switched it since the caller looked */
 	if (t->tid != tid) {
 		pid = raw0(__NR_getpid);
-		/* another process: a fork child (its own copy of the block) or a vfork child (the
-		 * parent's, shared: it must not write it) */
 		n = new_block(t->pid != pid ? t : 0);
 		n->tid = tid;
 		n->pid = pid;
 		raw2(__NR_arch_prctl, ARCH_SET_GS, n);
 	}
+	raw4(__NR_rt_sigprocmask, SIG_SETMASK, &old, 0, sizeof old);
+}
+
+/*
+ * Called first on every entry of a thread into the runtime through the master signal handler:
+ * one gettid per entry; the block of a thread that exits is not reused. The block's key
+ * becomes the thread's %fs base.
+ */
+void sysi_thread_enter(void)
+{
+	struct tcb *t = current();
+	long tid;
+	sysi_runtime_work(1);
+	tid = raw0(__NR_gettid);
+	if (t->tid != tid)
+		own_block(t, tid);
+	current()->fs = fs_base();
 	sysi_runtime_work(0);
+}
+
+/*
+ * The strategies' entries (punning's, zpoline's) call the hook and the dispatcher without the
+ * master, so these wrappers stand in for them (sysi_dispatch_wrap): the block is this thread's
+ * when its key is the thread's %fs base, exactly as a __thread variable of a dynamic program is
+ * the thread's when %fs says so (every glibc, musl and Go thread has its own; a vfork child
+ * shares its parent's, as there). A thread whose %fs base is not the key (a new thread, or one
+ * that set its %fs: glibc's and Go's start-up) takes the gettid path once. Per call: rdfsbase,
+ * one load from the block, a compare.
+ */
+static long (*fast_real)(struct sysi_call *c);
+static int (*dispatch_real)(struct sysi_call *c);
+
+static __attribute__((noinline, cold)) void rekey(void)
+{
+	sysi_thread_enter();
+}
+
+static inline void check_block(void)
+{
+	uintptr_t key;
+	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(key) : "i"(__builtin_offsetof(struct tcb, fs)));
+	if (__builtin_expect(key != fs_base(), 0))
+		rekey();
+}
+
+static long fast_checked(struct sysi_call *c)
+{
+	check_block();
+	return fast_real(c);
+}
+
+static int dispatch_checked(struct sysi_call *c)
+{
+	check_block();
+	return dispatch_real(c);
+}
+
+void sysi_dispatch_wrap(void)
+{
+	if (sysi_api.dispatch != dispatch_checked) {
+		dispatch_real = sysi_api.dispatch;
+		sysi_api.dispatch = dispatch_checked;
+	}
+	if (sysi_api.fast_hook && sysi_api.fast_hook != fast_checked) {
+		fast_real = sysi_api.fast_hook;
+		sysi_api.fast_hook = fast_checked;
+	}
 }
 
 static int in_runtime(const ElfW(Phdr) *ph)
@@ -211,9 +304,11 @@ void sysi_static_init(long *sp)
 	if (!prog_phdr)
 		sysi_die("no AT_PHDR in the auxiliary vector");
 	split_phdrs();
+	fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
 	t = new_block(0);
 	t->tid = raw0(__NR_gettid);
 	t->pid = raw0(__NR_getpid);
+	t->fs = fs_base();
 	raw2(__NR_arch_prctl, ARCH_SET_GS, t);
 	for (void (**f)(int, char **, char **) = __init_array_start; f < __init_array_end; f++)
 		(*f)((int)argc, argv, envp);
