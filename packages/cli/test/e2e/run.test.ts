@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host";
 import { splitCoverage } from "../helpers.ts";
-import { goBinary, PROGRAMS, programEnv } from "./programs.ts";
+import { PROGRAMS, programEnv } from "./programs.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const cache = mkdtempSync(join(tmpdir(), "sysi-e2e-cache-"));
@@ -107,20 +107,3 @@ for (const chain of CHAINS) {
     }
   });
 }
-
-describe("sysi run refuses what it cannot instrument", () => {
-  test.skipIf(Bun.which("go") === null)(
-    "a static executable: one-line error, exit 2, program not started (needs go)",
-    () => {
-      const dir = mkdtempSync(join(tmpdir(), "sysi-static-"));
-      try {
-        const r = runIn(dir, ["bun", CLI, "run", "--", goBinary("static")], { SYSI_CACHE_DIR: cache });
-        expect(r.code).toBe(2);
-        expect(r.stdout).toBe(""); // go-hello prints on stdout when it runs
-        expect(r.stderr).toMatch(/^sysi: error: \S+ is statically linked: [^\n]*\n$/);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  );
-});
