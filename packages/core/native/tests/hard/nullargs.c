@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,18 @@ int main(void)
 	reads("setrlimit(RLIMIT_NOFILE, NULL)", syscall(SYS_setrlimit, RLIMIT_NOFILE, null), p0);
 	errno = 0;
 	reads("write(pipe, NULL, 8)", write(fd[1], null, 8), p0);
+	/*
+	 * setdomainname(NULL, 63): strace's own test for it set the machine's NIS domain name to
+	 * page 0's bytes under a readable page 0. Only inside a UTS namespace of its own, so that a
+	 * read of page 0 cannot rename the machine.
+	 */
+	errno = 0;
+	if (unshare(CLONE_NEWUTS) == 0) {
+		errno = 0;
+		reads("setdomainname(NULL, 63)", syscall(SYS_setdomainname, null, 63L), p0);
+	} else {
+		printf("setdomainname(NULL, 63) not tried: no UTS namespace of its own (%s)\n", strerrorname_np(errno));
+	}
 	errno = 0;
 	writes("uname(NULL)", syscall(SYS_uname, null));
 	errno = 0;
