@@ -352,6 +352,28 @@ describe.skipIf(reason !== null)("distribution: publish, install and use sysi as
     expect(sysi(["plugins", "uninstall", "@sysi/punning"]).code).toBe(0);
   }, 120_000);
 
+  it("`sysi plugins install @sysi/segmentation`: listed, probed, and used in a chain where page 0 maps", () => {
+    const i = sysi(["plugins", "install", "@sysi/segmentation"]);
+    if (i.code !== 0) throw new Error(`plugins install @sysi/segmentation failed:\n${i.stderr}`);
+    const list = JSON.parse(sysi(["strategies", "--json"]).stdout) as {
+      strategies: { name: string; source: string }[];
+    };
+    expect(list.strategies.find((x) => x.name === "segmentation")?.source).toBe("installed");
+    const probe = sysi(["segmentation", "probe", "--json"]);
+    expect(probe.code).toBe(0);
+    expect(JSON.parse(probe.stdout)).toBeTruthy();
+    const page0 = (JSON.parse(sysi(["doctor", "--json"]).stdout) as { facts: { checks: { page0?: boolean } } }).facts
+      .checks.page0;
+    if (page0 === true) {
+      const native = run(["ls"], { cwd: "/usr/share" });
+      const r = sysi(["run", "-s", "segmentation,ud2", "--hook", "count", "--", "ls"], "/usr/share");
+      expect(r.stdout).toBe(native.stdout);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/calls by strategy: [^\n]*segmentation [1-9]/);
+    }
+    expect(sysi(["plugins", "uninstall", "@sysi/segmentation"]).code).toBe(0);
+  }, 180_000);
+
   it("without Bun on PATH, the installed sysi says so in one line, exit 2", () => {
     const bin = join(tmp, "no-bun-bin");
     mkdirSync(bin);
