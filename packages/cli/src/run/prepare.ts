@@ -269,12 +269,18 @@ async function checkHookLoads(given: string, hook: string, libsysi: string, prel
 
 async function chooseChain(opts: PrepareOptions, host: HostReport, isStatic: boolean): Promise<ResolvedChain> {
   if (opts.spec !== undefined) return resolveChain(opts.config, opts.spec);
-  // a static program's copy: punning's and zpoline's entries do not yet give a new thread its
-  // own runtime state there (docs/patch.md), ud2's master does
-  if (isStatic) return resolveChain(opts.config, "ud2");
   const { entries } = await loadRegistry(opts.config);
-  return defaultChain(entries, host.facts());
+  const chain = defaultChain(entries, host.facts());
+  if (!isStatic) return chain;
+  // a static program's copy: the default chain's strategies whose runtimes are validated linked
+  // into one (docs/patch.md, statically linked programs); ud2 when none of them is
+  const kept = chain.entries.filter((c) => STATIC_VALIDATED.has(c.entry.name));
+  if (kept.length === 0) return resolveChain(opts.config, "ud2");
+  return { entries: kept, spec: kept.map((c) => c.entry.name).join(",") };
 }
+
+/** Strategies tested with their runtime linked into a static program (patch-static.test.ts). */
+const STATIC_VALIDATED = new Set(["punning", "zpoline", "ud2"]);
 
 async function buildRuntimes(chain: ChainElement[]) {
   const includeDir = sysiCoreApi().includeDir;

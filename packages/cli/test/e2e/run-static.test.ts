@@ -164,6 +164,42 @@ describe("sysi run on a statically linked program: a patched copy in the cache",
     300_000,
   );
 
+  test.skipIf(Bun.which("strace") === null)(
+    "without -s: the default chain (its strategies validated for static programs), threads keep their own counts",
+    async () => {
+      const dir = workDir();
+      const work = join(dir, "w");
+      try {
+        const prog = join(dir, "churn");
+        const src = join(import.meta.dir, "fixtures", "patch", "static-churn.c");
+        if (Bun.spawnSync(["cc", "-static", "-O2", "-pthread", "-o", prog, src]).exitCode !== 0) return;
+        const env = { ...programEnv(work), SYSI_CACHE_DIR: cache };
+        const doctor = await sysi(["doctor"], env, work);
+        const dflt = doctor.stdout.match(/default chain: (\S+)/)?.[1] ?? "";
+        const want = dflt
+          .split(",")
+          .filter((n) => ["punning", "zpoline", "ud2"].includes(n))
+          .join(",");
+        expect(want).not.toBe("ud2"); // a chain with an entry strategy on this host
+        const trace = join(dir, "strace.txt");
+        expect(Bun.spawnSync(["strace", "-f", "-qq", "-o", trace, prog], { cwd: work }).exitCode).toBe(0);
+        // the native run has no start marker: count strace's entry lines (unfinished ones too)
+        const getppid = lines(readFileSync(trace, "utf8")).filter((l) => /^\d+\s+getppid\(/.test(l)).length;
+        const counts = join(dir, "counts.json");
+        const r = await sysi(["run", "-v", "--hook", "count", "--json", "-o", counts, "--", prog], env, work);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toBe(native([prog], work).out);
+        expect(r.stderr).toContain(`chain ${want}`);
+        const ours = JSON.parse(readFileSync(counts, "utf8")) as { syscalls: { name: string; calls: number }[] };
+        expect(getppid).toBeGreaterThan(0);
+        expect(ours.syscalls.find((c) => c.name === "getppid")?.calls).toBe(getppid);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
+
   test("a hook library cannot be loaded into a static program: one line, exit 2", async () => {
     const dir = workDir();
     try {
