@@ -69,6 +69,7 @@ export function renderBenchSvg(res: BenchResult): string {
   const out: string[] = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11">`,
+    `<title>sysi bench: ns per system call, log scale (${rows.length} rows)</title>`,
     "<style>",
     ...KINDS.map(([k, c]) => `.${k} rect { fill: ${c}; }`),
     ".grid { stroke: #e2e2e2; } .mark { stroke-dasharray: 4 3; stroke-width: 1; } .value { fill: #333; }",
