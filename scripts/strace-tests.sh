@@ -6,7 +6,10 @@
 #   bash scripts/strace-tests.sh        (idempotent; ~1 min: configure, then make -C tests NAMES)
 set -euo pipefail
 dest="${SYSI_STRACE_TESTS:-$HOME/.cache/sysi/strace-tests}"
-names="$(sed -n 's/^export const ORACLE_TESTS = "\(.*\)";$/\1/p' "$(dirname "$0")/../packages/cli/test/e2e/trace-oracle.test.ts")"
+# the list may span lines (biome wraps it): join them first
+names="$(tr '\n' ' ' <"$(dirname "$0")/../packages/cli/test/e2e/trace-oracle.test.ts" |
+  sed -n 's/.*export const ORACLE_TESTS = *"\([^"]*\)";.*/\1/p')"
+[ -n "$names" ] || { echo "strace-tests: no ORACLE_TESTS list found in trace-oracle.test.ts" >&2; exit 1; }
 mkdir -p "$dest/apt/lists/partial" "$dest/apt/cache/archives/partial" "$dest/apt/parts"
 cat >"$dest/apt/parts/src.sources" <<'SRC'
 Types: deb-src
@@ -27,4 +30,5 @@ src="$(ls -d "$dest"/strace-*/ | head -1)"
 make -s -C "$src/tests" scno.h >/dev/null
 # shellcheck disable=SC2086
 make -s -j2 -C "$src/tests" $names >/dev/null
-echo "strace-tests: built in ${src}tests"
+for t in $names; do [ -x "$src/tests/$t" ] || { echo "strace-tests: $t was not built" >&2; exit 1; }; done
+echo "strace-tests: built $(echo $names | wc -w) programs in ${src}tests"

@@ -32,7 +32,28 @@ function native(cmd: string[], cwd: string) {
 }
 
 /** Count hook and strace -f oracle of one `sysi run -s ud2 --hook count --json` under strace. */
-function countBoth(cmd: string[], cwd: string): { ours: Counts; theirs: Counts; total: number; out: string } {
+/**
+ * ours equals theirs for a Go program up to the exit race (count.test.ts: a thread killed by
+ * exit_group at its ptrace syscall-entry stop: strace shows one call fewer than the hook, whose
+ * counts equal the kernel's sys_enter tracepoint counts, count-perf.test.ts): never fewer calls,
+ * the same errors, and at most one extra call per other thread.
+ */
+function expectGoCounts(ours: Counts, theirs: Counts, threads: number): void {
+  let excess = 0;
+  for (const [n, c] of Object.entries(ours)) {
+    const t = theirs[n] ?? { calls: 0, errors: 0 };
+    expect({ [n]: c.calls >= t.calls }).toEqual({ [n]: true });
+    expect({ [n]: c.errors }).toEqual({ [n]: t.errors });
+    excess += c.calls - t.calls;
+  }
+  for (const n of Object.keys(theirs)) expect({ [n]: n in ours }).toEqual({ [n]: true });
+  expect(excess).toBeLessThan(Math.max(threads, 1));
+}
+
+function countBoth(
+  cmd: string[],
+  cwd: string,
+): { ours: Counts; theirs: Counts; total: number; out: string; threads: number } {
   const trace = join(cwd, "..", "strace.txt");
   const json = join(cwd, "..", "counts.json");
   const r = Bun.spawnSync(countUnderStraceArgv(CLI, "ud2", trace, json, cmd), {
@@ -51,7 +72,13 @@ function countBoth(cmd: string[], cwd: string): { ours: Counts; theirs: Counts; 
   for (const s of counts.syscalls) ours[s.name] = { calls: s.calls, errors: s.errors };
   const theirs: Counts = {};
   for (const [name, c] of Object.entries(oracle.byName)) theirs[name] = { calls: c.calls, errors: c.errors };
-  return { ours, theirs, total: oracle.total, out: r.stdout.toString() };
+  const tids = new Set(
+    readFileSync(trace, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => l.split(/\s/)[0]),
+  ).size;
+  return { ours, theirs, total: oracle.total, out: r.stdout.toString(), threads: tids };
 }
 
 function workDir(): string {
@@ -97,13 +124,13 @@ describe("sysi run on a statically linked program: a patched copy in the cache",
     () => {
       const dir = workDir();
       try {
-        const { ours, theirs, total } = countBoth([goBinary("static")], join(dir, "w"));
+        const { ours, theirs, total, threads } = countBoth([goBinary("static")], join(dir, "w"));
         expect(total).toBeGreaterThan(200);
         // known gap (docs/patch.md): strace counts the rt_sigreturn of a Go handler's frame for a
         // signal that arrives inside a ud2 trap frame (SIGURG, SIGCHLD); the hook does not
         delete ours.rt_sigreturn;
         delete theirs.rt_sigreturn;
-        expect(ours).toEqual(theirs);
+        expectGoCounts(ours, theirs, threads);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -131,7 +158,7 @@ describe("sysi run on a statically linked program: a patched copy in the cache",
       const dir = workDir();
       try {
         const want = native([DOCKER, "--version"], join(dir, "w"));
-        const { ours, theirs, total, out } = countBoth([DOCKER, "--version"], join(dir, "w"));
+        const { ours, theirs, total, out, threads } = countBoth([DOCKER, "--version"], join(dir, "w"));
         expect(out).toBe(want.out);
         expect(total).toBeGreaterThan(300);
         // Go 1.24 asks the vDSO for random bytes; the vDSO's fallback getrandom is a system call
@@ -139,7 +166,7 @@ describe("sysi run on a statically linked program: a patched copy in the cache",
         expect((theirs.getrandom?.calls ?? 0) - (ours.getrandom?.calls ?? 0)).toBeLessThanOrEqual(1);
         delete theirs.getrandom;
         delete ours.getrandom;
-        expect(ours).toEqual(theirs);
+        expectGoCounts(ours, theirs, threads);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -153,10 +180,10 @@ describe("sysi run on a statically linked program: a patched copy in the cache",
       const dir = workDir();
       try {
         const want = native([TERRAFORM, "version"], join(dir, "w"));
-        const { ours, theirs, total, out } = countBoth([TERRAFORM, "version"], join(dir, "w"));
+        const { ours, theirs, total, out, threads } = countBoth([TERRAFORM, "version"], join(dir, "w"));
         expect(out).toBe(want.out);
         expect(total).toBeGreaterThan(300);
-        expect(ours).toEqual(theirs);
+        expectGoCounts(ours, theirs, threads);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
