@@ -89,8 +89,15 @@ export interface CountRow {
   usecsPerCall: number | null;
 }
 
+/** The row name of the calls whose numbers lie above the table (x32 numbers among them). */
+export const OTHER_ROW = "other";
+
 function countRows(stats: StatsSnapshot): { rows: CountRow[]; total: Omit<CountRow, "name" | "nr">; timed: boolean } {
-  const used = stats.syscalls.filter((s) => s.calls > 0);
+  const used: { nr: number; name?: string | null; calls: number; errors: number; nanos?: number }[] =
+    stats.syscalls.filter((s) => s.calls > 0);
+  // numbers the stats table has no slot for are counted together; they are calls all the same
+  // (issue 17: they belong in the table and the total)
+  if (stats.other.calls > 0) used.push({ nr: -1, name: OTHER_ROW, ...stats.other });
   const timed = used.some((s) => (s.nanos ?? 0) > 0);
   const totalNs = used.reduce((n, s) => n + (s.nanos ?? 0), 0);
   const time = (ns: number, calls: number) =>
@@ -103,7 +110,11 @@ function countRows(stats: StatsSnapshot): { rows: CountRow[]; total: Omit<CountR
       : { percentTime: null, seconds: null, usecsPerCall: null };
   // strace -c's order: time, then number; without time, calls (strace -S calls), then number
   const rows = [...used]
-    .sort((a, b) => (timed ? (b.nanos ?? 0) - (a.nanos ?? 0) : b.calls - a.calls) || a.nr - b.nr)
+    .sort(
+      (a, b) =>
+        (timed ? (b.nanos ?? 0) - (a.nanos ?? 0) : b.calls - a.calls) ||
+        (a.nr < 0 ? 1e9 : a.nr) - (b.nr < 0 ? 1e9 : b.nr), // "other" last among equals
+    )
     .map((s) => ({
       name: s.name ?? `syscall_0x${s.nr.toString(16)}`,
       nr: s.nr,
