@@ -224,7 +224,8 @@ const CREDS =
 
 export function classesOf(sc: string, fields: Field[], kinds: Kind[]): string[] {
   const out: string[] = [];
-  if (fields.some((f, i) => kinds[i] === "STR" && PATH_NAMES.test(f.name)) || /^(execve|execveat)$/.test(sc))
+  // strace also counts getcwd among the file calls (it returns a path)
+  if (fields.some((f, i) => kinds[i] === "STR" && PATH_NAMES.test(f.name)) || /^(execve|execveat|getcwd)$/.test(sc))
     out.push("file");
   if (kinds.some((k) => k === "FD" || k === "DIRFD") || FD_RETURNING.test(sc) || sc === "close_range") out.push("desc");
   if (NETWORK.test(sc)) out.push("network");

@@ -469,10 +469,10 @@ void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, in
 	struct tbuf *t = mine();
 	if (!t)
 		return;
-	if (shown) {
+	if (shown && status_shown(0, 0)) {
 		emit(t, c, 0, 0, s->t0s, s->t0ns, 0);
-	} else if (c->nr == __NR_exit_group && !o_json && o_status != 1) {
-		/* strace's last line for the process comes whatever -e trace= says */
+	} else if (c->nr == __NR_exit_group && !o_json) {
+		/* strace's last line for the process comes whatever -e trace= or status= says */
 		struct sb b;
 		lock(&t->lock);
 		if (t->used > TBUF_DATA - LINE_ROOM)

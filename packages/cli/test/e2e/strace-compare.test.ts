@@ -43,16 +43,6 @@ export const CLASSES: DiffClass[] = [
     only: { side: "strace", test: (t) => /^getrandom\(".*", 8, GRND_NONBLOCK\) = 8$/.test(t) || /^brk\(/.test(t) },
   },
   {
-    name: "getcwd outside %file",
-    why: "strace 6.1 counts getcwd in %file (TRACE_FILE); sysi's class table does not, so `-e trace=%file` leaves it out",
-    only: { side: "strace", test: (t) => t.startsWith("getcwd(") },
-  },
-  {
-    name: "exit lines under status=",
-    why: "with -e status=failed strace still prints `+++ exited with N +++`; sysi's trace leaves the exit line out under a status filter",
-    only: { side: "strace", test: (t) => /^\+\+\+ exited with \d+ \+\+\+$/.test(t) },
-  },
-  {
     name: "envp count",
     why: "sysi's runtime is in the environment (LD_PRELOAD and its SYSI_* variables), so execve's `/* N vars */` counts more",
     rewrite: (t) => t.replace(/\/\* \d+ vars \*\//, "/* N vars */"),
