@@ -211,19 +211,8 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     rows.push(src.slice(phoff + i * PHENT, phoff + (i + 1) * PHENT));
     if (elf.segments[i]?.type === PT_LOAD) lastLoad = i;
   }
-  const row = (type: number, flags: number, off: number, vaddr: number, size: number, align: number) => {
-    const r = new Uint8Array(PHENT);
-    const v = new DataView(r.buffer);
-    v.setUint32(0, type, true);
-    v.setUint32(4, flags, true);
-    v.setBigUint64(8, BigInt(off), true);
-    v.setBigUint64(16, BigInt(vaddr), true);
-    v.setBigUint64(24, BigInt(vaddr), true);
-    v.setBigUint64(32, BigInt(size), true);
-    v.setBigUint64(40, BigInt(size), true);
-    v.setBigUint64(48, BigInt(align), true);
-    return r;
-  };
+  const row = (type: number, flags: number, off: number, vaddr: number, size: number, align: number) =>
+    phdrRow(type, flags, off, vaddr, size, size, align);
   for (const r of rows) {
     const v = new DataView(r.buffer);
     const type = v.getUint32(0, true);
@@ -309,6 +298,29 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
       { type: "NOTE", offset: noteOffIn, vaddr: segVaddr + (noteOffIn - segOff), size: noteSize, flags: "R" },
     ],
   };
+}
+
+/** One Elf64_Phdr (56 bytes): paddr = vaddr. */
+export function phdrRow(
+  type: number,
+  flags: number,
+  off: number,
+  vaddr: number,
+  filesz: number,
+  memsz: number,
+  align: number,
+): Uint8Array {
+  const r = new Uint8Array(PHENT);
+  const v = new DataView(r.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(4, flags, true);
+  v.setBigUint64(8, BigInt(off), true);
+  v.setBigUint64(16, BigInt(vaddr), true);
+  v.setBigUint64(24, BigInt(vaddr), true);
+  v.setBigUint64(32, BigInt(filesz), true);
+  v.setBigUint64(40, BigInt(memsz), true);
+  v.setBigUint64(48, BigInt(align), true);
+  return r;
 }
 
 function u64Row(v: DataView, at: number, val: number): void {

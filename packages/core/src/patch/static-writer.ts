@@ -16,7 +16,7 @@
  * The output is a pure function of the input, the runtime image and the request.
  */
 import { type ElfFile, ET_EXEC, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_NOTE, SHF_EXECINSTR } from "../elf/types.ts";
-import { type AddedSegment, hasSysiNote, NT_SYSI_PATCH, PatchError, SYSI_NOTE_NAME } from "./elf-writer.ts";
+import { type AddedSegment, hasSysiNote, NT_SYSI_PATCH, PatchError, phdrRow, SYSI_NOTE_NAME } from "./elf-writer.ts";
 
 const PT_PHDR = 6;
 const PHENT = 56;
@@ -205,27 +205,7 @@ export function rewriteStatic(elf: ElfFile, req: StaticRewriteRequest): StaticRe
     rows.push(src.slice(phoff + i * PHENT, phoff + (i + 1) * PHENT));
     if (elf.segments[i]?.type === PT_LOAD) lastLoad = i;
   }
-  const row = (
-    type: number,
-    flags: number,
-    off: number,
-    vaddr: number,
-    filesz: number,
-    memsz: number,
-    align: number,
-  ) => {
-    const r = new Uint8Array(PHENT);
-    const v = new DataView(r.buffer);
-    v.setUint32(0, type, true);
-    v.setUint32(4, flags, true);
-    v.setBigUint64(8, BigInt(off), true);
-    v.setBigUint64(16, BigInt(vaddr), true);
-    v.setBigUint64(24, BigInt(vaddr), true);
-    v.setBigUint64(32, BigInt(filesz), true);
-    v.setBigUint64(40, BigInt(memsz), true);
-    v.setBigUint64(48, BigInt(align), true);
-    return r;
-  };
+  const row = phdrRow;
   for (const r of rows) {
     const v = new DataView(r.buffer);
     if (v.getUint32(0, true) !== PT_PHDR) continue;
