@@ -1,6 +1,9 @@
 // Generates the x86-64 syscall number table from the installed kernel headers:
 //   packages/core/src/syscalls/table.ts   (TypeScript: name → number, max number)
 //   packages/core/native/syscall-names.h  (C: sysi_syscall_names[nr], SYSI_NSYSCALLS)
+// and the names of the x32 numbers (0x40000000 + n, from unistd_x32.h beside the header) as strace
+// 6.1 gives them: the x32 name, else the 64-bit name of n with "#64" (a 64-bit-only call made
+// with the x32 bit), else none (strace: syscall_0x4000…, left out of its -c table).
 //
 // Usage: bun scripts/gen-syscalls.ts [--header PATH] [--check]
 //   --header PATH  unistd_64.h to read (default: /usr/include/x86_64-linux-gnu/asm/unistd_64.h)
@@ -12,6 +15,9 @@ const DEFAULT_HEADER = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
 const ROOT = join(dirname(new URL(import.meta.url).pathname), "..");
 const TS_OUT = join(ROOT, "packages/core/src/syscalls/table.ts");
 const C_OUT = join(ROOT, "packages/core/native/syscall-names.h");
+
+/** The x32 syscall bit (__X32_SYSCALL_BIT). */
+export const X32_BIT = 0x40000000;
 
 export interface SyscallEntry {
   name: string;
@@ -35,6 +41,27 @@ export function parseUnistd(text: string): SyscallEntry[] {
   return out.sort((a, b) => a.nr - b.nr);
 }
 
+/** Parses `#define __NR_<name> (__X32_SYSCALL_BIT + <n>)` lines: entries with nr = n. */
+export function parseUnistdX32(text: string): SyscallEntry[] {
+  const out: SyscallEntry[] = [];
+  for (const m of text.matchAll(/^#define\s+__NR_([A-Za-z0-9_]+)\s+\(__X32_SYSCALL_BIT \+ (\d+)\)\s*$/gm))
+    out.push({ name: m[1] as string, nr: Number(m[2]) });
+  if (out.length === 0) throw new Error("no x32 __NR_ definitions found");
+  return out.sort((a, b) => a.nr - b.nr);
+}
+
+/**
+ * The name of x32 number X32_BIT + n for n in 0..max x32 n, as strace names it (null: none): the
+ * x32 name, else the 64-bit name of n (below 512, the 64-bit-only range) with "#64".
+ */
+export function x32Names(x64: SyscallEntry[], x32: SyscallEntry[]): (string | null)[] {
+  const max = x32[x32.length - 1]?.nr ?? -1;
+  const names: (string | null)[] = new Array(max + 1).fill(null);
+  for (const e of x64) if (e.nr < 512 && e.nr <= max) names[e.nr] = `${e.name}#64`;
+  for (const e of x32) names[e.nr] = e.name;
+  return names;
+}
+
 /** "6.1.187" from linux/version.h next to the header (or the system one), else "unknown". */
 export function kernelHeadersVersion(header: string): string {
   const v = join(dirname(dirname(dirname(header))), "linux/version.h");
@@ -47,7 +74,7 @@ export function kernelHeadersVersion(header: string): string {
   return `${code >> 16}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
 
-function renderTs(entries: SyscallEntry[], header: string, version: string): string {
+function renderTs(entries: SyscallEntry[], x32: (string | null)[], header: string, version: string): string {
   const max = entries[entries.length - 1]?.nr ?? 0;
   const lines = [
     "// GENERATED FILE, do not edit. Regenerate with: bun scripts/gen-syscalls.ts",
@@ -64,11 +91,19 @@ function renderTs(entries: SyscallEntry[], header: string, version: string): str
     "/** LINUX_VERSION_CODE of the kernel headers the table was generated from. */",
     `export const SYSCALL_HEADERS_VERSION = ${JSON.stringify(version)};`,
     "",
+    "/**",
+    " * Names of the x32 numbers 0x40000000 + n (index n) as strace 6.1 names them: the x32 name,",
+    ' * else the 64-bit name with "#64"; null: none. From unistd_x32.h beside the source header.',
+    " */",
+    "export const SYSCALL_X32_NAMES: readonly (string | null)[] = [",
+    ...x32.map((n) => `  ${n === null ? "null" : JSON.stringify(n)},`),
+    "];",
+    "",
   ];
   return lines.join("\n");
 }
 
-function renderC(entries: SyscallEntry[], header: string, version: string): string {
+function renderC(entries: SyscallEntry[], x32: (string | null)[], header: string, version: string): string {
   const max = entries[entries.length - 1]?.nr ?? 0;
   const lines = [
     "/* GENERATED FILE, do not edit. Regenerate with: bun scripts/gen-syscalls.ts",
@@ -81,6 +116,15 @@ function renderC(entries: SyscallEntry[], header: string, version: string): stri
     "",
     "static const char *const sysi_syscall_names[SYSI_NSYSCALLS] = {",
     ...entries.map((e) => `\t[${e.nr}] = "${e.name}",`),
+    "};",
+    "",
+    "/* sysi_x32_names[n] names the x32 number SYSI_X32_BIT + n as strace 6.1 does (the x32 name, else",
+    ' * the 64-bit name with "#64"), or NULL. Source: unistd_x32.h beside the header above. */',
+    `#define SYSI_X32_BIT 0x${X32_BIT.toString(16)}`,
+    `#define SYSI_NX32 ${x32.length}`,
+    "",
+    "static const char *const sysi_x32_names[SYSI_NX32] = {",
+    ...x32.flatMap((n, i) => (n === null ? [] : [`\t[${i}] = "${n}",`])),
     "};",
     "",
     "#endif",
@@ -110,10 +154,11 @@ function main(argv: string[]): number {
     }
   }
   const entries = parseUnistd(readFileSync(header, "utf8"));
+  const x32 = x32Names(entries, parseUnistdX32(readFileSync(join(dirname(header), "unistd_x32.h"), "utf8")));
   const version = kernelHeadersVersion(header);
   const outputs: [string, string][] = [
-    [TS_OUT, renderTs(entries, header, version)],
-    [C_OUT, renderC(entries, header, version)],
+    [TS_OUT, renderTs(entries, x32, header, version)],
+    [C_OUT, renderC(entries, x32, header, version)],
   ];
   if (check) {
     const stale = outputs.filter(([p, t]) => !existsSync(p) || readFileSync(p, "utf8") !== t).map(([p]) => p);

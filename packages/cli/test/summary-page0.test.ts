@@ -12,6 +12,7 @@ function stats(zpolinePatched: number | null): StatsSnapshot {
   return {
     version: 1,
     syscalls: [],
+    x32: [],
     other: { calls: 0, errors: 0 },
     strategies,
     modules: { planned: 3, unplanned: 0, corrupt: 0 },

@@ -23,7 +23,7 @@
 _Static_assert(sizeof(struct sysi_stats_slab) == 28672, "slab: 7 pages");
 _Static_assert(offsetof(struct sysi_stats_file, owners) == 28672, "owners at 28672");
 _Static_assert(offsetof(struct sysi_stats_file, slabs) == 32768, "slabs at 32768");
-_Static_assert(sizeof(struct sysi_stats_file) == 7372800, "stats file size");
+_Static_assert(sizeof(struct sysi_stats_file) == 7389184, "stats file size");
 
 void sysi_trace_clock(int clk, long *sec, long *nsec); /* trace-vdso.c */
 
@@ -137,7 +137,7 @@ static long count_shared(struct sysi_call *c)
 	struct sysi_stats_syscall *s;
 	long r;
 	int mine;
-	s = (unsigned long)c->nr < SYSI_STATS_NSYSCALLS ? &sysi_stats->syscalls[c->nr] : &sysi_stats->other;
+	s = sysi_stats_counter(c->nr); /* stats.c: its slot, its x32 slot, or other */
 	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
 	sysi_count_strategy(c);
 	r = sysi_perform_watched(c, &mine);

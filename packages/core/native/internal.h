@@ -116,6 +116,8 @@ long sysi_escape_exec(struct sysi_call *c);
 
 /* dispatch.c */
 int sysi_dispatch_impl(struct sysi_call *c);
+struct sysi_stats_syscall *sysi_stats_counter(long nr);
+const char *sysi_x32_name(long nr);
 void sysi_dispatch_setup(void);
 void sysi_count_strategy(const struct sysi_call *c);
 extern int sysi_fast_dispatch;

@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include "internal.h"
+#include "syscall-names.h"
+
+_Static_assert(SYSI_NX32 <= SYSI_STATS_NX32, "an x32 slot for every named x32 number");
 
 SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
 static const char *unpatched_file, *unpatched_id;
@@ -145,4 +148,29 @@ int sysi_report_line(const char *line, size_t n)
 		w = raw3(__NR_write, fd, line, n);
 	raw1(__NR_close, fd);
 	return w == (long)n;
+}
+
+/*
+ * strace 6.1's name for the x32 call nr (SYSI_X32_BIT + n; the kernel reads the low 32 bits of
+ * rax as an int, and the dispatcher passes that int): the x32 name, or the 64-bit name with
+ * "#64" for a number only 64-bit calls have. Null for every other number.
+ */
+const char *sysi_x32_name(long nr)
+{
+	if (nr < SYSI_X32_BIT || nr >= SYSI_X32_BIT + SYSI_NX32)
+		return 0;
+	return sysi_x32_names[nr - SYSI_X32_BIT];
+}
+
+/*
+ * The totals' counter of nr: its slot (0..1023), its x32 slot when strace names it (strace -c
+ * counts x32 calls in a table of their own), else `other`.
+ */
+struct sysi_stats_syscall *sysi_stats_counter(long nr)
+{
+	if ((unsigned long)nr < SYSI_STATS_NSYSCALLS)
+		return &sysi_stats->syscalls[nr];
+	if (sysi_x32_name(nr))
+		return &sysi_stats->x32[nr - SYSI_X32_BIT];
+	return &sysi_stats->other;
 }

@@ -11,6 +11,7 @@
 
 int sysi_trace_strlen = 32;
 
+#define SYSI_X32_BIT_ 0x40000000L /* __X32_SYSCALL_BIT */
 #define PATH_MAX_ 4095 /* as strace: PATH_MAX with its NUL */
 #define O_ACCMODE_ 3
 #define O_CREAT_ 0100
@@ -22,11 +23,49 @@ int sysi_trace_strlen = 32;
 #define CLONE_SETTLS_ 0x00080000UL
 #define CLONE_PIDFD_ 0x00001000UL
 
+/*
+ * An x32 call whose x32 name is the 64-bit name of its low number (a call the kernel's x32 table
+ * shares with the 64-bit one: getpid is 0x40000027): that number, which strace decodes it as.
+ * Else nr.
+ */
+static long x32_common(long nr)
+{
+	const char *x = sysi_x32_name(nr), *n;
+	if (!x)
+		return nr;
+	n = sysi_syscall_name(nr - SYSI_X32_BIT_);
+	return n && !sysi_strcmp(n, x) ? nr - SYSI_X32_BIT_ : nr;
+}
+
 static const struct sysi_sc_desc *desc_of(long nr)
 {
+	nr = x32_common(nr);
 	if (nr < 0 || (unsigned long)nr >= SYSI_NDESCS || !sysi_syscall_name(nr))
 		return 0;
 	return &sysi_sc_descs[nr];
+}
+
+/*
+ * The argument count of an x32 call strace names but sysi does not decode (a 64-bit-only
+ * number, "rt_sigaction#64"; an x32 compat call, rt_sigaction at 0x40000200): that of the
+ * 64-bit call of the same name; -1 for any other number.
+ */
+static int x32_nargs(long nr)
+{
+	const char *x = sysi_x32_name(nr), *n;
+	size_t len;
+	if (!x)
+		return -1;
+	len = sysi_strlen(x);
+	if (len > 3 && !sysi_strcmp(x + len - 3, "#64")) /* the 64-bit call nr - SYSI_X32_BIT_ */
+		nr -= SYSI_X32_BIT_;
+	else
+		for (nr = 0; nr < (long)SYSI_NDESCS; nr++)
+			if ((n = sysi_syscall_name(nr)) && !sysi_strcmp(n, x))
+				break;
+	if (nr < 0 || (unsigned long)nr >= SYSI_NDESCS || !sysi_syscall_name(nr))
+		return -1;
+	return sysi_sc_descs[nr].nargs;
 }
 
 int sysi_decode_arg32(long nr, int i, int *is_signed)
@@ -47,9 +86,11 @@ unsigned sysi_decode_classes(long nr)
 void sysi_decode_name(struct sb *b, long nr)
 {
 	const char *name = sysi_syscall_name(nr);
+	if (!name) /* from strace's x32 table: getpid (0x40000027), rt_sigaction#64 (0x4000000d) */
+		name = sysi_x32_name(nr);
 	if (name) {
 		sb_puts(b, name);
-	} else { /* as strace names it: syscall_0x40000027, syscall_0xffffffffffffffff */
+	} else { /* as strace names it: syscall_0x40000258, syscall_0xffffffffffffffff */
 		sb_puts(b, "syscall_");
 		sb_hex(b, (unsigned long)nr);
 	}
@@ -93,6 +134,10 @@ static void put_buf(struct sb *b, unsigned long a, unsigned long len, int hex)
 	char *buf = sysi_trace_scratch(&n);
 	if (!a && len) {
 		sb_puts(b, "NULL");
+		return;
+	}
+	if (sysi_peek_x32 && (a >> 32)) { /* strace checks the address even for 0 bytes */
+		sb_hex(b, a);
 		return;
 	}
 	if (lim > n)
@@ -1054,15 +1099,32 @@ static void put_socket_proto(struct sb *b, long fam, unsigned long p)
 	sb_dec(b, (int)p);
 }
 
+static void decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre);
+
+/*
+ * strace reads an x32 call's memory as an x32 process's: through 32-bit pointers, so a pointer
+ * above 4 GiB prints as its address (write(1, 0x562e646a2004, 0)); trace-mem.c.
+ */
 void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)
+{
+	sysi_peek_x32 = c->nr >= SYSI_X32_BIT_ && c->nr < 2 * SYSI_X32_BIT_;
+	decode_args(b, c, r, known, pre);
+	sysi_peek_x32 = 0;
+}
+
+static void decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
 	int n;
-	if (!d || d->nargs < 0) { /* outside the table: six raw arguments */
-		for (int i = 0; i < 6; i++) {
+	if (!d || d->nargs < 0) { /* outside the table: six raw arguments (an x32 call: its count) */
+		n = d ? -1 : x32_nargs(c->nr);
+		for (int i = 0; i < (n < 0 ? 6 : n); i++) {
 			if (i)
 				sb_puts(b, ", ");
-			sb_hex(b, (unsigned long)c->args[i]);
+			if (c->args[i]) /* strace's printargs: %#lx, which prints 0 as 0 */
+				sb_hex(b, (unsigned long)c->args[i]);
+			else
+				sb_putc(b, '0');
 		}
 		return;
 	}
@@ -1107,7 +1169,16 @@ void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known
 }
 
 /* Values a call reads through a pointer that the call then overwrites (socklen_t *), taken before it. */
+static void decode_pre(const struct sysi_call *c, long *pre);
+
 void sysi_decode_pre(const struct sysi_call *c, long *pre)
+{
+	sysi_peek_x32 = c->nr >= SYSI_X32_BIT_ && c->nr < 2 * SYSI_X32_BIT_;
+	decode_pre(c, pre);
+	sysi_peek_x32 = 0;
+}
+
+static void decode_pre(const struct sysi_call *c, long *pre)
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
 	if (c->nr == __NR_clone3) {

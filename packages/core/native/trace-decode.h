@@ -33,6 +33,8 @@ void sb_signame(struct sb *b, long sig, int with_sig); /* SIGINT / INT, SIGRTMIN
 void sb_errno(struct sb *b, long err);                 /* ENOENT (No such file or directory) */
 
 /* trace-mem.c: read the program's memory without faulting: bytes read (< n at an unreadable page) */
+/* 1 while an x32 call is decoded: addresses above 4 GiB read as unreadable (strace) */
+extern __thread int sysi_peek_x32 __attribute__((tls_model("initial-exec")));
 size_t sysi_peek(void *dst, unsigned long src, size_t n);
 /* a NUL-terminated string of at most n bytes: its length, -1 if unreadable before the NUL;
  * *cut = 1 when no NUL came within n bytes */

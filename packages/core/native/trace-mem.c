@@ -12,6 +12,8 @@
 #define MAX_SPLIT 8
 
 static long self_pid; /* 0: ask the kernel (again after fork) */
+/* 1 while an x32 call is decoded: its pointers are 32 bits, as strace reads them */
+__thread int sysi_peek_x32 __attribute__((tls_model("initial-exec")));
 
 void sysi_peek_atfork(void)
 {
@@ -27,6 +29,8 @@ static size_t peek_some(void *dst, unsigned long src, size_t n)
 	if (!n)
 		return 0;
 	if (src + n < src) /* wraps around the address space */
+		return 0;
+	if (sysi_peek_x32 && (src >> 32)) /* no x32 pointer (strace's umoven: -1) */
 		return 0;
 	while (left && k < MAX_SPLIT) {
 		unsigned long chunk = PAGE - (a & (PAGE - 1));

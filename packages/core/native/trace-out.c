@@ -241,6 +241,8 @@ static int status_shown(long r, int known)
 static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r, int known)
 {
 	const char *name = sysi_syscall_name(c->nr);
+	if (!name) /* strace's x32 name: getpid, rt_sigaction#64 */
+		name = sysi_x32_name(c->nr);
 	sb_puts(b, "{\"pid\":");
 	sb_dec(b, tid);
 	sb_puts(b, ",\"nr\":");
@@ -248,7 +250,7 @@ static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r,
 	sb_puts(b, ",\"name\":");
 	if (name) {
 		sb_putc(b, '"');
-		sb_puts(b, name); /* names are [a-z0-9_] */
+		sb_puts(b, name); /* names are [a-z0-9_#] */
 		sb_putc(b, '"');
 	} else {
 		sb_puts(b, "null");

@@ -89,15 +89,29 @@ export interface CountRow {
   usecsPerCall: number | null;
 }
 
-/** The row name of the calls whose numbers lie above the table (x32 numbers among them). */
+/** The row name of the calls whose numbers lie above the table (x32 numbers strace does not name among them). */
 export const OTHER_ROW = "other";
 
-function countRows(stats: StatsSnapshot): { rows: CountRow[]; total: Omit<CountRow, "name" | "nr">; timed: boolean } {
-  const used: { nr: number; name?: string | null; calls: number; errors: number; nanos?: number }[] =
-    stats.syscalls.filter((s) => s.calls > 0);
+/** strace -c's line before the table of the x32 calls (strace 6.1, count.c). */
+export const X32_TABLE_TITLE = "System call usage summary for x32 mode:";
+
+type Counted = { nr: number; name?: string | null; calls: number; errors: number; nanos?: number };
+
+/** The rows of the 64-bit table: named numbers, and `other`. */
+function mainCounts(stats: StatsSnapshot): Counted[] {
+  const used: Counted[] = stats.syscalls.filter((s) => s.calls > 0);
   // numbers the stats table has no slot for are counted together; they are calls all the same
   // (issue 17: they belong in the table and the total)
   if (stats.other.calls > 0) used.push({ nr: -1, name: OTHER_ROW, ...stats.other });
+  return used;
+}
+
+/** The rows of the x32 table: x32 calls by strace's x32 names (strace -c counts them apart). */
+function x32Counts(stats: StatsSnapshot): Counted[] {
+  return (stats.x32 ?? []).filter((s) => s.calls > 0);
+}
+
+function countRows(used: Counted[]): { rows: CountRow[]; total: Omit<CountRow, "name" | "nr">; timed: boolean } {
   const timed = used.some((s) => (s.nanos ?? 0) > 0);
   const totalNs = used.reduce((n, s) => n + (s.nanos ?? 0), 0);
   const time = (ns: number, calls: number) =>
@@ -129,7 +143,9 @@ function countRows(stats: StatsSnapshot): { rows: CountRow[]; total: Omit<CountR
 
 /** `escapes`: what ran uninstrumented (escapes.ts), when the run knows it (`sysi run`). */
 export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: EscapeReport) {
-  const { rows: syscalls, total } = countRows(stats);
+  const { rows: syscalls, total } = countRows(mainCounts(stats));
+  const x32 = x32Counts(stats);
+  const x32Rows = x32.length === 0 ? null : countRows(x32);
   const strategies: Record<string, number> = {};
   const paths = Object.entries(stats.strategies).filter(([name]) => !name.startsWith(MISSED));
   for (const [name, s] of paths) strategies[name] = s.calls;
@@ -138,6 +154,15 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: Esc
     chain: run.chain.spec,
     syscalls,
     total: { ...total, ...(total.percentTime === null ? {} : { percentTime: 100 }) },
+    // strace -c's table "for x32 mode", when the program made x32 calls strace names
+    ...(x32Rows === null
+      ? {}
+      : {
+          x32: {
+            syscalls: x32Rows.rows,
+            total: { ...x32Rows.total, ...(x32Rows.total.percentTime === null ? {} : { percentTime: 100 }) },
+          },
+        }),
     strategies,
     sites: Object.fromEntries(
       paths.map(([name, s]) => [name, { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched }]),
@@ -231,7 +256,22 @@ export function missedError(stats: StatsSnapshot): string | null {
  * the three time columns hold "-" and one line says so.
  */
 export function countTable(stats: StatsSnapshot): string[] {
-  const { rows, total, timed } = countRows(stats);
+  const main = countRows(mainCounts(stats));
+  const x32 = x32Counts(stats);
+  // strace -c prints the x32 calls in a second table under a title of its own
+  const lines = tableLines(main.rows, main.total, main.timed);
+  if (x32.length > 0) {
+    const t = countRows(x32);
+    lines.push(X32_TABLE_TITLE, ...tableLines(t.rows, t.total, t.timed));
+  }
+  if (!main.timed)
+    lines.push(
+      "sysi: time columns not measured: `sysi run -w` times each call (wall clock, as strace -c -w), at two clock reads per call",
+    );
+  return lines;
+}
+
+function tableLines(rows: CountRow[], total: Omit<CountRow, "name" | "nr">, timed: boolean): string[] {
   // strace widens the rule past the longest name (sched_getaffinity: 18 dashes), 16 at least
   const w = Math.max(16, ...rows.map((r) => r.name.length + 1));
   const cells = (r: Omit<CountRow, "name" | "nr">, name: string, pct?: string) =>
@@ -247,9 +287,5 @@ export function countTable(stats: StatsSnapshot): string[] {
   const lines = ["% time     seconds  usecs/call     calls    errors syscall", rule];
   for (const r of rows) lines.push(cells(r, r.name));
   lines.push(rule, cells(total, "total", timed ? "100.00" : "-"));
-  if (!timed)
-    lines.push(
-      "sysi: time columns not measured: `sysi run -w` times each call (wall clock, as strace -c -w), at two clock reads per call",
-    );
   return lines;
 }

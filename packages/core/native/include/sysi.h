@@ -335,11 +335,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  * execve) stay owned: a READER ADDS EVERY SLAB WHOSE OWNER IS NOT 0 to the totals. A claimer
  * that finds no free slab takes over the slabs of dead threads (tgkill(pid, tid, 0) = ESRCH;
  * tid -1 while it merges them); a thread that finds none counts with atomic adds on the totals.
- * Everything else (other, strategy slots' calls from the trace hook, sigreturns, EPIPE errors)
- * is added atomically to the totals.
+ * Everything else (other, x32, strategy slots' calls from the trace hook, sigreturns, EPIPE
+ * errors) is added atomically to the totals.
  */
 #define SYSI_STATS_MAGIC "SYSISTA"     /* 8 bytes with the NUL */
-#define SYSI_STATS_VERSION 2
+#define SYSI_STATS_VERSION 3
 #define SYSI_STATS_NSYSCALLS 1024      /* per-syscall slots for nr 0..1023 */
 #define SYSI_STATS_NSTRATEGIES 16
 #define SYSI_STATS_NAME_MAX 32         /* strategy name bytes, NUL included */
@@ -383,7 +383,7 @@ struct sysi_stats_slab { /* 28672 bytes (7 pages): one thread's counts, added to
 struct sysi_stats_file {
 	char magic[8];             /* SYSI_STATS_MAGIC */
 	uint32_t version;          /* SYSI_STATS_VERSION */
-	uint32_t size;             /* sizeof(struct sysi_stats_file) == 7372800 */
+	uint32_t size;             /* sizeof(struct sysi_stats_file) == 7389184 */
 	uint64_t processes;        /* process images set up by libsysi (one per exec) */
 	uint64_t forks;            /* child processes that returned from fork/clone without CLONE_VM
 				    * through the dispatcher */
@@ -392,17 +392,22 @@ struct sysi_stats_file {
 	uint64_t plans_corrupt;    /* plan files rejected by validation (never applied) */
 	uint64_t sites_unpatched;  /* planned sites left unpatched (every option refused/mismatched) */
 	uint64_t reserved[2];      /* 0 */
-	struct sysi_stats_syscall other; /* syscalls with nr outside 0..1023 */
+	struct sysi_stats_syscall other; /* syscalls with nr outside 0..1023 and no x32 slot */
 	struct sysi_stats_syscall syscalls[SYSI_STATS_NSYSCALLS];
 	struct sysi_stats_strategy strategies[SYSI_STATS_NSTRATEGIES];
 	/* v2: */
 	uint64_t nanos[SYSI_STATS_NSYSCALLS]; /* wall-clock ns inside the calls, per nr (count hook
 					       * with SYSI_COUNT_TIME=1; 0 without) */
 	uint64_t other_nanos;      /* the same for `other` */
+#define SYSI_STATS_NX32 1024          /* x32 slots: nr 0x40000000 + 0..1023 */
 	uint8_t pad[2712];         /* 0; owners start at 28672 */
 	struct sysi_stats_slab_owner owners[SYSI_STATS_NSLABS];
 	struct sysi_stats_slab slabs[SYSI_STATS_NSLABS]; /* at 32768 */
-}; /* 7372800 bytes */
+	/* v3: */
+	struct sysi_stats_syscall x32[SYSI_STATS_NX32]; /* at 7372800: x32 calls 0x40000000 + i that
+							 * strace names (its x32 table, "#64"
+							 * names included); totals only */
+}; /* 7389184 bytes */
 
 /* ------------------------------------------------------------------ MODULE KEY */
 /*

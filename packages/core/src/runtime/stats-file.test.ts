@@ -13,11 +13,11 @@ describe("stats file", () => {
     const p = join(dir, "a");
     createStatsFile(p);
     const b = readFileSync(p);
-    expect(b.length).toBe(7372800); // sizeof(struct sysi_stats_file), sysi.h
-    expect(STATS_FILE_SIZE).toBe(7372800);
+    expect(b.length).toBe(7389184); // sizeof(struct sysi_stats_file), sysi.h
+    expect(STATS_FILE_SIZE).toBe(7389184);
     expect(b.subarray(0, 8).toString("latin1")).toBe("SYSISTA\0");
     const s = readStatsFile(p);
-    expect(s).toMatchObject({ version: 2, syscalls: [], strategies: {}, processes: 0, forks: 0 });
+    expect(s).toMatchObject({ version: 3, syscalls: [], x32: [], strategies: {}, processes: 0, forks: 0 });
   });
 
   it("reads counters at the offsets libsysi writes", () => {
@@ -32,6 +32,9 @@ describe("stats file", () => {
     dv.setBigUint64(80, 7n, true); // other.calls
     dv.setBigUint64(96 + 1 * 16, 10n, true); // write calls
     dv.setBigUint64(96 + 1 * 16 + 8, 1n, true); // write errors
+    dv.setBigUint64(7372800 + 39 * 16, 4n, true); // x32[39] calls (0x40000027: getpid)
+    dv.setBigUint64(7372800 + 39 * 16 + 8, 4n, true); // x32[39] errors
+    dv.setBigUint64(7372800 + 13 * 16, 1n, true); // x32[13] calls (a 64-bit-only number)
     const st = 96 + 1024 * 16 + 80; // strategies[1]
     dv.setUint32(st, 2, true);
     b.set(new TextEncoder().encode("ud2"), st + 8);
@@ -46,6 +49,10 @@ describe("stats file", () => {
     expect(s.modules).toEqual({ planned: 5, unplanned: 0, corrupt: 1 });
     expect(s.other).toEqual({ calls: 7, errors: 0, nanos: 0 });
     expect(s.syscalls).toEqual([{ nr: 1, name: "write", calls: 10, errors: 1, nanos: 0 }]);
+    expect(s.x32).toEqual([
+      { nr: 0x4000000d, name: "rt_sigaction#64", calls: 1, errors: 0 },
+      { nr: 0x40000027, name: "getpid", calls: 4, errors: 4 },
+    ]);
     expect(s.strategies).toEqual({ ud2: { calls: 11, patched: 12, fellThrough: 13, mismatched: 14 } });
   });
 
@@ -84,7 +91,7 @@ describe("stats file", () => {
   it("rejects a wrong size, magic or version with STATS_FILE_BAD", () => {
     const good = new Uint8Array(STATS_FILE_SIZE);
     good.set(new TextEncoder().encode("SYSISTA"), 0);
-    new DataView(good.buffer).setUint32(8, 2, true);
+    new DataView(good.buffer).setUint32(8, 3, true);
     new DataView(good.buffer).setUint32(12, STATS_FILE_SIZE, true);
     expect(() => parseStatsFile(good)).not.toThrow();
     const cases = [good.subarray(0, 100), Uint8Array.from(good).fill(0x41, 0, 7), Uint8Array.from(good).fill(9, 8, 9)];

@@ -7,20 +7,24 @@
  *   | nanos[1024] (8 each) | other nanos (8) | pad to 28672
  *   | slab owners[256] (16 each: tid i32, pid i32, reserved)                              32768
  *   | slabs[256] (28672 each: strategy calls[16] (8 each), reserved 128,
- *                 syscalls[1024] (16 each), nanos[1024] (8 each), pad)              = 7372800 bytes
+ *                 syscalls[1024] (16 each), nanos[1024] (8 each), pad)                7372800
+ *   | x32[1024] (16 each: the calls 0x40000000 + i strace names, totals only)    = 7389184 bytes
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { FileError, SysiError } from "../errors.ts";
 import { createExclusive, writeAll } from "../safe-write.ts";
-import { SYSCALL_NUMBERS } from "../syscalls/table.ts";
+import { SYSCALL_NUMBERS, SYSCALL_X32_NAMES } from "../syscalls/table.ts";
 
 export const STATS_MAGIC = "SYSISTA";
-export const STATS_VERSION = 2;
+export const STATS_VERSION = 3;
 export const STATS_NSYSCALLS = 1024;
 export const STATS_NSTRATEGIES = 16;
 export const STATS_NAME_MAX = 32;
 export const STATS_NSLABS = 256;
+export const STATS_NX32 = 1024;
+/** The x32 syscall bit: x32 call n has number X32_BIT + n. */
+const X32_BIT = 0x40000000;
 const SYSCALL_SIZE = 16;
 const STRATEGY_SIZE = 80;
 const SLAB_SIZE = 28672;
@@ -43,8 +47,9 @@ const OFF = {
   otherNanos: 17760 + STATS_NSYSCALLS * 8,
   owners: 28672,
   slabs: 32768,
+  x32: 32768 + STATS_NSLABS * SLAB_SIZE,
 } as const;
-export const STATS_FILE_SIZE = OFF.slabs + STATS_NSLABS * SLAB_SIZE;
+export const STATS_FILE_SIZE = OFF.x32 + STATS_NX32 * SYSCALL_SIZE;
 
 const STATE_READY = 2;
 
@@ -73,7 +78,12 @@ export interface StatsSnapshot {
   version: number;
   /** Syscalls with at least one call, by number (nr 0..1023). */
   syscalls: SyscallCount[];
-  /** Calls with a number outside 0..1023, bucketed. */
+  /**
+   * x32 calls (nr 0x40000000 + n) with at least one call, named as strace 6.1 names them in its
+   * table "for x32 mode" (`getpid`, `rt_sigaction#64`).
+   */
+  x32: SyscallCount[];
+  /** Calls with a number outside 0..1023 and no x32 name, bucketed. */
   other: { calls: number; errors: number; nanos?: number };
   strategies: Record<string, StrategyCounts>;
   modules: { planned: number; unplanned: number; corrupt: number };
@@ -169,6 +179,12 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
     const n = calls[nr] ?? 0;
     if (n > 0) syscalls.push({ nr, name: syscallName(nr), calls: n, errors: errors[nr] ?? 0, nanos: nanos[nr] ?? 0 });
   }
+  const x32: SyscallCount[] = [];
+  for (let i = 0; i < STATS_NX32; i++) {
+    const n = u64(dv, OFF.x32 + i * SYSCALL_SIZE);
+    const name = SYSCALL_X32_NAMES[i] ?? null;
+    if (n > 0) x32.push({ nr: X32_BIT + i, name, calls: n, errors: u64(dv, OFF.x32 + i * SYSCALL_SIZE + 8) });
+  }
   const strategies: Record<string, StrategyCounts> = {};
   for (let i = 0; i < STATS_NSTRATEGIES; i++) {
     const off = OFF.strategies + i * STRATEGY_SIZE;
@@ -186,6 +202,7 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
   return {
     version,
     syscalls,
+    x32,
     other: { calls: u64(dv, OFF.other), errors: u64(dv, OFF.other + 8), nanos: u64(dv, OFF.otherNanos) },
     strategies,
     modules: {

@@ -3,7 +3,8 @@
  * kernel reads the low 32 bits of rax as an int, so a number with bits set above bit 31 whose
  * low half is a syscall runs that syscall ((1 << 32) | 39 is getpid), and every other number
  * (>= the table size, negative as an int, the x32 bit 0x40000000 on a kernel without x32)
- * fails with ENOSYS. zpoline's `call *%rax` goes to address rax for such numbers, and its
+ * fails with ENOSYS. strace names x32 numbers from its x32 table: 0x40000000 | 39 is getpid,
+ * | 512 rt_sigaction (x32's own), | 13 rt_sigaction#64 (a 64-bit-only number), | 600 none. zpoline's `call *%rax` goes to address rax for such numbers, and its
  * runtime recovers from the fault: so the second pass blocks SIGSEGV and installs a handler of
  * its own, which must change nothing (natively no fault happens at all). Last, handlers for
  * SIGUSR1, SIGILL and SIGTRAP installed through rt_sigaction with bit 32 of the number set are
@@ -27,6 +28,7 @@ static const unsigned long nrs[] = {
 	(1UL << 32) | SYS_getpid, (1UL << 63) | SYS_getppid, 0xffffffff00000000UL | SYS_getppid,
 	(1UL << 47) | SYS_getpid, 0x40000000UL, 0x40000000UL | SYS_getpid, 0x40000000UL | 512,
 	0x40000000UL | 547, (1UL << 32) | 0x40000000UL | SYS_getpid, 512, 547, 1023, 1024,
+	0x40000000UL | SYS_rt_sigaction, 0x40000000UL | 600, 0x40000000UL | 1023, 0x40000000UL | 1024,
 };
 
 /* one syscall instruction, the number in a register: no static number at this site */
