@@ -216,3 +216,15 @@ void sysi_modules_atfork(void)
 {
 	mod_lock = 0;
 }
+
+/* sud.c's lazy patching: the same lock as a batch, never waited for (it runs in a signal
+ * handler that may have interrupted a batch on its own thread): 1 taken, 0 busy */
+int sysi_modules_trylock(void)
+{
+	return !__atomic_exchange_n(&mod_lock, 1, __ATOMIC_ACQUIRE);
+}
+
+void sysi_modules_unlock(void)
+{
+	sysi_unlock(&mod_lock);
+}

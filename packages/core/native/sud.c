@@ -87,6 +87,7 @@ static void prog_sigsys(struct sysi_call *c)
 	si.si_call_addr = (void *)(c->site + 2);
 	si.si_syscall = (int)c->nr;
 	si.si_arch = AUDIT_ARCH_X86_64_;
+	sysi_sud_tls.emulated = (uintptr_t)si.si_call_addr; /* sud_trap: the program's signal */
 	sysi_runtime_work(1);
 	raw4(__NR_rt_tgsigqueueinfo, raw0(__NR_getpid), raw0(__NR_gettid), SIGSYS, &si);
 	sysi_runtime_work(0);
@@ -173,8 +174,14 @@ static int sud_trap(int sig, void *info, void *ucontext)
 		g[REG_RAX] = sysi_sud_int80(g);
 		return 1;
 	}
-	if (p[0] != 0x0f || p[1] != 0x05) /* not a `syscall` there now (rewritten meanwhile) */
-		return 0;
+	if (p[0] != 0x0f || p[1] != 0x05) {
+		/* not a `syscall` there now: the program's own SIGSYS (emulated), or bytes rewritten
+		 * meanwhile; rewritten by sud-lazy.c after the kernel ran the old ones: ours */
+		if (sysi_sud_tls.emulated == ret || !sysi_sud_lazy_has(ret - 2)) {
+			sysi_sud_tls.emulated = 0;
+			return 0;
+		}
+	}
 	c.nr = (int)g[REG_RAX]; /* as the kernel reads it */
 	c.site = ret - 2;
 	if (sysi_sud_tls.prog_on && prog_blocks(&c))
@@ -197,6 +204,8 @@ static int sud_trap(int sig, void *info, void *ucontext)
 		} else if (c.nr == __NR_sigaltstack && c.ret == 0) {
 			raw2(__NR_sigaltstack, 0, &uc->uc_stack);
 		}
+		if (p[0] == 0x0f && p[1] == 0x05)
+			sysi_sud_lazy(c.site, sysi_rts[sud_id].stats_slot);
 		return 1;
 	}
 	/* in context (clone with a new stack, clone3, vfork, rt_sigreturn): the dispatcher let the
@@ -270,6 +279,7 @@ __attribute__((constructor(102))) static void sysi_sud_init(void)
 	if (sysi_claim_signal(SIGSYS, sud_trap) < 0)
 		sysi_die("--complete: cannot claim SIGSYS");
 	sysi_runtime_work(0);
+	sysi_sud_lazy_setup();
 	sysi_sud_tls.armed = 0;
 	sysi_sud_arm_thread();
 	if (sysi_sud_tls.armed != 1)

@@ -15,6 +15,7 @@ struct sysi_sud_tls {
 	char armed;            /* 0 not armed (new thread, fork child), 1 armed, 2 arming failed */
 	char prog_on;          /* the program armed SUD of its own on this thread (emulated) */
 	char reserved[5];
+	uintptr_t emulated;    /* si_call_addr of the program's SIGSYS prog_sigsys queued, or 0 */
 	uintptr_t prog_lo;     /* the program's allowed region and selector */
 	uintptr_t prog_len;
 	const volatile char *prog_sel;
@@ -41,6 +42,15 @@ int sysi_sud_dispatch(struct sysi_call *c, int (*plain)(struct sysi_call *));
 long sysi_sud_prctl(struct sysi_call *c);
 /* dispatch.c: a fork child (SUD is not inherited) */
 void sysi_sud_atfork(void);
+
+/* modules.c: the module lock, for lazy patching (sud.c) without waiting: 1 taken, 0 busy */
+int sysi_modules_trylock(void);
+void sysi_modules_unlock(void);
+
+/* sud-lazy.c: lazy patching of catch-all sites (SYSI_LAZY) */
+void sysi_sud_lazy_setup(void);                 /* from sysi_sud_init, after the runtimes */
+void sysi_sud_lazy(uintptr_t site, int stats_slot); /* after a completed catch-all call */
+int sysi_sud_lazy_has(uintptr_t site);          /* site was patched lazily (any thread) */
 
 /* signal.c: a program signal handler runs with the selector blocking, whatever it was */
 static inline char sysi_sud_handler_begin(void)

@@ -31,7 +31,13 @@ export const RUNTIME_VARS = [
  * the hook where dlopen puts it): `sysi env` prints SYSI_HOOK_LOW=1, which is the chain's to
  * decide (registry.ts hookLowEnv).
  */
-export const RUNTIME_KNOBS = ["SYSI_DEBUG", "SYSI_MARKER", "SYSI_UD2_SIGRETURN", "SYSI_ZPOLINE_XONLY"] as const;
+export const RUNTIME_KNOBS = [
+  "SYSI_DEBUG",
+  "SYSI_MARKER",
+  "SYSI_UD2_SIGRETURN",
+  "SYSI_ZPOLINE_XONLY",
+  "SYSI_LAZY",
+] as const;
 
 /** LD_PRELOAD without libsysi (entries are separated by colons or spaces, as ld.so reads it). */
 export function preloadWithoutSysi(value: string | undefined): string | undefined {

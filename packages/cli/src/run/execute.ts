@@ -12,7 +12,7 @@ import { isAbsolute, join } from "node:path";
 import { SysiError } from "@sysi/core/errors";
 import { fileIdOf, openPrivateStatsFile, readStatsFd, type StatsSnapshot } from "@sysi/core/runtime";
 import { writeStderr } from "../format-error.ts";
-import type { RegistryConfig } from "../registry.ts";
+import type { ChainElement, RegistryConfig } from "../registry.ts";
 import {
   exitError,
   exitGaps,
@@ -169,7 +169,10 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     env.SYSI_PLAN_SOCK = sockPath;
     // the passthrough hook's fast path never enters the runtime: keep execs visible where it matters
     if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
-    if (flags.complete === true) env.SYSI_COMPLETE = "1";
+    if (flags.complete === true) {
+      env.SYSI_COMPLETE = "1";
+      env.SYSI_LAZY ??= lazyForm(prepared.chain.entries);
+    }
     const trace = flags.hook === "trace";
     if (flags.hook === "count" && flags.wallClock === true) env.SYSI_COUNT_TIME = "1";
     // a static program runs as its patched copy (argv[0] stays the caller's word), unless it
@@ -342,4 +345,18 @@ async function guardTraceFd(env: Record<string, string>): Promise<void> {
   const asked = (env.SYSI_FILTER as string).split(",");
   env.SYSI_TRACE_ONLY = asked.join(",");
   env.SYSI_FILTER = [...new Set([...asked, ...guarded.filter((n) => n !== null).map(String)])].join(",");
+}
+
+/**
+ * SYSI_LAZY for `--complete` (sud-lazy.c): the 2-byte form the catch-all patches its file-backed
+ * sites with — the chain's ud2 variant (named, or the strategy's default: this host's cheapest
+ * trap), whose path is cheaper than the catch-all's SIGSYS; "off" without ud2 in the chain.
+ * zpoline's `call *%rax` is only on request (SYSI_LAZY=zpoline): nothing proves [rsp-8] dead
+ * at a site found at run time.
+ */
+function lazyForm(chain: readonly ChainElement[]): string {
+  const ud2 = chain.find((c) => c.entry.name === "ud2");
+  if (ud2 === undefined) return "off";
+  const variant = ud2.options.variant ?? ud2.entry.strategy.variants?.[0]?.name ?? "ud2";
+  return `ud2:${variant}`;
 }

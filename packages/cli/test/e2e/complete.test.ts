@@ -7,6 +7,13 @@
  * rt_sigreturn sysi's. Calls from run-time generated code are also checked against a native
  * `strace -f -c` of the program alone (they are not the loader's, so the numbers must be equal),
  * and the summary must say they came through the catch-all.
+ *
+ * Lazy patching (sud-lazy.c): a site in a file-backed, read-only mapping no plan reaches
+ * (fixtures/complete/lazy.c maps its code from a file itself) is patched by the catch-all's
+ * first call with the chain's ud2 variant (or zpoline's `call *%rax` with SYSI_LAZY=zpoline):
+ * counts = strace, the summary's "sites patched lazily", and per path the first call through
+ * the catch-all and every other through the strategy (two runs of different lengths differ
+ * only in the strategy's calls; with SYSI_LAZY=off only in the catch-all's).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -35,7 +42,7 @@ beforeAll(() => {
     if (r.exitCode !== 0) throw new Error(r.stderr.toString());
   };
   for (const n of ["jit", "seccomp", "ownsud", "int80"]) build(["-o", bin(n), join(FIX, `${n}.c`)]);
-  build(["-pthread", "-o", bin("forkexec"), join(FIX, "forkexec.c")]);
+  for (const n of ["forkexec", "lazy"]) build(["-pthread", "-o", bin(n), join(FIX, `${n}.c`)]);
   build(["-shared", "-fPIC", "-o", bin("librawlib.so"), join(FIX, "rawlib.c")]);
 });
 
@@ -63,6 +70,8 @@ interface Case {
   native?: string[];
   /** The summary's catch-all count is at least this. */
   catchAll?: number;
+  /** The summary's count of sites patched lazily is at least this. */
+  lazily?: number;
   /** The program handles SIGSYS of its own (its SUD): those frames are the program's. */
   ownSigsys?: boolean;
 }
@@ -90,6 +99,13 @@ const CASES: Case[] = [
   },
   { name: "hard case: its own seccomp filter (EPERM and SIGSYS traps)", cmd: () => [bin("seccomp")], catchAll: 2 },
   { name: "hard case: Syscall User Dispatch of its own", cmd: () => [bin("ownsud")], ownSigsys: true },
+  {
+    name: "a file-backed site no plan reaches, patched lazily (two threads)",
+    cmd: () => [bin("lazy"), join(dir, "lazy-code"), "300"],
+    native: ["getppid"],
+    catchAll: 1,
+    lazily: 1,
+  },
   {
     name: "hard case: fork + exec, a thread, generated code in each",
     cmd: () => [bin("forkexec")],
@@ -137,7 +153,7 @@ describe(`sysi run --complete --hook count = strace${why ? ` (skipped: ${why})` 
       const report = JSON.parse(readFileSync(out, "utf8")) as {
         syscalls: { name: string; calls: number; errors: number }[];
         strategies: Record<string, number>;
-        complete: { catchAll: number; missed: Record<string, number> };
+        complete: { catchAll: number; lazilyPatched: number; missed: Record<string, number> };
       };
       const ours: Counts = {};
       for (const s of report.syscalls) ours[s.name] = { calls: s.calls, errors: s.errors };
@@ -152,6 +168,7 @@ describe(`sysi run --complete --hook count = strace${why ? ` (skipped: ${why})` 
       expect(ours).toEqual(theirs);
       expect(report.complete.catchAll).toBe(report.strategies["catch-all"] as number);
       expect(report.complete.catchAll).toBeGreaterThanOrEqual(c.catchAll ?? 0);
+      expect(report.complete.lazilyPatched).toBeGreaterThanOrEqual(c.lazily ?? 0);
       expect(Object.values(report.complete.missed).every((n) => n === 0)).toBe(true);
       // calls no loader makes: the program alone under strace -f -c makes exactly as many
       if (c.native !== undefined) {
@@ -175,6 +192,72 @@ describe(`sysi run --complete --hook count = strace${why ? ` (skipped: ${why})` 
     const getppid = report.syscalls.find((s) => s.name === "getppid")?.calls ?? 0;
     expect(getppid).toBeLessThan(1000);
   });
+
+  interface Paths {
+    strategies: Record<string, number>;
+    complete: { catchAll: number; lazilyPatched: number };
+    getppid: number;
+  }
+  /** lazy.c making n calls per thread under --complete, the JSON report's paths. */
+  const lazyRun = (n: number, extra: string[], env: Record<string, string> = {}): Paths => {
+    const out = join(dir, `lazy-${n}.json`);
+    const r = Bun.spawnSync(
+      ["bun", CLI, "run", "--complete", "--hook", "count", "--json", "-o", out, ...extra, "--"].concat([
+        bin("lazy"),
+        join(dir, `lazy-code-${n}`),
+        `${n}`,
+      ]),
+      { env: { ...process.env, SYSI_CACHE_DIR: cache, ...env }, stdout: "pipe", stderr: "pipe" },
+    );
+    expect(r.stderr.toString()).not.toContain("sysi: error");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString().trim()).toBe(`${2 * n}`); // every call returned the parent's pid
+    const report = JSON.parse(readFileSync(out, "utf8")) as Paths & { syscalls: { name: string; calls: number }[] };
+    return { ...report, getppid: report.syscalls.find((s) => s.name === "getppid")?.calls ?? 0 };
+  };
+  const N1 = 20;
+  const N2 = 1020;
+  const more = 2 * (N2 - N1); // two threads
+
+  test.skipIf(why !== null)("lazy patching: the first call via the catch-all, the rest via ud2", () => {
+    const [a, b] = [lazyRun(N1, ["-s", "punning,ud2"]), lazyRun(N2, ["-s", "punning,ud2"])];
+    expect(b.getppid - a.getppid).toBe(more);
+    expect(a.complete.lazilyPatched).toBeGreaterThanOrEqual(1);
+    expect(b.complete.lazilyPatched).toBe(a.complete.lazilyPatched);
+    expect(b.complete.catchAll).toBe(a.complete.catchAll);
+    expect((b.strategies.ud2 ?? 0) - (a.strategies.ud2 ?? 0)).toBe(more);
+    // off: every call of the site is the catch-all's
+    const [c, d] = [N1, N2].map((n) => lazyRun(n, ["-s", "punning,ud2"], { SYSI_LAZY: "off" })) as [Paths, Paths];
+    expect(c.complete.lazilyPatched).toBe(0);
+    expect(d.complete.catchAll - c.complete.catchAll).toBe(more);
+    expect(d.getppid - c.getppid).toBe(more);
+  });
+
+  test.skipIf(why !== null)("the summary says how many sites were patched lazily", () => {
+    const r = Bun.spawnSync(
+      ["bun", CLI, "run", "--complete", "--hook", "count", "--", bin("lazy"), join(dir, "s"), "5"],
+      {
+        env: { ...process.env, SYSI_CACHE_DIR: cache },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr.toString()).toMatch(/^sysi: complete: catch-all \d+ calls? \(sites patched lazily: [1-9]\d*\)/m);
+  });
+
+  const page0 = host.check("page0")?.ok === true;
+  test.skipIf(why !== null || !page0)(
+    `lazy patching with zpoline's call *%rax (SYSI_LAZY=zpoline)${page0 ? "" : " (skipped: page 0 cannot be mapped)"}`,
+    () => {
+      const z = { SYSI_LAZY: "zpoline" };
+      const [a, b] = [lazyRun(N1, ["-s", "zpoline,ud2"], z), lazyRun(N2, ["-s", "zpoline,ud2"], z)];
+      expect(b.getppid - a.getppid).toBe(more);
+      expect(a.complete.lazilyPatched).toBeGreaterThanOrEqual(1);
+      expect(b.complete.catchAll).toBe(a.complete.catchAll);
+      expect((b.strategies.zpoline ?? 0) - (a.strategies.zpoline ?? 0)).toBe(more);
+    },
+  );
 
   test.skipIf(why !== null)("int $0x80 from generated code: made unhooked, counted as missed; --strict fails", () => {
     const out = join(dir, "int80.json");
