@@ -12,7 +12,7 @@ import { type BenchBinaries, benchPaths, buildBench } from "../src/bench/build.t
 import { benchSpecs, callConfigs, NR_SWEEP } from "../src/bench/configs.ts";
 import { headline, type TrapRatio } from "../src/bench/headline.ts";
 import type { BenchResult, CallRow } from "../src/bench/index.ts";
-import { goalLine, trapRatioLine, vsZpolineLine } from "../src/bench/report.ts";
+import { goalLine, nearLine, trapRatioLine } from "../src/bench/report.ts";
 import { callSample, runCall } from "../src/bench/runner.ts";
 import { loadStrategies } from "../src/registry.ts";
 import { lines, makeSysiHome, sysi } from "./helpers.ts";
@@ -204,8 +204,8 @@ describe("bench configurations", () => {
       { name: "zz", bench: { order: 1, rows: [{ spec: "zz:v", trap: "hlt" }] } },
     ]);
     expect(plain).toEqual([
-      { spec: "zz:v", sweepNr: false, trap: "hlt" },
-      { spec: "aaa", sweepNr: false, trap: null },
+      { spec: "zz:v", sweepNr: false, trap: "hlt", goals: null },
+      { spec: "aaa", sweepNr: false, trap: null, goals: null },
     ]);
     const ids = callConfigs(plain).map((c) => c.id);
     expect(ids).toContain("aaa/self/inline");
@@ -338,12 +338,13 @@ describe("headline", () => {
     );
     const p = h.strategies.find((s) => s.spec === "punning");
     expect(p?.goal).toMatchObject({ limitNs: 6, valueNs: 8.2, met: false, valueBestNs: 5.9, metBest: true });
-    expect(p?.vsZpoline?.diffNs).toBeCloseTo(8.2 - 5.7, 10);
-    expect(p?.vsZpoline?.diffBestNs).toBeCloseTo(5.9 - 5.1, 10);
-    const text = vsZpolineLine(p?.vsZpoline as NonNullable<NonNullable<typeof p>["vsZpoline"]>);
-    expect(text).toMatch(/median \+2\.50 ns — NOT met; best 1-ms block \+0\.80 ns — met$/);
+    expect(p?.near?.spec).toBe("zpoline");
+    expect(p?.near?.diffNs).toBeCloseTo(8.2 - 5.7, 10);
+    expect(p?.near?.diffBestNs).toBeCloseTo(5.9 - 5.1, 10);
+    const text = nearLine(p?.near as NonNullable<NonNullable<typeof p>["near"]>);
+    expect(text).toMatch(/of zpoline's: median \+2\.50 ns — NOT met; best 1-ms block \+0\.80 ns — met$/);
     // without zpoline's rows there is nothing to compare with
-    expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5]), SPECS).strategies[0]?.vsZpoline).toBeUndefined();
+    expect(headline(punningSelf([6, 6, 6, 6], [5, 5, 5, 5]), SPECS).strategies[0]?.near).toBeUndefined();
   });
 
   it("takes a trap strategy's goal as its self-answer over the bare trap floor of the same run", () => {
@@ -367,6 +368,36 @@ describe("headline", () => {
     expect(headline(rows(null), SPECS).strategies[0]?.trapRatio?.metBest).toBeNull();
     // not a trap: no trap floor, no ratio
     expect(headline(zpolineSelf([9, 9, 9, 9], [8, 8, 8, 8]), SPECS).strategies[0]?.trapRatio).toBeNull();
+  });
+
+  it("checks the goals a strategy declares, whatever its name; declares none, checks none", () => {
+    const specs = benchSpecs([
+      { name: "aaa", bench: { rows: [{ spec: "aaa", sweepNr: true, goals: { selfNs: 7 } }] } },
+      {
+        name: "bbb",
+        bench: {
+          rows: [{ spec: "bbb:x", trap: "int3", goals: { trapRatio: 2, near: { spec: "aaa", withinNs: 0.5 } } }],
+        },
+      },
+      { name: "ccc", bench: { rows: [{ spec: "ccc", trap: "hlt" }] } },
+    ]);
+    const rows = [
+      ...selfRows("aaa", [6.5, 6.9, 7.2, 6.0], [6.1, 6.2, 6.3, 5.9]),
+      row("bbb:x/self/inline", "bbb:x", "self", "inline", SYS.getppid, 3000, 2900),
+      row("trap-floor/sig-int3", "trap-floor", null, "sig-int3", SYS.getppid, 2000, 1000),
+      row("ccc/self/inline", "ccc", "self", "inline", SYS.getppid, 3000, 2900),
+      row("trap-floor/sig-hlt", "trap-floor", null, "sig-hlt", SYS.getppid, 2000, 1900),
+    ];
+    const [a, b, c] = headline(rows, specs).strategies;
+    expect(a?.goal).toMatchObject({ limitNs: 7, valueNs: 7.2, met: false, valueBestNs: 6.3, metBest: true });
+    expect(a?.trapRatio).toBeNull();
+    expect(a?.near).toBeUndefined();
+    expect(b?.goal).toBeNull();
+    expect(b?.trapRatio).toMatchObject({ limit: 2, ratio: 1.5, met: true, ratioBest: 2.9, metBest: false });
+    expect(b?.near).toEqual({ spec: "aaa", diffNs: 3000 - 7.2, diffBestNs: 2900 - 6.3, limitNs: 0.5 });
+    // a trap without a declared goal: its floors are shown, nothing is checked
+    expect(c).toMatchObject({ spec: "ccc", goal: null, trapRatio: null, trapFloorNs: 2000 });
+    expect(c?.near).toBeUndefined();
   });
 
   it("reports a goal as not measured when its row was skipped", () => {

@@ -26,8 +26,9 @@ export type { Site, SiteKind } from "./x86/types.ts";
  *         package.json `sysi.core` range.
  *   1.1 — optional Strategy.claims (resources a runtime takes for itself: one per chain).
  *   1.2 — optional Strategy.bench (what `sysi bench` measures of the strategy).
+ *   1.4 — optional BenchRow.goals (the limits `sysi bench`'s headline checks a row group against).
  */
-export const STRATEGY_CONTRACT_VERSION = "1.2";
+export const STRATEGY_CONTRACT_VERSION = "1.4";
 
 /** Ids of host checks (the same ones `sysi doctor` prints). */
 export type HostCheckId =
@@ -204,6 +205,31 @@ export interface BenchRow {
    * kernel's bare round trip for it as a floor row, and the headline's trap goal.
    */
   trap?: "ud2" | "int3" | "hlt" | "int4";
+  /** Optional (contract 1.4): the limits the bench's headline checks this group against. */
+  goals?: BenchGoals;
+}
+
+/**
+ * What a strategy promises about its cost, checked by `sysi bench`'s headline on the median and
+ * on the best ~1 ms block of the same run. Every field is optional; without goals the headline
+ * shows the figures and checks nothing.
+ */
+export interface BenchGoals {
+  /**
+   * The self-answering hook at an inline site (no syscall: the instrumentation alone) costs at
+   * most this many ns per call, at every syscall number measured (the worst one counts).
+   */
+  selfNs?: number;
+  /**
+   * The worst self-answering figure is at most `withinNs` above that of another row group of the
+   * same run (`spec`, e.g. "zpoline"); not checked when that group was not measured.
+   */
+  near?: { spec: string; withinNs: number };
+  /**
+   * With `trap`: the self-answering row costs at most this many times the same trap's bare
+   * kernel round trip (a handler that only steps over it), measured in the same run.
+   */
+  trapRatio?: number;
 }
 
 /** What `sysi bench` measures of a strategy (contract 1.2). */

@@ -3,7 +3,7 @@
  * measured program (bench/getppid.c) with argv, plus the preload environment of a strategy chain
  * (libsysi + the chain's runtimes + plans) and a hook.
  */
-import type { BenchRow, Strategy } from "@sysi/core/strategy";
+import type { BenchGoals, BenchRow, Strategy } from "@sysi/core/strategy";
 import { SYS } from "@sysi/core/syscalls";
 import type { BenchBinaries } from "./build.ts";
 
@@ -43,6 +43,8 @@ export interface BenchSpec {
   sweepNr: boolean;
   /** The trap its sites become: the bench adds that trap's kernel floors. */
   trap: TrapName | null;
+  /** The limits the headline checks this group against (BenchRow.goals); null: none. */
+  goals: BenchGoals | null;
 }
 
 /**
@@ -58,6 +60,7 @@ export function benchSpecs(strategies: readonly Pick<Strategy, "name" | "bench">
         spec: r.spec,
         sweepNr: r.sweepNr === true,
         trap: r.trap ?? null,
+        goals: r.goals ?? null,
       })),
     );
 }

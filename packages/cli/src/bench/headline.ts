@@ -1,18 +1,19 @@
 /**
  * The headline figures: per strategy, the instrumentation cost with the syscall taken out (the
  * self-answering hook's row: it makes no syscall) next to the indirect-call floor, and the cost
- * with the syscall (passthrough hook, inline site), each checked against the issue's goal.
+ * with the syscall (passthrough hook, inline site), each checked against the goals the strategy
+ * declares for that row group (BenchRow.goals, contract 1.4): this file names no strategy.
  *
  * Every figure comes twice: the median (what a ~75 ms stretch typically costs on this machine,
  * interference included) and the best ~1 ms block (the smallest ns/call of any block of any
  * round: the cost in a quiet window, since interference only ever slows a deterministic loop
  * down). Goals are checked against both; the best-block check is the intrinsic cost.
  *
- * Trap strategies (ud2 and its variants) have no fixed limit: trap costs differ by host far more
- * than sysi's share of them (a bare ud2 round trip: 7.3 µs on an AMD VM, 10.5 µs on an Intel
- * one). Their goal is a ratio: the self-answering row (the trap and sysi's emulation, no syscall)
- * over the same trap's bare floor (a handler that only steps over it, then rt_sigreturn),
- * measured in the same run: ≤ TRAP_RATIO_LIMIT.
+ * A trap strategy's goal (`trapRatio`) is a ratio, not a limit in ns: trap costs differ by host
+ * far more than sysi's share of them (a bare ud2 round trip: 7.3 µs on an AMD VM, 10.5 µs on an
+ * Intel one). It compares the self-answering row (the trap and sysi's emulation, no syscall) with
+ * the same trap's bare floor (a handler that only steps over it, then rt_sigreturn), measured in
+ * the same run.
  */
 import { SYS } from "@sysi/core/syscalls";
 import { type BenchSpec, FLOOR, NATIVE_INLINE, NR_SWEEP, trapDirectFloor, trapFloor } from "./configs.ts";
@@ -44,7 +45,7 @@ export interface Goal {
   metBest: boolean | null;
 }
 
-/** A trap strategy's cost as a ratio to its bare trap floor, measured in the same run. */
+/** A trap strategy's cost as a ratio to its bare trap floor, measured in the same run (goals.trapRatio). */
 export interface TrapRatio {
   limit: number;
   /** Self-answer median / bare trap floor median. */
@@ -77,7 +78,7 @@ export interface StrategyHeadline {
   trapFloorNs: number | null;
   /** Its best ~1 ms block. */
   trapFloorBestNs: number | null;
-  /** Trap strategies: self-answer over the bare trap floor (the goal: ≤ TRAP_RATIO_LIMIT). */
+  /** Trap strategies with a trapRatio goal: self-answer over the bare trap floor. */
   trapRatio: TrapRatio | null;
   /**
    * Trap strategies: the same trap resumed without rt_sigreturn by the plugin's resume, median
@@ -85,12 +86,21 @@ export interface StrategyHeadline {
    */
   trapDirectNs: number | null;
   trapDirectBestNs: number | null;
+  /** The goals.selfNs check (null: no such goal). */
   goal: Goal | null;
   /**
-   * punning only: its worst self-answer figure minus zpoline's, median and best block (the
-   * punning issue's goal: within 1 ns); null without both strategies' rows.
+   * The goals.near check: this group's worst self-answer figure minus that of the group `spec`,
+   * median and best block; absent without such a goal or without that group's rows.
    */
-  vsZpoline?: { diffNs: number | null; diffBestNs: number | null; limitNs: number };
+  near?: NearGoal;
+}
+
+export interface NearGoal {
+  /** The row group compared with, e.g. "zpoline". */
+  spec: string;
+  diffNs: number | null;
+  diffBestNs: number | null;
+  limitNs: number;
 }
 
 export interface Headline {
@@ -102,28 +112,22 @@ export interface Headline {
   strategies: StrategyHeadline[];
 }
 
-/**
- * Goals from the issues: zpoline ≤ 5 ns and punning ≤ 6 ns without the syscall at any nr (and
- * punning within 1 ns of zpoline: vsZpoline); traps: TRAP_RATIO_LIMIT.
- */
-const GOALS: Record<string, { what: "self-max" | "passthrough"; limitNs: number }> = {
-  zpoline: { what: "self-max", limitNs: 5 },
-  punning: { what: "self-max", limitNs: 6 },
-};
-
-/** A trap strategy costs at most this many times its bare trap round trip (issue 17 item 8). */
-export const TRAP_RATIO_LIMIT = 1.1;
-
-function trapRatio(selfNs: number | null, floorNs: number | null, selfBest: number | null, floorBest: number | null) {
+function trapRatio(
+  limit: number,
+  selfNs: number | null,
+  floorNs: number | null,
+  selfBest: number | null,
+  floorBest: number | null,
+): TrapRatio {
   const div = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : a / b);
   const ratio = div(selfNs, floorNs);
   const ratioBest = div(selfBest, floorBest);
   return {
-    limit: TRAP_RATIO_LIMIT,
+    limit,
     ratio,
-    met: ratio === null ? null : ratio <= TRAP_RATIO_LIMIT,
+    met: ratio === null ? null : ratio <= limit,
     ratioBest,
-    metBest: ratioBest === null ? null : ratioBest <= TRAP_RATIO_LIMIT,
+    metBest: ratioBest === null ? null : ratioBest <= limit,
   };
 }
 
@@ -173,22 +177,21 @@ export function headline(rows: readonly RowLike[], specs: readonly BenchSpec[]):
     const direct = trapDirectFloor(s);
     const trapDirectNs = direct === null ? null : med(`trap-floor/${direct}`);
     const trapDirectBestNs = direct === null ? null : best(`trap-floor/${direct}`);
-    const g = GOALS[spec];
+    const limitNs = s.goals?.selfNs;
     let goal: Goal | null = null;
-    if (g !== undefined) {
-      const value = g.what === "passthrough" ? passthroughNs : worst(selfNs);
-      const valueCpu = g.what === "passthrough" ? passthroughCpuNs : worst(selfCpuNs);
-      const valueBest = g.what === "passthrough" ? passthroughBestNs : worst(selfBestNs);
+    if (limitNs !== undefined) {
+      const value = worst(selfNs);
+      const valueCpu = worst(selfCpuNs);
+      const valueBest = worst(selfBestNs);
       goal = {
-        what:
-          g.what === "passthrough" ? "passthrough hook, with the syscall" : "self-answering hook, worst syscall number",
-        limitNs: g.limitNs,
+        what: "self-answering hook, worst syscall number",
+        limitNs,
         valueNs: value,
-        met: value === null ? null : value <= g.limitNs,
+        met: value === null ? null : value <= limitNs,
         valueCpuNs: valueCpu,
-        metCpu: valueCpu === null ? null : valueCpu <= g.limitNs,
+        metCpu: valueCpu === null ? null : valueCpu <= limitNs,
         valueBestNs: valueBest,
-        metBest: valueBest === null ? null : valueBest <= g.limitNs,
+        metBest: valueBest === null ? null : valueBest <= limitNs,
       };
     }
     const bare = trapFloor(s);
@@ -209,21 +212,30 @@ export function headline(rows: readonly RowLike[], specs: readonly BenchSpec[]):
       trapFloorNs,
       trapFloorBestNs,
       trapRatio:
-        bare === null
+        bare === null || s.goals?.trapRatio === undefined
           ? null
-          : trapRatio(selfNs[SYS.getppid] ?? null, trapFloorNs, selfBestNs[SYS.getppid] ?? null, trapFloorBestNs),
+          : trapRatio(
+              s.goals.trapRatio,
+              selfNs[SYS.getppid] ?? null,
+              trapFloorNs,
+              selfBestNs[SYS.getppid] ?? null,
+              trapFloorBestNs,
+            ),
       trapDirectNs,
       trapDirectBestNs,
       goal,
     });
   }
-  const zp = strategies.find((s) => s.spec === "zpoline");
-  const pn = strategies.find((s) => s.spec === "punning");
-  if (zp !== undefined && pn !== undefined) {
-    pn.vsZpoline = {
-      diffNs: minus(worst(pn.selfNs), worst(zp.selfNs)),
-      diffBestNs: minus(worst(pn.selfBestNs), worst(zp.selfBestNs)),
-      limitNs: 1,
+  for (const s of specs) {
+    const near = s.goals?.near;
+    const mine = strategies.find((h) => h.spec === s.spec);
+    const other = near === undefined ? undefined : strategies.find((h) => h.spec === near.spec);
+    if (near === undefined || mine === undefined || other === undefined) continue;
+    mine.near = {
+      spec: near.spec,
+      diffNs: minus(worst(mine.selfNs), worst(other.selfNs)),
+      diffBestNs: minus(worst(mine.selfBestNs), worst(other.selfBestNs)),
+      limitNs: near.withinNs,
     };
   }
   return { floorNs, floorCpuNs, floorBestNs, nativeInlineNs, strategies };

@@ -1,6 +1,6 @@
 /** Human-readable rendering of a BenchResult (the JSON form is the result itself). */
 import { table } from "../render.ts";
-import type { Goal, StrategyHeadline, TrapRatio } from "./headline.ts";
+import type { Goal, NearGoal, TrapRatio } from "./headline.ts";
 import type { BenchResult, CallRow, StartupRow } from "./index.ts";
 
 export function ns(v: number | null): string {
@@ -83,15 +83,11 @@ function offLines(rows: readonly CallRow[]): string[] {
 
 const verdictOf = (met: boolean | null) => (met === null ? "not measured" : met ? "met" : "NOT met");
 
-/**
- * One goal, checked three ways: "goal: … ≤ 5.00 ns: median 10.3 ns — NOT met; cpu 10.2 ns — NOT
- * met; best 1-ms block (quiet-window cost) 6.10 ns — NOT met".
- */
-/** punning's worst self-answer figure against zpoline's (goal: within 1 ns). */
-export function vsZpolineLine(v: NonNullable<StrategyHeadline["vsZpoline"]>): string {
+/** A group's worst self-answer figure against another group's (goals.near, e.g. within 1 ns). */
+export function nearLine(v: NearGoal): string {
   const d = (x: number | null) => (x === null ? "n/a" : `${x >= 0 ? "+" : ""}${ns(x)} ns`);
   const met = (x: number | null) => verdictOf(x === null ? null : x <= v.limitNs);
-  return `goal: worst syscall number within ${ns(v.limitNs)} ns of zpoline's: median ${d(v.diffNs)} — ${met(v.diffNs)}; best 1-ms block ${d(v.diffBestNs)} — ${met(v.diffBestNs)}`;
+  return `goal: worst syscall number within ${ns(v.limitNs)} ns of ${v.spec}'s: median ${d(v.diffNs)} — ${met(v.diffNs)}; best 1-ms block ${d(v.diffBestNs)} — ${met(v.diffBestNs)}`;
 }
 
 /** A trap strategy's goal: "goal: self-answer ≤ 1.10× the bare trap round trip: median 1.04× — met; …". */
@@ -100,6 +96,10 @@ export function trapRatioLine(t: TrapRatio): string {
   return `goal: self-answer ≤ ${t.limit.toFixed(2)}× the bare trap round trip (same run): median ${x(t.ratio)} — ${verdictOf(t.met)}; best 1-ms block ${x(t.ratioBest)} — ${verdictOf(t.metBest)}`;
 }
 
+/**
+ * One goal, checked three ways: "goal: … ≤ 5.00 ns: median 10.3 ns — NOT met; cpu 10.2 ns — NOT
+ * met; best 1-ms block (quiet-window cost) 6.10 ns — NOT met".
+ */
 export function goalLine(g: Goal): string {
   return [
     `goal: ${g.what} ≤ ${ns(g.limitNs)} ns: median ${ns(g.valueNs)} ns — ${verdictOf(g.met)}`,
@@ -172,7 +172,7 @@ export function renderBench(res: BenchResult): string {
       );
     if (s.trapRatio !== null) out.push(`  ${pad}  ${trapRatioLine(s.trapRatio)}`);
     if (s.goal !== null) out.push(`  ${pad}  ${goalLine(s.goal)}`);
-    if (s.vsZpoline !== undefined) out.push(`  ${pad}  ${vsZpolineLine(s.vsZpoline)}`);
+    if (s.near !== undefined) out.push(`  ${pad}  ${nearLine(s.near)}`);
   }
   return `${out.join("\n")}\n`;
 }
