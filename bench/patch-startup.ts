@@ -2,7 +2,7 @@
  * Start-up cost of a program written by `sysi patch` (issue 15): /bin/true against copies of it
  * patched with `-s punning,ud2` and `-s ud2` (hook passthrough), and against `sysi run`'s
  * launcher path (the environment `sysi env` prints: LD_PRELOAD, plans on disk). Timed with
- * bench/spawn.c (posix_spawn + waitpid), interleaved rounds of R runs each, medians in ms.
+ * packages/cli/bench/spawn.c (posix_spawn + waitpid), interleaved rounds of R runs each, medians in ms.
  *
  *   bun bench/patch-startup.ts [--runs N] [--rounds K] [--json]
  */
@@ -31,7 +31,7 @@ function sh(argv: string[], env?: Record<string, string>): string {
 
 try {
   const spawn = join(dir, "spawn");
-  sh(["cc", "-O2", "-o", spawn, join(ROOT, "bench/spawn.c")]);
+  sh(["cc", "-O2", "-o", spawn, join(ROOT, "packages/cli/bench/spawn.c")]);
   const configs: { name: string; argv: string[]; env?: Record<string, string> }[] = [
     { name: "native /bin/true", argv: ["/bin/true"] },
   ];

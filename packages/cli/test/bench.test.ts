@@ -40,7 +40,7 @@ afterAll(() => {
 /** The real measured program, built once from bench/getppid.c. */
 let binsP: Promise<BenchBinaries> | undefined;
 const bins = () => {
-  binsP ??= buildBench(benchPaths(), work);
+  binsP ??= buildBench(benchPaths(), { cacheDir: work });
   return binsP;
 };
 

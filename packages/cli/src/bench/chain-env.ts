@@ -1,49 +1,21 @@
 /**
  * The preload environment of one strategy chain for the measured program, per the RUNTIME
  * ENVIRONMENT contract in sysi.h: LD_PRELOAD=libsysi.so, SYSI_RUNTIMES, SYSI_PLAN_DIR (plans of
- * the program's modules — executable, libc, ld.so — written by scripts/plan-dir.ts).
+ * the program's modules — executable, libc, ld.so — from the plan cache, as `sysi run` makes
+ * them: run/planning.ts planModules with the chain the registry resolves).
  *
  * Anything missing (a strategy not installed, a host check failing, a runtime that does not
  * build, a planner error) makes the chain "skipped" with the reason — never faked.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { ensureRuntime } from "@sysi/core/runtime";
 import type { HostFacts } from "@sysi/core/strategy";
-import { hookLowEnv, type RegistryConfig, resolveChain, sysiCoreApi } from "../registry.ts";
+import { chainEntries, hookLowEnv, type RegistryConfig, resolveChain, sysiCoreApi } from "../registry.ts";
+import { planModules } from "../run/planning.ts";
 import type { BenchPaths } from "./build.ts";
 
 export type ChainEnv =
   | { ok: true; spec: string; env: Record<string, string> }
   | { ok: false; spec: string; reason: string };
-
-type EnsureRuntime = (nativeDir: string, lib: string, opts: { includeDir: string }) => string | Promise<string>;
-
-let ensureRuntimeFn: Promise<EnsureRuntime | string> | undefined;
-
-/** ensureRuntime from @sysi/core (or why it is not available). */
-function loadEnsureRuntime(paths: BenchPaths): Promise<EnsureRuntime | string> {
-  ensureRuntimeFn ??= (async () => {
-    const file = join(paths.root, "packages", "core", "src", "native-build.ts");
-    if (!existsSync(file)) return "runtime builder packages/core/src/native-build.ts not present";
-    try {
-      const mod = (await import(file)) as { ensureRuntime?: unknown };
-      if (typeof mod.ensureRuntime !== "function") return "native-build.ts exports no ensureRuntime";
-      return mod.ensureRuntime as EnsureRuntime;
-    } catch (e) {
-      return `native-build.ts failed to load: ${firstLine(e)}`;
-    }
-  })();
-  return ensureRuntimeFn;
-}
-
-/** The line of a tool's stderr that names the error (a stack dump prints source lines first). */
-export function errorLine(text: string): string {
-  const lines = text.split("\n").map((l) => l.trim());
-  return (lines.find((l) => /^\S*(error|Error)\b|^\w*Error:/.test(l)) ?? lines.find((l) => l !== "") ?? "").slice(
-    0,
-    200,
-  );
-}
 
 export function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
@@ -54,16 +26,10 @@ const libsysiCache = new Map<string, Promise<string>>();
 
 /** Path of the built libsysi.so (throws with a one-line reason). */
 export async function libsysi(paths: BenchPaths): Promise<string> {
-  let p = libsysiCache.get(paths.root);
+  let p = libsysiCache.get(paths.coreNative);
   if (p === undefined) {
-    p = (async () => {
-      const ensure = await loadEnsureRuntime(paths);
-      if (typeof ensure === "string") throw new Error(ensure);
-      if (!existsSync(join(paths.coreNative, "Makefile")))
-        throw new Error("libsysi sources not present (packages/core/native/Makefile)");
-      return await ensure(paths.coreNative, "libsysi.so", { includeDir: paths.includeDir });
-    })();
-    libsysiCache.set(paths.root, p);
+    p = ensureRuntime(paths.coreNative, "libsysi.so", { includeDir: paths.includeDir });
+    libsysiCache.set(paths.coreNative, p);
   }
   return p;
 }
@@ -74,8 +40,6 @@ export interface ChainContext {
   paths: BenchPaths;
   /** The program whose modules are planned. */
   program: string;
-  /** Where plan directories go (one subdirectory per chain). */
-  workDir: string;
 }
 
 /** Plan the program's modules for `spec` and build the runtimes: the chain's environment. */
@@ -97,29 +61,22 @@ export async function chainEnv(spec: string, ctx: ChainContext): Promise<ChainEn
   } catch (e) {
     return skip(`libsysi unavailable: ${firstLine(e)}`);
   }
-  const ensure = await loadEnsureRuntime(ctx.paths);
-  if (typeof ensure === "string") return skip(ensure);
   const runtimes: string[] = [];
   for (const el of chain.entries) {
     const rt = el.entry.strategy.runtime;
-    if (!existsSync(join(rt.nativeDir, "Makefile")))
-      return skip(`${el.entry.name} runtime sources not present (${rt.nativeDir})`);
     try {
-      const so = await ensure(rt.nativeDir, rt.lib, { includeDir: sysiCoreApi().includeDir });
+      const so = await ensureRuntime(rt.nativeDir, rt.lib, { includeDir: sysiCoreApi().includeDir });
       runtimes.push(`${so}#${rt.entry}`);
     } catch (e) {
       return skip(`${el.entry.name} runtime does not build: ${firstLine(e)}`);
     }
   }
-  if (!existsSync(ctx.paths.planDir)) return skip("planner scripts/plan-dir.ts not present");
-  const planDir = join(ctx.workDir, `plans-${spec.replace(/[^a-z0-9-]+/gi, "_")}`);
-  const proc = Bun.spawn(["bun", ctx.paths.planDir, "-s", chain.spec, "--closure", "-o", planDir, ctx.program], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: cleanEnv(),
-  });
-  const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  if (code !== 0) return skip(`planning failed: ${errorLine(err) || `exit ${code}`}`);
+  let planDir: string;
+  try {
+    planDir = (await planModules(ctx.program, chainEntries(chain), ctx.host)).planDir;
+  } catch (e) {
+    return skip(`planning failed: ${firstLine(e)}`);
+  }
   return {
     ok: true,
     spec: chain.spec,

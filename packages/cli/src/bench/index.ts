@@ -10,6 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createStatsFile } from "@sysi/core/runtime";
 import type { HostFacts } from "@sysi/core/strategy";
 import { loadStrategies, type RegistryConfig } from "../registry.ts";
 import { type BenchBinaries, type BenchPaths, benchPaths, buildBench } from "./build.ts";
@@ -118,7 +119,8 @@ export interface BenchOptions {
   only?: readonly string[];
   /** Tiny mode for tests: 1 round unless given, ~2 ms repetitions, a handful of startup runs. */
   tiny?: boolean;
-  root?: string;
+  /** The CLI package's root (its bench/ and bin/; default: this CLI's). */
+  cliRoot?: string;
   progress?: (line: string) => void;
 }
 
@@ -239,12 +241,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const rounds = Math.max(1, opts.rounds ?? (tiny ? 1 : 5));
   const params: RunParams = { targetMs: opts.targetMs ?? (tiny ? 2 : 75), reps: opts.reps ?? (tiny ? 2 : 5) };
   const progress = opts.progress ?? (() => {});
-  const paths = benchPaths(opts.root);
+  const paths = benchPaths(opts.cliRoot);
   const loadStart = loadavg()[0] ?? 0;
   const work = mkdtempSync(join(tmpdir(), "sysi-bench-"));
   try {
-    progress("building bench programs");
-    const bins = await buildBench(paths, work);
+    // the count hook counts into a stats file, as under sysi run (without one it counts nothing)
+    const countStats = join(work, "count-stats");
+    createStatsFile(countStats);
+    progress("building bench programs (once: they are cached)");
+    const bins = await buildBench(paths);
     const base = answerBase(paths);
     const host = opts.host ?? (await (await import("@sysi/core/host")).probeHost()).facts();
 
@@ -255,10 +260,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const chains = new Map<string, ChainEnv>();
     for (const spec of specs) {
       progress(`preparing ${spec}`);
-      chains.set(
-        spec,
-        await chainEnv(spec, { config: opts.config, host, paths, program: bins.getppid, workDir: work }),
-      );
+      chains.set(spec, await chainEnv(spec, { config: opts.config, host, paths, program: bins.getppid }));
     }
     const straceOk = Bun.which("strace") !== null;
 
@@ -277,7 +279,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           row.reason = ch?.ok === false ? ch.reason : "not prepared";
           continue;
         }
-        env = cleanEnv({ ...ch.env, ...hookEnv(c, bins) });
+        env = cleanEnv({
+          ...ch.env,
+          ...hookEnv(c, bins),
+          ...(c.hook === "count" ? { SYSI_STATS_FILE: countStats } : {}),
+        });
       }
       if (c.group === "strace" && !straceOk) {
         row.status = "skipped";

@@ -30,7 +30,7 @@ export default class Bench extends SysiCommand {
   static override description =
     `Runs bench/getppid (a loop over getppid: an inline syscall instruction, and libc's syscall()) natively, under every installed strategy (zpoline, punning, ud2, ud2:int3, ud2:hlt, ud2:int4) with the passthrough, count and a self-answering hook (no syscall: the instrumentation cost alone, also at syscall numbers 39, 229 and 232), an indirect-call floor, each trap's kernel floors (its signal round trip through rt_sigreturn, and resumed without it: the least a trap strategy can cost here) and strace -f. All configurations are interleaved: round 1 of every one, then round 2, and so on. Each row shows the median over the rounds and the best ~1 ms block (the cost in a quiet window of the machine: interference only slows a loop down), and the headline checks the issues' goals on both (and says when a trap's goal is out of reach on this machine). Then times /bin/true natively, under sysi run (cold and warm cache) and through the launcher path (sysi env).
 
-Configurations whose strategy, runtime or host feature is missing are listed as skipped with the reason; one that crashes, returns a wrong result or leaves its site unpatched is listed as failed. Needs a source checkout (bench/) and a C compiler.`;
+Configurations whose strategy, runtime or host feature is missing are listed as skipped with the reason; one that crashes, returns a wrong result or leaves its site unpatched is listed as failed. Needs a C compiler: the bench programs (shipped as C sources in the CLI package's bench/) are built on first use into the sysi cache.`;
   static override examples = [
     "<%= config.bin %> bench",
     "<%= config.bin %> bench --rounds 7 --json > bench.json",

@@ -293,6 +293,40 @@ describe.skipIf(reason !== null)("distribution: publish, install and use sysi as
     expect(r.stderr).not.toMatch(/punning/);
   }, 180_000);
 
+  it("`sysi bench` from the installed copy: builds its programs into the cache on first use and prints figures", () => {
+    const r = sysi(["bench", "--only", "ud2:int4", "--tiny"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const figures = (label: string) => {
+      const line = lines(r.stdout).find((l) => l.startsWith(`${label}  `));
+      return line === undefined
+        ? null
+        : line
+            .slice(label.length)
+            .trim()
+            .split(/\s+/)
+            .slice(0, 4)
+            .map((v) => Number(v.replaceAll(",", "")));
+    };
+    // median, min, max and best 1-ms block of each row: positive numbers
+    for (const label of [
+      "native, inline syscall",
+      "floor: indirect call, no syscall",
+      "ud2:int4 + self-answer, inline syscall",
+    ])
+      expect({ label, ok: figures(label)?.every((v) => v > 0) }).toEqual({ label, ok: true });
+    expect(r.stdout).toMatch(/^ {2}floor \(indirect call through a volatile pointer\): median [\d.]+ ns/m);
+    expect(r.stdout).toMatch(/^ {2}ud2:int4: self-answer, median: nr 110: [\d,.]+ ns/m);
+    // built once, into the cache, as the runtimes are
+    const built = readdirSync(join(state.home, "cache", "bench"));
+    expect(built).toHaveLength(1);
+    expect(readdirSync(join(state.home, "cache", "bench", built[0] as string)).sort()).toEqual([
+      "getppid",
+      "libsysi-bench-self-answer.so",
+      "spawn",
+    ]);
+  }, 180_000);
+
   it("`sysi plugins install @sysi/punning` with an empty data dir, then `-s punning,ud2` builds its runtime", () => {
     expect(readdirSync(join(state.home, "data"))).toEqual([]);
     const i = sysi(["plugins", "install", "@sysi/punning"]);
@@ -334,9 +368,10 @@ describe.skipIf(reason !== null)("distribution: publish, install and use sysi as
     }
   }, 180_000);
 
-  it("uninstalled, punning is an unknown strategy: one error line, exit 2", () => {
-    const u = sysi(["plugins", "uninstall", "@sysi/punning"]);
+  it("uninstalled by its short name, punning is an unknown strategy: one error line, exit 2", () => {
+    const u = sysi(["plugins", "uninstall", "punning"]);
     expect(u.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(state.home, "data", "package.json"), "utf8")).oclif.plugins).toEqual([]);
     const r = sysi(["run", "-s", "punning,ud2", "--", "ls"]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");

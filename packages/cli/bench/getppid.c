@@ -41,7 +41,8 @@
  * Every result is compared with the expected value (the real parent pid read from
  * /proc/self/stat by default); `bad` counts mismatches over all calls, warm-up included.
  *
- * Build: cc -O2 -mno-red-zone -Wall -Wextra -o getppid getppid.c ../plugins/ud2/native/resume.S
+ * Build (sysi bench does it: src/bench/build.ts): cc -O2 -mno-red-zone -Wall -Wextra -o getppid getppid.c \
+ *   …/@sysi/ud2/native/resume.S
  * (-mno-red-zone: a zpoline-style `call *%rax` at the site pushes a return address below rsp.)
  */
 #define _GNU_SOURCE

@@ -13,7 +13,7 @@
  * (never writes c->nr or c->args).
  *
  * Build: cc -O2 -fPIC -shared -mgeneral-regs-only -ffreestanding
- *        -fno-tree-loop-distribute-patterns -Wall -Wextra -I<sysi.h dir> -I bench
+ *        -fno-tree-loop-distribute-patterns -Wall -Wextra -I<sysi.h dir> -I ..
  *        -o libsysi-bench-self-answer.so self-answer.c
  */
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * bench.h — what bench/getppid.c and bench/hooks/self-answer.c agree on.
+ * bench.h — what getppid.c and hooks/self-answer.c agree on.
  *
  * The self-answering hook answers every syscall number listed in SYSI_BENCH_ANSWER (comma list
  * of decimal numbers, default "110" = getppid) with SYSI_BENCH_ANSWER_BASE + nr and performs no
