@@ -9,25 +9,21 @@
  *   static   an ELF without a dynamic loader (no PT_INTERP: static, static-pie): nothing reads
  *            LD_PRELOAD;
  *   foreign  not an x86-64 ELF64 (a 32-bit program): libsysi cannot be loaded into it;
- *   env      an environment without LD_PRELOAD naming libsysi and without sysi's variables
- *            (`env -i`, execle with a fresh environment);
- *   preload  LD_PRELOAD removed or replaced by one that does not name libsysi;
- *   vars     LD_PRELOAD names libsysi but a variable it needs (SYSI_RUNTIMES, SYSI_HOOK,
- *            SYSI_PLAN_DIR, SYSI_STATS_FILE) is missing or changed.
+ *
+ * The environment is no reason any more: sysi's variables and libsysi in LD_PRELOAD are given
+ * back to every exec that reaches the runtime (env.c, sysi_exec_env), also after `env -i` or a
+ * replaced LD_PRELOAD, and the child hides them again.
  *
  * A #! script is judged by its interpreter (as the kernel runs it). When the call returns (it
  * failed, nothing was executed), "execfail TID" cancels that thread's last line. Only under
- * `sysi run` (SYSI_UNPATCHED_FILE set). Memory of the program (the environment) is read with
- * process_vm_readv on ourselves, so a bad pointer gives the call its EFAULT, not us a SIGSEGV.
+ * `sysi run` (SYSI_UNPATCHED_FILE set).
  * The inspection's own system calls are bracketed as runtime work (SYSI_MARKER).
  */
 #define _GNU_SOURCE
 #include <asm/unistd.h>
-#include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include "internal.h"
 
 #define SCRATCH 16384 /* one mapping per inspected exec, unmapped before the call */
@@ -37,58 +33,22 @@
 #define ST_NOSUID_ 2
 #define VFS_CAP_EFFECTIVE_ 1
 
-enum { E_NONE, E_SETID, E_CAPS, E_STATIC, E_FOREIGN, E_ENV, E_PRELOAD, E_VARS };
-static const char *const kind_name[] = { "", "setid", "caps", "static", "foreign", "env",
-					 "preload", "vars" };
-
-/* the variables a child's libsysi needs, as this image got them (copied at start) */
-static const char *const needed[] = { "SYSI_RUNTIMES", "SYSI_HOOK", "SYSI_PLAN_DIR",
-				      "SYSI_STATS_FILE" };
-#define NNEEDED (sizeof needed / sizeof *needed)
-static const char *need_val[NNEEDED];
-static const char *self_path; /* libsysi as the dynamic loader named it (its LD_PRELOAD entry) */
+enum { E_NONE, E_SETID, E_CAPS, E_STATIC, E_FOREIGN };
+static const char *const kind_name[] = { "", "setid", "caps", "static", "foreign" };
 static int on;
-
-static const char *copy(const char *s)
-{
-	size_t n = sysi_strlen(s) + 1;
-	char *d = sysi_alloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
 
 /* After sysi_init (priority 101): only under `sysi run`, which collects the report. */
 __attribute__((constructor(102))) static void escape_setup(void)
 {
-	Dl_info di;
 	const char *f = sysi_getenv("SYSI_UNPATCHED_FILE");
-	if (!f || !*f || !dladdr((void *)escape_setup, &di) || !di.dli_fname || !*di.dli_fname)
-		return;
-	sysi_runtime_work(1); /* after the start marker: the allocation is ours, not the program's */
-	self_path = copy(di.dli_fname);
-	for (unsigned i = 0; i < NNEEDED; i++) {
-		const char *v = sysi_getenv(needed[i]);
-		need_val[i] = v ? copy(v) : 0;
-	}
-	sysi_runtime_work(0);
-	on = self_path != 0;
+	on = f && *f;
 }
 
 struct scratch {
 	char path[PATH_BUF];  /* the exec'd file's real path */
 	char line[PATH_BUF + 64];
 	unsigned char buf[PATH_BUF]; /* ELF header, program headers, dynamic entries, #! line */
-	char env[PATH_BUF];          /* one environment string */
 };
-
-/* Read up to n bytes of our own memory at addr: bytes read (0 on a fault). */
-static long peek(const void *addr, void *out, size_t n)
-{
-	struct iovec local = { out, n }, remote = { (void *)addr, n };
-	long r = raw6(__NR_process_vm_readv, raw0(__NR_getpid), &local, 1, &remote, 1, 0);
-	return r < 0 ? 0 : r;
-}
 
 static long pread_(long fd, void *b, size_t n, unsigned long off)
 {
@@ -239,66 +199,6 @@ static int file_kind(long dirfd, const char *path, long atflags, struct scratch 
 	return k;
 }
 
-/* Is `elt` (length n) libsysi's own path? */
-static int is_self(const char *elt, size_t n)
-{
-	return sysi_strlen(self_path) == n && !sysi_strncmp(elt, self_path, n);
-}
-
-/* What the environment envp (program memory) leaves out: E_ENV, E_PRELOAD, E_VARS or none. */
-static int env_kind(const char *const *envp, struct scratch *s)
-{
-	const char *ptrs[64];
-	int preload = 0, seen = 0, any_sysi = 0, vars = 0;
-	size_t nptr;
-
-	for (size_t i = 0; envp; i += nptr) {
-		long got = peek(envp + i, ptrs, sizeof ptrs);
-		nptr = (size_t)got / sizeof *ptrs;
-		if (nptr == 0)
-			break;
-		for (size_t j = 0; j < nptr; j++) {
-			long n;
-			if (!ptrs[j])
-				goto done;
-			n = peek(ptrs[j], s->env, sizeof s->env - 1);
-			if (n <= 0)
-				continue;
-			s->env[n] = 0;
-			if (!sysi_strncmp(s->env, "SYSI_", 5))
-				any_sysi = 1;
-			if (!sysi_strncmp(s->env, "LD_PRELOAD=", 11)) {
-				/* the first one is the loader's; it splits it at ':' and ' ' */
-				const char *e = s->env + 11;
-				if (seen++)
-					continue;
-				while (*e) {
-					size_t m = 0;
-					while (e[m] && e[m] != ':' && e[m] != ' ')
-						m++;
-					if (is_self(e, m))
-						preload = 1;
-					e += m + (e[m] != 0);
-				}
-				continue;
-			}
-			for (unsigned v = 0; v < NNEEDED; v++) {
-				size_t m = sysi_strlen(needed[v]);
-				if (!sysi_strncmp(s->env, needed[v], m) && s->env[m] == '=' &&
-				    need_val[v] && !sysi_strcmp(s->env + m + 1, need_val[v]))
-					vars |= 1 << v;
-			}
-		}
-	}
-done:
-	if (!preload)
-		return any_sysi ? E_PRELOAD : E_ENV;
-	for (unsigned v = 0; v < NNEEDED; v++)
-		if (need_val[v] && !(vars & (1 << v)))
-			return E_VARS;
-	return E_NONE;
-}
-
 /* One line to the report; 0 when nothing was written. */
 static int report(int kind, struct scratch *s)
 {
@@ -312,39 +212,41 @@ static int report(int kind, struct scratch *s)
 	return sysi_report_line(s->line, p - s->line);
 }
 
-/* execve/execveat: inspect, then perform; a call that comes back cancels its report line. */
+/*
+ * execve/execveat: the environment with sysi's variables again (env.c), inspect, then perform;
+ * a call that comes back frees that environment and cancels its report line.
+ */
 long sysi_escape_exec(struct sysi_call *c)
 {
-	int at = c->nr == __NR_execveat, kind, said = 0;
+	int at = c->nr == __NR_execveat, kind, said = 0, envi = at ? 3 : 2;
+	struct sysi_exec_env env;
 	struct scratch *s = 0;
 	long r;
 
-	if (on) {
-		sysi_runtime_work(1);
+	sysi_runtime_work(1);
+	sysi_exec_env((const char *const *)c->args[envi], &env);
+	if (on)
 		s = sysi_map_pages(sizeof *s);
-	}
-	if (on && s) {
+	if (s) {
 		s->path[0] = 0;
 		kind = at ? file_kind(c->args[0], (const char *)c->args[1], c->args[4], s, 0)
 			  : file_kind(AT_FDCWD, (const char *)c->args[0], 0, s, 0);
-		if (kind == E_NONE)
-			kind = env_kind((const char *const *)c->args[at ? 3 : 2], s);
 		if (kind != E_NONE)
 			said = report(kind, s);
 		/* unmapped before the call: a vfork child shares this address space */
 		sysi_unmap(s, sizeof *s);
 	}
-	if (on)
-		sysi_runtime_work(0);
-	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
-		      c->args[5]);
+	sysi_runtime_work(0);
+	r = sysi_raw6(c->nr, c->args[0], c->args[1], envi == 2 ? (long)env.envp : c->args[2],
+		      envi == 3 ? (long)env.envp : c->args[3], c->args[4], c->args[5]);
+	sysi_runtime_work(1);
+	sysi_exec_env_done(&env);
 	if (said) {
 		char line[40], *p = sysi_stpcpy(line, "execfail ");
-		sysi_runtime_work(1);
 		p = sysi_fmt_udec(p, raw0(__NR_gettid));
 		*p++ = '\n';
 		sysi_report_line(line, p - line);
-		sysi_runtime_work(0);
 	}
+	sysi_runtime_work(0);
 	return r;
 }

@@ -7,7 +7,10 @@ int sysi_marker_on; /* the start marker was made: bracket later runtime work */
 
 __attribute__((constructor(101))) static void sysi_init(void)
 {
-	const char *d = sysi_getenv("SYSI_DEBUG"), *mk = sysi_getenv("SYSI_MARKER");
+	const char *d, *mk;
+	sysi_env_hide(); /* first: the program never sees sysi's variables (env.c) */
+	d = sysi_getenv("SYSI_DEBUG");
+	mk = sysi_getenv("SYSI_MARKER");
 	sysi_debug_on = d && d[0] == '1';
 	sysi_stats_open();
 	sysi_filter_parse();

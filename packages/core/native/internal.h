@@ -48,6 +48,17 @@ int memcmp(const void *a, const void *b, size_t n);
 
 /* env.c */
 const char *sysi_getenv(const char *name);
+void sysi_env_hide(void);
+extern int sysi_env_hiding;
+struct sysi_exec_pending { void *p; size_t n; long tid; };
+struct sysi_exec_env {
+	char **envp; /* what the kernel gets */
+	void *map;   /* its mapping, or 0 */
+	size_t len;
+	struct sysi_exec_pending *slot;
+};
+void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e);
+void sysi_exec_env_done(struct sysi_exec_env *e);
 void sysi_debug(const char *msg);
 void sysi_debugf2(const char *a, const char *b);
 _Noreturn void sysi_die(const char *msg);

@@ -24,6 +24,9 @@ export const RUNTIME_VARS = [
   "SYSI_TRACE_ONLY",
   "SYSI_FRONT",
   "SYSI_COMPLETE",
+  "SYSI_ENV_ORDER",
+  "SYSI_HIDE",
+  "SYSI_PROGRAM_LD_PRELOAD",
 ] as const;
 
 /**
@@ -39,21 +42,50 @@ export const RUNTIME_KNOBS = [
   "SYSI_LAZY",
 ] as const;
 
-/** LD_PRELOAD without libsysi (entries are separated by colons or spaces, as ld.so reads it). */
+/**
+ * LD_PRELOAD without libsysi (entries are separated by colons or spaces, as ld.so reads it): the
+ * value itself when it does not name libsysi.
+ */
 export function preloadWithoutSysi(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const kept = value.split(/[: ]+/).filter((p) => p !== "" && !/(^|\/)libsysi\.so$/.test(p));
+  const entries = value.split(/[: ]+/).filter((p) => p !== "");
+  const kept = entries.filter((p) => !/(^|\/)libsysi\.so$/.test(p));
+  if (kept.length === entries.length) return value;
   return kept.length > 0 ? kept.join(":") : undefined;
 }
 
-/** The caller's environment less sysi's own variables (see the file comment). */
+/**
+ * The caller's environment less sysi's own variables (see the file comment), in the caller's
+ * order: bin/sysi runs under a shell that exports its variables in an order of its own, so it
+ * passes the caller's order of names in SYSI_ENV_ORDER (space-separated).
+ */
 export function callerEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  for (const k of (env.SYSI_ENV_ORDER ?? "").split(" ")) {
+    const v = env[k];
+    if (k !== "" && v !== undefined && !(k in out)) out[k] = v;
+  }
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !(k in out)) out[k] = v;
   for (const k of RUNTIME_VARS) delete out[k];
   if (out.SYSI_HOOK_LOW !== "0") delete out.SYSI_HOOK_LOW;
   const preload = preloadWithoutSysi(out.LD_PRELOAD);
   if (preload === undefined) delete out.LD_PRELOAD;
   else out.LD_PRELOAD = preload;
+  return out;
+}
+
+/**
+ * The environment the program is started with: `env` (the caller's, then what sysi set), plus
+ * what libsysi needs to hide sysi's variables from the program (native/env.c): SYSI_HIDE names
+ * the variables sysi set and the runtime's knobs the caller passed (they are sysi's too, and
+ * reach every exec with the rest: a child started with `env -i` keeps SYSI_MARKER), not
+ * LD_PRELOAD, which libsysi always treats as sysi's; SYSI_PROGRAM_LD_PRELOAD carries the
+ * caller's own LD_PRELOAD, which the program gets back.
+ */
+export function programEnv(caller: Record<string, string>, env: Record<string, string>): Record<string, string> {
+  const knob = (k: string) => (RUNTIME_KNOBS as readonly string[]).includes(k) || k === "SYSI_HOOK_LOW";
+  const own = Object.keys(env).filter((k) => k !== "LD_PRELOAD" && (caller[k] !== env[k] || knob(k)));
+  const out: Record<string, string> = { ...env, SYSI_HIDE: own.join(",") };
+  if (caller.LD_PRELOAD !== undefined) out.SYSI_PROGRAM_LD_PRELOAD = caller.LD_PRELOAD;
   return out;
 }

@@ -5,7 +5,9 @@
  *     escape.c inspects every execve/execveat before the kernel sees it and reports it in
  *     SYSI_UNPATCHED_FILE as "exec KIND TID PATH"; "execfail TID" cancels the thread's last one
  *     when the call came back), and the command itself when the kernel runs it set-ID or with
- *     file capabilities (known before start);
+ *     file capabilities (known before start). The environment is no reason: libsysi gives
+ *     sysi's variables and LD_PRELOAD back to every exec it sees (native/env.c), so a child
+ *     started with `env -i`, a replaced LD_PRELOAD or sysi's variables removed is instrumented;
  *   - `int $0x80` sites: the 32-bit system-call ABI, which no strategy instruments (counted
  *     among the refused sites of the modules planned ahead);
  *   - the system calls each process image makes before the runtime starts (the dynamic loader's,
@@ -17,17 +19,9 @@ import { SysiError } from "@sysi/core/errors";
 import { decodePlan } from "@sysi/core/internal";
 
 /** Why an exec's image runs uninstrumented (escape.c). */
-export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign" | "env" | "preload" | "vars";
+export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign";
 
-export const EXEC_ESCAPE_KINDS: readonly ExecEscapeKind[] = [
-  "setid",
-  "caps",
-  "static",
-  "foreign",
-  "env",
-  "preload",
-  "vars",
-];
+export const EXEC_ESCAPE_KINDS: readonly ExecEscapeKind[] = ["setid", "caps", "static", "foreign"];
 
 /** What each kind means, as the notice says it (after "N execs of/with …"). */
 const WHY: Record<ExecEscapeKind, [one: string, many: string, why: string]> = {
@@ -47,21 +41,6 @@ const WHY: Record<ExecEscapeKind, [one: string, many: string, why: string]> = {
     "no dynamic loader reads LD_PRELOAD",
   ],
   foreign: ["exec of a non-x86-64 program", "execs of non-x86-64 programs", "libsysi cannot be loaded into it"],
-  env: [
-    "exec with a reset environment",
-    "execs with a reset environment",
-    "no LD_PRELOAD and no SYSI_ variables, as after env -i",
-  ],
-  preload: [
-    "exec with LD_PRELOAD removed or replaced",
-    "execs with LD_PRELOAD removed or replaced",
-    "it does not name libsysi",
-  ],
-  vars: [
-    "exec without sysi's variables",
-    "execs without sysi's variables",
-    "SYSI_RUNTIMES, SYSI_HOOK, SYSI_PLAN_DIR or SYSI_STATS_FILE removed or changed",
-  ],
 };
 
 /** One program that ran uninstrumented, `count` times. */

@@ -22,7 +22,7 @@ import {
   startError,
   startNotice,
 } from "./coverage.ts";
-import { callerEnv } from "./environment.ts";
+import { callerEnv, programEnv } from "./environment.ts";
 import {
   commandError,
   commandEscape,
@@ -161,14 +161,16 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     fds.push(unpatchedFd);
     const sockPath = join(work, "plan.sock");
     server = startPlanServer(sockPath, (path) => planOnDemand(path, prepared));
-    const env: Record<string, string> = { ...callerEnv(), ...prepared.env };
+    const caller = callerEnv();
+    const env: Record<string, string> = { ...caller, ...prepared.env };
     env.SYSI_STATS_FILE = `/proc/${process.pid}/fd/${statsFd}`;
     env.SYSI_STATS_ID = fileIdOf(statsFd);
     env.SYSI_UNPATCHED_FILE = `/proc/${process.pid}/fd/${unpatchedFd}`;
     env.SYSI_UNPATCHED_ID = fileIdOf(unpatchedFd);
     env.SYSI_PLAN_SOCK = sockPath;
-    // the passthrough hook's fast path never enters the runtime: keep execs visible where it matters
-    if (flags.strict || flags.verbose) env.SYSI_WATCH_EXEC = "1";
+    // the passthrough hook's fast path never enters the runtime: execs must, to get sysi's
+    // variables back (environment.ts programEnv) and to be reported
+    env.SYSI_WATCH_EXEC = "1";
     if (flags.complete === true) {
       env.SYSI_COMPLETE = "1";
       env.SYSI_LAZY ??= lazyForm(prepared.chain.entries);
@@ -205,7 +207,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     let child: ReturnType<typeof Bun.spawn>;
     let exitCode: number;
     try {
-      child = Bun.spawn(launch.argv, { env, stdio });
+      child = Bun.spawn(launch.argv, { env: programEnv(caller, env), stdio });
       supervisor.attach(child);
       exitCode = await child.exited;
     } finally {

@@ -22,6 +22,7 @@ import {
 } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
+import { straceOracle } from "@sysi/core/testing";
 
 const FRONT = join(import.meta.dir, "../../bin/sysi");
 const PROBE_SRC = join(import.meta.dir, "fixtures/fidelity/probe.c");
@@ -34,6 +35,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = Bun.which("setpriv") !== null;
 const hasPerl = Bun.which("perl") !== null;
+const hasStrace = Bun.which("strace") !== null;
+const LIBM = "/lib/x86_64-linux-gnu/libm.so.6";
 
 interface User {
   name: string;
@@ -338,6 +341,88 @@ for (const user of USERS) {
           expect(counted.stderr).not.toContain("[pid ");
           expect(existsSync(strays.SYSI_TRACE_FILE)).toBe(false);
           expect(existsSync(strays.SYSI_STATS_FILE)).toBe(false);
+        },
+      );
+    });
+
+    describe(`environment: ${title}`, () => {
+      const PRELOADS: [string, Record<string, string>][] = [
+        ["no LD_PRELOAD", {}],
+        ["the caller's LD_PRELOAD (space-separated, kept as it is)", { LD_PRELOAD: `${LIBM} ` }],
+      ];
+      for (const [name, extra] of PRELOADS) {
+        for (const hook of ["passthrough", "count"]) {
+          test.skipIf(user.skip !== null)(
+            `env prints what it prints natively, same order: ${name}, --hook ${hook}`,
+            () => {
+              const out = join(user.env.TMPDIR as string, "env-counts");
+              const native = shell(user, "exec env", extra);
+              const inst = shell(user, `exec ${run("--hook", hook, "-o", out)} env`, extra);
+              expect(native.stdout).toContain(`\nPATH=`);
+              if (extra.LD_PRELOAD) expect(native.stdout).toContain(`\nLD_PRELOAD=${extra.LD_PRELOAD}\n`);
+              expect(inst).toEqual(native);
+            },
+          );
+        }
+      }
+
+      test.skipIf(user.skip !== null)(
+        "children see none of sysi's variables (sh -c env, python3, env -i, a replaced LD_PRELOAD) and are instrumented",
+        () => {
+          const out = join(user.env.TMPDIR as string, "env-children");
+          const script = [
+            `env | grep -c '^SYSI_\\|^LD_PRELOAD='`,
+            `python3 -c 'import os; print(sorted(os.environ))'`,
+            "env -i /usr/bin/env",
+            `env -i LD_PRELOAD=${LIBM} /usr/bin/env`,
+            "true",
+          ].join("; ");
+          const native = shell(user, `exec sh -c "${script}"`);
+          const inst = shell(user, `exec ${run("--hook", "count", "-o", out)} sh -c "${script}"`);
+          expect(native.stdout).toMatch(/^1\n\[/); // SYSI_CACHE_DIR: the caller's own, not the runtime's
+          expect(native.stdout).toContain(`\nLD_PRELOAD=${LIBM}\n`);
+          expect(inst).toEqual(native);
+          // sh, env, grep, python3 (and what it runs), env, env, env, env: each image counted
+          const text = readFileSync(out, "utf8");
+          expect(text).not.toContain("not instrumented during the run");
+          const procs = /processes (\d+)/.exec(text);
+          expect(Number(procs?.[1])).toBeGreaterThanOrEqual(8);
+        },
+      );
+
+      const noStrace = !hasStrace ? "needs strace" : user.name !== "root" ? "strace -f runs as root" : null;
+      test.skipIf(user.skip !== null || noStrace !== null)(
+        `children started with the environment reset are counted as strace -f counts them${noStrace ? ` (skipped: ${noStrace})` : ""}`,
+        () => {
+          const dir = mkdtempSync(join(work, "count-"));
+          const trace = join(dir, "strace.txt");
+          const out = join(dir, "counts.json");
+          const script = [
+            "env >/dev/null",
+            `python3 -c 'import subprocess; subprocess.run(["/bin/true"])'`,
+            "env -i /bin/true",
+            `env -u LD_PRELOAD sh -c 'env -i LD_PRELOAD=${LIBM} /bin/true'`,
+          ].join("; ");
+          const argv = ["strace", "-f", "-qq", "-o", trace, FRONT, "run", ...chain.args, "--hook", "count"];
+          const r = Bun.spawnSync([...argv, "--json", "-o", out, "--", "sh", "-c", script], {
+            env: { ...BASE_ENV, ...user.env, SYSI_MARKER: "1" },
+            cwd: work,
+            stdout: "pipe",
+            stderr: "pipe",
+          });
+          expect(r.stderr.toString()).not.toContain("sysi: error");
+          expect(r.exitCode).toBe(0);
+          const oracle = straceOracle(readFileSync(trace, "utf8"));
+          const counts = JSON.parse(readFileSync(out, "utf8")) as {
+            syscalls: { name: string; calls: number; errors: number }[];
+          };
+          const ours: Record<string, { calls: number; errors: number }> = {};
+          for (const c of counts.syscalls) ours[c.name] = { calls: c.calls, errors: c.errors };
+          const theirs: Record<string, { calls: number; errors: number }> = {};
+          for (const [n, c] of Object.entries(oracle.byName)) theirs[n] = { calls: c.calls, errors: c.errors };
+          expect(theirs.execve?.calls).toBeGreaterThanOrEqual(8);
+          expect(ours).toEqual(theirs);
+          rmSync(dir, { recursive: true, force: true });
         },
       );
     });

@@ -269,8 +269,14 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    PATH is the module's real path.
  *   SYSI_WATCH_EXEC  "1": every execve/execveat reaches the runtime (and the exec check above)
  *                    under the built-in passthrough hook too, whose fast path otherwise lets
- *                    strategies make the call without entering libsysi (`sysi run --strict` and
- *                    `-v` set it).
+ *                    strategies make the call without entering libsysi (`sysi run` sets it:
+ *                    every exec gets sysi's hidden variables back, SYSI_HIDE).
+ *   SYSI_HIDE        optional comma list of the variables sysi set: libsysi's constructor copies
+ *                    them (and SYSI_HIDE) privately, takes them and its LD_PRELOAD entry out of
+ *                    the environment (in place), and adds them back to the environment of every
+ *                    execve/execveat that reaches it, with LD_PRELOAD = libsysi[:the program's
+ *                    value] (env.c). Unset: nothing is hidden.
+ *   SYSI_PROGRAM_LD_PRELOAD  with SYSI_HIDE: the LD_PRELOAD the program sees (unset: none).
  *   SYSI_UNPATCHED_ID  optional "<st_dev>:<st_ino>" of that file, as SYSI_STATS_ID.
  *   SYSI_TRACE_FD    "<fd>:<st_dev>:<st_ino>": trace hook output on that inherited fd (`sysi
  *                    run` places it above the program's soft RLIMIT_NOFILE where it can), if it

@@ -288,7 +288,7 @@ void sysi_static_init(long *sp)
 {
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
-	char **e = envp;
+	char **e = envp, **e2;
 	uintptr_t *auxv;
 	struct tcb *t;
 
@@ -312,4 +312,18 @@ void sysi_static_init(long *sp)
 	raw2(__NR_arch_prctl, ARCH_SET_GS, t);
 	for (void (**f)(int, char **, char **) = __init_array_start; f < __init_array_end; f++)
 		(*f)((int)argc, argv, envp);
+	/* libsysi took its variables out of the environment in place (env.c): the program's start
+	 * code looks for the auxiliary vector after the environment's end, so it moves there */
+	for (e2 = envp; *e2; e2++)
+		;
+	if (e2 < e) {
+		uintptr_t *to = (uintptr_t *)(e2 + 1), *from = (uintptr_t *)(e + 1);
+		do {
+			to[0] = from[0];
+			to[1] = from[1];
+			to += 2;
+			from += 2;
+		} while (to[-2] != AT_NULL);
+		auxv_start = (const uintptr_t *)(e2 + 1);
+	}
 }
