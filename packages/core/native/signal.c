@@ -355,11 +355,23 @@ static void default_action(int sig)
 }
 
 /*
+ * watch_context's 4: the program's handler got the view of a call still to come that the
+ * strategy has already hooked (RIP at the site). When the handler leaves that view as it found
+ * it, its return goes back to `rip`, where the interrupted code makes the call, instead of the
+ * site, which would hook it again; a handler that edits it gets its edit.
+ */
+struct redo {
+	greg_t rip;              /* 0: none */
+	greg_t g[REG_EFL + 1];   /* the view: general registers, RIP, flags */
+};
+
+/*
  * The program's view of a signal that interrupted sysi (sysi.h watch_context). Returns 1 when
  * the signal was deferred (the master returns at once), 0 when the program's handler may run
  * with uc, which then shows the program's context.
  */
-static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigaction *a, int nested)
+static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigaction *a, int nested,
+			struct redo *redo)
 {
 	struct sysi_sigdefer *d = &sysi_sigdefer;
 	greg_t *g = ((ucontext_t *)uc)->uc_mcontext.gregs;
@@ -390,14 +402,20 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 	}
 	for (unsigned i = 0; i < nwatch && !mine; i++)
 		mine = watchers[i](uc); /* 1: uc shows the program now; 2: deliver here as it is;
-					 * 3: runtime code with a release ahead: defer */
+					 * 3: runtime code with a release ahead: defer;
+					 * 4: as 1, a hooked call still to come (struct redo) */
+	if (mine == 4) {
+		redo->rip = (greg_t)pc;
+		memcpy(redo->g, g, sizeof redo->g);
+	}
 	/*
 	 * A fault in sysi's code is sysi's. A signal in the master's own code (nested) is deferred
 	 * too: the master leaves through rt_sigreturn, which restores the interrupted mask and so
 	 * releases it (delivered in the context the master returns to; pending is cleared there).
 	 */
 	(void)nested;
-	if (mine == 1 || mine == 2 || (!mine && !in_code(pc)) || (synchronous(sig) && si->si_code > 0)) {
+	if (mine == 1 || mine == 2 || mine == 4 || (!mine && !in_code(pc)) ||
+	    (synchronous(sig) && si->si_code > 0)) {
 		/*
 		 * The handler runs where the program (or code with the program's registers) runs; its
 		 * return does not pass sysi_release, so the signals deferred earlier and still blocked
@@ -432,8 +450,10 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 	return 1;
 }
 
-static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigaction *a)
+static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigaction *a,
+			 const struct redo *redo)
 {
+	greg_t *g = ((ucontext_t *)uc)->uc_mcontext.gregs;
 	struct sysi_sigdefer *d = &sysi_sigdefer;
 	int outer = d->in_master;
 	char sel = sysi_sud_handler_begin(); /* --complete: its unpatched calls are caught */
@@ -444,6 +464,8 @@ static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigacti
 		((void (*)(int))a->handler)(sig);
 	d->in_master = outer;
 	sysi_sud_handler_end(sel);
+	if (redo->rip && !memcmp(g, redo->g, sizeof redo->g))
+		g[REG_RIP] = redo->rip; /* the call, once: not the site again */
 }
 
 /*
@@ -467,6 +489,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 	struct claim *c = &claims[sig];
 	struct sysi_sigdefer *d = &sysi_sigdefer;
 	struct ksigaction a;
+	struct redo redo;
 	uint64_t m;
 	int nested = d->in_master;
 
@@ -492,7 +515,8 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 		default_action(sig);
 		goto out;
 	}
-	if (program_view(sig, si, uc, &a, nested))
+	redo.rip = 0;
+	if (program_view(sig, si, uc, &a, nested, &redo))
 		goto out;
 	if (!((sysi_claimed_mask | sysi_observed_mask) & BIT(sig))) {
 		/* wrapped: the kernel applied the program's flags and mask itself */
@@ -501,7 +525,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 			c->prog.flags &= ~(unsigned long)SA_SIGINFO;
 			__atomic_and_fetch(&wrapped, ~BIT(sig), __ATOMIC_RELAXED);
 		}
-		call_handler(sig, si, uc, &a);
+		call_handler(sig, si, uc, &a, &redo);
 		sysi_count_sigreturn();
 		goto out;
 	}
@@ -518,7 +542,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 		raw4(__NR_rt_sigprocmask, SIG_BLOCK, &m, 0, 8);
 		sysi_runtime_work(0);
 	}
-	call_handler(sig, si, uc, &a);
+	call_handler(sig, si, uc, &a, &redo);
 	/*
 	 * Returning restores the interrupted context and mask (rt_sigreturn via sysi_restorer):
 	 * the program's handler returned, so this rt_sigreturn stands for the program's own.

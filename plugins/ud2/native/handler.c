@@ -146,7 +146,7 @@ int sysi_ud2_context(void *p)
 		if (pc == sysi_ud2_resume_jmp) {
 			g[REG_RIP] = g[REG_RCX];
 			gadget_view(g); /* a passthrough resume goes to the site's gadget */
-			return 1;
+			return 1;       /* its return traps at the site again: a passthrough's */
 		}
 		if (pc <= sysi_ud2_resume_mv)
 			t = (const greg_t *)g[REG_RDI];
@@ -164,7 +164,14 @@ int sysi_ud2_context(void *p)
 	return gadget_view(g);
 }
 
-/* A RIP at a site's gadget, before or after its syscall: the program's view (1), or 0. */
+/*
+ * A RIP at a site's gadget, before or after its syscall: the program's view, or 0. Before it the
+ * view is the site, and the call was hooked already (its trap dispatched it, or it is the
+ * passthrough's): 4, so a handler that returns to the view unchanged resumes here and makes
+ * the call once, instead of trapping and hooking it again at the site (signal.c, struct redo).
+ * A signal deferred during the trap is released exactly here, by the trap frame's rt_sigreturn.
+ * After it: 1, the site's return point.
+ */
 static int gadget_view(greg_t *g)
 {
 	const unsigned char *pc = (const unsigned char *)g[REG_RIP];
@@ -177,8 +184,8 @@ static int gadget_view(greg_t *g)
 		s = sysi_ud2_find((uintptr_t)next - 2);
 		if (!s || s->gadget != (uintptr_t)pc)
 			return 0;
-		g[REG_RIP] = (greg_t)(next - 2); /* the site: it traps again */
-		return 1;
+		g[REG_RIP] = (greg_t)(next - 2); /* the site, before its call */
+		return 4;
 	}
 	if (((uintptr_t)pc & (SYSI_UD2_GADGET_SIZE - 1)) != 2 || pc[-2] != 0x0f || pc[-1] != 0x05 ||
 	    pc[0] != 0xff || pc[1] != 0x25)

@@ -158,7 +158,11 @@ struct sysi_runtime_api {
 	 *   program's view at the site's return point and returns 1; 2 when the RIP is runtime code
 	 *   that leaves to the program without the release below (deliver there, do not defer);
 	 *   3 when it is runtime code outside libsysi, the runtime's and the hook's libraries
-	 *   (e.g. code it copied) whose way out passes the release: defer as below; else 0.
+	 *   (e.g. code it copied) whose way out passes the release: defer as below; 4 as 1, for a
+	 *   call still to come that the hook has already seen (fn shows RIP at the site): when the
+	 *   program's handler leaves the registers as it found them, its return resumes the
+	 *   interrupted RIP (which makes the call) rather than the site (which would hook it
+	 *   again); else 0.
 	 * - Otherwise, when the RIP is sysi's code (libsysi, a runtime, the hook library), the master
 	 *   defers the signal: re-queued to the thread with its siginfo and kept blocked, and the
 	 *   thread's word at %fs:defer_tpoff becomes nonzero. An entry that finds it nonzero when it
