@@ -26,6 +26,7 @@ export type { Site, SiteKind } from "./x86/types.ts";
  *         package.json `sysi.core` range.
  *   1.1 — optional Strategy.claims (resources a runtime takes for itself: one per chain).
  *   1.2 — optional Strategy.bench (what `sysi bench` measures of the strategy).
+ *   1.3 — TakenSite.fallback, and ModulePlanner.finish may give taken sites back (FinishResult).
  *   1.4 — optional BenchRow.goals (the limits `sysi bench`'s headline checks a row group against).
  */
 export const STRATEGY_CONTRACT_VERSION = "1.4";
@@ -145,6 +146,23 @@ export interface StrategyRuntime {
 export interface TakenSite {
   site: Site;
   patch: SitePatch;
+  /**
+   * Contract 1.3: the strategy after this one in the chain that would take the site if this one
+   * gave it back (its patch lies within this one's range, so it fits whatever else was taken);
+   * absent when nothing would, i.e. giving the site back leaves it unpatched.
+   */
+  fallback?: string;
+}
+
+/**
+ * What ModulePlanner.finish may return (contract 1.3). Numeric fields are shown by `sysi plan`
+ * (e.g. page counts); `giveBack` names taken sites the strategy no longer takes (only sites whose
+ * TakenSite has a fallback: others are ignored), with the refusal the plan records for it; the
+ * fallback strategy takes each instead.
+ */
+export interface FinishResult {
+  giveBack?: readonly { vaddr: number; reason: string; detail?: string }[];
+  [stat: string]: unknown;
 }
 
 /**
@@ -159,7 +177,8 @@ export interface ModulePlanner {
    * Optional: once, after every site of the module was offered to every strategy, with the
    * sites this strategy took. May change those patches in place (e.g. move trampolines) and
    * add trampolines. The numeric fields of an object it returns are shown by `sysi plan`
-   * (e.g. page counts); anything else it returns is ignored.
+   * (e.g. page counts); its `giveBack` (contract 1.3, FinishResult) hands taken sites that have a
+   * fallback to that strategy; anything else it returns is ignored.
    */
   finish?(ctx: SiteContext, taken: readonly TakenSite[]): unknown;
 }

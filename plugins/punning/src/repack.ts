@@ -122,20 +122,21 @@ function pinnedSolution(x: Pinned, t: number): Solution | null {
 type Made = Map<SitePatch, { sol: Solution; spans: { t: number; len: number }[] }>;
 
 /**
- * Place the pinned puns a virtual page at a time (the fullest first): each page goes to the first
- * physical page where all its puns fit (fixed ones at their address, `e9 WW` ones at the first free
- * start of their window), so that one pun placed early cannot tie its virtual page to a physical
- * page the page's other puns no longer fit in. False when some virtual page fits nowhere.
+ * Place the pinned puns a virtual page at a time: pages of one `e9 WW` pun first, then the pages
+ * of several puns (placeMulti), each in a physical page where all its puns fit (fixed ones at
+ * their address, `e9 WW` ones at the first free start of their window), so that one pun placed
+ * early cannot tie its virtual page to a physical page the page's other puns no longer fit in.
+ * False when some virtual page fits nowhere and `drop` refuses to leave it out.
  */
-function placePinned(next: TrampolineSpace, pins: Pinned[], made: Made): boolean {
+function placePinned(next: TrampolineSpace, pins: Pinned[], made: Made, drop: Drop): boolean {
   const byPage = new Map<number, Pinned[]>();
   for (const x of pins) byPage.set(x.vpage, [...(byPage.get(x.vpage) ?? []), x]);
   const demand = (l: Pinned[]) => l.reduce((n, x) => n + x.len, 0);
-  // Pages of several puns first, the fullest first; then pages of one pun, earliest window end
-  // first, each at the earliest start any physical page has free (earliest-deadline-first over
-  // the physical pages: the windows of single puns are what the packing is made of).
+  // Pages of one `e9 WW` pun first, earliest window end first, each at the earliest start any
+  // physical page has free (earliest-deadline-first over the physical pages: the windows of single
+  // puns are what the packing is made of); then the pages of several or fixed puns (placeMulti).
   const multi = [...byPage.entries()].filter(([, l]) => l.length > 1 || (l[0] as Pinned).ts.length === 1);
-  multi.sort((a, b) => demand(b[1]) - demand(a[1]) || a[0] - b[0]);
+  multi.sort((a, b) => demand(b[1]) - demand(a[1]) || a[0] - b[0]); // placeMulti's order on a tie
   const single = [...byPage.values()]
     .filter((l) => l.length === 1 && (l[0] as Pinned).ts.length > 1)
     .map((l) => l[0] as Pinned);
@@ -154,53 +155,112 @@ function placePinned(next: TrampolineSpace, pins: Pinned[], made: Made): boolean
         break;
       }
     }
-    if (best === null) return false;
+    if (best === null) {
+      if (drop(x.p)) continue;
+      return false;
+    }
     next.placeAt(best.t, x.len, best.phys);
     next.record(x.p, best.t, x.len);
     made.set(x.p, { sol: best.sol, spans: [{ t: best.t, len: x.len }] });
   }
-  for (const [, list] of multi) {
-    list.sort((a, b) => a.ts.length - b.ts.length || (a.ts[0] as number) - (b.ts[0] as number));
-    let done = false;
-    for (let phys = 0; phys < next.phys.length && !done; phys++) {
-      const trial = new PhysPage();
-      for (const [a, b] of (next.phys[phys] as PhysPage).used) trial.take(a, b - a);
-      const chosen: { x: Pinned; t: number; sol: Solution }[] = [];
-      for (const x of list) {
-        let got: { t: number; sol: Solution } | null = null;
-        // a start next to a span already there first (it leaves the larger holes whole)
-        for (const snug of [true, false]) {
-          for (const t of x.ts) {
-            const off = t - x.vpage * PAGE;
-            if (!trial.free(off, x.len) || (snug && !trial.snug(off, x.len))) continue;
-            const sol = pinnedSolution(x, t);
-            if (sol === null) continue;
-            got = { t, sol };
-            break;
-          }
-          if (got !== null) break;
-        }
-        if (got === null) break;
-        trial.take(got.t - x.vpage * PAGE, x.len);
-        chosen.push({ x, ...got });
-      }
-      if (chosen.length !== list.length) continue;
-      for (const c of chosen) {
-        next.placeAt(c.t, c.x.len, phys);
-        next.record(c.x.p, c.t, c.x.len); // unplace() keeps a virtual page while a record is on it
-        made.set(c.x.p, { sol: c.sol, spans: [{ t: c.t, len: c.x.len }] });
-      }
-      done = true;
+  return placeMulti(next, multi, made, drop);
+}
+
+/**
+ * The virtual pages of several pinned puns, most constrained first (DSatur's order for graph
+ * colouring: the page the fewest physical pages can still take whole goes next, the fullest on a
+ * tie), each into the fullest physical page that takes it whole. A page no physical page takes
+ * whole goes where most of it fits; the rest is dropped when `drop` allows, else false.
+ */
+function placeMulti(next: TrampolineSpace, multi: [number, Pinned[]][], made: Made, drop: Drop): boolean {
+  const occ = next.phys.map((pp) => {
+    const b = new Uint8Array(PAGE);
+    for (const [a, e] of pp.used) b.fill(1, a, e);
+    return b;
+  });
+  const isFree = (b: Uint8Array, off: number, len: number) => {
+    for (let o = off; o < off + len; o++) if (b[o] !== 0) return false;
+    return true;
+  };
+  /** Starts for the page's puns on physical page k (in list order), as many as fit in order. */
+  const fit = (list: Pinned[], k: number): { x: Pinned; t: number }[] => {
+    const b = occ[k] as Uint8Array;
+    const out: { x: Pinned; t: number }[] = [];
+    for (const x of list) {
+      const base = x.vpage * PAGE;
+      const t = x.ts.find((t) => isFree(b, t - base, x.len));
+      if (t === undefined) continue;
+      b.fill(1, t - base, t - base + x.len);
+      out.push({ x, t });
     }
-    if (!done) return false;
+    for (const { x, t } of out) b.fill(0, t - x.vpage * PAGE, t - x.vpage * PAGE + x.len);
+    return out;
+  };
+  const demand = (l: Pinned[]) => l.reduce((n, x) => n + x.len, 0);
+  const used = (k: number) => (occ[k] as Uint8Array).reduce((n, v) => n + v, 0);
+  const pages = multi.map(([, list]) => {
+    list.sort((a, b) => a.ts.length - b.ts.length || (a.ts[0] as number) - (b.ts[0] as number));
+    const options = new Set<number>();
+    for (let k = 0; k < occ.length; k++) if (fit(list, k).length === list.length) options.add(k);
+    return { list, options, demand: demand(list) };
+  });
+  const left = new Set(pages);
+  while (left.size > 0) {
+    let pick: (typeof pages)[0] | null = null;
+    for (const pg of left)
+      if (
+        pick === null ||
+        pg.options.size < pick.options.size ||
+        (pg.options.size === pick.options.size && pg.demand > pick.demand)
+      )
+        pick = pg;
+    const pg = pick as (typeof pages)[0];
+    left.delete(pg);
+    let k = -1;
+    let chosen: { x: Pinned; t: number }[] = [];
+    for (const o of pg.options) if (k < 0 || used(o) > used(k)) k = o;
+    if (k >= 0) chosen = fit(pg.list, k);
+    else {
+      for (let o = 0; o < occ.length; o++) {
+        const c = fit(pg.list, o);
+        if (c.length > chosen.length) [k, chosen] = [o, c];
+      }
+    }
+    const sols = chosen.map((c) => ({ ...c, sol: pinnedSolution(c.x, c.t) }));
+    const ok = sols.filter((c) => c.sol !== null);
+    const placed = new Set(ok.map((c) => c.x));
+    const rest = pg.list.filter((x) => !placed.has(x));
+    if (!rest.every((x) => drop(x.p, true))) return false;
+    for (const x of rest) drop(x.p);
+    if (ok.length === 0) continue;
+    take(next, k, ok as { x: Pinned; t: number; sol: Solution }[], made);
+    for (const c of ok) (occ[k] as Uint8Array).fill(1, c.t - c.x.vpage * PAGE, c.t - c.x.vpage * PAGE + c.x.len);
+    for (const other of left)
+      if (other.options.has(k) && fit(other.list, k).length !== other.list.length) other.options.delete(k);
   }
   return true;
 }
+
+function take(next: TrampolineSpace, phys: number, chosen: { x: Pinned; t: number; sol: Solution }[], made: Made) {
+  for (const c of chosen) {
+    next.placeAt(c.t, c.x.len, phys);
+    next.record(c.x.p, c.t, c.x.len); // unplace() keeps a virtual page while a record is on it
+    made.set(c.x.p, { sol: c.sol, spans: [{ t: c.t, len: c.x.len }] });
+  }
+}
+
+/**
+ * Whether a patch that fits nowhere may be left out (given back to the chain's next strategy);
+ * `ask` only asks, else the answer is final and the patch is counted as dropped.
+ */
+type Drop = (p: SitePatch, ask?: boolean) => boolean;
+const NO_DROP: Drop = () => false;
 
 function solveCapped(
   space: TrampolineSpace,
   patches: readonly SitePatch[],
   cap: number,
+  drop: Drop = NO_DROP,
 ): { next: TrampolineSpace; made: Made } | null {
   const next = new TrampolineSpace(space.layout);
   for (let i = 0; i < cap; i++) next.phys.push(new PhysPage());
@@ -214,12 +274,15 @@ function solveCapped(
     if (x !== null) pins.push(x);
     else rest.push({ p, i, f: freedom(how) });
   });
-  if (!placePinned(next, pins, made)) return null;
   rest.sort((a, b) => a.f - b.f || a.i - b.i);
+  if (!placePinned(next, pins, made, drop)) return null;
   for (const { p } of rest) {
     const how = resolvable.get(p) as Resolvable;
     const sol = solve(how.layout, how.jumps, next);
-    if (sol === null) return null;
+    if (sol === null) {
+      if (drop(p)) continue;
+      return null;
+    }
     for (const j of sol.jumps) next.placeAt(j.t, j.len); // in the order solve() held them
     const spans = sol.jumps.map((j) => ({ t: j.t, len: j.len }));
     if (how.reversed) spans.reverse(); // [the site's, the second]
@@ -240,36 +303,104 @@ export function repackCapped(space: TrampolineSpace): void {
   const patches = [...new Set(space.placed.map((p) => p.patch))];
   if (patches.length === 0 || patches.some((p) => !resolvable.has(p))) return;
   const inUse = new Set(space.vpages.values()).size;
-  const bytes = space.placed.reduce((n, p) => n + p.len, 0);
-  for (let cap = Math.ceil(bytes / PAGE) + 1; cap < inUse; cap++) {
+  for (let cap = boundOf(space); cap < inUse; cap++) {
     const r = solveCapped(space, patches, cap);
     if (r === null) continue;
-    const phys = r.next.phys.filter((pp) => pp.bytes() > 0);
-    if (phys.length !== r.next.phys.length) {
-      // drop pages left empty, renumbering the virtual pages' physical pages
-      const renum = new Map<number, number>();
-      r.next.phys.forEach((pp, i) => {
-        if (pp.bytes() > 0) renum.set(i, renum.size);
-      });
-      for (const [vp, p] of r.next.vpages) r.next.vpages.set(vp, renum.get(p) as number);
-      r.next.phys = phys;
-    }
-    r.next.capped = false;
-    space.adopt(r.next);
-    space.placed.length = 0;
-    for (const p of patches) {
-      const m = r.made.get(p) as Made extends Map<SitePatch, infer V> ? V : never;
-      m.spans.forEach((sp, slot) => {
-        space.record(p, sp.t, sp.len, undefined, slot as 0 | 1);
-      });
-      apply(p, resolvable.get(p) as Resolvable, m.sol.bytes, m.spans[0] as { t: number });
-    }
+    adoptSolution(space, patches, r);
     return;
   }
 }
 
-export function repack(space: TrampolineSpace): void {
+/** The bound of issue 11 for the trampolines placed now: ceil(bytes / 4096) + 1. */
+function boundOf(space: TrampolineSpace): number {
+  return Math.ceil(space.placed.reduce((n, p) => n + p.len, 0) / PAGE) + 1;
+}
+
+function physInUse(space: TrampolineSpace): number {
+  return new Set(space.vpages.values()).size;
+}
+
+/**
+ * Meet the bound by leaving patches out, when repacking alone did not: solve into exactly the
+ * bound's pages, leaving out the `droppable` patches (sites the chain's next strategy takes) that
+ * fit nowhere, if they are few (at most DROP_SHARE of the patches), then try each of them again
+ * among what was placed after it. The patches left out, their spans gone; none when it fails.
+ */
+function repackDropping(space: TrampolineSpace, droppable: ReadonlySet<SitePatch>): SitePatch[] {
+  const patches = [...new Set(space.placed.map((p) => p.patch))];
+  if (patches.length === 0 || patches.some((p) => !resolvable.has(p))) return [];
+  const limit = Math.max(1, Math.floor(patches.length * DROP_SHARE));
+  const dropped = new Set<SitePatch>();
+  const drop: Drop = (p, ask) => {
+    if (!droppable.has(p) || dropped.size >= limit) return false;
+    if (!ask) dropped.add(p);
+    return true;
+  };
+  const rd = solveCapped(space, patches, boundOf(space), drop);
+  if (rd === null) return [];
+  for (const p of [...dropped]) {
+    const how = resolvable.get(p) as Resolvable;
+    const sol = solve(how.layout, how.jumps, rd.next);
+    if (sol === null) continue;
+    for (const j of sol.jumps) rd.next.placeAt(j.t, j.len);
+    const spans = sol.jumps.map((j) => ({ t: j.t, len: j.len }));
+    if (how.reversed) spans.reverse();
+    rd.made.set(p, { sol, spans });
+    dropped.delete(p);
+  }
+  adoptSolution(
+    space,
+    patches.filter((p) => !dropped.has(p)),
+    rd,
+  );
+  return [...dropped];
+}
+
+/** Largest share of a module's patches repackCapped may give back to meet the bound. */
+const DROP_SHARE = 0.02;
+
+function adoptSolution(
+  space: TrampolineSpace,
+  patches: readonly SitePatch[],
+  r: { next: TrampolineSpace; made: Made },
+): void {
+  const phys = r.next.phys.filter((pp) => pp.bytes() > 0);
+  if (phys.length !== r.next.phys.length) {
+    // drop pages left empty, renumbering the virtual pages' physical pages
+    const renum = new Map<number, number>();
+    r.next.phys.forEach((pp, i) => {
+      if (pp.bytes() > 0) renum.set(i, renum.size);
+    });
+    for (const [vp, p] of r.next.vpages) r.next.vpages.set(vp, renum.get(p) as number);
+    r.next.phys = phys;
+  }
+  r.next.capped = false;
+  space.adopt(r.next);
+  space.placed.length = 0;
+  for (const p of patches) {
+    const m = r.made.get(p) as Made extends Map<SitePatch, infer V> ? V : never;
+    m.spans.forEach((sp, slot) => {
+      space.record(p, sp.t, sp.len, undefined, slot as 0 | 1);
+    });
+    apply(p, resolvable.get(p) as Resolvable, m.sol.bytes, m.spans[0] as { t: number });
+  }
+}
+
+/**
+ * Repack: capped (repackCapped), then emptying the emptiest pages; when the module still needs
+ * more physical pages than the bound, leave out a few `droppable` patches (repackDropping) and
+ * empty again. Returns the patches left out (to be given back to the chain's next strategy).
+ */
+export function repack(space: TrampolineSpace, droppable: ReadonlySet<SitePatch> = new Set()): SitePatch[] {
   repackCapped(space);
+  emptyRounds(space);
+  if (physInUse(space) <= boundOf(space) || droppable.size === 0) return [];
+  const dropped = repackDropping(space, droppable);
+  if (dropped.length > 0) emptyRounds(space);
+  return dropped;
+}
+
+function emptyRounds(space: TrampolineSpace): void {
   const tried = new Set<number>();
   for (let round = 0; round < ROUNDS; round++) {
     const inUse = [...new Set(space.vpages.values())].filter((p) => !tried.has(p));

@@ -5,7 +5,7 @@
 
 import type { Site } from "@sysi/core/scan";
 import type { SiteContext, SitePatch } from "@sysi/core/strategy";
-import { spreadFixedPuns } from "./convert.ts";
+import { type GivenBack, giveBackCrowded, spreadFixedPuns } from "./convert.ts";
 import { entryOffset, FIXED_BYTES } from "./encode.ts";
 import { finishPages, PAGE, spaceFor } from "./pages.ts";
 import { repack } from "./repack.ts";
@@ -127,10 +127,23 @@ export function pageStats(taken: readonly { site: Site; patch: SitePatch }[]): P
  * trampolines and rewrites the physical page index in aux[1] of every punning patch, taken or
  * fallback), then returns the page statistics of the taken patches for `sysi plan --json`.
  */
-export function finishModule(ctx: SiteContext, taken: readonly { site: Site; patch: SitePatch }[]): PageStats {
+export function finishModule(
+  ctx: SiteContext,
+  taken: readonly { site: Site; patch: SitePatch; fallback?: string }[],
+): PageStats & { giveBack: GivenBack[] } {
   const space = spaceFor(ctx.elf);
   spreadFixedPuns(ctx, space);
-  repack(space);
-  finishPages(space, new Set(taken.map((x) => x.patch)));
-  return pageStats(taken);
+  const withFallback = new Map(taken.filter((x) => x.fallback !== undefined).map((x) => [x.patch, x.site.vaddr]));
+  const giveBack = giveBackCrowded(space, withFallback);
+  const bytes = space.placed.reduce((n, p) => n + p.len, 0);
+  for (const p of repack(space, new Set(withFallback.keys())))
+    giveBack.push({
+      vaddr: withFallback.get(p) as number,
+      reason: "page-bound",
+      detail: `its trampolines fit no page offset left free in the ${Math.ceil(bytes / PAGE) + 1} physical pages of the bound`,
+    });
+  const gone = new Set(giveBack.map((g) => g.vaddr));
+  const kept = taken.filter((x) => !gone.has(x.site.vaddr));
+  finishPages(space, new Set(kept.map((x) => x.patch)));
+  return { ...pageStats(kept), giveBack };
 }

@@ -10,7 +10,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { readElfFile } from "@sysi/core/elf";
 import { planModule } from "@sysi/core/plan";
 import { scanElf } from "@sysi/core/scan";
-import { isRefusal, type SitePatch } from "@sysi/core/strategy";
+import { isRefusal, type SitePatch, type Strategy } from "@sysi/core/strategy";
 import factory from "../src/index.ts";
 import { finishPages, groupPages, PAGE, PAGE_USABLE, spaceFor, TrampolineSpace } from "../src/pages.ts";
 import { pageStats, type TrampolineSpan, trampolineSpans } from "../src/stats.ts";
@@ -26,11 +26,25 @@ const CASES: [string, string][] = [
   ...(BUN !== null && existsSync(BUN) ? ([[BUN, ""]] as [string, string][]) : []),
 ];
 
-async function planned(file: string, tactics: string) {
+/** A fallback after punning (as ud2 is in the default chain): takes any site with `0f 0b`. */
+const trap: Strategy = {
+  name: "trap",
+  summary: "test fallback",
+  requires: [],
+  planSite: (site) => ({
+    patch: { vaddr: site.vaddr, old: site.bytes.slice(0, 2), bytes: new Uint8Array([0x0f, 0x0b]) },
+  }),
+};
+
+async function planned(file: string, tactics: string, withFallback = false) {
   const elf = readElfFile(file);
   const scan = await scanElf(elf);
   const strategy = factory({ version: "test", includeDir: "" });
-  const plan = planModule(elf, scan, [{ strategy, options: tactics ? { tactics } : {} }], { checks: {} });
+  const chain = [
+    { strategy, options: tactics ? { tactics } : {} },
+    ...(withFallback ? [{ strategy: trap, options: {} }] : []),
+  ];
+  const plan = planModule(elf, scan, chain, { checks: {} });
   const spans: TrampolineSpan[] = [];
   const taken = [];
   for (const ps of plan.sites) {
@@ -106,6 +120,44 @@ describe("physical page grouping on real binaries", () => {
           byteMinimum: minimum,
           fixedPunFloor: fixedFloor,
           tactic: plan.stats.tactics.punning,
+        }),
+      );
+    }, 120_000);
+  }
+});
+
+describe("the page bound with a fallback in the chain (issue 11)", () => {
+  // With a strategy after punning, sites whose trampolines fit no page offset left free within
+  // ceil(trampoline bytes / 4096) + 1 physical pages are given back to it (contract 1.3): the bound
+  // holds with no exception, the plan says why for each such site, and punning keeps >= 90%.
+  for (const file of [...new Set(CASES.map(([f]) => f))]) {
+    test(`${file}: physical pages <= ceil(bytes / 4096) + 1, sites over it given back with a reason`, async () => {
+      const { plan, spans } = await planned(file, "", true);
+      const bytes = spans.reduce((n, s) => n + s.len, 0);
+      const phys = new Set(spans.map((s) => s.phys)).size;
+      expect(phys).toBeLessThanOrEqual(Math.ceil(bytes / PAGE) + 1);
+      expect(plan.stats.reported?.punning?.["physical-pages"]).toBe(phys);
+      const given = plan.sites.filter((ps) => {
+        const d = ps.decisions[0]?.result;
+        return d !== undefined && isRefusal(d) && d.reason === "page-bound";
+      });
+      for (const ps of given) {
+        expect(ps.taken).toBe("trap");
+        const d = ps.decisions[0]?.result as { detail?: string };
+        expect(d.detail ?? "").toMatch(/bound \d+ physical pages|physical pages of the bound/);
+      }
+      const certain = plan.sites.filter((ps) => !ps.site.uncertain).length;
+      const byPunning = plan.stats.byStrategy.punning ?? 0;
+      expect(byPunning).toBeGreaterThanOrEqual(Math.ceil(0.9 * plan.stats.sites));
+      console.log(
+        JSON.stringify({
+          file,
+          physicalPages: phys,
+          bound: Math.ceil(bytes / PAGE) + 1,
+          givenBack: given.length,
+          punning: byPunning,
+          certain,
+          sites: plan.stats.sites,
         }),
       );
     }, 120_000);

@@ -20,6 +20,7 @@
  */
 import type { ElfFile } from "../elf/types.ts";
 import type {
+  FinishResult,
   HostFacts,
   ModulePlanner,
   PlanResult,
@@ -112,6 +113,37 @@ function checkPatch(elf: ElfFile, site: Site, p: SitePatch, taken: Set<number>):
 
 function isFailedPlanner(p: ModulePlanner | Refusal | null): p is Refusal {
   return p !== null && typeof (p as Refusal).reason === "string";
+}
+
+/**
+ * Hand the sites a finished strategy gives back (FinishResult.giveBack, contract 1.3) to their
+ * fallbacks: the giver's decision becomes the refusal it names, the fallback takes the site (and
+ * gets it in its own finish, which runs later: fallbacks come later in the chain). A site without
+ * a fallback, not taken by the giver, or named twice is ignored.
+ */
+function giveBack(ret: unknown, giver: number, takenBy: TakenSite[][], planned: PlannedSite[], stats: PlanStats): void {
+  if (ret === null || typeof ret !== "object" || !("giveBack" in ret)) return;
+  const list = (ret as FinishResult).giveBack;
+  if (!Array.isArray(list) || list.length === 0) return;
+  const mine = takenBy[giver] ?? [];
+  const byVaddr = new Map(mine.map((t) => [t.site.vaddr, t]));
+  const names = new Map<string, number>();
+  const gone = new Set<TakenSite>();
+  for (const g of list) {
+    const t = byVaddr.get(g?.vaddr);
+    if (t === undefined || t.fallback === undefined || gone.has(t) || typeof g.reason !== "string") continue;
+    const ps = planned.find((p) => p.site === t.site);
+    const d = ps?.decisions.find((x) => !isRefusal(x.result) && x.result === t.patch);
+    const fb = ps?.decisions.find((x) => x.strategy === t.fallback);
+    if (ps === undefined || d === undefined || fb === undefined || isRefusal(fb.result)) continue;
+    if (names.size === 0) for (const [i, x] of ps.decisions.entries()) names.set(x.strategy, i);
+    d.result = refusal(g.reason, typeof g.detail === "string" ? g.detail : undefined);
+    bump(stats.refusals, d.strategy, g.reason);
+    ps.taken = fb.strategy;
+    takenBy[names.get(fb.strategy) ?? -1]?.push({ site: t.site, patch: fb.result });
+    gone.add(t);
+  }
+  if (gone.size > 0) takenBy[giver] = mine.filter((t) => !gone.has(t));
 }
 
 function numericFields(v: unknown): Record<string, number> | null {
@@ -231,6 +263,19 @@ function planWith(
         takenBy[i]?.push({ site, patch: result });
       }
     }
+    // The fallback of the taken site (contract 1.3): the next strategy whose patch lies inside
+    // the taken one's range, so that it overlaps nothing else taken, now or later.
+    if (takenPatch !== null) {
+      const t = takenPatch.patch;
+      const k = decisions.findIndex((d) => d.strategy === taken);
+      const fb = decisions.slice(k + 1).find((d) => {
+        if (isRefusal(d.result)) return false;
+        const p = d.result.patch;
+        return p.vaddr >= t.vaddr && p.vaddr + p.bytes.length <= t.vaddr + t.bytes.length;
+      });
+      const mine = takenBy[k]?.at(-1);
+      if (fb !== undefined && mine !== undefined) mine.fallback = fb.strategy;
+    }
     if (takenPatch !== null) {
       const p = takenPatch.patch;
       for (let a = p.vaddr; a < p.vaddr + p.bytes.length; a++) takenBytes.add(a);
@@ -244,6 +289,7 @@ function planWith(
     if (planner === null || planner === undefined || isFailedPlanner(planner) || planner.finish === undefined) continue;
     // Numbers it returns are shown by `sysi plan` (punning: page counts).
     const ret: unknown = planner.finish(contexts[i] as SiteContext, takenBy[i] ?? []);
+    giveBack(ret, i, takenBy, planned, stats);
     const nums = numericFields(ret);
     if (nums !== null) {
       stats.reported ??= {};

@@ -161,6 +161,56 @@ describe("planModule", () => {
     ]);
   });
 
+  it("gives sites back from finish to their fallback (contract 1.3), never a site without one", () => {
+    const { elf, scan, sites } = fakeModule([0, 1, 2, 3]);
+    let offered: { nr: number; fallback?: string }[] = [];
+    let fallbackFinished: number[] = [];
+    // a takes every site; b takes even numbers only, so sites 1 and 3 have no fallback
+    const a = fakeStrategy("a", () => ({ reason: "unused" }), {
+      planModule: () => ({
+        planSite: (site) => twoByte(site, 0xff, 0xd0, "A1"),
+        finish(_ctx, taken) {
+          offered = taken.map((t) => ({ nr: t.site.nr ?? -1, ...(t.fallback ? { fallback: t.fallback } : {}) }));
+          const v = (i: number) => sites[i]?.vaddr as number;
+          return {
+            "virtual-pages": 1,
+            giveBack: [
+              { vaddr: v(0), reason: "page-bound", detail: "too crowded" },
+              { vaddr: v(1), reason: "page-bound" }, // no fallback: stays with a
+              { vaddr: v(0), reason: "twice" }, // named twice: once is enough
+              { vaddr: 0x12345, reason: "not-a-site" },
+            ],
+          };
+        },
+      }),
+    });
+    const b = fakeStrategy("b", () => ({ reason: "unused" }), {
+      planModule: () => ({
+        planSite: (site) => ((site.nr ?? 1) % 2 === 0 ? twoByte(site, 0x0f, 0x0b) : { reason: "odd" }),
+        finish(_ctx, taken) {
+          fallbackFinished = taken.map((t) => t.site.nr ?? -1);
+        },
+      }),
+    });
+    const plan = planModule(
+      elf,
+      scan,
+      [
+        { strategy: a, options: {} },
+        { strategy: b, options: {} },
+      ],
+      host,
+      { reader: nullReader },
+    );
+    expect(offered).toEqual([{ nr: 0, fallback: "b" }, { nr: 1 }, { nr: 2, fallback: "b" }, { nr: 3 }]);
+    expect(plan.sites.map((p) => p.taken)).toEqual(["b", "a", "a", "a"]);
+    expect(plan.sites[0]?.decisions[0]?.result).toEqual({ reason: "page-bound", detail: "too crowded" });
+    expect(fallbackFinished).toEqual([0]); // b's finish sees the site it was given
+    expect(plan.stats.byStrategy).toEqual({ a: 3, b: 1 });
+    expect(plan.stats.refusals.a).toEqual({ "page-bound": 1 });
+    expect(plan.stats.reported).toEqual({ a: { "virtual-pages": 1 } });
+  });
+
   it("creates one module planner per module planned: its state never leaks into the next module", () => {
     const { elf, scan } = fakeModule([0, 1, 2]);
     let created = 0;
