@@ -1,12 +1,15 @@
 /*
- * init.c — the punning strategy runtime: per site, map the trampoline's virtual page (at exactly
- * its address, MAP_FIXED_NOREPLACE) onto a physical page of a memfd, and write the trampoline
- * through a writable alias of that physical page. A taken address refuses the site, which then
- * falls to its next option (libsysi counts it).
+ * init.c — the punning strategy runtime: per site, write the trampoline into a physical page of
+ * a memfd (through a writable alias of it) and give its virtual page (at exactly its address)
+ * that physical page: lazily, on the first jump into it, when the page lies in a range the
+ * runtime could reserve (lazy.c), else at once (MAP_FIXED_NOREPLACE). A taken address refuses
+ * the site, which then falls to its next option (libsysi counts it).
  *
  * Physical pages: the planner numbers them per module (aux[1]); a module is named by its load
- * bias (site address - link-time site vaddr from aux[0]). One memfd per batch of modules (closed
- * in ready(): the mappings keep it alive, so no descriptor is left in the program).
+ * bias (site address - link-time site vaddr from aux[0]). One memfd per batch of modules, sized
+ * for MAX_PHYS pages up front (sparse) and mapped twice: writable until ready(), executable for
+ * good (the source lazy mappings are duplicated from). It is closed in ready(): the mappings keep
+ * it alive, so no descriptor is left in the program. SYSI_PUNNING_EAGER=1 maps every page at once.
  */
 #define _GNU_SOURCE /* REG_* */
 #include <asm/unistd.h>
@@ -17,8 +20,9 @@
 #include "punning.h"
 
 #define MAX_PHYS 4096   /* physical pages per batch */
-#define VTAB 16384      /* virtual pages per batch (open addressing, power of two) */
 #define PTAB 8192       /* (bias, local page) → batch page */
+#define FAILED 2        /* page table value: the page could not be had */
+#define MAPPED 1        /* page table value bit: mapped at once (never by the SIGSEGV claim) */
 
 static const struct sysi_runtime_api *api;
 uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
@@ -31,10 +35,10 @@ static int direct; /* SYSI_FAST_PASSTHROUGH: trampolines call the page's own stu
 static void (*entry_stub)(void) = sysi_punning_entry; /* what every page's slot points at */
 static int memfd = -1;
 static unsigned nphys;
-static unsigned char *rw[MAX_PHYS];
-static struct { uintptr_t page; unsigned phys; int state; } vtab[VTAB]; /* state: 0 free, 1 ok, 2 failed */
+static unsigned char *rwbase; /* the batch's memfd, writable (until ready()) */
+static uintptr_t xbase;       /* the same, executable (for good) */
 static struct { uintptr_t bias; unsigned local, phys; int used; } ptab[PTAB];
-static unsigned vused[VTAB], nvused, pused[PTAB], npused; /* slots to clear in ready() */
+static unsigned pused[PTAB], npused; /* slots to clear in ready() */
 
 static void copy_bytes(unsigned char *d, const unsigned char *s, unsigned n)
 {
@@ -58,11 +62,32 @@ static int bad(long r)
 	return r < 0 && r > -4096;
 }
 
+/* The batch's memfd and its two aliases; 0 or -1. */
+static int open_batch(void)
+{
+	long r, size = (long)MAX_PHYS * PN_PAGE;
+	r = sc(__NR_memfd_create, (long)"sysi-punning", MFD_CLOEXEC, 0, 0, 0, 0);
+	if (bad(r))
+		return -1;
+	memfd = (int)r;
+	if (bad(sc(__NR_ftruncate, memfd, size, 0, 0, 0, 0)))
+		return -1;
+	r = sc(__NR_mmap, 0, size, PROT_READ | PROT_EXEC, MAP_SHARED, memfd, 0);
+	if (bad(r))
+		return -1;
+	xbase = (uintptr_t)r;
+	r = sc(__NR_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (bad(r))
+		return -1;
+	rwbase = (unsigned char *)r;
+	return 0;
+}
+
 /* The batch page backing (bias, local); -1 when out of room. */
 static int phys_page(uintptr_t bias, unsigned local)
 {
 	unsigned h = (unsigned)((bias >> 12) * 2654435761u + local) & (PTAB - 1);
-	long r;
+	unsigned char *page;
 	for (unsigned n = 0; n < PTAB; n++, h = (h + 1) & (PTAB - 1)) {
 		if (ptab[h].used && ptab[h].bias == bias && ptab[h].local == local)
 			return (int)ptab[h].phys;
@@ -70,21 +95,13 @@ static int phys_page(uintptr_t bias, unsigned local)
 			continue;
 		if (nphys >= MAX_PHYS)
 			return -1;
-		if (memfd < 0) {
-			r = sc(__NR_memfd_create, (long)"sysi-punning", MFD_CLOEXEC, 0, 0, 0, 0);
-			if (bad(r))
-				return -1;
-			memfd = (int)r;
-		}
-		if (bad(sc(__NR_ftruncate, memfd, (long)(nphys + 1) * PN_PAGE, 0, 0, 0, 0)))
+		if (memfd < 0 && !rwbase && open_batch() < 0)
 			return -1;
-		r = sc(__NR_mmap, 0, PN_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
-		       (long)nphys * PN_PAGE);
-		if (bad(r))
-			return -1;
-		rw[nphys] = (unsigned char *)r;
-		*(uint64_t *)(rw[nphys] + PN_SLOT_OFF) = (uint64_t)(uintptr_t)entry_stub;
-		copy_bytes(rw[nphys] + PN_STUB_OFF, sysi_punning_sys,
+		if (!rwbase)
+			return -1; /* the batch failed to open: no page this batch */
+		page = rwbase + (unsigned long)nphys * PN_PAGE;
+		*(uint64_t *)(page + PN_SLOT_OFF) = (uint64_t)(uintptr_t)entry_stub;
+		copy_bytes(page + PN_STUB_OFF, sysi_punning_sys,
 			   (unsigned)(sysi_punning_sys_end - sysi_punning_sys));
 		ptab[h].used = 1;
 		pused[npused++] = h;
@@ -96,29 +113,26 @@ static int phys_page(uintptr_t bias, unsigned local)
 	return -1;
 }
 
-/* Map the virtual page onto batch page p (once); 0 when it is ours. */
+/* Give the virtual page batch page p (once): lazily or at once; 0 when it is ours. */
 static int map_vpage(uintptr_t page, unsigned p)
 {
-	unsigned h = (unsigned)((page >> 12) * 2654435761u) & (VTAB - 1);
+	uintptr_t src = xbase + (uintptr_t)p * PN_PAGE, had = sysi_punning_page_get(page);
 	long r;
-	for (unsigned n = 0; n < VTAB; n++, h = (h + 1) & (VTAB - 1)) {
-		if (vtab[h].state && vtab[h].page == page)
-			return vtab[h].state == 1 && vtab[h].phys == p ? 0 : -1;
-		if (vtab[h].state)
-			continue;
-		r = sc(__NR_mmap, (long)page, PN_PAGE, PROT_READ | PROT_EXEC,
-		       MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, (long)p * PN_PAGE);
-		if (!bad(r) && (uintptr_t)r != page) { /* old kernels ignore the flag: never clobber */
-			sc(__NR_munmap, r, PN_PAGE, 0, 0, 0, 0);
-			r = -EEXIST;
-		}
-		vused[nvused++] = h;
-		vtab[h].page = page;
-		vtab[h].phys = p;
-		vtab[h].state = bad(r) ? 2 : 1;
-		return bad(r) ? -1 : 0;
+	if (had)
+		return (had & ~(uintptr_t)MAPPED) == src ? 0 : -1;
+	if (sysi_punning_reserve(page))
+		return sysi_punning_page_put(page, src);
+	r = sc(__NR_mmap, (long)page, PN_PAGE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED_NOREPLACE,
+	       memfd, (long)p * PN_PAGE);
+	if (!bad(r) && (uintptr_t)r != page) { /* old kernels ignore the flag: never clobber */
+		sc(__NR_munmap, r, PN_PAGE, 0, 0, 0, 0);
+		r = -EEXIST;
 	}
-	return -1;
+	if (sysi_punning_page_put(page, bad(r) ? FAILED : src | MAPPED) < 0 && !bad(r)) {
+		sc(__NR_munmap, page, PN_PAGE, 0, 0, 0, 0);
+		return -1;
+	}
+	return bad(r) ? -1 : 0;
 }
 
 /*
@@ -194,6 +208,7 @@ static int pn_context(void *p)
 
 static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 {
+	const char *eager;
 	if (sysi_punning_sys_end - sysi_punning_sys > PN_SLOT_OFF - PN_STUB_OFF)
 		return -EINVAL;
 	if (!a->release) /* a libsysi without signal deferral (sysi.h watch_context) */
@@ -209,6 +224,8 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	/* a fast hook that keeps c->nr and c->args: the stub without a save area on its path */
 	entry_stub = a->fast_hook && (a->fast_flags & SYSI_FAST_KEEPS_ARGS) ? sysi_punning_entryk
 									     : sysi_punning_entry;
+	eager = a->getenv ? a->getenv("SYSI_PUNNING_EAGER") : 0;
+	sysi_punning_lazy_init(a, eager && eager[0] == '1');
 	return 0;
 }
 
@@ -222,7 +239,7 @@ static int place(uintptr_t start, const unsigned char *code, int len, uintptr_t 
 	p = phys_page(bias, local);
 	if (p < 0 || map_vpage(start & ~(uintptr_t)(PN_PAGE - 1), (unsigned)p) < 0)
 		return -1;
-	copy_bytes(rw[p] + (start & (PN_PAGE - 1)), code, (unsigned)len);
+	copy_bytes(rwbase + (unsigned long)p * PN_PAGE + (start & (PN_PAGE - 1)), code, (unsigned)len);
 	return 0;
 }
 
@@ -301,17 +318,20 @@ static int pn_prepare_site(const struct sysi_site *s)
 
 static void pn_ready(void)
 {
-	for (unsigned i = 0; i < nphys; i++)
-		sc(__NR_munmap, (long)rw[i], PN_PAGE, 0, 0, 0, 0);
+	if (rwbase)
+		sc(__NR_munmap, (long)rwbase, (long)MAX_PHYS * PN_PAGE, 0, 0, 0, 0);
 	if (memfd >= 0)
 		sc(__NR_close, memfd, 0, 0, 0, 0, 0);
+	if (xbase && !nphys)
+		sc(__NR_munmap, (long)xbase, (long)MAX_PHYS * PN_PAGE, 0, 0, 0, 0);
 	memfd = -1;
+	rwbase = 0;
+	xbase = 0;
 	nphys = 0;
-	for (unsigned i = 0; i < nvused; i++)
-		zero(&vtab[vused[i]], sizeof vtab[0]);
 	for (unsigned i = 0; i < npused; i++)
 		zero(&ptab[pused[i]], sizeof ptab[0]);
-	nvused = npused = 0;
+	npused = 0;
+	sysi_punning_lazy_batch_end();
 }
 
 static const struct sysi_strategy_ops ops = {

@@ -79,6 +79,17 @@ int sysi_punning_build_post(unsigned char *out, uintptr_t p, uintptr_t site, con
 /* tramp.c: make the trampoline built into out for span start p call the page's passthrough stub
  * (`90 e8 rel32` in place of `ff 15 d32`); 0, or -1 when the bytes are not the expected call */
 int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre);
+
+/* lazy.c: the process's virtual trampoline pages, and pages mapped on first use */
+void sysi_punning_lazy_init(const struct sysi_runtime_api *api, int eager);
+/* the value put for page (its physical page's executable alias, tagged), or 0 */
+uintptr_t sysi_punning_page_get(uintptr_t page);
+/* record page's value (a page-aligned alias: mapped by the SIGSEGV claim on first use); 0 or -1 */
+int sysi_punning_page_put(uintptr_t page, uintptr_t src);
+/* 1 when page lies in a range reserved for lazy pages (reserved now if it can be), else 0 */
+int sysi_punning_reserve(uintptr_t page);
+/* ready(): drop the batch's view of the address space */
+void sysi_punning_lazy_batch_end(void);
 #endif
 
 #endif

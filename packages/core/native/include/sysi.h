@@ -313,6 +313,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                                              the runtime's work: that work ended where the
  *                                              signal came (a deferred signal released,
  *                                              signal.c), the frame returns to the program.
+ *                      SYSI_MARKER_FAULT       first in the frame of a fault the runtime
+ *                                              resolves (punning maps a trampoline page on
+ *                                              first use): the frame is the runtime's.
  *                    A signal handler of the program that runs inside a bracket is the
  *                    program's again until its rt_sigreturn.
  *   SYSI_DEBUG       "1": diagnostics on fd 2.
@@ -328,6 +331,7 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 #define SYSI_MARKER_WORK_DROP 4 /* in a signal frame that interrupted runtime work: the work
 				 * ended there (a deferred signal's release, signal.c); the
 				 * frame's rt_sigreturn returns to the program's code */
+#define SYSI_MARKER_FAULT 5 /* first in a runtime fault's frame: none of its calls are the program's */
 
 /* ------------------------------------------------------------------ STATS FILE */
 /*

@@ -158,6 +158,31 @@ describe("straceOracle, traps resumed without rt_sigreturn", () => {
   });
 });
 
+// Punning maps a trampoline page on the first jump into it (plugins/punning/native/lazy.c): the
+// fault's frame starts with a marker whose first argument is SYSI_MARKER_FAULT (5); its mremap
+// and rt_sigreturn are the runtime's, with or without a program SIGSEGV handler installed.
+const FAULTS = (handler: boolean) => `400 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+${handler ? "400 rt_sigaction(SIGSEGV, {sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x402000}, NULL, 8) = 0\n" : ""}400 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_ACCERR, si_addr=0x7f0012345000} ---
+400 syscall_0x5157(0x5, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+400 mremap(0x7f0100003000, 0, 4096, MREMAP_MAYMOVE|MREMAP_FIXED, 0x7f0012345000) = 0x7f0012345000
+400 rt_sigreturn({mask=[]})           = 0
+400 getppid()                         = 1
+400 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_ACCERR, si_addr=0x10} ---
+${handler ? '400 write(2, "segv", 4)             = 4\n400 rt_sigreturn({mask=[]})           = 0\n' : "400 +++ killed by SIGSEGV +++\n"}`;
+
+describe("straceOracle, faults the runtime resolves (SYSI_MARKER_FAULT)", () => {
+  for (const handler of [false, true])
+    it(`none of the fault frame's calls count, later ones do (program SIGSEGV handler: ${handler})`, () => {
+      const r = straceOracle(FAULTS(handler));
+      expect(r.byName.mremap).toBeUndefined();
+      expect(r.byName.getppid).toEqual({ calls: 1, errors: 0 });
+      // the program's own fault runs its handler: its write and rt_sigreturn are the program's
+      expect(r.byName.rt_sigreturn).toEqual(handler ? { calls: 1, errors: 0 } : undefined);
+      expect(r.byName.write).toEqual(handler ? { calls: 1, errors: 0 } : undefined);
+      expect(r.total).toBe(handler ? 4 : 1);
+    });
+});
+
 describe("straceOracle, calls interrupted by a signal", () => {
   const head = (flags: string) => `300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
 300 rt_sigaction(SIGCHLD, {sa_handler=0x401000, sa_mask=[], sa_flags=${flags}, sa_restorer=0x402000}, NULL, 8) = 0

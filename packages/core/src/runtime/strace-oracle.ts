@@ -21,6 +21,9 @@
  *     the program itself);
  *   - a frame is pushed for a program signal only when the process installed a handler for it
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
+ *   - a marker with first argument SYSI_MARKER_FAULT (5) right after a signal line says that
+ *     signal was a fault the runtime resolved (punning maps a trampoline page on first use): its
+ *     frame is the runtime's, none of its calls nor its rt_sigreturn are the program's;
  *   - `= ? ERESTART…` lines are not counted when the kernel restarts the call (a
  *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME); when the signal
  *     that interrupted it runs a program handler (the next line of that thread delivers a signal
@@ -74,6 +77,8 @@ interface PidState {
   restart: Set<string>;
   /** A call that just returned `? ERESTART…`: it counts (as EINTR) if a handler runs next. */
   interrupted: { name: string; kind: string; counts: boolean } | null;
+  /** The line before was a signal: the frame it pushed, or null (none); else undefined. */
+  signalled?: Frame | null;
 }
 
 interface Parsed {
@@ -93,6 +98,7 @@ const WORK_BEGIN = 1;
 const WORK_DROP = 4;
 const WORK_END = 2;
 const TRAP_END = 3;
+const FAULT = 5;
 
 /** The result part of a finished line (the last `) = …`, not one inside a string argument). */
 function result(rest: string): RegExpExecArray | null {
@@ -185,7 +191,9 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     const { pid, rest } = p;
     const top = st.frames[st.frames.length - 1];
     const interrupted = st.interrupted;
+    const signalled = st.signalled;
     st.interrupted = null;
+    st.signalled = undefined;
     if (rest.startsWith("---")) {
       const runtime = isRuntimeSignal(rest);
       const sig = SIGNAL.exec(rest)?.[1] ?? "";
@@ -198,9 +206,14 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
         }
       }
       if (runtime || st.handled.has(sig)) {
-        st.frames.push({ runtime, syscalls: 0, work: st.work });
+        const frame = { runtime, syscalls: 0, work: st.work };
+        st.frames.push(frame);
+        st.signalled = frame;
         st.work = false; // a handler runs the program's code (or a trap's program call)
-      } else st.interrupted = interrupted; // no handler: restarted, or the signal kills
+      } else {
+        st.interrupted = interrupted; // no handler: restarted, or the signal kills
+        st.signalled = null;
+      }
       return;
     }
     if (rest.startsWith("<...")) {
@@ -224,6 +237,13 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
         // the program's code (signal.c)
         if (top !== undefined) top.work = false;
         st.work = false;
+      } else if (arg === FAULT) {
+        // the signal just delivered was the runtime's fault: no call in its frame counts
+        if (signalled === null) st.frames.push({ runtime: true, syscalls: 1, work: st.work });
+        else if (signalled !== undefined) {
+          signalled.runtime = true;
+          signalled.syscalls = 1;
+        }
       } else if (arg === TRAP_END) {
         // a trap handler resumed the program without rt_sigreturn: its frame ends here
         if (top?.runtime) {
