@@ -202,10 +202,13 @@ static int patch(uintptr_t site)
 	s.aux[0] = form_aux;
 	s.strategy = (uint32_t)form_rt;
 	s.bytes = form;
-	if (rt->ops->prepare_site(&s) == 0 &&
-	    cas2((unsigned char *)site, 0x050f, (uint16_t)(form[0] | form[1] << 8))) {
+	/* recorded before the bytes change: a thread that ran the old `syscall` meanwhile finds
+	 * the new bytes in the catch-all and must know them for ours (else its SIGSYS would be the
+	 * program's: killed). Left recorded when the swap fails: a SUD trap raised there is a real
+	 * `syscall` whatever the bytes are by the time the handler reads them. */
+	if (rt->ops->prepare_site(&s) == 0) {
 		record(site);
-		done = 1;
+		done = cas2((unsigned char *)site, 0x050f, (uint16_t)(form[0] | form[1] << 8));
 	}
 	raw3(__NR_mprotect, page, 4096, prot);
 	if (rt->ops->ready)
