@@ -8,7 +8,7 @@ import { describe, expect, it } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { callerEnv, preloadWithoutSysi, RUNTIME_VARS } from "../src/run/environment.ts";
+import { callerEnv, preloadWithoutSysi, programEnv, RUNTIME_VARS } from "../src/run/environment.ts";
 import { execSpec, fromBun, hiddenFd, type Origin, parseFront, readOrigin } from "../src/run/origin.ts";
 
 describe("parseFront", () => {
@@ -122,5 +122,31 @@ describe("callerEnv", () => {
     expect(preloadWithoutSysi(undefined)).toBeUndefined();
     expect(preloadWithoutSysi("/a/libsysi.so")).toBeUndefined();
     expect(preloadWithoutSysi("/a/x.so:/b/libsysi-ud2.so")).toBe("/a/x.so:/b/libsysi-ud2.so");
+    expect(preloadWithoutSysi("/a/x.so /b/y.so ")).toBe("/a/x.so /b/y.so "); // as it is: no libsysi
+  });
+
+  it("keeps the caller's order as bin/sysi recorded it (SYSI_ENV_ORDER), then the rest", () => {
+    const env = { B: "2", A: "1", SYSI_ENV_ORDER: "A GONE LD_PRELOAD B SYSI_ENV_ORDER ", C: "3", LD_PRELOAD: "x.so" };
+    expect(Object.entries(callerEnv(env))).toEqual([
+      ["A", "1"],
+      ["LD_PRELOAD", "x.so"],
+      ["B", "2"],
+      ["C", "3"],
+    ]);
+  });
+
+  it("programEnv: SYSI_HIDE names what sysi set and the knobs; the caller's LD_PRELOAD goes along", () => {
+    const caller = { A: "1", LD_PRELOAD: "x.so ", SYSI_DEBUG: "1", SYSI_CACHE_DIR: "/c" };
+    const env = { ...caller, LD_PRELOAD: "/c/libsysi.so:x.so", SYSI_HOOK: "count", SYSI_PLAN_DIR: "/p" };
+    expect(programEnv(caller, env)).toEqual({
+      ...env,
+      SYSI_HIDE: "SYSI_DEBUG,SYSI_HOOK,SYSI_PLAN_DIR",
+      SYSI_PROGRAM_LD_PRELOAD: "x.so ",
+    });
+    expect(programEnv({ A: "1" }, { A: "1", LD_PRELOAD: "/c/libsysi.so" })).toEqual({
+      A: "1",
+      LD_PRELOAD: "/c/libsysi.so",
+      SYSI_HIDE: "",
+    });
   });
 });
