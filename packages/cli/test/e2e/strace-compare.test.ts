@@ -44,7 +44,7 @@ export const CLASSES: DiffClass[] = [
   },
   {
     name: "envp count",
-    why: "sysi's runtime is in the environment (LD_PRELOAD and its SYSI_* variables), so execve's `/* N vars */` counts more",
+    why: "libsysi adds its variables (LD_PRELOAD, SYSI_*) to each exec's environment after the trace line is written (the program never sees them), so strace's `/* N vars */` counts more",
     rewrite: (t) => t.replace(/\/\* \d+ vars \*\//, "/* N vars */"),
   },
   {
