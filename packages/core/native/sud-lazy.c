@@ -189,6 +189,11 @@ static int patch(uintptr_t site)
 	if (nsites * 2 >= LAZY_SITES || sysi_sud_lazy_has(site))
 		return 0;
 	r = eligible(site, &prot);
+	if (r == -ENOTTY || r == -EINVAL) {
+		/* no PROCMAP_QUERY (before 6.11): no lazy patching, rather than 3 calls per trap */
+		sysi_debug("--complete: no PROCMAP_QUERY here: no lazy patching");
+		form_rt = -1;
+	}
 	if (r == -1)
 		no[slot(site, LAZY_NO)] = site;
 	if (r < 0)
