@@ -16,13 +16,12 @@
 #include <errno.h>
 #include <ucontext.h>
 #include <linux/memfd.h>
+#include <linux/sched.h> /* CLONE_VFORK */
 #include <sys/mman.h>
 #include "punning.h"
 
 #define MAX_PHYS 4096   /* physical pages per batch */
 #define PTAB 8192       /* (bias, local page) → batch page */
-#define FAILED 2        /* page table value: the page could not be had */
-#define MAPPED 1        /* page table value bit: mapped at once (never by the SIGSEGV claim) */
 
 static const struct sysi_runtime_api *api;
 uint32_t sysi_punning_strategy __attribute__((visibility("hidden")));
@@ -119,7 +118,7 @@ static int map_vpage(uintptr_t page, unsigned p)
 	uintptr_t src = xbase + (uintptr_t)p * PN_PAGE, had = sysi_punning_page_get(page);
 	long r;
 	if (had)
-		return (had & ~(uintptr_t)MAPPED) == src ? 0 : -1;
+		return (had & ~(uintptr_t)PN_PAGE_MAPPED) == src ? 0 : -1;
 	if (sysi_punning_reserve(page))
 		return sysi_punning_page_put(page, src);
 	r = sc(__NR_mmap, (long)page, PN_PAGE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED_NOREPLACE,
@@ -128,7 +127,7 @@ static int map_vpage(uintptr_t page, unsigned p)
 		sc(__NR_munmap, r, PN_PAGE, 0, 0, 0, 0);
 		r = -EEXIST;
 	}
-	if (sysi_punning_page_put(page, bad(r) ? FAILED : src | MAPPED) < 0 && !bad(r)) {
+	if (sysi_punning_page_put(page, bad(r) ? PN_PAGE_FAILED : src | PN_PAGE_MAPPED) < 0 && !bad(r)) {
 		sc(__NR_munmap, page, PN_PAGE, 0, 0, 0, 0);
 		return -1;
 	}
@@ -206,6 +205,38 @@ static int pn_context(void *p)
 	return 1;
 }
 
+/*
+ * The dispatcher, as the entry calls it. A vfork-like clone the program makes (in-context, after
+ * the dispatcher hands it back) first gets every trampoline page mapped (lazy.c).
+ */
+static int pn_dispatch(struct sysi_call *c)
+{
+	int r = api->dispatch(c), vfork = 0;
+	uint64_t flags = 0;
+	struct { uint64_t base, len; } local = { (uint64_t)(uintptr_t)&flags, 8 }, remote;
+	if (r != 1)
+		return r;
+	if (c->nr == __NR_vfork || (c->nr == __NR_clone && (c->args[0] & CLONE_VFORK)))
+		vfork = 1;
+	else if (c->nr == __NR_clone3 && c->args[0])
+		vfork = 2;
+	if (!vfork)
+		return r;
+	sysi_punning_own_work(1);
+	if (vfork == 2) {
+		/* struct clone_args' flags, read as the kernel would (a bad pointer is its EFAULT) */
+		remote.base = c->args[0];
+		remote.len = 8;
+		vfork = sc(__NR_process_vm_readv, sc(__NR_getpid, 0, 0, 0, 0, 0, 0), (long)&local, 1,
+			   (long)&remote, 1, 0) == 8 &&
+			(flags & CLONE_VFORK);
+	}
+	if (vfork)
+		sysi_punning_materialize();
+	sysi_punning_own_work(0);
+	return r;
+}
+
 static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 {
 	const char *eager;
@@ -218,7 +249,7 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	sysi_punning_release = a->release;
 	a->watch_context(pn_context);
 	sysi_punning_strategy = id;
-	sysi_punning_dispatch = a->dispatch;
+	sysi_punning_dispatch = pn_dispatch;
 	sysi_punning_hook = a->fast_hook;
 	direct = a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH);
 	/* a fast hook that keeps c->nr and c->args: the stub without a save area on its path */

@@ -128,13 +128,43 @@ static int segv(int sig, void *siginfo, void *uc)
 	if (sig != SIGSEGV || si->si_code != SEGV_ACCERR ||
 	    ((uintptr_t)si->si_addr & ~(uintptr_t)(PN_PAGE - 1)) != page)
 		return 0;
-	src = sysi_punning_page_get(page);
+	src = sysi_punning_page_get(page) & ~(uintptr_t)PN_PAGE_MAPPED;
 	if (!src || (src & (PN_PAGE - 1)))
-		return 0; /* not a page of ours, or one mapped at once */
+		return 0; /* not a page of ours, or one we could not have */
+	/* (one already mapped: faulted while another thread mapped it, or its mapping was changed
+	 * since; mapped again, the same page) */
 	if (marker)
 		sc(SYSI_MARKER_NR, SYSI_MARKER_FAULT, 0, 0, 0, 0, 0);
 	return sc(__NR_mremap, (long)src, 0, PN_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (long)page, 0) ==
 	       (long)page;
+}
+
+/* Under SYSI_MARKER=1, bracket the runtime's own calls made on the program's thread. */
+void sysi_punning_own_work(int begin)
+{
+	if (marker)
+		sc(SYSI_MARKER_NR, begin ? SYSI_MARKER_WORK_BEGIN : SYSI_MARKER_WORK_END, 0, 0, 0, 0, 0);
+}
+
+/*
+ * Map every page still waiting for its first use. Before a vfork-like clone: a vfork child that
+ * asks to be traced (a debugger's start, PTRACE_TRACEME then exec) would stop at its first
+ * fault for a tracer that sleeps in vfork until the exec, and both would hang.
+ */
+void sysi_punning_materialize(void)
+{
+	struct table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; t && i < t->cap; i++) {
+		uintptr_t page = __atomic_load_n(&t->e[i].page, __ATOMIC_ACQUIRE), src;
+		if (!page)
+			continue;
+		src = __atomic_load_n(&t->e[i].src, __ATOMIC_RELAXED);
+		if (!src || (src & (PN_PAGE - 1)))
+			continue; /* mapped already, or failed */
+		if (sc(__NR_mremap, (long)src, 0, PN_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (long)page, 0) ==
+		    (long)page)
+			__atomic_store_n(&t->e[i].src, src | PN_PAGE_MAPPED, __ATOMIC_RELAXED);
+	}
 }
 
 void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)

@@ -80,7 +80,11 @@ int sysi_punning_build_post(unsigned char *out, uintptr_t p, uintptr_t site, con
  * (`90 e8 rel32` in place of `ff 15 d32`); 0, or -1 when the bytes are not the expected call */
 int sysi_punning_direct(unsigned char *out, uintptr_t p, unsigned pre);
 
-/* lazy.c: the process's virtual trampoline pages, and pages mapped on first use */
+/* lazy.c: the process's virtual trampoline pages, and pages mapped on first use. A page's value
+ * is its physical page's executable alias, | PN_PAGE_MAPPED once mapped; PN_PAGE_FAILED when the
+ * page could not be had. */
+#define PN_PAGE_MAPPED 1
+#define PN_PAGE_FAILED 2
 void sysi_punning_lazy_init(const struct sysi_runtime_api *api, int eager);
 /* the value put for page (its physical page's executable alias, tagged), or 0 */
 uintptr_t sysi_punning_page_get(uintptr_t page);
@@ -90,6 +94,10 @@ int sysi_punning_page_put(uintptr_t page, uintptr_t src);
 int sysi_punning_reserve(uintptr_t page);
 /* ready(): drop the batch's view of the address space */
 void sysi_punning_lazy_batch_end(void);
+/* map every page still waiting for its first use (before a vfork-like clone) */
+void sysi_punning_materialize(void);
+/* SYSI_MARKER=1: the runtime's own calls on the program's thread begin (1) or end (0) */
+void sysi_punning_own_work(int begin);
 #endif
 
 #endif

@@ -160,10 +160,11 @@ describe("straceOracle, traps resumed without rt_sigreturn", () => {
 
 // Punning maps a trampoline page on the first jump into it (plugins/punning/native/lazy.c): the
 // fault's frame starts with a marker whose first argument is SYSI_MARKER_FAULT (5); its mremap
-// and rt_sigreturn are the runtime's, with or without a program SIGSEGV handler installed.
+// and rt_sigreturn are the runtime's, with or without a program SIGSEGV handler installed, also
+// after bracketed runtime work (a static program's master takes the thread's block first).
 const FAULTS = (handler: boolean) => `400 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
 ${handler ? "400 rt_sigaction(SIGSEGV, {sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x402000}, NULL, 8) = 0\n" : ""}400 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_ACCERR, si_addr=0x7f0012345000} ---
-400 syscall_0x5157(0x5, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+${handler ? "" : "400 syscall_0x5157(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)\n400 gettid() = 400\n400 syscall_0x5157(0x2, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)\n"}400 syscall_0x5157(0x5, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
 400 mremap(0x7f0100003000, 0, 4096, MREMAP_MAYMOVE|MREMAP_FIXED, 0x7f0012345000) = 0x7f0012345000
 400 rt_sigreturn({mask=[]})           = 0
 400 getppid()                         = 1

@@ -21,8 +21,9 @@
  *     the program itself);
  *   - a frame is pushed for a program signal only when the process installed a handler for it
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
- *   - a marker with first argument SYSI_MARKER_FAULT (5) right after a signal line says that
- *     signal was a fault the runtime resolved (punning maps a trampoline page on first use): its
+ *   - a marker with first argument SYSI_MARKER_FAULT (5) after a signal line (with only markers
+ *     and bracketed runtime work between: a static program's master takes the thread's state
+ *     block first) says that signal was a fault the runtime resolved (punning maps a trampoline page on first use): its
  *     frame is the runtime's, none of its calls nor its rt_sigreturn are the program's;
  *   - `= ? ERESTART…` lines are not counted when the kernel restarts the call (a
  *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME); when the signal
@@ -193,7 +194,6 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     const interrupted = st.interrupted;
     const signalled = st.signalled;
     st.interrupted = null;
-    st.signalled = undefined;
     if (rest.startsWith("---")) {
       const runtime = isRuntimeSignal(rest);
       const sig = SIGNAL.exec(rest)?.[1] ?? "";
@@ -239,6 +239,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
         st.work = false;
       } else if (arg === FAULT) {
         // the signal just delivered was the runtime's fault: no call in its frame counts
+        st.signalled = undefined;
         if (signalled === null) st.frames.push({ runtime: true, syscalls: 1, work: st.work });
         else if (signalled !== undefined) {
           signalled.runtime = true;
@@ -257,6 +258,7 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
       if (rest.endsWith("<unfinished ...>")) st.unfinished = { name, counted: false, line: rest };
       return; // the runtime's own syscall
     }
+    st.signalled = undefined; // a call in the program's context: no FAULT marker for that signal
     const sa = SIGACTION.exec(rest);
     if (sa !== null) {
       const sig = sa[1] as string;
