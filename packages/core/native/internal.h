@@ -16,7 +16,12 @@
  * kernel entry (PTI without PCID) each further page a hooked call touches costs a page walk
  * per call.
  */
+#if defined(__GNUC__) && !defined(__clang__)
+/* their returns go through syscall.S's __x86_return_thunk: a `ret` after a syscall is costly */
+#define SYSI_HOT __attribute__((section(".text.hot.sysi"), function_return("thunk-extern")))
+#else
 #define SYSI_HOT __attribute__((section(".text.hot.sysi")))
+#endif
 #define SYSI_HOT_DATA __attribute__((section(".data.sysi_hot")))
 
 #define SYSI_MAX_RUNTIMES 8

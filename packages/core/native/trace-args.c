@@ -8,6 +8,7 @@
 #include "trace-decode.h"
 #include "trace-gen-args.h"
 #include "trace-gen-consts.h"
+#include "syscall-names.h"
 
 int sysi_trace_strlen = 32;
 
@@ -39,6 +40,8 @@ static long x32_common(long nr)
 
 static const struct sysi_sc_desc *desc_of(long nr)
 {
+	if ((unsigned long)nr < SYSI_NDESCS) /* a 64-bit number: no x32 question */
+		return nr < SYSI_NSYSCALLS && sysi_syscall_names[nr] ? &sysi_sc_descs[nr] : 0;
 	nr = x32_common(nr);
 	if (nr < 0 || (unsigned long)nr >= SYSI_NDESCS || !sysi_syscall_name(nr))
 		return 0;
@@ -83,15 +86,191 @@ unsigned sysi_decode_classes(long nr)
 	return d ? d->classes : 0;
 }
 
+/*
+ * Plain calls: every argument a number or a pointer printed as it is (K_DEC K_UDEC K_HEX K_PTR
+ * K_FD), no rule of its own in decode_args or sysi_decode_ret, the result a number, an address
+ * or "?". Their lines need no memory read and are built by sysi_decode_plain_line without bounds
+ * checks, from heads[nr] ("name(", padded to a fixed size so it is copied in whole words).
+ */
+#define HEAD 32
+static unsigned char name_len[SYSI_NSYSCALLS]; /* strlen of sysi_syscall_names[nr] */
+static unsigned char plain[SYSI_NDESCS];
+static char heads[SYSI_NDESCS][HEAD];
+
+static int is_plain(long nr)
+{
+	const struct sysi_sc_desc *d = desc_of(nr);
+	switch (nr) { /* decode_args and sysi_decode_ret's own rules */
+	case __NR_clone: case __NR_clone3: case __NR_futex: case __NR_fcntl: case __NR_ioctl:
+	case __NR_getdents64: case __NR_getdents: case __NR_uname: case __NR_open: case __NR_openat:
+	case __NR_socket:
+		return 0;
+	}
+	if (!d || d->nargs < 0 || d->ret == R_OCT || name_len[nr] >= HEAD)
+		return 0;
+	for (int i = 0; i < d->nargs; i++)
+		if (d->kinds[i] != K_DEC && d->kinds[i] != K_UDEC && d->kinds[i] != K_HEX &&
+		    d->kinds[i] != K_PTR && d->kinds[i] != K_FD)
+			return 0;
+	return 1;
+}
+
+void sysi_decode_setup_names(void)
+{
+	for (int i = 0; i < SYSI_NSYSCALLS; i++)
+		name_len[i] = sysi_syscall_names[i] ? (unsigned char)sysi_strlen(sysi_syscall_names[i]) : 0;
+	for (long nr = 0; nr < (long)SYSI_NDESCS; nr++) {
+		if (!(plain[nr] = (unsigned char)is_plain(nr)))
+			continue;
+		for (int i = 0; i < name_len[nr]; i++)
+			heads[nr][i] = sysi_syscall_names[nr][i];
+		heads[nr][name_len[nr]] = '(';
+	}
+}
+
+int sysi_decode_plain(long nr)
+{
+	return (unsigned long)nr < SYSI_NDESCS && plain[nr];
+}
+
+/* v in decimal at p: the end */
+static char *p_udec(char *p, unsigned long v)
+{
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				       "8081828384858687888990919293949596979899";
+	static const unsigned long pow10[20] = {
+		1UL, 10UL, 100UL, 1000UL, 10000UL, 100000UL, 1000000UL, 10000000UL, 100000000UL,
+		1000000000UL, 10000000000UL, 100000000000UL, 1000000000000UL, 10000000000000UL,
+		100000000000000UL, 1000000000000000UL, 10000000000000000UL, 100000000000000000UL,
+		1000000000000000000UL, 10000000000000000000UL,
+	};
+	char *e;
+	int n = 1;
+	while (n < 20 && v >= pow10[n]) /* compares, not a chain of divisions */
+		n++;
+	e = p + n;
+	p = e;
+	while (v >= 100) {
+		unsigned long q = v / 100, d = (v - q * 100) * 2;
+		*--p = pairs[d + 1];
+		*--p = pairs[d];
+		v = q;
+	}
+	if (v >= 10) {
+		*--p = pairs[v * 2 + 1];
+		*--p = pairs[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return e;
+}
+
+static char *p_dec(char *p, long v)
+{
+	if (v < 0) {
+		*p++ = '-';
+		return p_udec(p, -(unsigned long)v);
+	}
+	return p_udec(p, (unsigned long)v);
+}
+
+static char *p_hex(char *p, unsigned long v)
+{
+	int n = 1;
+	char *e;
+	for (unsigned long x = v >> 4; x; x >>= 4)
+		n++;
+	*p++ = '0';
+	*p++ = 'x';
+	e = p + n;
+	for (p = e; n--; v >>= 4)
+		*--p = "0123456789abcdef"[v & 15];
+	return e;
+}
+
+static char *p_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+/*
+ * A plain call's "name(args) = result" (sysi_decode_plain(c->nr)), result known, at p, which has
+ * room for SYSI_PLAIN_MAX bytes: the end. The same text decode_args and sysi_decode_ret give.
+ */
+char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r)
+{
+	const struct sysi_sc_desc *d = &sysi_sc_descs[c->nr];
+	__builtin_memcpy(p, heads[c->nr], HEAD);
+	p += name_len[c->nr] + 1;
+	for (int i = 0; i < d->nargs; i++) {
+		unsigned long v = (unsigned long)c->args[i];
+		int is32 = (d->int32 >> i) & 1;
+		if (i) {
+			*p++ = ',';
+			*p++ = ' ';
+		}
+		switch (d->kinds[i]) {
+		case K_DEC: /* as put_arg */
+			p = p_dec(p, is32 ? ((d->signed32 >> i) & 1 ? (long)(int)v : (long)(unsigned)v) : (long)v);
+			break;
+		case K_UDEC:
+			p = p_udec(p, is32 ? (unsigned)v : v);
+			break;
+		case K_HEX:
+			if (is32)
+				v = (unsigned)v;
+			if (v)
+				p = p_hex(p, v);
+			else
+				*p++ = '0';
+			break;
+		case K_PTR:
+			if (v)
+				p = p_hex(p, v);
+			else
+				p = p_str(p, "NULL");
+			break;
+		default: /* K_FD */
+			p = p_dec(p, (int)v);
+			break;
+		}
+	}
+	*p++ = ')';
+	*p++ = ' ';
+	*p++ = '=';
+	*p++ = ' ';
+	if (d->ret == R_NONE) {
+		*p++ = '?';
+	} else if (r < 0 && r >= -4095) { /* as sb_errno */
+		struct sb b = { p + 3, p + SYSI_PLAIN_MAX / 2 };
+		p = p_str(p, "-1 ");
+		sb_errno(&b, -r);
+		p = b.p;
+	} else if (d->ret == R_HEX) {
+		p = p_hex(p, (unsigned long)r);
+	} else {
+		p = p_dec(p, r);
+	}
+	return p;
+}
+
 void sysi_decode_name(struct sb *b, long nr)
 {
-	const char *name = sysi_syscall_name(nr);
+	const char *name;
+	if ((unsigned long)nr < SYSI_NSYSCALLS && name_len[nr]) {
+		sb_mem(b, sysi_syscall_names[nr], name_len[nr]);
+		return;
+	}
+	name = sysi_syscall_name(nr);
 	if (!name) /* from strace's x32 table: getpid (0x40000027), rt_sigaction#64 (0x4000000d) */
 		name = sysi_x32_name(nr);
 	if (name) {
 		sb_puts(b, name);
 	} else { /* as strace names it: syscall_0x40000258, syscall_0xffffffffffffffff */
-		sb_puts(b, "syscall_");
+		sb_lit(b, "syscall_");
 		sb_hex(b, (unsigned long)nr);
 	}
 }
@@ -112,7 +291,7 @@ static void put_str(struct sb *b, unsigned long a, size_t lim)
 	int cut;
 	long len;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (lim > n - 1)
@@ -124,7 +303,7 @@ static void put_str(struct sb *b, unsigned long a, size_t lim)
 	}
 	sb_quote(b, (const unsigned char *)buf, (size_t)len, 0);
 	if (cut)
-		sb_puts(b, "...");
+		sb_lit(b, "...");
 }
 
 /* len bytes at a, the first sysi_trace_strlen of them quoted (then "..."), or the address */
@@ -133,7 +312,7 @@ static void put_buf(struct sb *b, unsigned long a, unsigned long len, int hex)
 	size_t n, lim = (size_t)sysi_trace_strlen, got;
 	char *buf = sysi_trace_scratch(&n);
 	if (!a && len) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (sysi_peek_x32 && (a >> 32)) { /* strace checks the address even for 0 bytes */
@@ -151,7 +330,7 @@ static void put_buf(struct sb *b, unsigned long a, unsigned long len, int hex)
 	}
 	sb_quote(b, (const unsigned char *)buf, lim, hex);
 	if (len > lim)
-		sb_puts(b, "...");
+		sb_lit(b, "...");
 	(void)scratch_static;
 }
 
@@ -160,7 +339,7 @@ static void put_sigset(struct sb *b, unsigned long a, unsigned long size)
 	uint64_t set = 0;
 	int n = 0, inv;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (size > 8)
@@ -192,26 +371,26 @@ static void put_sigaction(struct sb *b, unsigned long a)
 {
 	struct { unsigned long handler, flags, restorer; uint64_t mask; } sa;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (sysi_peek(&sa, a, sizeof sa) < sizeof sa) {
 		sb_hex(b, a);
 		return;
 	}
-	sb_puts(b, "{sa_handler=");
+	sb_lit(b, "{sa_handler=");
 	if (sa.handler == 0)
-		sb_puts(b, "SIG_DFL");
+		sb_lit(b, "SIG_DFL");
 	else if (sa.handler == 1)
-		sb_puts(b, "SIG_IGN");
+		sb_lit(b, "SIG_IGN");
 	else
 		sb_hex(b, sa.handler);
-	sb_puts(b, ", sa_mask=");
+	sb_lit(b, ", sa_mask=");
 	put_sigset(b, a + 24, 8);
-	sb_puts(b, ", sa_flags=");
+	sb_lit(b, ", sa_flags=");
 	sb_flags(b, sysi_x_saflags, sa.flags, 0);
 	if (sa.flags & 0x04000000UL) { /* SA_RESTORER */
-		sb_puts(b, ", sa_restorer=");
+		sb_lit(b, ", sa_restorer=");
 		sb_hex(b, sa.restorer);
 	}
 	sb_putc(b, '}');
@@ -227,11 +406,11 @@ static void put_mode_type(struct sb *b, unsigned mode)
 		sb_putc(b, '|');
 	}
 	if (mode & 04000)
-		sb_puts(b, "S_ISUID|");
+		sb_lit(b, "S_ISUID|");
 	if (mode & 02000)
-		sb_puts(b, "S_ISGID|");
+		sb_lit(b, "S_ISGID|");
 	if (mode & 01000)
-		sb_puts(b, "S_ISVTX|");
+		sb_lit(b, "S_ISVTX|");
 	sb_putc(b, '0');
 	sb_putc(b, (char)('0' + ((mode >> 6) & 7)));
 	sb_putc(b, (char)('0' + ((mode >> 3) & 7)));
@@ -242,9 +421,9 @@ static void put_dev(struct sb *b, unsigned long dev)
 {
 	unsigned long major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL);
 	unsigned long minor = (dev & 0xff) | ((dev >> 12) & ~0xffUL);
-	sb_puts(b, "makedev(");
+	sb_lit(b, "makedev(");
 	sb_hex(b, major);
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_hex(b, minor);
 	sb_putc(b, ')');
 }
@@ -253,17 +432,17 @@ static void put_mode_dev_size(struct sb *b, const char *pfx, unsigned mode, unsi
 			      unsigned long size)
 {
 	sb_puts(b, pfx);
-	sb_puts(b, "mode=");
+	sb_lit(b, "mode=");
 	put_mode_type(b, mode);
 	if (((mode >> 12) & 15) == 2 || ((mode >> 12) & 15) == 6) {
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		sb_puts(b, pfx);
-		sb_puts(b, "rdev=");
+		sb_lit(b, "rdev=");
 		put_dev(b, rdev);
 	} else {
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		sb_puts(b, pfx);
-		sb_puts(b, "size=");
+		sb_lit(b, "size=");
 		sb_udec(b, size);
 	}
 }
@@ -277,23 +456,23 @@ static void put_stat(struct sb *b, unsigned long a)
 	}
 	sb_putc(b, '{');
 	put_mode_dev_size(b, "st_", st.mode, st.rdev, (unsigned long)st.size);
-	sb_puts(b, ", ...}");
+	sb_lit(b, ", ...}");
 }
 
 static void put_timespec(struct sb *b, unsigned long a)
 {
 	struct { long sec, nsec; } ts;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (sysi_peek(&ts, a, sizeof ts) < sizeof ts) {
 		sb_hex(b, a);
 		return;
 	}
-	sb_puts(b, "{tv_sec=");
+	sb_lit(b, "{tv_sec=");
 	sb_dec(b, ts.sec);
-	sb_puts(b, ", tv_nsec=");
+	sb_lit(b, ", tv_nsec=");
 	sb_dec(b, ts.nsec);
 	sb_putc(b, '}');
 }
@@ -321,7 +500,7 @@ static void put_ip6(struct sb *b, const unsigned char *a)
 		i = j == i ? i + 1 : j;
 	}
 	if (best == 0 && bestlen == 5 && g[5] == 0xffff) { /* ::ffff:a.b.c.d */
-		sb_puts(b, "::ffff:");
+		sb_lit(b, "::ffff:");
 		for (int i = 12; i < 16; i++) {
 			put_u8dec(b, a[i]);
 			if (i < 15)
@@ -335,7 +514,7 @@ static void put_ip6(struct sb *b, const unsigned char *a)
 		int n = 0;
 		unsigned v = g[i];
 		if (i == best) {
-			sb_puts(b, "::");
+			sb_lit(b, "::");
 			i += bestlen - 1;
 			continue;
 		}
@@ -355,7 +534,7 @@ static void put_sockaddr(struct sb *b, unsigned long a, long len)
 	unsigned fam;
 	size_t n;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (len < 2) {
@@ -368,12 +547,12 @@ static void put_sockaddr(struct sb *b, unsigned long a, long len)
 		return;
 	}
 	fam = sa[0] | (unsigned)sa[1] << 8;
-	sb_puts(b, "{sa_family=");
+	sb_lit(b, "{sa_family=");
 	sb_enum(b, sysi_x_family, fam, 0);
 	if (fam == 1) { /* AF_UNIX */
 		size_t plen = n - 2, k = 0;
 		if (plen) {
-			sb_puts(b, ", sun_path=");
+			sb_lit(b, ", sun_path=");
 			if (sa[2] == 0) { /* abstract */
 				sb_putc(b, '@');
 				sb_quote(b, sa + 3, plen - 1, 0);
@@ -384,38 +563,38 @@ static void put_sockaddr(struct sb *b, unsigned long a, long len)
 			}
 		}
 	} else if (fam == 2 && n >= 8) { /* AF_INET */
-		sb_puts(b, ", sin_port=htons(");
+		sb_lit(b, ", sin_port=htons(");
 		sb_udec(b, (unsigned)sa[2] << 8 | sa[3]);
-		sb_puts(b, "), sin_addr=inet_addr(\"");
+		sb_lit(b, "), sin_addr=inet_addr(\"");
 		for (int i = 4; i < 8; i++) {
 			put_u8dec(b, sa[i]);
 			if (i < 7)
 				sb_putc(b, '.');
 		}
-		sb_puts(b, "\")");
+		sb_lit(b, "\")");
 	} else if (fam == 10 && n >= 24) { /* AF_INET6 */
-		sb_puts(b, ", sin6_port=htons(");
+		sb_lit(b, ", sin6_port=htons(");
 		sb_udec(b, (unsigned)sa[2] << 8 | sa[3]);
-		sb_puts(b, "), sin6_flowinfo=htonl(");
+		sb_lit(b, "), sin6_flowinfo=htonl(");
 		sb_udec(b, (unsigned)sa[4] << 24 | (unsigned)sa[5] << 16 | (unsigned)sa[6] << 8 | sa[7]);
-		sb_puts(b, "), inet_pton(AF_INET6, \"");
+		sb_lit(b, "), inet_pton(AF_INET6, \"");
 		put_ip6(b, sa + 8);
-		sb_puts(b, "\", &sin6_addr)");
+		sb_lit(b, "\", &sin6_addr)");
 		if (n >= 28) {
-			sb_puts(b, ", sin6_scope_id=");
+			sb_lit(b, ", sin6_scope_id=");
 			sb_udec(b, sa[24] | (unsigned)sa[25] << 8 | (unsigned)sa[26] << 16 | (unsigned)sa[27] << 24);
 		}
 	} else if (fam == 16 && n >= 12) { /* AF_NETLINK */
 		static const char hx[] = "0123456789abcdef";
 		unsigned pid = sa[4] | (unsigned)sa[5] << 8 | (unsigned)sa[6] << 16 | (unsigned)sa[7] << 24;
 		unsigned grp = sa[8] | (unsigned)sa[9] << 8 | (unsigned)sa[10] << 16 | (unsigned)sa[11] << 24;
-		sb_puts(b, ", nl_pid=");
+		sb_lit(b, ", nl_pid=");
 		sb_udec(b, pid);
-		sb_puts(b, ", nl_groups=");
+		sb_lit(b, ", nl_groups=");
 		for (int i = 28; i >= 0; i -= 4)
 			sb_putc(b, hx[(grp >> i) & 15]);
 	} else if (n > 2) {
-		sb_puts(b, ", sa_data=");
+		sb_lit(b, ", sa_data=");
 		sb_quote(b, sa + 2, n - 2, 0);
 	}
 	sb_putc(b, '}');
@@ -427,25 +606,25 @@ static void put_iov(struct sb *b, unsigned long a, unsigned long cnt, long data,
 	struct { unsigned long base, len; } v;
 	unsigned long i, max = (unsigned long)sysi_trace_strlen;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	sb_putc(b, '[');
 	for (i = 0; i < cnt; i++) {
 		if (i == max) {
-			sb_puts(b, ", ...");
+			sb_lit(b, ", ...");
 			break;
 		}
 		if (sysi_peek(&v, a + i * sizeof v, sizeof v) < sizeof v) {
 			if (i)
-				sb_puts(b, ", ...");
+				sb_lit(b, ", ...");
 			else
 				sb_hex(b, a);
 			break;
 		}
 		if (i)
-			sb_puts(b, ", ");
-		sb_puts(b, "{iov_base=");
+			sb_lit(b, ", ");
+		sb_lit(b, "{iov_base=");
 		if (out) {
 			unsigned long take = (unsigned long)data < v.len ? (unsigned long)data : v.len;
 			put_buf(b, v.base, take, 0);
@@ -453,7 +632,7 @@ static void put_iov(struct sb *b, unsigned long a, unsigned long cnt, long data,
 		} else {
 			put_buf(b, v.base, v.len, 0);
 		}
-		sb_puts(b, ", iov_len=");
+		sb_lit(b, ", iov_len=");
 		sb_udec(b, v.len);
 		sb_putc(b, '}');
 	}
@@ -465,7 +644,7 @@ static void put_argv(struct sb *b, unsigned long a)
 	unsigned long p;
 	int i;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	sb_putc(b, '[');
@@ -477,11 +656,11 @@ static void put_argv(struct sb *b, unsigned long a)
 		if (!p)
 			break;
 		if (i == sysi_trace_strlen) {
-			sb_puts(b, ", ...");
+			sb_lit(b, ", ...");
 			break;
 		}
 		if (i)
-			sb_puts(b, ", ");
+			sb_lit(b, ", ");
 		put_str(b, p, (size_t)sysi_trace_strlen);
 	}
 	sb_putc(b, ']');
@@ -492,13 +671,13 @@ static void put_envp(struct sb *b, unsigned long a)
 	unsigned long p;
 	long n = 0;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	while (n < 100000 && sysi_peek(&p, a + (unsigned long)n * 8, 8) == 8 && p)
 		n++;
 	sb_hex(b, a);
-	sb_puts(b, " /* ");
+	sb_lit(b, " /* ");
 	sb_dec(b, n);
 	sb_puts(b, n == 1 ? " var */" : " vars */");
 }
@@ -506,10 +685,10 @@ static void put_envp(struct sb *b, unsigned long a)
 static void put_rlim1(struct sb *b, uint64_t v)
 {
 	if (v == ~(uint64_t)0)
-		sb_puts(b, "RLIM64_INFINITY");
+		sb_lit(b, "RLIM64_INFINITY");
 	else if (v && !(v % 1024)) {
 		sb_udec(b, v / 1024);
-		sb_puts(b, "*1024");
+		sb_lit(b, "*1024");
 	} else
 		sb_udec(b, v);
 }
@@ -518,16 +697,16 @@ static void put_rlimit(struct sb *b, unsigned long a)
 {
 	uint64_t r[2];
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (sysi_peek(r, a, sizeof r) < sizeof r) {
 		sb_hex(b, a);
 		return;
 	}
-	sb_puts(b, "{rlim_cur=");
+	sb_lit(b, "{rlim_cur=");
 	put_rlim1(b, r[0]);
-	sb_puts(b, ", rlim_max=");
+	sb_lit(b, ", rlim_max=");
 	put_rlim1(b, r[1]);
 	sb_putc(b, '}');
 }
@@ -539,29 +718,29 @@ static void put_wstatus(struct sb *b, unsigned long a)
 		sb_hex(b, a);
 		return;
 	}
-	sb_puts(b, "[{");
+	sb_lit(b, "[{");
 	if ((s & 0x7f) == 0) {
-		sb_puts(b, "WIFEXITED(s) && WEXITSTATUS(s) == ");
+		sb_lit(b, "WIFEXITED(s) && WEXITSTATUS(s) == ");
 		sb_dec(b, (s >> 8) & 0xff);
 	} else if ((s & 0xff) == 0x7f) {
-		sb_puts(b, "WIFSTOPPED(s) && WSTOPSIG(s) == ");
+		sb_lit(b, "WIFSTOPPED(s) && WSTOPSIG(s) == ");
 		sb_signame(b, (s >> 8) & 0xff, 1);
 	} else if (s == 0xffff) {
-		sb_puts(b, "WIFCONTINUED(s)");
+		sb_lit(b, "WIFCONTINUED(s)");
 	} else {
-		sb_puts(b, "WIFSIGNALED(s) && WTERMSIG(s) == ");
+		sb_lit(b, "WIFSIGNALED(s) && WTERMSIG(s) == ");
 		sb_signame(b, s & 0x7f, 1);
 		if (s & 0x80)
-			sb_puts(b, " && WCOREDUMP(s)");
+			sb_lit(b, " && WCOREDUMP(s)");
 	}
-	sb_puts(b, "}]");
+	sb_lit(b, "}]");
 }
 
 static void put_intptr(struct sb *b, unsigned long a)
 {
 	int v;
 	if (!a) {
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 		return;
 	}
 	if (sysi_peek(&v, a, 4) < 4) {
@@ -665,7 +844,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		return;
 	case K_DIRFD:
 		if ((int)v == AT_FDCWD_)
-			sb_puts(b, "AT_FDCWD");
+			sb_lit(b, "AT_FDCWD");
 		else
 			sb_dec(b, (int)v);
 		return;
@@ -750,7 +929,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 	case K_SOCKLEN_PTR: {
 		int now;
 		if (!v) {
-			sb_puts(b, "NULL");
+			sb_lit(b, "NULL");
 			return;
 		}
 		if (sysi_peek(&now, v, 4) < 4) {
@@ -760,7 +939,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		sb_putc(b, '[');
 		if (pre && (int)pre[i] != now && !failed(r, known)) {
 			sb_dec(b, (int)pre[i]);
-			sb_puts(b, " => ");
+			sb_lit(b, " => ");
 		}
 		sb_dec(b, failed(r, known) && pre ? (int)pre[i] : now);
 		sb_putc(b, ']');
@@ -798,7 +977,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		}
 		sb_putc(b, '[');
 		sb_dec(b, fds[0]);
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		sb_dec(b, fds[1]);
 		sb_putc(b, ']');
 		return;
@@ -828,7 +1007,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		return;
 	case K_WSTATUS:
 		if (!v)
-			sb_puts(b, "NULL");
+			sb_lit(b, "NULL");
 		else if (failed(r, known) || r == 0)
 			sb_hex(b, v);
 		else
@@ -860,23 +1039,23 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 static void put_clone(struct sb *b, const struct sysi_call *c, long r, int known)
 {
 	unsigned long f = (unsigned long)c->args[0];
-	sb_puts(b, "child_stack=");
+	sb_lit(b, "child_stack=");
 	sb_ptr(b, (unsigned long)c->args[1]);
-	sb_puts(b, ", flags=");
+	sb_lit(b, ", flags=");
 	put_cloneflags(b, f);
 	if (f & CLONE_PARENT_SETTID_) {
-		sb_puts(b, ", parent_tid=");
+		sb_lit(b, ", parent_tid=");
 		if (!failed(r, known))
 			put_intptr(b, (unsigned long)c->args[2]);
 		else
 			sb_ptr(b, (unsigned long)c->args[2]);
 	}
 	if (f & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
-		sb_puts(b, ", child_tidptr=");
+		sb_lit(b, ", child_tidptr=");
 		sb_ptr(b, (unsigned long)c->args[3]);
 	}
 	if (f & CLONE_SETTLS_) {
-		sb_puts(b, ", tls=");
+		sb_lit(b, ", tls=");
 		sb_ptr(b, (unsigned long)c->args[4]);
 	}
 }
@@ -896,44 +1075,44 @@ static void put_clone3(struct sb *b, const struct sysi_call *c, long r, int know
 	if (!ok) {
 		sb_ptr(b, a);
 	} else {
-		sb_puts(b, "{flags=");
+		sb_lit(b, "{flags=");
 		sb_flags(b, sysi_x_cloneflags, ca[0], 0);
 		if (ca[0] & CLONE_PIDFD_) {
-			sb_puts(b, ", pidfd=");
+			sb_lit(b, ", pidfd=");
 			sb_ptr(b, ca[1]);
 		}
 		if (ca[0] & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
-			sb_puts(b, ", child_tid=");
+			sb_lit(b, ", child_tid=");
 			sb_ptr(b, ca[2]);
 		}
 		if (ca[0] & CLONE_PARENT_SETTID_) {
-			sb_puts(b, ", parent_tid=");
+			sb_lit(b, ", parent_tid=");
 			sb_ptr(b, ca[3]);
 		}
-		sb_puts(b, ", exit_signal=");
+		sb_lit(b, ", exit_signal=");
 		if (ca[4])
 			sb_signame(b, (long)ca[4], 1);
 		else
 			sb_putc(b, '0');
-		sb_puts(b, ", stack=");
+		sb_lit(b, ", stack=");
 		sb_ptr(b, ca[5]);
-		sb_puts(b, ", stack_size=");
+		sb_lit(b, ", stack_size=");
 		if (ca[6])
 			sb_hex(b, ca[6]);
 		else
 			sb_putc(b, '0');
 		if (ca[0] & CLONE_SETTLS_) {
-			sb_puts(b, ", tls=");
+			sb_lit(b, ", tls=");
 			sb_ptr(b, ca[7]);
 		}
 		sb_putc(b, '}');
 		if (!failed(r, known) && (ca[0] & CLONE_PARENT_SETTID_) && ca[3]) {
-			sb_puts(b, " => {parent_tid=");
+			sb_lit(b, " => {parent_tid=");
 			put_intptr(b, ca[3]);
 			sb_putc(b, '}');
 		}
 	}
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_udec(b, (unsigned long)c->args[1]);
 }
 
@@ -941,17 +1120,17 @@ static void put_futex(struct sb *b, const struct sysi_call *c)
 {
 	unsigned op = (unsigned)c->args[1], cmd = op & 127;
 	sb_ptr(b, (unsigned long)c->args[0]);
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_enum(b, sysi_x_futexop, cmd, 0);
 	if (op & 128)
-		sb_puts(b, "_PRIVATE");
+		sb_lit(b, "_PRIVATE");
 	if (op & 256)
-		sb_puts(b, "|FUTEX_CLOCK_REALTIME");
-	sb_puts(b, ", ");
+		sb_lit(b, "|FUTEX_CLOCK_REALTIME");
+	sb_lit(b, ", ");
 	sb_dec(b, (int)c->args[2]);
 	switch (cmd) {
 	case 0: /* FUTEX_WAIT */
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		put_timespec(b, (unsigned long)c->args[3]);
 		return;
 	case 1: /* FUTEX_WAKE */
@@ -959,18 +1138,18 @@ static void put_futex(struct sb *b, const struct sysi_call *c)
 	case 9: /* FUTEX_WAIT_BITSET */
 	case 10: /* FUTEX_WAKE_BITSET */
 		if (cmd == 9) {
-			sb_puts(b, ", ");
+			sb_lit(b, ", ");
 			put_timespec(b, (unsigned long)c->args[3]);
 		}
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		if ((unsigned)c->args[5] == 0xffffffffu)
-			sb_puts(b, "FUTEX_BITSET_MATCH_ANY");
+			sb_lit(b, "FUTEX_BITSET_MATCH_ANY");
 		else
 			sb_hex(b, (unsigned)c->args[5]);
 		return;
 	}
 	for (int i = 3; i < 6; i++) {
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		sb_hex(b, (unsigned long)c->args[i]);
 	}
 }
@@ -980,28 +1159,28 @@ static void put_fcntl(struct sb *b, const struct sysi_call *c)
 	unsigned cmd = (unsigned)c->args[1];
 	unsigned long v = (unsigned long)c->args[2];
 	sb_dec(b, (int)c->args[0]);
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_enum(b, sysi_x_fcntl, cmd, "F_???");
 	switch (cmd) {
 	case 1: case 3: case 9: case 1025: case 11: case 1032: case 1034: /* F_GET* */
 		return;
 	case 2: /* F_SETFD */
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		if (v == 1)
-			sb_puts(b, "FD_CLOEXEC");
+			sb_lit(b, "FD_CLOEXEC");
 		else
 			sb_dec(b, (int)v);
 		return;
 	case 4: /* F_SETFL */
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		put_oflags(b, v, 1);
 		return;
 	case 5: case 6: case 7: case 36: case 37: case 38: /* locks */
-		sb_puts(b, ", ");
+		sb_lit(b, ", ");
 		sb_ptr(b, v);
 		return;
 	}
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_dec(b, (int)v);
 }
 
@@ -1010,21 +1189,21 @@ static void put_ioctl(struct sb *b, const struct sysi_call *c, long r, int known
 	unsigned req = (unsigned)c->args[1];
 	unsigned long v = (unsigned long)c->args[2];
 	sb_dec(b, (int)c->args[0]);
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_enum(b, sysi_x_ioctl, req, 0);
 	if (req == 0x5451 || req == 0x5450) /* FIOCLEX, FIONCLEX: no argument */
 		return;
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	if (req == 0x5413 && !failed(r, known)) { /* TIOCGWINSZ */
 		unsigned short w[4];
 		if (sysi_peek(w, v, sizeof w) == sizeof w) {
-			sb_puts(b, "{ws_row=");
+			sb_lit(b, "{ws_row=");
 			sb_udec(b, w[0]);
-			sb_puts(b, ", ws_col=");
+			sb_lit(b, ", ws_col=");
 			sb_udec(b, w[1]);
-			sb_puts(b, ", ws_xpixel=");
+			sb_lit(b, ", ws_xpixel=");
 			sb_udec(b, w[2]);
-			sb_puts(b, ", ws_ypixel=");
+			sb_lit(b, ", ws_ypixel=");
 			sb_udec(b, w[3]);
 			sb_putc(b, '}');
 			return;
@@ -1042,7 +1221,7 @@ static void put_ioctl(struct sb *b, const struct sysi_call *c, long r, int known
 static void put_getdents(struct sb *b, const struct sysi_call *c, long r, int known)
 {
 	sb_dec(b, (int)c->args[0]);
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_ptr(b, (unsigned long)c->args[1]);
 	if (!failed(r, known)) {
 		/* linux_dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, d_name */
@@ -1053,11 +1232,11 @@ static void put_getdents(struct sb *b, const struct sysi_call *c, long r, int kn
 			off += reclen;
 			n++;
 		}
-		sb_puts(b, " /* ");
+		sb_lit(b, " /* ");
 		sb_dec(b, n);
 		sb_puts(b, n == 1 ? " entry */" : " entries */");
 	}
-	sb_puts(b, ", ");
+	sb_lit(b, ", ");
 	sb_udec(b, (unsigned)c->args[2]);
 }
 
@@ -1085,15 +1264,15 @@ static void put_socket_proto(struct sb *b, long fam, unsigned long p)
 {
 	if (fam == 2 || fam == 10) {
 		switch (p) {
-		case 0: sb_puts(b, "IPPROTO_IP"); return;
-		case 1: sb_puts(b, "IPPROTO_ICMP"); return;
-		case 6: sb_puts(b, "IPPROTO_TCP"); return;
-		case 17: sb_puts(b, "IPPROTO_UDP"); return;
-		case 58: sb_puts(b, "IPPROTO_ICMPV6"); return;
+		case 0: sb_lit(b, "IPPROTO_IP"); return;
+		case 1: sb_lit(b, "IPPROTO_ICMP"); return;
+		case 6: sb_lit(b, "IPPROTO_TCP"); return;
+		case 17: sb_lit(b, "IPPROTO_UDP"); return;
+		case 58: sb_lit(b, "IPPROTO_ICMPV6"); return;
 		}
 	}
 	if (fam == 16 && p == 0) {
-		sb_puts(b, "NETLINK_ROUTE");
+		sb_lit(b, "NETLINK_ROUTE");
 		return;
 	}
 	sb_dec(b, (int)p);
@@ -1120,7 +1299,7 @@ static void decode_args(struct sb *b, const struct sysi_call *c, long r, int kno
 		n = d ? -1 : x32_nargs(c->nr);
 		for (int i = 0; i < (n < 0 ? 6 : n); i++) {
 			if (i)
-				sb_puts(b, ", ");
+				sb_lit(b, ", ");
 			if (c->args[i]) /* strace's printargs: %#lx, which prints 0 as 0 */
 				sb_hex(b, (unsigned long)c->args[i]);
 			else
@@ -1160,7 +1339,7 @@ static void decode_args(struct sb *b, const struct sysi_call *c, long r, int kno
 	/* munmap-like tails the table gives but strace leaves out: none so far */
 	for (int i = 0; i < n; i++) {
 		if (i)
-			sb_puts(b, ", ");
+			sb_lit(b, ", ");
 		if (c->nr == __NR_socket && i == 2)
 			put_socket_proto(b, (int)c->args[0], (unsigned long)c->args[2]);
 		else
@@ -1213,13 +1392,13 @@ int sysi_decode_has_pre(long nr)
 void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
-	sb_puts(b, " = ");
+	sb_lit(b, " = ");
 	if (!known || (d && d->ret == R_NONE)) {
 		sb_putc(b, '?');
 		return;
 	}
 	if (r < 0 && r >= -4095) {
-		sb_puts(b, "-1 ");
+		sb_lit(b, "-1 ");
 		sb_errno(b, -r);
 		return;
 	}
@@ -1240,7 +1419,7 @@ void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
 		}
 		if (cmd == 3) { /* F_GETFL */
 			sb_hex(b, (unsigned long)r);
-			sb_puts(b, " (flags ");
+			sb_lit(b, " (flags ");
 			put_oflags(b, (unsigned long)r, 1);
 			sb_putc(b, ')');
 			return;

@@ -14,8 +14,26 @@ struct sb {
 	char *p, *end;
 };
 
+static inline void sb_putc(struct sb *b, char c)
+{
+	if (b->p < b->end)
+		*b->p++ = c;
+}
+
+/* n bytes (as many as fit) */
+static inline void sb_mem(struct sb *b, const char *s, size_t n)
+{
+	if ((size_t)(b->end - b->p) < n)
+		n = (size_t)(b->end - b->p);
+	for (size_t i = 0; i < n; i++)
+		b->p[i] = s[i];
+	b->p += n;
+}
+
+/* a string literal */
+#define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
+
 /* trace-fmt.c */
-void sb_putc(struct sb *b, char c);
 void sb_puts(struct sb *b, const char *s);
 void sb_dec(struct sb *b, long v);
 void sb_udec(struct sb *b, unsigned long v);
@@ -54,6 +72,12 @@ char *sysi_trace_scratch(size_t *n);
 void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known);
 /* the syscall name (syscall_0x… past the table) */
 void sysi_decode_name(struct sb *b, long nr);
+void sysi_decode_setup_names(void); /* once, before the first name */
+/* plain calls (numbers and pointers only, trace-args.c): their "name(args) = result" at p, which has
+ * room for SYSI_PLAIN_MAX bytes; the end */
+#define SYSI_PLAIN_MAX 512
+int sysi_decode_plain(long nr);
+char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r);
 /* 1 when the generated table gives argument i of nr a 32-bit type (JSON prints it as an int) */
 int sysi_decode_arg32(long nr, int i, int *is_signed);
 /* the class bits of nr (trace-gen-args.h enum sysi_class), 0 outside the table */
@@ -68,6 +92,9 @@ struct sysi_tstart {
 void sysi_decode_setup(int json);
 void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown);
 void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s);
+int sysi_trace_needs_enter(long nr);
+void *sysi_trace_quick_buf(void);
+void sysi_trace_quick_line(void *t, const struct sysi_call *c, long r);
 void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s);
 void sysi_trace_atfork_child(void);
 void sysi_trace_forked(void);

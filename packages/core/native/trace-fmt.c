@@ -2,37 +2,57 @@
 #include "trace-decode.h"
 #include "trace-gen-consts.h"
 
-void sb_putc(struct sb *b, char c)
-{
-	if (b->p < b->end)
-		*b->p++ = c;
-}
-
 void sb_puts(struct sb *b, const char *s)
 {
 	while (*s && b->p < b->end)
 		*b->p++ = *s++;
 }
 
+/* digits written backwards ending at e, two at a time: where they start */
+static char *udec_back(char *e, unsigned long v)
+{
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				       "8081828384858687888990919293949596979899";
+	while (v >= 100) {
+		unsigned long q = v / 100, d = (v - q * 100) * 2;
+		*--e = pairs[d + 1];
+		*--e = pairs[d];
+		v = q;
+	}
+	if (v >= 10) {
+		*--e = pairs[v * 2 + 1];
+		*--e = pairs[v * 2];
+	} else {
+		*--e = (char)('0' + v);
+	}
+	return e;
+}
+
 void sb_dec(struct sb *b, long v)
 {
-	char t[24];
-	*sysi_fmt_dec(t, v) = 0;
-	sb_puts(b, t);
+	char t[24], *e = t + sizeof t, *s;
+	s = udec_back(e, v < 0 ? -(unsigned long)v : (unsigned long)v);
+	if (v < 0)
+		*--s = '-';
+	sb_mem(b, s, (size_t)(e - s));
 }
 
 void sb_udec(struct sb *b, unsigned long v)
 {
-	char t[24];
-	*sysi_fmt_udec(t, v) = 0;
-	sb_puts(b, t);
+	char t[24], *e = t + sizeof t, *s = udec_back(e, v);
+	sb_mem(b, s, (size_t)(e - s));
 }
 
 void sb_hex(struct sb *b, unsigned long v)
 {
-	char t[24];
-	*sysi_fmt_hex(t, v) = 0;
-	sb_puts(b, t);
+	char t[24], *e = t + sizeof t, *s = e;
+	do
+		*--s = "0123456789abcdef"[v & 15];
+	while ((v >>= 4));
+	*--s = 'x';
+	*--s = '0';
+	sb_mem(b, s, (size_t)(e - s));
 }
 
 /* as strace's %#03o: 000, 022, 0644, 0107777 */
@@ -56,7 +76,7 @@ void sb_ptr(struct sb *b, unsigned long v)
 	if (v)
 		sb_hex(b, v);
 	else
-		sb_puts(b, "NULL");
+		sb_lit(b, "NULL");
 }
 
 /* As strace quotes: printable ASCII as is, \" \\ \f \n \r \t \v, else octal (3 digits when an
@@ -75,13 +95,13 @@ void sb_quote(struct sb *b, const unsigned char *s, size_t n, int hex)
 			continue;
 		}
 		switch (c) {
-		case '"': sb_puts(b, "\\\""); continue;
-		case '\\': sb_puts(b, "\\\\"); continue;
-		case '\f': sb_puts(b, "\\f"); continue;
-		case '\n': sb_puts(b, "\\n"); continue;
-		case '\r': sb_puts(b, "\\r"); continue;
-		case '\t': sb_puts(b, "\\t"); continue;
-		case '\v': sb_puts(b, "\\v"); continue;
+		case '"': sb_lit(b, "\\\""); continue;
+		case '\\': sb_lit(b, "\\\\"); continue;
+		case '\f': sb_lit(b, "\\f"); continue;
+		case '\n': sb_lit(b, "\\n"); continue;
+		case '\r': sb_lit(b, "\\r"); continue;
+		case '\t': sb_lit(b, "\\t"); continue;
+		case '\v': sb_lit(b, "\\v"); continue;
 		}
 		if (c >= 0x20 && c < 0x7f) {
 			sb_putc(b, (char)c);
@@ -139,9 +159,9 @@ int sb_enum(struct sb *b, const struct sysi_xlat *x, unsigned long v, const char
 	else
 		sb_hex(b, v);
 	if (unknown_comment) {
-		sb_puts(b, " /* ");
+		sb_lit(b, " /* ");
 		sb_puts(b, unknown_comment);
-		sb_puts(b, " */");
+		sb_lit(b, " */");
 	}
 	return 0;
 }
@@ -152,11 +172,11 @@ void sb_signame(struct sb *b, long sig, int with_sig)
 		sb_puts(b, sysi_signal_names[sig] + (with_sig ? 0 : 3));
 	} else if (sig >= 32 && sig <= 64) {
 		if (with_sig)
-			sb_puts(b, "SIG");
+			sb_lit(b, "SIG");
 		if (sig == 32) {
-			sb_puts(b, "RTMIN");
+			sb_lit(b, "RTMIN");
 		} else {
-			sb_puts(b, "RT_");
+			sb_lit(b, "RT_");
 			sb_dec(b, sig - 32);
 		}
 	} else {
@@ -168,20 +188,20 @@ void sb_errno(struct sb *b, long err)
 {
 	if (err > 0 && err < SYSI_NERRNO && sysi_errno_names[err]) {
 		sb_puts(b, sysi_errno_names[err]);
-		sb_puts(b, " (");
+		sb_lit(b, " (");
 		sb_puts(b, sysi_errno_msgs[err]);
 		sb_putc(b, ')');
 		return;
 	}
 	switch (err) { /* the kernel's internal restart codes, as strace names them */
-	case 512: sb_puts(b, "ERESTARTSYS (To be restarted if SA_RESTART is set)"); return;
-	case 513: sb_puts(b, "ERESTARTNOINTR (To be restarted)"); return;
-	case 514: sb_puts(b, "ERESTARTNOHAND (To be restarted if no handler)"); return;
-	case 516: sb_puts(b, "ERESTART_RESTARTBLOCK (Interrupted by signal)"); return;
+	case 512: sb_lit(b, "ERESTARTSYS (To be restarted if SA_RESTART is set)"); return;
+	case 513: sb_lit(b, "ERESTARTNOINTR (To be restarted)"); return;
+	case 514: sb_lit(b, "ERESTARTNOHAND (To be restarted if no handler)"); return;
+	case 516: sb_lit(b, "ERESTART_RESTARTBLOCK (Interrupted by signal)"); return;
 	}
-	sb_puts(b, "E");
+	sb_lit(b, "E");
 	sb_dec(b, err);
-	sb_puts(b, " (Unknown error ");
+	sb_lit(b, " (Unknown error ");
 	sb_dec(b, err);
 	sb_putc(b, ')');
 }

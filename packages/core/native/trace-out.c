@@ -20,9 +20,9 @@
 #include <time.h>
 #include "trace-decode.h"
 
-#define TBUF_DATA (64 * 1024)
-#define FLUSH_AT (16 * 1024)
+#define FLUSH_AT (64 * 1024)  /* one write(2) per block of this size */
 #define LINE_ROOM (32 * 1024) /* a line never takes more; longer ones are cut */
+#define TBUF_DATA (FLUSH_AT + LINE_ROOM)
 #define SCRATCH (8 * 1024)
 
 struct pend {
@@ -220,7 +220,7 @@ static void put_dur(struct sb *b, long t0s, long t0ns)
 	d = (s - t0s) * 1000000000L + (ns - t0ns);
 	if (d < 0)
 		d = 0;
-	sb_puts(b, " <");
+	sb_lit(b, " <");
 	sb_dec(b, d / 1000000000L);
 	sb_putc(b, '.');
 	for (long div = 100000; div; div /= 10)
@@ -243,19 +243,19 @@ static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r,
 	const char *name = sysi_syscall_name(c->nr);
 	if (!name) /* strace's x32 name: getpid, rt_sigaction#64 */
 		name = sysi_x32_name(c->nr);
-	sb_puts(b, "{\"pid\":");
+	sb_lit(b, "{\"pid\":");
 	sb_dec(b, tid);
-	sb_puts(b, ",\"nr\":");
+	sb_lit(b, ",\"nr\":");
 	sb_dec(b, c->nr);
-	sb_puts(b, ",\"name\":");
+	sb_lit(b, ",\"name\":");
 	if (name) {
 		sb_putc(b, '"');
 		sb_puts(b, name); /* names are [a-z0-9_#] */
 		sb_putc(b, '"');
 	} else {
-		sb_puts(b, "null");
+		sb_lit(b, "null");
 	}
-	sb_puts(b, ",\"args\":[");
+	sb_lit(b, ",\"args\":[");
 	for (int i = 0; i < 6; i++) {
 		int sgn = 0;
 		long v = c->args[i];
@@ -266,14 +266,14 @@ static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r,
 			v = sgn ? (long)(int)v : (long)(unsigned)v;
 		sb_dec(b, v);
 	}
-	sb_puts(b, "],\"ret\":");
+	sb_lit(b, "],\"ret\":");
 	if (known)
 		sb_dec(b, r);
 	else
-		sb_puts(b, "null");
-	sb_puts(b, ",\"strategy\":\"");
+		sb_lit(b, "null");
+	sb_lit(b, ",\"strategy\":\"");
 	sb_puts(b, sysi_strategy_name(c->strategy)); /* [a-z0-9_?] */
-	sb_puts(b, "\"}\n");
+	sb_lit(b, "\"}\n");
 }
 
 /* Append one line for c to this thread's buffer. */
@@ -293,11 +293,21 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	b.end = start + LINE_ROOM - 1;
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
+	} else if (known && !o_dur && sysi_decode_plain(c->nr)) { /* numbers only: no bounds to check */
+		if (multi) {
+			sb_lit(&b, "[pid ");
+			sb_dec(&b, tid);
+			sb_lit(&b, "] ");
+		}
+		if (o_time)
+			put_time(&b);
+		b.p = sysi_decode_plain_line(b.p, c, r);
+		*b.p++ = '\n';
 	} else {
 		if (multi) {
-			sb_puts(&b, "[pid ");
+			sb_lit(&b, "[pid ");
 			sb_dec(&b, tid);
-			sb_puts(&b, "] ");
+			sb_lit(&b, "] ");
 		}
 		if (o_time)
 			put_time(&b);
@@ -309,21 +319,21 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		if (o_dur && known)
 			put_dur(&b, t0s, t0ns);
 		if (b.p >= b.end) /* cut: a line still ends in a newline */
-			b.p = b.end - 3, sb_puts(&b, "...");
+			b.p = b.end - 3, sb_lit(&b, "...");
 		*b.p++ = '\n';
 		if (c->nr == __NR_exit_group && !known) {
 			/* strace's last line for the process */
 			b.end = start + LINE_ROOM;
 			if (multi) {
-				sb_puts(&b, "[pid ");
+				sb_lit(&b, "[pid ");
 				sb_dec(&b, tid);
-				sb_puts(&b, "] ");
+				sb_lit(&b, "] ");
 			}
 			if (o_time)
 				put_time(&b);
-			sb_puts(&b, "+++ exited with ");
+			sb_lit(&b, "+++ exited with ");
 			sb_dec(&b, (int)c->args[0] & 0xff);
-			sb_puts(&b, " +++\n");
+			sb_lit(&b, " +++\n");
 		}
 	}
 	t->used += b.p - start;
@@ -437,6 +447,36 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 	}
 }
 
+/*
+ * Whether a call of number nr needs sysi_trace_enter's work before it is made: a flush (calls
+ * that end or copy the process, close or replace the trace's fd, may block while the trace is
+ * watched live), values read before the call, the -T clock, exit's final lines. Calls that do
+ * not take trace.c's quick path (sysi_trace_quick) when nothing is pending on the thread.
+ */
+int sysi_trace_needs_enter(long nr)
+{
+	struct sysi_call c = { .nr = nr };
+	switch (nr) {
+	case __NR_close: case __NR_dup2: case __NR_dup3: case __NR_close_range: /* retires_out */
+	case __NR_exit: case __NR_exit_group:
+		return 1;
+	}
+	return o_dur || ends_or_copies(&c) || (o_live && may_block(&c)) || sysi_decode_has_pre(nr);
+}
+
+/* The quick path (trace.c): this thread's buffer when nothing is pending on it, else 0. */
+void *sysi_trace_quick_buf(void)
+{
+	struct tbuf *t = tb;
+	return t && !t->pend.on ? t : 0;
+}
+
+/* The quick path's line, for a call made and its result known. */
+void sysi_trace_quick_line(void *t, const struct sysi_call *c, long r)
+{
+	emit(t, c, r, 1, 0, 0, 0);
+}
+
 void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s)
 {
 	struct tbuf *t = mine();
@@ -482,15 +522,15 @@ void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, in
 		b.p = t->data + t->used;
 		b.end = b.p + LINE_ROOM;
 		if (multi) {
-			sb_puts(&b, "[pid ");
+			sb_lit(&b, "[pid ");
 			sb_dec(&b, tid_of(t));
-			sb_puts(&b, "] ");
+			sb_lit(&b, "] ");
 		}
 		if (o_time)
 			put_time(&b);
-		sb_puts(&b, "+++ exited with ");
+		sb_lit(&b, "+++ exited with ");
 		sb_dec(&b, (int)c->args[0] & 0xff);
-		sb_puts(&b, " +++\n");
+		sb_lit(&b, " +++\n");
 		t->used = b.p - t->data;
 		unlock(&t->lock);
 	}
@@ -607,6 +647,7 @@ void sysi_decode_setup(int json)
 	int fd = sysi_trace_out_fd();
 	struct stat sb;
 	o_json = json;
+	sysi_decode_setup_names();
 	o_time = (int)env_num("SYSI_TRACE_TIME", 0);
 	o_dur = env_num("SYSI_TRACE_DURATION", 0) == 1;
 	o_tzoff = env_num("SYSI_TRACE_TZOFF", 0);

@@ -10,6 +10,8 @@ static int trace_json;
 static int trace_owned; /* trace_fd is sysi's (SYSI_TRACE_FD): hidden from the program */
 static int only_on;     /* SYSI_TRACE_ONLY: lines for these calls only */
 static uint64_t only[SYSI_STATS_NSYSCALLS / 64];
+/* calls of these numbers take the quick path (quick_setup) */
+static uint64_t quick[SYSI_STATS_NSYSCALLS / 64];
 
 /*
  * SYSI_TRACE_FD "<fd>:<dev>:<ino>" (from `sysi run`): the trace goes to that inherited fd if it
@@ -44,6 +46,35 @@ static void only_parse(const char *s)
 	}
 }
 
+/*
+ * The numbers whose calls need nothing but the call and their line: shown, nothing to do before
+ * the call (sysi_trace_needs_enter), not guarded (the trace's own fd), not fork-like, not made in
+ * the site's context. After the options are known (sysi_decode_setup).
+ */
+static int shown(const struct sysi_call *c);
+
+static void quick_setup(void)
+{
+	for (long nr = 0; nr < SYSI_STATS_NSYSCALLS; nr++) {
+		struct sysi_call c = { .nr = nr };
+		switch (nr) {
+		case __NR_close: case __NR_dup: case __NR_fcntl: case __NR_ioctl: case __NR_dup2:
+		case __NR_dup3: case __NR_close_range: /* guard */
+		case __NR_fork: case __NR_vfork: case __NR_clone: case __NR_clone3: case __NR_rt_sigreturn:
+		case __NR_execve: case __NR_execveat:
+			continue;
+		}
+		if (shown(&c) && !sysi_trace_needs_enter(nr))
+			quick[nr / 64] |= 1UL << (nr % 64);
+	}
+}
+
+static void decode_setup(int json)
+{
+	sysi_decode_setup(json);
+	quick_setup();
+}
+
 int sysi_trace_setup(void)
 {
 	const char *f = sysi_getenv("SYSI_TRACE_FILE");
@@ -55,11 +86,11 @@ int sysi_trace_setup(void)
 	if (o && *o) {
 		trace_fd = trace_fd_from(o);
 		trace_owned = 1;
-		sysi_decode_setup(trace_json);
+		decode_setup(trace_json);
 		return 0;
 	}
 	if (!f || !*f) {
-		sysi_decode_setup(trace_json);
+		decode_setup(trace_json);
 		return 0;
 	}
 	fd = raw3(__NR_open, f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -72,7 +103,7 @@ int sysi_trace_setup(void)
 		fd = hi;
 	}
 	trace_fd = (int)fd;
-	sysi_decode_setup(trace_json);
+	decode_setup(trace_json);
 	return 0;
 }
 
@@ -154,11 +185,22 @@ static long guard(struct sysi_call *c, int *done)
 	return 0;
 }
 
-long sysi_hook_trace(struct sysi_call *c)
+SYSI_HOT long sysi_hook_trace(struct sysi_call *c)
 {
 	struct sysi_tstart ts;
 	long r;
-	int mine, done, show = shown(c);
+	int mine, done, show;
+	void *t;
+	/* the quick path: the call, then its line */
+	if ((unsigned long)c->nr < SYSI_STATS_NSYSCALLS && (quick[c->nr / 64] >> (c->nr % 64)) & 1 &&
+	    !(c->flags & SYSI_CALL_INCONTEXT) && (t = sysi_trace_quick_buf())) {
+		sysi_count_strategy(c);
+		r = sysi_perform_watched(c, &mine);
+		if (mine) /* else the SIGPIPE watch wrote its line */
+			sysi_trace_quick_line(t, c, r);
+		return r;
+	}
+	show = shown(c);
 	if (show)
 		sysi_count_strategy(c);
 	sysi_trace_enter(c, &ts, show);
