@@ -253,6 +253,29 @@ SYSI_HOT __attribute__((noinline, noclone)) long sysi_hook_count(struct sysi_cal
 	return r;
 }
 
+/*
+ * sysi_runtime_api.count_fast (sysi.h SYSI_FAST_COUNT): where a strategy entry counts calls of
+ * its own, as the fast path above does. -1 when this process has no such path (another hook,
+ * no stats file, a strategy without a stats slot, or sysi_count_direct() not the complement of
+ * `special`: the two lists must name the same numbers).
+ */
+int sysi_count_fast(uint32_t strategy, struct sysi_count_fast *out)
+{
+	uintptr_t tp;
+	int slot;
+	if (!sysi_stats || sysi_api.fast_hook != sysi_hook_count || strategy >= sysi_nrts ||
+	    (slot = sysi_rts[strategy].stats_slot) < 0)
+		return -1;
+	for (unsigned long nr = 0; nr < SYSI_STATS_NSYSCALLS; nr++)
+		if (sysi_count_direct(nr) == (int)((special[nr / 64] >> (nr % 64)) & 1))
+			return -1;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	out->slab_tpoff = (long)((uintptr_t)&slab - tp);
+	out->strategy_off = (long)offsetof(struct sysi_stats_slab, strategy_calls[slot]);
+	out->totals = (uintptr_t)&sysi_stats->syscalls[0];
+	return 0;
+}
+
 static uint64_t now_ns(void)
 {
 	long sec, nsec;

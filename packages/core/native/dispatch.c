@@ -84,6 +84,13 @@ void sysi_dispatch_setup(void)
 		sysi_api.fast_flags |= SYSI_FAST_KEEPS_ARGS;
 	sysi_sud_setup_dispatch(); /* --complete: no passthrough fast path, fast_hook wrapped */
 	sysi_dispatch_wrap();      /* before the strategy runtimes copy the pointers */
+	/* the count hook itself (not wrapped by SUD or a static program's runtime, whose threads
+	 * need their own state block first) with a stats file: entries may count in the thread's
+	 * slab themselves (count.c sysi_count_fast) */
+	sysi_api.count_fast = sysi_count_fast;
+	sysi_api.count_watch = sysi_count_watch;
+	if (sysi_api.fast_hook == sysi_hook_count && sysi_stats)
+		sysi_api.fast_flags |= SYSI_FAST_COUNT;
 }
 
 SYSI_EXPORT const char *sysi_syscall_name(long nr)

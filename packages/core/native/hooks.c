@@ -49,12 +49,65 @@ void sysi_count_sigreturn(void)
 		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * The count fast paths of strategy entries (sysi.h SYSI_FAST_COUNT): each one's point right
+ * after its `syscall`, where it continues when it counts no error, and where it keeps nr
+ * (relative to rsp). Appended under libsysi's module lock (prepare_site) or in the
+ * constructor; read by the SIGPIPE watch on any thread.
+ */
+#define MAX_COUNT_WATCH 64
+static struct {
+	uintptr_t ret, skip;
+	long nr_off;
+} count_watch[MAX_COUNT_WATCH];
+static unsigned ncount_watch;
+
+int sysi_count_watch(uintptr_t ret, uintptr_t skip, long nr_off)
+{
+	unsigned n = __atomic_load_n(&ncount_watch, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (count_watch[i].ret == ret)
+			return 0;
+	if (n == MAX_COUNT_WATCH)
+		return -1;
+	count_watch[n].ret = ret;
+	count_watch[n].skip = skip;
+	count_watch[n].nr_off = nr_off;
+	__atomic_store_n(&ncount_watch, n + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * An entry's count fast path whose call just failed with EPIPE: its error is counted here (the
+ * SIGPIPE may kill the process before the entry counts it), and the context moves to the
+ * entry's `skip`, so that the entry does not count it again when a program handler lets it go
+ * on. The master hands the observer its own ucontext, which it may edit (as watchers do).
+ */
+static int watch_epipe_fast(const ucontext_t *uc)
+{
+	greg_t *g = (greg_t *)uc->uc_mcontext.gregs;
+	unsigned n = __atomic_load_n(&ncount_watch, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		long nr;
+		if ((uintptr_t)g[REG_RIP] != count_watch[i].ret)
+			continue;
+		nr = *(const long *)(uintptr_t)(g[REG_RSP] + count_watch[i].nr_off);
+		if (sysi_stats && (unsigned long)nr < SYSI_STATS_NSYSCALLS)
+			__atomic_fetch_add(&sysi_stats->syscalls[nr].errors, 1, __ATOMIC_RELAXED);
+		g[REG_RIP] = (greg_t)count_watch[i].skip;
+		return 1;
+	}
+	return 0;
+}
+
 /* The SIGPIPE watch (from the master): did the in-flight call just fail with EPIPE? */
 static void watch_epipe(const void *ucontext)
 {
 	const ucontext_t *uc = ucontext;
 	struct sysi_call *c = inflight;
 	greg_t rip = uc->uc_mcontext.gregs[REG_RIP];
+	if (uc->uc_mcontext.gregs[REG_RAX] == -EPIPE && watch_epipe_fast(uc))
+		return;
 	if (!c || (rip != (greg_t)(uintptr_t)sysi_raw6_ret && rip != (greg_t)(uintptr_t)sysi_count_sys_ret) ||
 	    uc->uc_mcontext.gregs[REG_RAX] != -EPIPE)
 		return;

@@ -105,6 +105,8 @@ long sysi_hook_passthrough(struct sysi_call *c);
 long sysi_hook_count(struct sysi_call *c);
 long sysi_hook_count_timed(struct sysi_call *c); /* SYSI_COUNT_TIME=1 */
 void sysi_count_atfork(void);
+int sysi_count_fast(uint32_t strategy, struct sysi_count_fast *out); /* sysi.h SYSI_FAST_COUNT */
+int sysi_count_watch(uintptr_t ret, uintptr_t skip, long nr_off);   /* its SIGPIPE watch points */
 #define sysi_hook_is_count(h) ((h) == sysi_hook_count || (h) == sysi_hook_count_timed)
 long sysi_hook_trace(struct sysi_call *c);
 int sysi_trace_setup(void);

@@ -158,6 +158,88 @@
 	ENTRY sysi_punning_entryk, 1
 
 /*
+ * sysi_punning_count, the count stub (api->fast_flags SYSI_FAST_COUNT: the built-in count hook
+ * with a stats file, sysi.h): init.c points every page's slot at it. The numbers
+ * sysi_count_direct() accepts are counted in the thread's slab and made here with the program's
+ * own registers: no frame, no C call. The others (and every call of a thread without a slab
+ * yet) jump through sysi_punning_count_next to the entry stub, with its entry state (rcx
+ * clobbered, r11 = the site untouched).
+ *   Entry state: as sysi_punning_entry's. Exit state: as the passthrough stub's.
+ *   nr is kept at [rsp - 8] across the syscall (a signal frame goes below rsp - 128).
+ *   Counts: calls and the strategy's calls before the syscall, errors after it, from the slab
+ *   %fs holds then (none: a fork child of a signal handler that returns here: `lock incq` on
+ *   the totals).
+ *   Signals: it lies in the runtime's code, where libsysi defers every signal (init.c
+ *   pn_context maps only the final `ret $PN_REDZONE`, after every count), so the way out checks
+ *   the defer word (LEAVE); the SIGPIPE watch (libsysi, count_watch) knows
+ *   sysi_punning_count_ret and _skip: it counts an EPIPE itself and moves the context to _skip.
+ *   Clobbers: rcx, r11, flags. Stack: [rsp - 8] only.
+ */
+	.equ PN_COUNT_LEFT_LO, (1 << __NR_rt_sigaction) | (1 << __NR_rt_sigprocmask) | (1 << __NR_rt_sigreturn) | (1 << __NR_clone) | (1 << __NR_fork) | (1 << __NR_vfork) | (1 << __NR_execve) | (1 << __NR_exit)
+
+	.global sysi_punning_count, sysi_punning_count_ret, sysi_punning_count_skip
+	.hidden sysi_punning_count, sysi_punning_count_ret, sysi_punning_count_skip
+	.type sysi_punning_count, @function
+	.p2align 5
+sysi_punning_count:
+	movslq %eax, %rax		/* the number as the kernel reads it */
+	cmp $63, %rax
+	ja 2f
+	mov $PN_COUNT_LEFT_LO, %rcx
+	bt %rax, %rcx
+	jc .Lcount_general
+	jmp 3f
+2:	cmp $1023, %rax			/* above the table, or negative */
+	ja .Lcount_general
+	cmp $__NR_prctl, %eax
+	je .Lcount_general
+	cmp $__NR_exit_group, %eax
+	je .Lcount_general
+	cmp $__NR_execveat, %eax
+	je .Lcount_general
+	cmp $__NR_clone3, %eax
+	je .Lcount_general
+3:	mov sysi_punning_count_cf+SYSI_CF_TPOFF(%rip), %rcx
+	mov %fs:(%rcx), %rcx		/* this thread's slab */
+	test %rcx, %rcx
+	jz .Lcount_general
+	mov %rax, -8(%rsp)		/* nr, for after the syscall */
+	mov %rax, %r11
+	shl $4, %r11
+	incq SYSI_SLAB_CALLS(%rcx, %r11)
+	add sysi_punning_count_cf+SYSI_CF_STRAT(%rip), %rcx
+	incq (%rcx)
+	syscall
+sysi_punning_count_ret:
+	cmp $-4095, %rax
+	jae .Lcount_error
+sysi_punning_count_skip:
+	LEAVE
+.Lcount_error:
+	mov -8(%rsp), %r11
+	shl $4, %r11
+	mov sysi_punning_count_cf+SYSI_CF_TPOFF(%rip), %rcx
+	mov %fs:(%rcx), %rcx
+	test %rcx, %rcx
+	jz 1f
+	incq SYSI_SLAB_ERRORS(%rcx, %r11)
+	jmp sysi_punning_count_skip
+1:	add sysi_punning_count_cf+SYSI_CF_TOTALS(%rip), %r11
+	lock incq 8(%r11)
+	jmp sysi_punning_count_skip
+.Lcount_general:
+	jmp *sysi_punning_count_next(%rip)
+	.size sysi_punning_count, . - sysi_punning_count
+
+	.data
+	.p2align 3
+	.global sysi_punning_count_cf, sysi_punning_count_next
+	.hidden sysi_punning_count_cf, sysi_punning_count_next
+sysi_punning_count_cf:		.quad 0, 0, 0	/* struct sysi_count_fast (api->count_fast) */
+sysi_punning_count_next:	.quad 0		/* the entry stub the others go to */
+	.text
+
+/*
  * The in-context exit of both stubs (the dispatcher handed the call back): the call in rax and
  * the argument registers, back to I = R + PN_INCONTEXT_OFF. No release here: init.c pn_context
  * delivers a signal in this range as it is.

@@ -255,6 +255,14 @@ static int pn_init(const struct sysi_runtime_api *a, uint32_t id)
 	/* a fast hook that keeps c->nr and c->args: the stub without a save area on its path */
 	entry_stub = a->fast_hook && (a->fast_flags & SYSI_FAST_KEEPS_ARGS) ? sysi_punning_entryk
 									     : sysi_punning_entry;
+	/* SYSI_FAST_COUNT: every page's slot points at the count stub, which sends the calls it
+	 * does not count on to entry_stub (entry.S) */
+	if (!direct && a->fast_hook && (a->fast_flags & SYSI_FAST_COUNT) && a->count_fast &&
+	    a->count_watch && a->count_fast(id, &sysi_punning_count_cf) == 0 &&
+	    a->count_watch((uintptr_t)sysi_punning_count_ret, (uintptr_t)sysi_punning_count_skip, -8) == 0) {
+		sysi_punning_count_next = entry_stub;
+		entry_stub = sysi_punning_count;
+	}
 	eager = a->getenv ? a->getenv("SYSI_PUNNING_EAGER") : 0;
 	sysi_punning_lazy_init(a, eager && eager[0] == '1');
 	return 0;

@@ -64,6 +64,10 @@ extern int (*sysi_punning_dispatch)(struct sysi_call *c);
 extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */
 extern const unsigned char sysi_punning_sys[], sysi_punning_sys_end[]; /* copied to PN_STUB_OFF */
 extern const unsigned char sysi_punning_sys_ret[]; /* after the stub's syscall */
+void sysi_punning_count(void); /* SYSI_FAST_COUNT: the count stub (entry.S) */
+extern const unsigned char sysi_punning_count_ret[], sysi_punning_count_skip[];
+extern struct sysi_count_fast sysi_punning_count_cf;
+extern void (*sysi_punning_count_next)(void); /* where it sends the calls it does not count */
 extern const unsigned char sysi_punning_incontext[], sysi_punning_incontext_end[]; /* entry.S */
 extern long sysi_punning_defer_off;             /* api->defer_tpoff (entry.S LEAVE) */
 extern void (*sysi_punning_release)(void);       /* api->release */

@@ -6,7 +6,7 @@
  * copy's data words (at its end) and its strategy-id immediate. The code is position
  * independent and only addresses its own copy (rip-relative).
  *
- * Four blobs, one prologue (the CHECK and FRAME macros):
+ * Five blobs, one prologue (the CHECK and FRAME macros):
  *   sysi_zpoline_fast  calls api->fast_hook directly, testing no number at all: init.c uses
  *                      it only when fast_hook is set and none of the cluster's numbers can be
  *                      in-context (clone, vfork, rt_sigreturn, clone3: sysi.h).
@@ -18,6 +18,9 @@
  *                      0..ZP_E9_END-5, normalised to the 32 bits the kernel reads) come
  *                      here. With SYSI_FAST_PASSTHROUGH it makes the syscall itself for
  *                      the numbers that need no runtime work (sysi.h).
+ *   sysi_zpoline_cnt   SYSI_FAST_COUNT (the built-in count hook, stats file): the check, then
+ *                      the count in the thread's slab and the syscall itself for the numbers
+ *                      sysi_count_direct() accepts, the general copy's path for the others.
  *   sysi_zpoline_sys   SYSI_FAST_PASSTHROUGH (the built-in passthrough hook): the check, then
  *                      the syscall itself; for clusters none of whose numbers need the
  *                      runtime (rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
@@ -244,6 +247,9 @@ sysi_zpoline_gen:
 	{disp8} je 1f
 	syscall
 	ret			/* init.c zp_context: `syscall; ret` with R on top */
+	.global sysi_zpoline_gen_body
+	.hidden sysi_zpoline_gen_body
+sysi_zpoline_gen_body:			/* also sysi_zpoline_cnt's way here: rcx = R, as after CHECK */
 1:	FRAME sysi_zpoline_gen
 	/* the fast hook unless this number may be in-context (or there is no fast hook) */
 	cmpq $0, sysi_zpoline_gen_hook(%rip)
@@ -277,6 +283,87 @@ sysi_zpoline_gen_incontext:	.quad 0		/* sysi_zpoline_incontext */
 sysi_zpoline_gen_direct:	.quad 0		/* 1: api->fast_flags has SYSI_FAST_PASSTHROUGH */
 sysi_zpoline_gen_end:
 	.size sysi_zpoline_gen, . - sysi_zpoline_gen
+
+/*
+ * The count blob (api->fast_flags SYSI_FAST_COUNT: the built-in count hook with a stats file,
+ * sysi.h): after the check, the numbers of this copy that sysi_count_direct() accepts are
+ * counted in the thread's slab and made here, with the site's own registers, like the sys
+ * blob: no frame, no C call. Only page 0's jumps of its own cluster reach a count copy (numbers
+ * from elsewhere go to cluster 0's copy, the general blob), so rax is one of its 20 numbers.
+ * The others of them (the count hook must see them: _left) and every call of a thread without
+ * a slab yet go to the general copy's path after its CHECK (sysi_zpoline_gen_body in cluster
+ * 0's copy) with rcx = R, as a hit leaves it.
+ *   nr lives at [S-128] (S: the slot holding R; the parked rcx is dead after a hit) across
+ *   the syscall: below the program's red zone, above any signal frame (placed below rsp-128).
+ *   Counts: calls and the strategy's calls before the syscall (execve, exit are never made
+ *   here), errors after it, from the slab %fs holds then (none: a fork child of a signal
+ *   handler that returns here: `lock incq` on the totals).
+ *   Signals: init.c zp_context defers every signal from the hit to the `ret` (the counts are
+ *   made: nothing may run the call twice), so the way out checks the defer word; the SIGPIPE
+ *   watch (libsysi, count_watch) knows _ret and _skip: it counts an EPIPE itself and moves
+ *   the context to _skip.
+ */
+	.p2align 4
+	.global sysi_zpoline_cnt, sysi_zpoline_cnt_end
+	.hidden sysi_zpoline_cnt, sysi_zpoline_cnt_end
+	.type sysi_zpoline_cnt, @function
+sysi_zpoline_cnt:
+	CHECK sysi_zpoline_cnt
+	mov sysi_zpoline_cnt_left(%rip), %r11	/* bit nr % 64: nr is left to the hook */
+	bt %rax, %r11				/* rax is one of this copy's 20 numbers */
+	jc .Lcnt_general
+	mov sysi_zpoline_cnt_cf+SYSI_CF_TPOFF(%rip), %r11
+	mov %fs:(%r11), %r11			/* this thread's slab */
+	test %r11, %r11
+	jz .Lcnt_general
+	mov %rax, -ZP_RZ_SKIP-8(%rsp)		/* nr, for after the syscall */
+	mov %rax, %rcx
+	shl $4, %rcx
+	incq SYSI_SLAB_CALLS(%r11, %rcx)
+	add sysi_zpoline_cnt_cf+SYSI_CF_STRAT(%rip), %r11
+	incq (%r11)
+	syscall
+	.global sysi_zpoline_cnt_ret
+	.hidden sysi_zpoline_cnt_ret
+sysi_zpoline_cnt_ret:
+	cmp $-4095, %rax
+	jae .Lcnt_error
+	.global sysi_zpoline_cnt_skip
+	.hidden sysi_zpoline_cnt_skip
+sysi_zpoline_cnt_skip:
+	mov sysi_zpoline_cnt_defer(%rip), %rcx	/* a signal deferred meanwhile? */
+	cmpq $0, %fs:(%rcx)
+	jne sysi_zpoline_cnt_leave
+	ret
+.Lcnt_error:
+	mov -ZP_RZ_SKIP-8(%rsp), %r11
+	shl $4, %r11
+	mov sysi_zpoline_cnt_cf+SYSI_CF_TPOFF(%rip), %rcx
+	mov %fs:(%rcx), %rcx
+	test %rcx, %rcx
+	jz 1f
+	incq SYSI_SLAB_ERRORS(%rcx, %r11)
+	jmp sysi_zpoline_cnt_skip
+1:	add sysi_zpoline_cnt_cf+SYSI_CF_TOTALS(%rip), %r11
+	lock incq 8(%r11)
+	jmp sysi_zpoline_cnt_skip
+.Lcnt_general:
+	mov (%rsp), %rcx			/* R, as CHECK leaves it */
+	jmp *sysi_zpoline_cnt_general(%rip)
+	RELEASE sysi_zpoline_cnt
+	PROBE sysi_zpoline_cnt
+	NOTSITE sysi_zpoline_cnt
+	DATA sysi_zpoline_cnt
+	.global sysi_zpoline_cnt_general, sysi_zpoline_cnt_left, sysi_zpoline_cnt_cf
+	.hidden sysi_zpoline_cnt_general, sysi_zpoline_cnt_left
+	.hidden sysi_zpoline_cnt_cf
+sysi_zpoline_cnt_general:	.quad 0		/* sysi_zpoline_gen_body in cluster 0's copy */
+sysi_zpoline_cnt_left:	.quad 0		/* bit nr % 64 for this copy's numbers nr (20j-4 ..
+					 * 20j+15: distinct mod 64) that sysi_count_direct()
+					 * refuses */
+sysi_zpoline_cnt_cf:	.quad 0, 0, 0	/* struct sysi_count_fast (api->count_fast) */
+sysi_zpoline_cnt_end:
+	.size sysi_zpoline_cnt, . - sysi_zpoline_cnt
 
 /*
  * The passthrough blob (api->fast_flags SYSI_FAST_PASSTHROUGH, for clusters whose numbers all

@@ -122,7 +122,11 @@ static int cluster_has(int j, const int *nrs, int n)
 	return 0;
 }
 
-enum { BLOB_FAST, BLOB_GEN, BLOB_SYS };
+enum { BLOB_FAST, BLOB_GEN, BLOB_SYS, BLOB_CNT };
+
+/* SYSI_FAST_COUNT: the count blobs' struct sysi_count_fast (api->count_fast), when set */
+static struct sysi_count_fast count_fast;
+static int count_on;
 
 /* Which blob serves cluster j (zpoline.h). */
 static int cluster_blob(int j, const struct sysi_runtime_api *a)
@@ -133,6 +137,8 @@ static int cluster_blob(int j, const struct sysi_runtime_api *a)
 
 	if (!a->fast_hook)
 		return BLOB_GEN;
+	if (count_on) /* the rest go to the spare general copy (setup) */
+		return BLOB_CNT;
 	if (a->fast_flags & SYSI_FAST_PASSTHROUGH)
 		return cluster_has(j, runtime, 7) ? BLOB_GEN : BLOB_SYS;
 	return cluster_has(j, incontext, 4) ? BLOB_GEN : BLOB_FAST;
@@ -219,6 +225,8 @@ static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
 		if (a->fast_flags & SYSI_FAST_KEEPS_ARGS)
 			return BLOB(sysi_zpoline_fastk, sysi_zpoline_fastk_strat, sysi_zpoline_fastk_back);
 		return BLOB(sysi_zpoline_fast, sysi_zpoline_fast_strat, sysi_zpoline_fast_back);
+	case BLOB_CNT:
+		return BLOB(sysi_zpoline_cnt, 0, 0);
 	default:
 		return BLOB(sysi_zpoline_sys, 0, 0);
 	}
@@ -233,10 +241,11 @@ static struct blob blob_of(int kind, const struct sysi_runtime_api *a)
 static struct {
 	uintptr_t land, start; /* page 0's jump lands at land; NOPs up to start */
 	int kind;
-} copies[ZP_CLUSTERS];
+} copies[ZP_CLUSTERS + 1];
 static int ncopies;
 
-static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id)
+static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_runtime_api *a, uint32_t id,
+		    int j)
 {
 	struct blob b = blob_of(kind, a);
 	size_t len = (size_t)(b.end - b.start);
@@ -246,7 +255,7 @@ static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_ru
 	at = align_code(at, len, b.back ? (size_t)(b.back - b.start) : 0, limit);
 	if (!at)
 		return -1;
-	if (ncopies < ZP_CLUSTERS) {
+	if (ncopies < ZP_CLUSTERS + 1) {
 		copies[ncopies].land = land;
 		copies[ncopies].start = (uintptr_t)at;
 		copies[ncopies++].kind = kind;
@@ -267,6 +276,21 @@ static int put_blob(uint8_t *at, uintptr_t limit, int kind, const struct sysi_ru
 		put64(at + (sysi_zpoline_gen_incontext - b.start), (uintptr_t)sysi_zpoline_incontext);
 		put64(at + (sysi_zpoline_gen_direct - b.start),
 		      a->fast_hook && (a->fast_flags & SYSI_FAST_PASSTHROUGH) ? 1 : 0);
+	}
+	if (kind == BLOB_CNT) {
+		uint64_t left = 0; /* the cluster's numbers 20j-4..20j+15 are distinct mod 64 */
+		for (int nr = 20 * j - 4; nr <= 20 * j + 15; nr++)
+			if (nr >= 0 && !sysi_count_direct((unsigned long)nr))
+				left |= 1ULL << (nr % 64);
+		/* the spare general copy is put first */
+		put64(at + (sysi_zpoline_cnt_general - b.start),
+		      copies[0].start + (uintptr_t)(sysi_zpoline_gen_body - sysi_zpoline_gen));
+		put64(at + (sysi_zpoline_cnt_left - b.start), left);
+		copy(at + (sysi_zpoline_cnt_cf - b.start), &count_fast, sizeof count_fast);
+		if (a->count_watch((uintptr_t)at + (uintptr_t)(sysi_zpoline_cnt_ret - b.start),
+				   (uintptr_t)at + (uintptr_t)(sysi_zpoline_cnt_skip - b.start),
+				   -ZP_RZ_SKIP - 8) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -377,6 +401,8 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 	if (a->abi_version != SYSI_ABI_VERSION || id > 0x7fffffff || !a->release)
 		return -EINVAL;
 	a->watch_context(zp_context);
+	count_on = (a->fast_flags & SYSI_FAST_COUNT) && a->fast_hook && a->count_fast &&
+		   a->count_watch && a->count_fast(id, &count_fast) == 0;
 	return 0;
 }
 
@@ -395,7 +421,7 @@ static int setup(void)
 	char msg[160], *p;
 	long r;
 	uint32_t b3 = 0, b2 = 0;
-	uintptr_t pg[ZP_ENTRY_PAGES];
+	uintptr_t pg[ZP_ENTRY_PAGES], spare;
 	int xonly;
 	uint8_t *p0;
 
@@ -420,19 +446,32 @@ static int setup(void)
 			((uint8_t *)pg[i])[k] = ZP_HLT;	/* outside the copies: the SIGSEGV claim */
 		pub.page[pub.npages++] = pg[i];
 	}
+	/*
+	 * SYSI_FAST_COUNT: every cluster's copy is a count blob, and a spare general one, reached
+	 * by no page-0 jump, takes the calls they leave to the hook and the SIGSEGV claim's.
+	 */
+	spare = pg[ZP_ENTRY_PAGES - 1] + ZP_PAGE - ZP_SPARE_SPACE;
+	if (count_on && put_blob((uint8_t *)spare, spare + ZP_SPARE_SPACE, BLOB_GEN, api, strat_id, -1) != 0) {
+		api->debug("zpoline: spare general copy does not fit (internal error)");
+		undo(pg, ZP_ENTRY_PAGES);
+		return -EINVAL;
+	}
 	/* Step (3): each copy lies inside its page, before the next copy's landing point. */
 	for (int j = 0; j < ZP_CLUSTERS; j++) {
 		uintptr_t at = cluster_entry(b3, b2, j), page = pg[j / ZP_CLUSTERS_PER_PAGE];
 		uintptr_t limit = page + ZP_PAGE;
 		if ((j + 1) % ZP_CLUSTERS_PER_PAGE && j + 1 < ZP_CLUSTERS)
 			limit = cluster_entry(b3, b2, j + 1);
-		if (at < page || put_blob((uint8_t *)at, limit, cluster_blob(j, api), api, strat_id) != 0) {
+		else if (j + 1 == ZP_CLUSTERS && count_on)
+			limit = spare;
+		if (at < page || put_blob((uint8_t *)at, limit, cluster_blob(j, api), api, strat_id, j) != 0) {
 			api->debug("zpoline: entry copy outside its page (internal error)");
 			undo(pg, ZP_ENTRY_PAGES);
 			return -EINVAL;
 		}
 	}
-	entry_addr = cluster_entry(b3, b2, 0);	/* cluster 0 (numbers 0..15) is general */
+	/* cluster 0 (numbers 0..15) is general, or the spare copy */
+	entry_addr = count_on ? spare : cluster_entry(b3, b2, 0);
 	__asm__("" : "=r"(p0) : "0"((uintptr_t)0)); /* address 0, opaque to the optimiser */
 	build_e9(p0, b3, b2);
 	for (int i = 0; i < ZP_ENTRY_PAGES; i++)

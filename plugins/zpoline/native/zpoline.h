@@ -21,7 +21,10 @@
  *                 the copies E_j of clusters 7r..7r+6 (at offset 0x54 + 140r + 532(j%7): each
  *                 copy inside its page), `hlt` between them. E_j is the fast blob (no
  *                 dispatcher, no number test) when api->fast_hook is set and none of the
- *                 cluster's numbers may be in-context; with SYSI_FAST_PASSTHROUGH, the sys blob
+ *                 cluster's numbers may be in-context; with SYSI_FAST_COUNT the count blob,
+ *                 and a spare copy of the general blob in the last ZP_SPARE_SPACE bytes of
+ *                 the last entry page, where the count copies send the calls they leave to
+ *                 the hook and the SIGSEGV claim resumes; with SYSI_FAST_PASSTHROUGH, the sys blob
  *                 (the syscall itself) when none of them needs the runtime; else the general
  *                 one. Each copy carries its own data words.
  *   site set      the return addresses (site + 2) of the patched sites, an open-addressing
@@ -46,6 +49,8 @@
 #define ZP_SET_FIRST 256        /* slots of the first set: one page with the tail */
 #define ZP_VSTACK_N 8       /* nesting depth of the vfork return-address stack */
 #define ZP_CLONE3_BUF 512   /* bytes of the local clone_args copy */
+#define ZP_SPARE_SPACE 640  /* SYSI_FAST_COUNT: the spare general copy in the last entry page's last
+			     * bytes (the general blob, aligned), after cluster 25's copy */
 
 /* Numbers that may be in-context (sysi.h fast_hook): never through the fast hook; with
  * rt_sigaction, rt_sigprocmask and fork, never performed by the entry itself
@@ -95,7 +100,7 @@ struct zp_set {
 
 /* Where a set is published: each entry copy's _set and _mask words, on the entry pages. */
 struct zp_publish {
-	uint64_t *set[ZP_CLUSTERS], *mask[ZP_CLUSTERS];
+	uint64_t *set[ZP_CLUSTERS + 1], *mask[ZP_CLUSTERS + 1]; /* + the spare general copy */
 	int nwords;
 	uintptr_t page[ZP_ENTRY_PAGES];
 	int npages;
@@ -115,6 +120,10 @@ ZP_BLOB(sysi_zpoline_fast);
 ZP_BLOB(sysi_zpoline_fastk);
 ZP_BLOB(sysi_zpoline_gen);
 ZP_BLOB(sysi_zpoline_sys);
+ZP_BLOB(sysi_zpoline_cnt);
+extern const unsigned char sysi_zpoline_cnt_general[], sysi_zpoline_cnt_left[];
+extern const unsigned char sysi_zpoline_cnt_cf[], sysi_zpoline_cnt_ret[], sysi_zpoline_cnt_skip[];
+extern const unsigned char sysi_zpoline_gen_body[];
 extern const unsigned char sysi_zpoline_fast_strat[], sysi_zpoline_fastk_strat[];
 extern const unsigned char sysi_zpoline_fast_back[], sysi_zpoline_fastk_back[];
 extern const unsigned char sysi_zpoline_gen_back[];

@@ -46,6 +46,15 @@
 #define SYSI_F_R9 120
 #define SYSI_F_SIZE 128
 
+/* the count fast path (sysi.h SYSI_FAST_COUNT): struct sysi_count_fast, and in a slab the
+ * per-syscall counters (struct sysi_stats_syscall, 16 bytes: calls, then errors) */
+#define SYSI_CF_TPOFF 0
+#define SYSI_CF_STRAT 8
+#define SYSI_CF_TOTALS 16
+#define SYSI_CF_SIZE 24
+#define SYSI_SLAB_CALLS 256
+#define SYSI_SLAB_ERRORS 264
+
 #ifdef __ASSEMBLER__
 
 	.macro SYSI_CALL_FILL f
@@ -103,6 +112,14 @@ _Static_assert(offsetof(struct sysi_call, strategy) == SYSI_C_STRAT, "sysi_call.
 _Static_assert(offsetof(struct sysi_call, flags) == SYSI_C_STRAT + 4, "sysi_call.flags");
 _Static_assert(offsetof(struct sysi_call, ret) == SYSI_C_RET, "sysi_call.ret");
 _Static_assert(sizeof(struct sysi_call) == SYSI_C_SIZE, "sizeof sysi_call");
+_Static_assert(offsetof(struct sysi_count_fast, slab_tpoff) == SYSI_CF_TPOFF, "count_fast.slab_tpoff");
+_Static_assert(offsetof(struct sysi_count_fast, strategy_off) == SYSI_CF_STRAT, "count_fast.strategy_off");
+_Static_assert(offsetof(struct sysi_count_fast, totals) == SYSI_CF_TOTALS, "count_fast.totals");
+_Static_assert(sizeof(struct sysi_count_fast) == SYSI_CF_SIZE, "sizeof count_fast");
+_Static_assert(offsetof(struct sysi_stats_slab, syscalls) == SYSI_SLAB_CALLS, "slab.syscalls");
+_Static_assert(sizeof(struct sysi_stats_syscall) == 16 &&
+		       offsetof(struct sysi_stats_syscall, errors) == SYSI_SLAB_ERRORS - SYSI_SLAB_CALLS,
+	       "slab.syscalls[].errors");
 
 #endif
 #endif

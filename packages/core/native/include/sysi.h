@@ -96,6 +96,8 @@ struct sysi_site {
 	const unsigned char *bytes;
 };
 
+struct sysi_count_fast;
+
 /* What libsysi offers a strategy runtime. */
 struct sysi_runtime_api {
 	uint32_t abi_version; /* SYSI_ABI_VERSION */
@@ -178,9 +180,59 @@ struct sysi_runtime_api {
 	long defer_tpoff;
 	void (*release)(void);
 	uint64_t (*defer_pending)(void);
+	/*
+	 * The count fast path (appended in ABI 2: a runtime built against an older sysi.h never
+	 * reads them), for fast_flags SYSI_FAST_COUNT: fast_hook is the built-in count hook with a
+	 * stats file, so an entry may count and make a call itself, without a struct sysi_call or
+	 * a C call, for every number sysi_count_direct() accepts, and must leave the others to
+	 * fast_hook (or dispatch). The fast path, with every register the program's:
+	 *   s = *(%fs:slab_tpoff), this thread's slab (0: none yet: leave the call to fast_hook,
+	 *       which claims one); [s + SYSI_SLAB_CALLS + 16 * nr] += 1 (calls) and
+	 *       [s + strategy_off] += 1, each one plain `incq`; keep nr where a signal frame does
+	 *       not reach; `syscall`; when the result is an error (-4095..-1 as unsigned compare),
+	 *       s again from %fs (a fork child in a signal handler returns here with none) and
+	 *       [s + SYSI_SLAB_CALLS + 16 * nr + 8] += 1, or without a slab `lock incq`
+	 *       [totals + 16 * nr + 8]; then the defer check of watch_context, as after a hook.
+	 *   A signal anywhere in it must be deferred (watch_context's 3, or the runtime's code in
+	 *   a runtime .so), never rewritten to the site: the call counted before the `syscall`
+	 *   would be counted again.
+	 * count_fast(strategy, out) fills *out for this strategy; 0, or -1 when there is no count
+	 * fast path (then fast_flags has no SYSI_FAST_COUNT either).
+	 * count_watch(ret, skip, nr_off): the fast path's point right after its `syscall` is ret,
+	 * with nr at [rsp + nr_off] there; skip: where it continues when it counts no error. The
+	 * SIGPIPE watch (a failed write's SIGPIPE may kill the process before the entry counts
+	 * the EPIPE) counts it itself there and moves the context to skip. 0, or -1 (table full).
+	 */
+	int (*count_fast)(uint32_t strategy, struct sysi_count_fast *out);
+	int (*count_watch)(uintptr_t ret, uintptr_t skip, long nr_off);
 };
 #define SYSI_FAST_PASSTHROUGH 0x1u
 #define SYSI_FAST_KEEPS_ARGS 0x2u
+#define SYSI_FAST_COUNT 0x4u
+
+/* sysi_runtime_api.count_fast: what a count fast path reads (the offsets: sysi-entry.h
+ * SYSI_CF_*, for entries in assembly) */
+struct sysi_count_fast {
+	long slab_tpoff;   /* %fs:slab_tpoff: this thread's struct sysi_stats_slab *, or 0 */
+	long strategy_off; /* the byte offset in a slab of this strategy's calls counter */
+	uintptr_t totals;  /* the stats file's syscalls[0] (struct sysi_stats_syscall) */
+};
+
+/*
+ * Under SYSI_FAST_COUNT: may an entry count and make call nr itself (1), or must it leave it
+ * to fast_hook (0)? 0 for numbers sysi_passthrough_direct() refuses, for execve (59), exit
+ * (60), prctl (157), exit_group (231), execveat (322), and for numbers above 1023 or negative.
+ */
+static inline int sysi_count_direct(unsigned long nr)
+{
+	switch (nr) {
+	case 13: case 14: case 15: case 56: case 57: case 58: case 59: case 60: case 157:
+	case 231: case 322: case 435:
+		return 0;
+	default:
+		return nr <= 1023;
+	}
+}
 
 /*
  * Under SYSI_FAST_PASSTHROUGH: may an entry make call nr itself (1), or must it go through the
