@@ -283,6 +283,22 @@ describe("headline", () => {
     expect(z?.passthroughOverNativeNs).toBe(30);
   });
 
+  it("gives the count hook's cost over passthrough, median and best block", () => {
+    const rows = [
+      row("zpoline/passthrough/inline", "zpoline", "passthrough", "inline", SYS.getppid, 130, 120),
+      row("zpoline/count/inline", "zpoline", "count", "inline", SYS.getppid, 132.5, 121),
+      ...zpolineSelf([4, 4, 4, 4], [4, 4, 4, 4]),
+    ];
+    const z = headline(rows, SPECS).strategies.find((s) => s.spec === "zpoline");
+    expect(z?.countNs).toBe(132.5);
+    expect(z?.countOverPassthroughNs).toBe(2.5);
+    expect(z?.countBestNs).toBe(121);
+    expect(z?.countOverPassthroughBestNs).toBe(1);
+    const none = headline(zpolineSelf([4, 4, 4, 4], [4, 4, 4, 4]), SPECS).strategies[0];
+    expect(none?.countOverPassthroughNs).toBeNull();
+    expect(none?.countOverPassthroughBestNs).toBeNull();
+  });
+
   it("checks the goal on the best 1-ms blocks too: median fails, best block passes", () => {
     const rows = [
       row("floor", "floor", null, "floor", SYS.getppid, 3.1, 1.95),

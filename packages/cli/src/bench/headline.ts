@@ -74,6 +74,12 @@ export interface StrategyHeadline {
   passthroughOverNativeNs: number | null;
   passthroughCpuNs: number | null;
   passthroughBestNs: number | null;
+  /** Count hook, inline site (issue 17: the cost of counting, ≤ 3 ns over passthrough). */
+  countNs: number | null;
+  /** countNs minus passthroughNs, and the same for the best ~1 ms blocks. */
+  countOverPassthroughNs: number | null;
+  countBestNs: number | null;
+  countOverPassthroughBestNs: number | null;
   /** Trap strategies: the bare kernel signal round trip of the same trap (no sysi, no syscall). */
   trapFloorNs: number | null;
   /** Its best ~1 ms block. */
@@ -174,6 +180,8 @@ export function headline(rows: readonly RowLike[], specs: readonly BenchSpec[]):
     const passthroughNs = med(`${spec}/passthrough/inline`);
     const passthroughCpuNs = cpu(`${spec}/passthrough/inline`);
     const passthroughBestNs = best(`${spec}/passthrough/inline`);
+    const countNs = med(`${spec}/count/inline`);
+    const countBestNs = best(`${spec}/count/inline`);
     const direct = trapDirectFloor(s);
     const trapDirectNs = direct === null ? null : med(`trap-floor/${direct}`);
     const trapDirectBestNs = direct === null ? null : best(`trap-floor/${direct}`);
@@ -209,6 +217,10 @@ export function headline(rows: readonly RowLike[], specs: readonly BenchSpec[]):
       passthroughOverNativeNs: minus(passthroughNs, nativeInlineNs),
       passthroughCpuNs,
       passthroughBestNs,
+      countNs,
+      countOverPassthroughNs: minus(countNs, passthroughNs),
+      countBestNs,
+      countOverPassthroughBestNs: minus(countBestNs, passthroughBestNs),
       trapFloorNs,
       trapFloorBestNs,
       trapRatio:

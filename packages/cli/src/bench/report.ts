@@ -162,6 +162,10 @@ export function renderBench(res: BenchResult): string {
     out.push(
       `  ${pad}  with the syscall (passthrough): median ${ns(s.passthroughNs)} ns [${ns(s.passthroughCpuNs)}], ${signed(s.passthroughOverNativeNs, "ns")} over native; best 1-ms block ${ns(s.passthroughBestNs)} ns`,
     );
+    if (s.countNs !== null || s.countBestNs !== null)
+      out.push(
+        `  ${pad}  counting (count hook): median ${ns(s.countNs)} ns, ${signed(s.countOverPassthroughNs, "ns")} over passthrough; best 1-ms block ${ns(s.countBestNs)} ns, ${signed(s.countOverPassthroughBestNs, "ns")}`,
+      );
     if (s.trapFloorNs !== null || s.trapFloorBestNs !== null)
       out.push(
         `  ${pad}  the same trap with a bare handler (kernel round trip, no sysi, no syscall): median ${ns(s.trapFloorNs)} ns, best 1-ms block ${ns(s.trapFloorBestNs)} ns`,
