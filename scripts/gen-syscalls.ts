@@ -3,7 +3,9 @@
 //   packages/core/native/syscall-names.h  (C: sysi_syscall_names[nr], SYSI_NSYSCALLS)
 // and the names of the x32 numbers (0x40000000 + n, from unistd_x32.h beside the header) as strace
 // 6.1 gives them: the x32 name, else the 64-bit name of n with "#64" (a 64-bit-only call made
-// with the x32 bit), else none (strace: syscall_0x4000…, left out of its -c table).
+// with the x32 bit), else none (strace: syscall_0x4000…, left out of its -c table); and the names
+// of the i386 numbers (unistd_32.h beside the header), which strace 6.1 gives `int $0x80` calls of
+// a 64-bit process (equal to its names for 0..469, checked with strace -e inject=all@32).
 //
 // Usage: bun scripts/gen-syscalls.ts [--header PATH] [--check]
 //   --header PATH  unistd_64.h to read (default: /usr/include/x86_64-linux-gnu/asm/unistd_64.h)
@@ -103,7 +105,13 @@ function renderTs(entries: SyscallEntry[], x32: (string | null)[], header: strin
   return lines.join("\n");
 }
 
-function renderC(entries: SyscallEntry[], x32: (string | null)[], header: string, version: string): string {
+function renderC(
+  entries: SyscallEntry[],
+  x32: (string | null)[],
+  i386: SyscallEntry[],
+  header: string,
+  version: string,
+): string {
   const max = entries[entries.length - 1]?.nr ?? 0;
   const lines = [
     "/* GENERATED FILE, do not edit. Regenerate with: bun scripts/gen-syscalls.ts",
@@ -125,6 +133,14 @@ function renderC(entries: SyscallEntry[], x32: (string | null)[], header: string
     "",
     "static const char *const sysi_x32_names[SYSI_NX32] = {",
     ...x32.flatMap((n, i) => (n === null ? [] : [`\t[${i}] = "${n}",`])),
+    "};",
+    "",
+    "/* sysi_i386_names[nr] names the i386 number nr (an `int $0x80` call), or NULL. Source:",
+    " * unistd_32.h beside the header above. */",
+    `#define SYSI_NI386 ${(i386[i386.length - 1]?.nr ?? -1) + 1}`,
+    "",
+    "static const char *const sysi_i386_names[SYSI_NI386] = {",
+    ...i386.map((e) => `\t[${e.nr}] = "${e.name}",`),
     "};",
     "",
     "#endif",
@@ -155,10 +171,11 @@ function main(argv: string[]): number {
   }
   const entries = parseUnistd(readFileSync(header, "utf8"));
   const x32 = x32Names(entries, parseUnistdX32(readFileSync(join(dirname(header), "unistd_x32.h"), "utf8")));
+  const i386 = parseUnistd(readFileSync(join(dirname(header), "unistd_32.h"), "utf8"));
   const version = kernelHeadersVersion(header);
   const outputs: [string, string][] = [
     [TS_OUT, renderTs(entries, x32, header, version)],
-    [C_OUT, renderC(entries, x32, header, version)],
+    [C_OUT, renderC(entries, x32, i386, header, version)],
   ];
   if (check) {
     const stale = outputs.filter(([p, t]) => !existsSync(p) || readFileSync(p, "utf8") !== t).map(([p]) => p);

@@ -40,6 +40,7 @@ static uint32_t sud_id;        /* the catch-all's strategy id (a pseudo runtime 
 static int int80_slot = -1;    /* stats slot "missed:int80" */
 
 long sysi_sud_int80(const void *gregs); /* int80.S */
+long sysi_trace_int80_make(void *gregs); /* trace.c: the call made, with its trace line */
 
 void sysi_sud_arm_thread(void)
 {
@@ -168,10 +169,11 @@ static int sud_trap(int sig, void *info, void *ucontext)
 	if (si->si_code != SYS_USER_DISPATCH_ || (uintptr_t)g[REG_RIP] != ret)
 		return 0;
 	if (si->si_arch != AUDIT_ARCH_X86_64_) {
-		/* int $0x80: the 32-bit ABI, which no hook sees; made as it was, counted as missed */
+		/* int $0x80: the 32-bit ABI, which no hook sees; made as it was, counted as missed
+		 * (the trace hook prints its line, named from the i386 table) */
 		if (int80_slot >= 0)
 			sysi_stat_add(sysi_stats->strategies[int80_slot].calls, 1);
-		g[REG_RAX] = sysi_sud_int80(g);
+		g[REG_RAX] = sysi_hook_cur == sysi_hook_trace ? sysi_trace_int80_make(g) : sysi_sud_int80(g);
 		return 1;
 	}
 	if (p[0] != 0x0f || p[1] != 0x05) {

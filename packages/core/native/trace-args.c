@@ -115,8 +115,63 @@ static int is_plain(long nr)
 	return 1;
 }
 
+/*
+ * int $0x80 calls (sud.c, under --complete) are named from the i386 table. One whose 64-bit
+ * namesake takes arguments that read the same as 32-bit values (numbers, fds, flags, strings,
+ * byte buffers: i386_kind_ok) is decoded as that call, with its pointers read as 32-bit ones;
+ * i386_as[nr] is that number, -1 for the others (calls whose i386 form differs: old mmap and
+ * select take a struct, clone orders its arguments otherwise, futex and getdents use 32-bit
+ * layouts), which print their six registers raw, as strace prints a call it does not know.
+ */
+static short i386_as[SYSI_NI386];
+
+static int i386_kind_ok(int k)
+{
+	switch (k) {
+	case K_DEC: case K_UDEC: case K_HEX: case K_OCT: case K_PTR: case K_FD: case K_DIRFD: case K_STR:
+	case K_BUF_IN: case K_BUF_OUT: case K_OFLAGS: case K_ACCESS: case K_ATFLAGS: case K_SIGNUM:
+	case K_WHENCE: case K_PIPEFD: case K_WOPTIONS: case K_WSTATUS: case K_MADV: case K_PROT:
+	case K_SIGHOW: case K_SIGSET:
+		return 1;
+	}
+	return 0;
+}
+
+static void i386_setup(void)
+{
+	for (long n = 0; n < SYSI_NI386; n++) {
+		const char *x = sysi_i386_names[n];
+		long as = -1;
+		i386_as[n] = -1;
+		if (!x || !sysi_strcmp(x, "mmap") || !sysi_strcmp(x, "select") || !sysi_strcmp(x, "clone") ||
+		    !sysi_strcmp(x, "futex") || !sysi_strcmp(x, "getdents") || !sysi_strcmp(x, "uname"))
+			continue;
+		for (long nr = 0; nr < (long)SYSI_NDESCS && as < 0; nr++)
+			if (sysi_syscall_names[nr] && !sysi_strcmp(sysi_syscall_names[nr], x))
+				as = nr;
+		if (as < 0 || sysi_sc_descs[as].nargs < 0)
+			continue;
+		for (int i = 0; i < sysi_sc_descs[as].nargs; i++)
+			if (!i386_kind_ok(sysi_sc_descs[as].kinds[i]))
+				as = -1;
+		if (as >= 0)
+			i386_as[n] = (short)as;
+	}
+}
+
+const char *sysi_decode_i386_name(long nr)
+{
+	return (unsigned long)nr < SYSI_NI386 ? sysi_i386_names[nr] : 0;
+}
+
+long sysi_decode_i386_as(long nr)
+{
+	return (unsigned long)nr < SYSI_NI386 ? i386_as[nr] : -1;
+}
+
 void sysi_decode_setup_names(void)
 {
+	i386_setup();
 	for (int i = 0; i < SYSI_NSYSCALLS; i++)
 		name_len[i] = sysi_syscall_names[i] ? (unsigned char)sysi_strlen(sysi_syscall_names[i]) : 0;
 	for (long nr = 0; nr < (long)SYSI_NDESCS; nr++) {
@@ -1289,6 +1344,46 @@ void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known
 	sysi_peek_x32 = c->nr >= SYSI_X32_BIT_ && c->nr < 2 * SYSI_X32_BIT_;
 	decode_args(b, c, r, known, pre);
 	sysi_peek_x32 = 0;
+}
+
+/* An int $0x80 call: "name(args) = result" (a[] its ebx ecx edx esi edi ebp, r the result). */
+void sysi_decode_i386(struct sb *b, long nr, const unsigned long *a, long r, int known)
+{
+	const char *name = (unsigned long)nr < SYSI_NI386 ? sysi_i386_names[nr] : 0;
+	long as = sysi_decode_i386_as(nr);
+	struct sysi_call c = { .nr = -1 }; /* -1: no 64-bit call, its result printed as a number */
+	if (name) {
+		sb_puts(b, name);
+	} else {
+		sb_lit(b, "syscall_");
+		sb_hex(b, (unsigned long)nr);
+	}
+	sb_putc(b, '(');
+	if (as >= 0) {
+		const struct sysi_sc_desc *d = &sysi_sc_descs[as];
+		c.nr = as;
+		for (int i = 0; i < 6; i++) { /* 32-bit values: signed ones sign-extended */
+			int k = i < d->nargs ? d->kinds[i] : K_UDEC;
+			c.args[i] = k == K_DEC || k == K_FD || k == K_DIRFD || k == K_SIGNUM ? (long)(int)a[i]
+											   : (long)(unsigned)a[i];
+		}
+		sysi_peek_x32 = 1; /* 32-bit pointers */
+		decode_args(b, &c, r, known, 0);
+		sysi_peek_x32 = 0;
+		if (d->ret == R_HEX && !(r < 0 && r >= -4095))
+			r = (long)(unsigned)r;
+	} else {
+		for (int i = 0; i < 6; i++) { /* strace's printargs: %#lx, 0 as 0 */
+			if (i)
+				sb_lit(b, ", ");
+			if (a[i])
+				sb_hex(b, a[i]);
+			else
+				sb_putc(b, '0');
+		}
+	}
+	sb_putc(b, ')');
+	sysi_decode_ret(b, &c, r, known);
 }
 
 static void decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)

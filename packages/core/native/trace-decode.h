@@ -77,6 +77,10 @@ void sysi_decode_setup_names(void); /* once, before the first name */
  * room for SYSI_PLAIN_MAX bytes; the end */
 #define SYSI_PLAIN_MAX 512
 int sysi_decode_plain(long nr);
+/* an int $0x80 call (a: ebx ecx edx esi edi ebp): "name(args) = result", named from the i386 table */
+void sysi_decode_i386(struct sb *b, long nr, const unsigned long *a, long r, int known);
+long sysi_decode_i386_as(long nr); /* the 64-bit call it decodes as, -1: none */
+const char *sysi_decode_i386_name(long nr); /* 0: none (syscall_0x…) */
 char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r);
 /* 1 when the generated table gives argument i of nr a 32-bit type (JSON prints it as an int) */
 int sysi_decode_arg32(long nr, int i, int *is_signed);
@@ -93,6 +97,8 @@ void sysi_decode_setup(int json);
 void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown);
 void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s);
 int sysi_trace_needs_enter(long nr);
+void sysi_trace_int80(long nr, const unsigned long *a, long r, int known);
+void sysi_trace_int80_flush(void);
 void *sysi_trace_quick_buf(void);
 void sysi_trace_quick_line(void *t, const struct sysi_call *c, long r);
 void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "trace-decode.h"
+#include "syscall-names.h"
 
 #define FLUSH_AT (64 * 1024)  /* one write(2) per block of this size */
 #define LINE_ROOM (32 * 1024) /* a line never takes more; longer ones are cut */
@@ -38,6 +39,7 @@ struct tbuf {
 	int dead;      /* its thread exited: free for a new thread */
 	long used;
 	long tid;      /* cached gettid() */
+	int pers32;    /* its last line was an int $0x80 call's, after a 32-bit mode note */
 	struct tbuf *next;
 	struct pend pend;
 	char scratch[SCRATCH];
@@ -89,6 +91,7 @@ static struct tbuf *volatile all;
 
 /* options (SYSI_TRACE_*), set once in sysi_decode_setup */
 static int o_json, o_time, o_dur, o_status, o_live;
+static int o_notes; /* SYSI_TRACE_NOTES: strace's personality notes (its output is stderr, no -o) */
 static long o_tzoff, o_ppid;
 static int multi; /* [pid N] on every line: a child, or a process that made one */
 int sysi_trace_out_fd(void); /* trace.c */
@@ -156,6 +159,7 @@ static struct tbuf *mine(void)
 	t->tid = 0;
 	t->used = 0;
 	t->pend.on = 0;
+	t->pers32 = 0;
 	tb = t;
 	t->tid = raw0(__NR_gettid);
 	clone_claim(t->tid); /* a new thread: its parent may wait for its tid */
@@ -276,6 +280,16 @@ static void json_line(struct sb *b, const struct sysi_call *c, long tid, long r,
 	sb_lit(b, "\"}\n");
 }
 
+/* strace's note when a thread's calls change ABI: "[ Process PID=N runs in 32 bit mode. ]" */
+static void mode_note(struct sb *b, long tid, int bits)
+{
+	sb_lit(b, "[ Process PID=");
+	sb_dec(b, tid);
+	sb_lit(b, " runs in ");
+	sb_dec(b, bits);
+	sb_lit(b, " bit mode. ]\n");
+}
+
 /* Append one line for c to this thread's buffer. */
 static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, long t0s, long t0ns,
 		 const long *pre)
@@ -291,6 +305,10 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	start = t->data + t->used;
 	b.p = start;
 	b.end = start + LINE_ROOM - 1;
+	if (__builtin_expect(t->pers32, 0)) { /* back from int $0x80 calls */
+		mode_note(&b, tid, 64);
+		t->pers32 = 0;
+	}
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
 	} else if (known && !o_dur && sysi_decode_plain(c->nr)) { /* numbers only: no bounds to check */
@@ -477,6 +495,93 @@ void sysi_trace_quick_line(void *t, const struct sysi_call *c, long r)
 	emit(t, c, r, 1, 0, 0, 0);
 }
 
+/*
+ * An int $0x80 call the catch-all saw (sud.c): its line, named from the i386 table (the hook
+ * ABI has no 32-bit calls: the hook never sees it). known = 0 before a call that does not return
+ * (exit, exit_group: " = ?", then the lines out). a: ebx ecx edx esi edi ebp.
+ */
+void sysi_trace_int80(long nr, const unsigned long *a, long r, int known)
+{
+	struct tbuf *t = mine();
+	struct sb b;
+	char *start;
+	long tid;
+	if (!t || !status_shown(r, known))
+		return;
+	tid = tid_of(t);
+	lock(&t->lock);
+	if (t->used > TBUF_DATA - LINE_ROOM)
+		flush_locked(t);
+	start = t->data + t->used;
+	b.p = start;
+	b.end = start + LINE_ROOM - 1;
+	if (o_json) {
+		sb_lit(&b, "{\"pid\":");
+		sb_dec(&b, tid);
+		sb_lit(&b, ",\"abi\":\"i386\",\"nr\":");
+		sb_dec(&b, nr);
+		sb_lit(&b, ",\"name\":");
+		if ((unsigned long)nr < SYSI_NI386 && sysi_i386_names[nr]) {
+			sb_putc(&b, '"');
+			sb_puts(&b, sysi_i386_names[nr]);
+			sb_putc(&b, '"');
+		} else {
+			sb_lit(&b, "null");
+		}
+		sb_lit(&b, ",\"args\":[");
+		for (int i = 0; i < 6; i++) {
+			if (i)
+				sb_putc(&b, ',');
+			sb_udec(&b, (unsigned)a[i]);
+		}
+		sb_lit(&b, "],\"ret\":");
+		if (known)
+			sb_dec(&b, r);
+		else
+			sb_lit(&b, "null");
+		sb_lit(&b, ",\"strategy\":\"catch-all\"}\n");
+	} else {
+		if (o_notes && !t->pers32) {
+			mode_note(&b, tid, 32);
+			t->pers32 = 1;
+		}
+		if (multi) {
+			sb_lit(&b, "[pid ");
+			sb_dec(&b, tid);
+			sb_lit(&b, "] ");
+		}
+		if (o_time)
+			put_time(&b);
+		sysi_decode_i386(&b, nr, a, r, known);
+		if (b.p >= b.end)
+			b.p = b.end - 3, sb_lit(&b, "...");
+		*b.p++ = '\n';
+		if (nr == 252 && !known) { /* exit_group: strace's last line for the process */
+			b.end = start + LINE_ROOM;
+			if (multi) {
+				sb_lit(&b, "[pid ");
+				sb_dec(&b, tid);
+				sb_lit(&b, "] ");
+			}
+			if (o_time)
+				put_time(&b);
+			sb_lit(&b, "+++ exited with ");
+			sb_dec(&b, (int)a[0] & 0xff);
+			sb_lit(&b, " +++\n");
+		}
+	}
+	t->used += b.p - start;
+	if (t->used >= FLUSH_AT)
+		flush_locked(t);
+	unlock(&t->lock);
+}
+
+/* Before an int $0x80 exit, exit_group, execve, fork, vfork or clone: every buffered line out. */
+void sysi_trace_int80_flush(void)
+{
+	flush_all();
+}
+
 void sysi_trace_emit(const struct sysi_call *c, long r, int known, const struct sysi_tstart *s)
 {
 	struct tbuf *t = mine();
@@ -652,6 +757,7 @@ void sysi_decode_setup(int json)
 	o_dur = env_num("SYSI_TRACE_DURATION", 0) == 1;
 	o_tzoff = env_num("SYSI_TRACE_TZOFF", 0);
 	o_ppid = env_num("SYSI_TRACE_PPID", -1);
+	o_notes = env_num("SYSI_TRACE_NOTES", 0) == 1 && !json;
 	sysi_trace_strlen = (int)env_num("SYSI_TRACE_STRLEN", 32);
 	if (sysi_trace_strlen < 0)
 		sysi_trace_strlen = 32;

@@ -1,5 +1,7 @@
 /* trace.c — the built-in `trace` hook: its output fd, -e, the fd guard; lines are trace-out.c's. */
+#define _GNU_SOURCE /* REG_* */
 #include <asm/unistd.h>
+#include <ucontext.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -232,5 +234,45 @@ SYSI_HOT long sysi_hook_trace(struct sysi_call *c)
 	}
 	if (mine && show) /* else the SIGPIPE watch wrote its line */
 		sysi_trace_emit(c, r, 1, &ts);
+	return r;
+}
+
+/*
+ * An int $0x80 call the catch-all trapped (sud.c, --complete): made here (int80.S) with its line,
+ * named from the i386 table as strace names it, when -e lets the 64-bit call of that name
+ * through (a named call without a 64-bit namesake: only without -e; a number without a name:
+ * always, as strace). gregs: the trap's registers; the result as the 32-bit ABI gives it.
+ */
+long sysi_sud_int80(const void *gregs); /* int80.S */
+
+long sysi_trace_int80_make(void *gregs)
+{
+	const greg_t *g = gregs;
+	long nr = (long)(unsigned)g[REG_RAX], r, as = sysi_decode_i386_as(nr);
+	unsigned long a[6] = { (unsigned)g[REG_RBX], (unsigned)g[REG_RCX], (unsigned)g[REG_RDX],
+			       (unsigned)g[REG_RSI], (unsigned)g[REG_RDI], (unsigned)g[REG_RBP] };
+	/* as strace -e trace=NAME: a named call by its name, a number without a name always */
+	int show = as >= 0 ? sysi_trace_wants(as) : sysi_decode_i386_name(nr) ? !only_on : 1;
+	switch (nr) { /* i386 numbers */
+	case 1: /* exit */
+	case 252: /* exit_group */
+		if (show)
+			sysi_trace_int80(nr, a, 0, 0);
+		sysi_trace_int80_flush();
+		return sysi_sud_int80(gregs);
+	case 2: /* fork */
+	case 11: /* execve */
+	case 120: /* clone */
+	case 190: /* vfork */
+		sysi_trace_int80_flush();
+		r = sysi_sud_int80(gregs);
+		if (r == 0 && nr != 11) /* the child: strace prints the parent's line only */
+			return r;
+		break;
+	default:
+		r = sysi_sud_int80(gregs);
+	}
+	if (show)
+		sysi_trace_int80(nr, a, r, 1);
 	return r;
 }

@@ -329,6 +329,8 @@ async function traceEnv(flags: RunFlags): Promise<Record<string, string>> {
   }
   // the first process prints no [pid N] while it is alone, as strace -f: it is sysi's child
   env.SYSI_TRACE_PPID = String(process.pid);
+  // strace notes a thread's switch to int $0x80 calls and back only on its stderr, not with -o
+  if (flags.output === undefined) env.SYSI_TRACE_NOTES = "1";
   return env;
 }
 
