@@ -184,6 +184,40 @@ describe("straceOracle, faults the runtime resolves (SYSI_MARKER_FAULT)", () => 
     });
 });
 
+// A SIGCHLD delivered in the same return to user space as a lazy-page fault (seen in count.test's
+// punning,ud2 pipeline, 3 of 26 runs): the kernel stacks both frames and the SIGCHLD one runs
+// first, inside the runtime's fault handler, before its FAULT marker: the master defers it
+// (bracketed work), its frame closes, and then the fault frame's marker comes. The deferred
+// SIGCHLD is delivered again after the fault and runs the program's handler.
+const NESTED = `500 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
+500 rt_sigaction(SIGCHLD, {sa_handler=0x401000, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x402000}, NULL, 8) = 0
+500 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_ACCERR, si_addr=0x7fc86fd3fb8d} ---
+500 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=501, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---
+500 syscall_0x5157(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+500 gettid()                          = 500
+500 rt_tgsigqueueinfo(500, 500, SIGCHLD, {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=501, si_uid=0, si_status=0, si_utime=0, si_stime=0}) = 0
+500 syscall_0x5157(0x2, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+500 rt_sigreturn({mask=[CHLD]})       = 0
+500 syscall_0x5157(0x5, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+500 mremap(0x7fc8ae402000, 0, 4096, MREMAP_MAYMOVE|MREMAP_FIXED, 0x7fc86fd3f000) = 0x7fc86fd3f000
+500 rt_sigreturn({mask=[]})           = 13877
+500 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=501, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---
+500 rt_sigreturn({mask=[]})           = 13877
+500 exit_group(0)                     = ?
+`;
+
+describe("straceOracle, a signal stacked on a runtime fault", () => {
+  it("the fault's FAULT marker still marks its frame after the stacked frame closes", () => {
+    const r = straceOracle(NESTED);
+    expect(r.byName.mremap).toBeUndefined();
+    expect(r.byName.gettid).toBeUndefined();
+    expect(r.byName.rt_tgsigqueueinfo).toBeUndefined();
+    // the deferring frame's rt_sigreturn (the master stands in for the program's handler) and
+    // the program handler's own; never the fault frame's
+    expect(r.byName.rt_sigreturn).toEqual({ calls: 2, errors: 0 });
+  });
+});
+
 describe("straceOracle, calls interrupted by a signal", () => {
   const head = (flags: string) => `300 syscall_0x5157(0, 0, 0, 0, 0, 0)  = -1 ENOSYS (Function not implemented)
 300 rt_sigaction(SIGCHLD, {sa_handler=0x401000, sa_mask=[], sa_flags=${flags}, sa_restorer=0x402000}, NULL, 8) = 0

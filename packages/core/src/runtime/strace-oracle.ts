@@ -23,7 +23,7 @@
  *     (from its rt_sigaction lines): ignored/default signals run no handler;
  *   - a marker with first argument SYSI_MARKER_FAULT (5) after a signal line (with only markers
  *     and bracketed runtime work between: a static program's master takes the thread's state
- *     block first) says that signal was a fault the runtime resolved (punning maps a trampoline page on first use): its
+ *     block first; or a whole frame of a signal delivered with it, whose handler ran first) says that signal was a fault the runtime resolved (punning maps a trampoline page on first use): its
  *     frame is the runtime's, none of its calls nor its rt_sigreturn are the program's;
  *   - `= ? ERESTART…` lines are not counted when the kernel restarts the call (a
  *     `restart_syscall(<... resuming interrupted NAME ...>)` counts as NAME); when the signal
@@ -63,6 +63,12 @@ interface Frame {
   syscalls: number;
   /** The thread was inside a runtime-work bracket when the signal came. */
   work: boolean;
+  /**
+   * PidState.signalled when this frame's signal came: a signal delivered with it in one return to
+   * user space (the kernel stacks both frames; this one's handler runs first), whose FAULT marker
+   * may still come after this frame closes.
+   */
+  outer?: Frame | null;
 }
 
 interface PidState {
@@ -206,7 +212,8 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
         }
       }
       if (runtime || st.handled.has(sig)) {
-        const frame = { runtime, syscalls: 0, work: st.work };
+        const frame: Frame = { runtime, syscalls: 0, work: st.work };
+        if (signalled !== undefined) frame.outer = signalled;
         st.frames.push(frame);
         st.signalled = frame;
         st.work = false; // a handler runs the program's code (or a trap's program call)
@@ -281,6 +288,9 @@ export function straceOracle(text: string, options: StraceOracleOptions = {}): O
     if (name === "rt_sigreturn" && top !== undefined) {
       st.frames.pop();
       st.work = top.work;
+      // a frame stacked on a signal whose handler has not run yet: that one is next, and its
+      // FAULT marker (if it is the runtime's fault) still applies
+      if (top.outer !== undefined) st.signalled = top.outer;
       if (top.runtime) return;
       // a program handler's frame closes: its rt_sigreturn is the program's, and never the
       // first call of a trap frame it was nested in (a signal deferred inside a trap, signal.c)
