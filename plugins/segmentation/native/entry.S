@@ -61,6 +61,10 @@ sysi_seg_entry_found:
 	jbe .Lframe
 	cmp $SEG_NR_CLONE3, %rax
 	je .Lframe
+	cmp $SEG_NR_EXECVE, %rax		/* execve, execveat: libsysi passes its variables on */
+	je .Lframe
+	cmp $SEG_NR_EXECVEAT, %rax
+	je .Lframe
 	syscall
 	ret			/* init.c seg_context: `syscall; ret` with R on top */
 .Lframe:

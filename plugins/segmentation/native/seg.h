@@ -48,6 +48,8 @@
 #define SEG_NR_FORK 57
 #define SEG_NR_VFORK 58
 #define SEG_NR_CLONE3 435
+#define SEG_NR_EXECVE 59
+#define SEG_NR_EXECVEAT 322
 
 #include "sysi-entry.h"
 

@@ -245,6 +245,10 @@ sysi_zpoline_gen:
 	{disp8} jbe 1f
 	cmp $ZP_NR_CLONE3, %rax
 	{disp8} je 1f
+	cmp $ZP_NR_EXECVE, %rax		/* execve, execveat: libsysi passes its variables on */
+	{disp8} je 1f
+	cmp $ZP_NR_EXECVEAT, %rax
+	{disp8} je 1f
 	syscall
 	ret			/* init.c zp_context: `syscall; ret` with R on top */
 	.global sysi_zpoline_gen_body

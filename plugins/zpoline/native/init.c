@@ -133,14 +133,15 @@ static int cluster_blob(int j, const struct sysi_runtime_api *a)
 {
 	static const int incontext[] = { ZP_NR_RT_SIGRETURN, ZP_NR_CLONE, ZP_NR_VFORK, ZP_NR_CLONE3 };
 	static const int runtime[] = { ZP_NR_RT_SIGACTION, ZP_NR_RT_SIGPROCMASK, ZP_NR_RT_SIGRETURN,
-				       ZP_NR_CLONE, ZP_NR_FORK, ZP_NR_VFORK, ZP_NR_CLONE3 };
+				       ZP_NR_CLONE, ZP_NR_FORK, ZP_NR_VFORK, ZP_NR_CLONE3,
+				       ZP_NR_EXECVE, ZP_NR_EXECVEAT }; /* libsysi passes its variables on */
 
 	if (!a->fast_hook)
 		return BLOB_GEN;
 	if (count_on) /* the rest go to the spare general copy (setup) */
 		return BLOB_CNT;
 	if (a->fast_flags & SYSI_FAST_PASSTHROUGH)
-		return cluster_has(j, runtime, 7) ? BLOB_GEN : BLOB_SYS;
+		return cluster_has(j, runtime, 9) ? BLOB_GEN : BLOB_SYS;
 	return cluster_has(j, incontext, 4) ? BLOB_GEN : BLOB_FAST;
 }
 

@@ -62,6 +62,8 @@
 #define ZP_NR_FORK 57
 #define ZP_NR_VFORK 58
 #define ZP_NR_CLONE3 435
+#define ZP_NR_EXECVE 59
+#define ZP_NR_EXECVEAT 322
 
 /* Red zone: [rsp-8] of the site holds the return address; the entry skips the other 120. */
 #define ZP_RZ_SKIP 120
