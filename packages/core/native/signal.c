@@ -355,6 +355,12 @@ static void default_action(int sig)
 }
 
 /*
+ * watch_context's 5: the view's RIP is the program's address of the instruction the signal
+ * interrupted in a copy (a trampoline's relocated instruction, or a call still to come that only
+ * the copy makes hooked). When the handler's return leaves RIP as shown, the interrupted context
+ * comes back with the handler's edits: each register it changed keeps its value, the others
+ * take the interrupted ones (the copy's RIP, and whatever rsp/rcx the view adjusted).
+ *
  * watch_context's 4: the program's handler got the view of a call still to come that the
  * strategy has already hooked (RIP at the site). When the handler leaves that view as it found
  * it, its return goes back to `rip`, where the interrupted code makes the call, instead of the
@@ -363,6 +369,8 @@ static void default_action(int sig)
 struct redo {
 	greg_t rip;              /* 0: none */
 	greg_t g[REG_EFL + 1];   /* the view: general registers, RIP, flags */
+	int alias;               /* watch_context's 5: the view's RIP stands for the interrupted one */
+	greg_t was[REG_EFL + 1]; /* then: the interrupted registers */
 };
 
 /*
@@ -400,13 +408,21 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 			raw1(SYSI_MARKER_NR, SYSI_MARKER_WORK_DROP);
 		return 0;
 	}
+	if (nwatch)
+		memcpy(redo->was, g, sizeof redo->was);
 	for (unsigned i = 0; i < nwatch && !mine; i++)
 		mine = watchers[i](uc); /* 1: uc shows the program now; 2: deliver here as it is;
 					 * 3: runtime code with a release ahead: defer;
-					 * 4: as 1, a hooked call still to come (struct redo) */
+					 * 4: as 1, a hooked call still to come (struct redo);
+					 * 5: as 1, RIP an alias of the interrupted one (struct redo) */
 	if (mine == 4) {
 		redo->rip = (greg_t)pc;
 		memcpy(redo->g, g, sizeof redo->g);
+	}
+	if (mine == 5) {
+		redo->alias = 1;
+		memcpy(redo->g, g, sizeof redo->g);
+		mine = 1;
 	}
 	/*
 	 * A fault in sysi's code is sysi's. A signal in the master's own code (nested) is deferred
@@ -466,6 +482,10 @@ static void call_handler(int sig, siginfo_t *si, void *uc, const struct ksigacti
 	sysi_sud_handler_end(sel);
 	if (redo->rip && !memcmp(g, redo->g, sizeof redo->g))
 		g[REG_RIP] = redo->rip; /* the call, once: not the site again */
+	if (redo->alias && g[REG_RIP] == redo->g[REG_RIP])
+		for (int i = 0; i <= REG_EFL; i++)
+			if (g[i] == redo->g[i])
+				g[i] = redo->was[i]; /* back into the copy, with the handler's edits */
 }
 
 /*
@@ -516,6 +536,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 		goto out;
 	}
 	redo.rip = 0;
+	redo.alias = 0;
 	if (program_view(sig, si, uc, &a, nested, &redo))
 		goto out;
 	if (!((sysi_claimed_mask | sysi_observed_mask) & BIT(sig))) {

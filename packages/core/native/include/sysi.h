@@ -164,7 +164,11 @@ struct sysi_runtime_api {
 	 *   call still to come that the hook has already seen (fn shows RIP at the site): when the
 	 *   program's handler leaves the registers as it found them, its return resumes the
 	 *   interrupted RIP (which makes the call) rather than the site (which would hook it
-	 *   again); else 0.
+	 *   again); 5 as 1, when the RIP fn shows is the program's address of what the runtime
+	 *   runs elsewhere (an instruction it relocated, or a call still to come that only its
+	 *   copy makes hooked): when the program's handler returns with RIP as shown, the
+	 *   interrupted context comes back with the handler's edits (each register it changed
+	 *   keeps its value, the others take the interrupted ones); else 0.
 	 * - Otherwise, when the RIP is sysi's code (libsysi, a runtime, the hook library), the master
 	 *   defers the signal: re-queued to the thread with its siginfo and kept blocked, and the
 	 *   thread's word at %fs:defer_tpoff becomes nonzero. An entry that finds it nonzero when it
