@@ -41,7 +41,8 @@
  * and nothing of ours or of libsysi (each page costs a page walk per syscall under PTI).
  *   Entry state: as sysi_punning_entry's (the same call, from the same trampoline).
  *   Exit state: numbers that need no runtime work (all but rt_sigaction, rt_sigprocmask,
- *     rt_sigreturn, clone, fork, vfork, clone3: sysi.h; and all below 512, so no x32 number)
+ *     rt_sigreturn, clone, fork, vfork, clone3: sysi.h; setrlimit and prlimit64, for init.c
+ *     pn_dispatch; and all below 512, so no x32 number)
  *     are made here with the program's own rax rdi rsi rdx r10 r8 r9, then `ret $PN_REDZONE`
  *     as above: rax = the kernel's result, rcx/r11 the kernel's (r11 = rflags after our
  *     compares), every other register untouched. The others jump through the page's slot to
@@ -101,12 +102,17 @@
 	mov %rsp, %rdi
 	/*
 	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may be
-	 * in-context (clone, vfork, rt_sigreturn below 64; clone3).
+	 * in-context (clone, vfork, rt_sigreturn below 64; clone3) or is setrlimit/prlimit64
+	 * (init.c pn_dispatch ends the lazy pages' reservations before a finite RLIMIT_AS).
 	 */
 	mov sysi_punning_hook(%rip), %rcx
 	test %rcx, %rcx
 	jz .Ldispatch\@
 	cmp $__NR_clone3, %rax
+	je .Ldispatch\@
+	cmp $__NR_setrlimit, %rax	/* init.c before_rlimit */
+	je .Ldispatch\@
+	cmp $__NR_prlimit64, %rax
 	je .Ldispatch\@
 	cmp $63, %rax
 	ja .Lfast\@
@@ -160,8 +166,8 @@
 /*
  * sysi_punning_count, the count stub (api->fast_flags SYSI_FAST_COUNT: the built-in count hook
  * with a stats file, sysi.h): init.c points every page's slot at it. The numbers
- * sysi_count_direct() accepts are counted in the thread's slab and made here with the program's
- * own registers: no frame, no C call. The others (and every call of a thread without a slab
+ * sysi_count_direct() accepts, but setrlimit and prlimit64 (init.c pn_dispatch), are counted in
+ * the thread's slab and made here with the program's own registers: no frame, no C call. The others (and every call of a thread without a slab
  * yet) jump through sysi_punning_count_next to the entry stub, with its entry state (rcx
  * clobbered, r11 = the site untouched).
  *   Entry state: as sysi_punning_entry's. Exit state: as the passthrough stub's.
@@ -198,6 +204,10 @@ sysi_punning_count:
 	cmp $__NR_execveat, %eax
 	je .Lcount_general
 	cmp $__NR_clone3, %eax
+	je .Lcount_general
+	cmp $__NR_setrlimit, %eax	/* init.c before_rlimit */
+	je .Lcount_general
+	cmp $__NR_prlimit64, %eax
 	je .Lcount_general
 3:	mov sysi_punning_count_cf+SYSI_CF_TPOFF(%rip), %rcx
 	mov %fs:(%rcx), %rcx		/* this thread's slab */
@@ -298,6 +308,10 @@ sysi_punning_sys:
 	cmp $2, %ecx
 	jbe 1f
 	cmp $__NR_clone3, %eax
+	je 1f
+	cmp $__NR_setrlimit, %eax		/* init.c before_rlimit */
+	je 1f
+	cmp $__NR_prlimit64, %eax
 	je 1f
 	cmp $511, %eax				/* x32 numbers and beyond */
 	ja 1f

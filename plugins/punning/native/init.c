@@ -18,6 +18,7 @@
 #include <linux/memfd.h>
 #include <linux/sched.h> /* CLONE_VFORK */
 #include <sys/mman.h>
+#include <sys/resource.h> /* RLIMIT_AS */
 #include "punning.h"
 
 #define MAX_PHYS 4096   /* physical pages per batch */
@@ -113,7 +114,7 @@ static int phys_page(uintptr_t bias, unsigned local)
 }
 
 /* Give the virtual page batch page p (once): lazily or at once; 0 when it is ours. */
-static int map_vpage(uintptr_t page, unsigned p)
+static int map_vpage_locked(uintptr_t page, unsigned p)
 {
 	uintptr_t src = xbase + (uintptr_t)p * PN_PAGE, had = sysi_punning_page_get(page);
 	long r;
@@ -134,6 +135,15 @@ static int map_vpage(uintptr_t page, unsigned p)
 	return bad(r) ? -1 : 0;
 }
 
+static int map_vpage(uintptr_t page, unsigned p)
+{
+	int r;
+	sysi_punning_lazy_lock(1);
+	r = map_vpage_locked(page, p);
+	sysi_punning_lazy_lock(0);
+	return r;
+}
+
 /*
  * The program's return point for a trampoline's R: S + 2 (S from the trampoline's
  * `lea S(%rip),%r11`, which ends 6 bytes before R), or R when S + 2 holds filler (entry.S
@@ -145,18 +155,65 @@ static uintptr_t return_point(uintptr_t r)
 	return *(const unsigned char *)(s + 2) == 0xcc ? r : s + 2;
 }
 
+/* Does rcx hold one of our addresses (a trampoline page, the count stub's return)? */
+static int ours(uintptr_t rcx)
+{
+	return rcx == (uintptr_t)sysi_punning_count_ret ||
+	       (sysi_punning_page_get(rcx & ~(uintptr_t)(PN_PAGE - 1)) & PN_PAGE_MAPPED);
+}
+
 /*
- * sysi.h watch_context: a signal on the return of a `syscall` in one of our pages, made with
- * the program's registers: the passthrough stub (rsp = the site's - 136, R on top) or a
- * trampoline's in-context block I (`syscall; jmp R`, at the site's rsp). The program's view:
- * the site's return point, the site's rsp.
+ * A point in sp's relocated program instructions (spans.c), or its in-context `syscall`: the
+ * program's point *v, and whether the program may resume there (1) or must come back here (5:
+ * sysi.h watch_context). 0: elsewhere in the trampoline.
+ */
+static int span_view(const struct pn_span *sp, uintptr_t pc, greg_t *g, uintptr_t *v)
+{
+	uintptr_t k = pc - sp->start;
+	const unsigned char *b = (const unsigned char *)pc;
+	if (sp->post_at && sp->pre && k <= sp->pre) {
+		/* the pre copy, then its jmp L: the program's [S - pre, S], the call still to come
+		 * (the original bytes would make it unhooked): only the patch's jump is a way in */
+		*v = sp->site - sp->pre + k;
+		return *v == sp->entry ? 1 : 5;
+	}
+	if (sp->post_at && k == sp->post_at + (unsigned)PN_INCONTEXT_OFF && b[0] == 0x0f && b[1] == 0x05) {
+		*v = sp->site; /* I: the in-context call, hooked, still to come: made here */
+		return 5;
+	}
+	if (k >= sp->post_at && k <= (uintptr_t)sp->post_at + sp->npost) {
+		/* the post copy: after the call, the program's [S + 2, ...] */
+		k -= sp->post_at;
+		*v = sp->site + 2 + k;
+		if (k == 0 || ours((uintptr_t)g[REG_RCX]))
+			g[REG_RCX] = (greg_t)(sp->site + 2); /* as the kernel's syscall leaves it */
+		return (k == 0 && sp->r_entry) || *v >= sp->intact ? 1 : 5;
+	}
+	return 0;
+}
+
+/* 1 when the program may resume at its site S (pc or R in a trampoline whose span says so), else 5 */
+static int site_entry(uintptr_t in, uintptr_t site)
+{
+	const struct pn_span *sp = sysi_punning_span_find(in);
+	return !sp || sp->site != site || sp->entry == site ? 1 : 5;
+}
+
+/*
+ * sysi.h watch_context: a signal in one of our pages, or in the entry's last instruction. The
+ * program's view: RIP at the site's return point (after a call), at the site (a call still to
+ * come), or at the original of a relocated instruction; rsp the program's. Returns 1 (the
+ * program may resume there), 5 (the handler's return comes back here unless it moves RIP: the
+ * original bytes there would not do the same), 2 or 0 (deliver as it is).
  */
 static int pn_context(void *p)
 {
 	greg_t *g = ((ucontext_t *)p)->uc_mcontext.gregs;
 	uintptr_t pc = (uintptr_t)g[REG_RIP], page = pc & ~(uintptr_t)(PN_PAGE - 1), r, rsp;
 	const unsigned char *b = (const unsigned char *)pc;
+	const struct pn_span *sp;
 	unsigned off = (unsigned)(pc - page);
+	int how = 1, in_span;
 
 	if (pc >= (uintptr_t)sysi_punning_incontext && pc < (uintptr_t)sysi_punning_incontext_end)
 		return 2; /* the entry's in-context exit has no release: deliver as it is */
@@ -167,53 +224,93 @@ static int pn_context(void *p)
 		g[REG_RSP] = (greg_t)(rsp + 8 + PN_REDZONE);
 		return 1;
 	}
-	if (off < 16 || off + 8 > PN_PAGE ||
-	    *(const uint64_t *)(page + PN_SLOT_OFF) != (uint64_t)(uintptr_t)entry_stub)
+	if (off + 8 > PN_PAGE || *(const uint64_t *)(page + PN_SLOT_OFF) != (uint64_t)(uintptr_t)entry_stub)
 		return 0;
 	rsp = (uintptr_t)g[REG_RSP];
-	if (b[-2] == 0x0f && b[-1] == 0x05 &&
+	if (off >= 16 && b[-2] == 0x0f && b[-1] == 0x05 &&
 	    off == PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys)) {
 		r = return_point(*(const uint64_t *)rsp); /* after the passthrough stub's syscall */
 		rsp += 8 + PN_REDZONE;
-	} else if (b[-2] == 0x0f && b[-1] == 0x05 && b[0] == 0xeb && b[1] == 0x12) {
+	} else if (off >= 16 && b[-2] == 0x0f && b[-1] == 0x05 && b[0] == 0xeb && b[1] == 0x12) {
 		r = return_point(pc + 2 + 0x12); /* after the in-context block's syscall */
-	} else if (off < PN_USABLE && ((b[-6] == 0xff && b[-5] == 0x15) || (b[-6] == 0x90 && b[-5] == 0xe8)) &&
+	} else if (off < PN_USABLE && (sp = sysi_punning_span_find(pc)) && (in_span = span_view(sp, pc, g, &r))) {
+		g[REG_RIP] = (greg_t)r; /* relocated program code: registers and rsp are the program's */
+		return in_span;
+	} else if (off >= 16 && off < PN_USABLE && ((b[-6] == 0xff && b[-5] == 0x15) || (b[-6] == 0x90 && b[-5] == 0xe8)) &&
 		   b[-13] == 0x4c && b[-12] == 0x8d && b[-11] == 0x1d) {
 		r = return_point(pc); /* R: the call is done, nothing after it has run */
 	} else if (off < PN_USABLE && b[0] == 0xe9) {
 		r = pc + 5 + (long)*(const int32_t *)(b + 1); /* the jmp back: its target */
 	} else if (off >= PN_STUB_OFF && off < PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys) - 2) {
 		/* the passthrough stub before its syscall: the site, still to run, at its rsp */
-		r = *(const uint64_t *)rsp;
-		r = r - 6 + (long)*(const int32_t *)(r - 10); /* S */
+		uintptr_t ret = *(const uint64_t *)rsp;
+		r = ret - 6 + (long)*(const int32_t *)(ret - 10); /* S */
+		how = site_entry(ret, r);
 		rsp += 8 + PN_REDZONE;
 	} else if (off < PN_USABLE && b[0] == 0x48 && b[1] == 0x8d && b[2] == 0x64 && b[3] == 0x24 &&
 		   b[4] == 0x80 && b[5] == 0x4c && b[6] == 0x8d && b[7] == 0x1d) {
 		r = pc + 12 + (long)*(const int32_t *)(b + 8); /* L: the site, nothing done */
+		how = site_entry(pc, r);
 	} else if (off < PN_USABLE && b[0] == 0x4c && b[1] == 0x8d && b[2] == 0x1d) {
 		r = pc + 7 + (long)*(const int32_t *)(b + 3); /* past the red zone step: the site */
+		how = site_entry(pc, r);
 		rsp += PN_REDZONE;
-	} else if (off < PN_USABLE && ((b[0] == 0xff && b[1] == 0x15) || (b[0] == 0x90 && b[1] == 0xe8)) &&
+	} else if (off >= 16 && off < PN_USABLE && ((b[0] == 0xff && b[1] == 0x15) || (b[0] == 0x90 && b[1] == 0xe8)) &&
 		   b[-7] == 0x4c && b[-6] == 0x8d && b[-5] == 0x1d) {
 		r = pc + (long)*(const int32_t *)(b - 4); /* at the call: the site */
+		how = site_entry(pc, r);
 		rsp += PN_REDZONE;
 	} else {
 		return 0; /* elsewhere in a trampoline: deliver as it is */
 	}
 	g[REG_RIP] = g[REG_RCX] = (greg_t)r;
 	g[REG_RSP] = (greg_t)rsp;
-	return 1;
+	return how;
+}
+
+/* Read 8 bytes of the program's memory at addr as the kernel would (a bad pointer: -1). */
+static int peek8(uint64_t addr, uint64_t *out)
+{
+	struct { uint64_t base, len; } local = { (uint64_t)(uintptr_t)out, 8 }, remote = { addr, 8 };
+	return sc(__NR_process_vm_readv, sc(__NR_getpid, 0, 0, 0, 0, 0, 0), (long)&local, 1,
+		  (long)&remote, 1, 0) == 8 ? 0 : -1;
+}
+
+/*
+ * setrlimit/prlimit64 giving this process a finite RLIMIT_AS: the reserved ranges would count
+ * against it, so they go first (lazy.c sysi_punning_lazy_off); the call is made after. The entry
+ * sends both numbers here (entry.S), whichever stub the pages use.
+ */
+static void before_rlimit(const struct sysi_call *c)
+{
+	uint64_t cur, at;
+	long pid = 0;
+	if (c->nr == __NR_setrlimit && (unsigned)c->args[0] == RLIMIT_AS)
+		at = c->args[1];
+	else if (c->nr == __NR_prlimit64 && (unsigned)c->args[1] == RLIMIT_AS && c->args[2])
+		at = c->args[2], pid = (long)(int)c->args[0];
+	else
+		return;
+	sysi_punning_own_work(1);
+	/* pid 0 or any thread of this process (tgkill with signal 0 finds only those) */
+	if ((pid == 0 || sc(__NR_tgkill, sc(__NR_getpid, 0, 0, 0, 0, 0, 0), pid, 0, 0, 0, 0) == 0) &&
+	    peek8(at, &cur) == 0 && cur != ~0ull)
+		sysi_punning_lazy_off();
+	sysi_punning_own_work(0);
 }
 
 /*
  * The dispatcher, as the entry calls it. A vfork-like clone the program makes (in-context, after
- * the dispatcher hands it back) first gets every trampoline page mapped (lazy.c).
+ * the dispatcher hands it back) first gets every trampoline page mapped (lazy.c); a finite
+ * RLIMIT_AS set on this process first ends the reservations.
  */
 static int pn_dispatch(struct sysi_call *c)
 {
-	int r = api->dispatch(c), vfork = 0;
+	int r, vfork = 0;
 	uint64_t flags = 0;
-	struct { uint64_t base, len; } local = { (uint64_t)(uintptr_t)&flags, 8 }, remote;
+	if (__builtin_expect(c->nr == __NR_setrlimit || c->nr == __NR_prlimit64, 0))
+		before_rlimit(c);
+	r = api->dispatch(c);
 	if (r != 1)
 		return r;
 	if (c->nr == __NR_vfork || (c->nr == __NR_clone && (c->args[0] & CLONE_VFORK)))
@@ -225,11 +322,7 @@ static int pn_dispatch(struct sysi_call *c)
 	sysi_punning_own_work(1);
 	if (vfork == 2) {
 		/* struct clone_args' flags, read as the kernel would (a bad pointer is its EFAULT) */
-		remote.base = c->args[0];
-		remote.len = 8;
-		vfork = sc(__NR_process_vm_readv, sc(__NR_getpid, 0, 0, 0, 0, 0, 0), (long)&local, 1,
-			   (long)&remote, 1, 0) == 8 &&
-			(flags & CLONE_VFORK);
+		vfork = peek8(c->args[0], &flags) == 0 && (flags & CLONE_VFORK);
 	}
 	if (vfork)
 		sysi_punning_materialize();
@@ -282,6 +375,45 @@ static int place(uintptr_t start, const unsigned char *code, int len, uintptr_t 
 	return 0;
 }
 
+/* The byte at a once the patch is applied (s->bytes over the patch, else the program's). */
+static unsigned char final_byte(const struct sysi_site *s, uintptr_t a)
+{
+	if (s->bytes && a >= s->patch_addr && a < s->patch_addr + s->patch_len)
+		return s->bytes[a - s->patch_addr];
+	return *(const unsigned char *)a;
+}
+
+/*
+ * Record the trampoline built at [start, start + len) for s (spans.c): post_at is its post
+ * copy's offset (0: it holds the post instructions alone, a succ tactic's second trampoline).
+ * A span not recorded only leaves a signal there in the trampoline's view, as before.
+ */
+static void add_span(const struct sysi_site *s, uintptr_t start, int len, unsigned pre, unsigned post_at,
+		     uint64_t aux1)
+{
+	unsigned br = PN_AUX_BRANCH(aux1), post = PN_AUX_POST(aux1);
+	unsigned blen = br == PN_BR_JMP8 || br == PN_BR_JCC8 ? 2 : br == PN_BR_JMP32 ? 5 : br == PN_BR_JCC32 ? 6 : 0;
+	unsigned char first = final_byte(s, s->patch_addr);
+	struct pn_span sp = {
+		.start = start,
+		.end = start + (unsigned)len,
+		.site = s->addr,
+		.intact = s->patch_addr,
+		.pre = (uint8_t)pre,
+		.post_at = (uint8_t)post_at,
+		.npost = (uint8_t)(post - blen),
+		.r_entry = final_byte(s, s->addr + 2) != 0xcc,
+		.entry = first == 0xe9 || first == 0xeb ? s->patch_addr : 0,
+	};
+	for (unsigned i = 0; i < s->patch_len; i++)
+		if (final_byte(s, s->patch_addr + i) != ((const unsigned char *)s->patch_addr)[i])
+			sp.intact = s->patch_addr + i + 1;
+	if (sp.intact == s->patch_addr) /* applied already (a patched file): none of it is the program's */
+		sp.intact = s->patch_addr + s->patch_len;
+	if (len > 0 && blen <= post)
+		sysi_punning_span_add(api, &sp);
+}
+
 /* rel32 of the e9 at address at, read from the bytes the patch will write */
 static long rel_at(const struct sysi_site *s, uintptr_t at)
 {
@@ -317,7 +449,10 @@ static int prepare_second(const struct sysi_site *s, uintptr_t bias)
 			return -1;
 		at = at + 5 + rel_at(s, at);
 		len = sysi_punning_build_post(code, at, s->addr, window, aux1);
-		return place(at, code, len, bias, PN_AUX_PHYS2(aux1));
+		if (place(at, code, len, bias, PN_AUX_PHYS2(aux1)) < 0)
+			return -1;
+		add_span(s, at, len, 0, 0, aux1);
+		return 0;
 	}
 	if (tactic == PN_TACTIC_NEIGH) {
 		uint64_t plain = aux1 & (0xffffffull | 31ull << 51); /* pages and tactic: no pre, post, fixups */
@@ -330,7 +465,10 @@ static int prepare_second(const struct sysi_site *s, uintptr_t bias)
 		len = sysi_punning_build(code, at, s->addr, (const unsigned char *)s->addr, plain);
 		if (len >= 0 && direct && sysi_punning_direct(code, at - PN_ENTRY_OFF(0), 0) < 0)
 			return -1;
-		return place(at - PN_ENTRY_OFF(0), code, len, bias, PN_AUX_PHYS2(aux1));
+		if (place(at - PN_ENTRY_OFF(0), code, len, bias, PN_AUX_PHYS2(aux1)) < 0)
+			return -1;
+		add_span(s, at - PN_ENTRY_OFF(0), len, 0, PN_R_OFF(0), plain);
+		return 0;
 	}
 	return 0;
 }
@@ -352,6 +490,7 @@ static int pn_prepare_site(const struct sysi_site *s)
 		return -1;
 	if (place(start, code, len, bias, PN_AUX_PHYS(aux1)) < 0)
 		return -1;
+	add_span(s, start, len, pre, PN_R_OFF(pre), aux1);
 	return prepare_second(s, bias);
 }
 
@@ -359,6 +498,14 @@ static void pn_ready(void)
 {
 	if (rwbase)
 		sc(__NR_munmap, (long)rwbase, (long)MAX_PHYS * PN_PAGE, 0, 0, 0, 0);
+	/* the pages used and no more: the rest of the alias would count against RLIMIT_AS and
+	 * RLIMIT_MEMLOCK, and mlockall would fill it (16 MiB) */
+	if (xbase && nphys && nphys < MAX_PHYS) {
+		sc(__NR_munmap, (long)(xbase + (uintptr_t)nphys * PN_PAGE), (long)(MAX_PHYS - nphys) * PN_PAGE, 0, 0,
+		   0, 0);
+		if (memfd >= 0)
+			sc(__NR_ftruncate, memfd, (long)nphys * PN_PAGE, 0, 0, 0, 0);
+	}
 	if (memfd >= 0)
 		sc(__NR_close, memfd, 0, 0, 0, 0, 0);
 	if (xbase && !nphys)

@@ -21,6 +21,7 @@
 #include <linux/mman.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h> /* RLIMIT_AS */
 #include <ucontext.h>
 #include "punning.h"
 
@@ -55,6 +56,7 @@ static int marker;  /* SYSI_MARKER=1: say so first in each fault's frame (SYSI_M
 static struct range *ranges; /* the batch's snapshot of the address space */
 static unsigned nranges;
 static int snap; /* 0: none yet this batch, 1: read, -1: unreadable */
+static int resv_lock; /* reserve/map (a batch) against sysi_punning_lazy_off (another thread) */
 static uintptr_t brk_now; /* the program break at the snapshot (brk grows above it) */
 
 static long sc(long nr, long a, long b, long c, long d, long e, long f)
@@ -170,9 +172,62 @@ void sysi_punning_materialize(void)
 void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)
 {
 	const char *m = a->getenv ? a->getenv("SYSI_MARKER") : 0;
+	struct { uint64_t cur, max; } as = { ~0ull, ~0ull };
 	api = a;
+	/* a finite RLIMIT_AS (ulimit -v) counts the reservations: every page at once instead */
+	if (!bad(sc(__NR_prlimit64, 0, RLIMIT_AS, 0, (long)&as, 0, 0)) && as.cur != ~0ull)
+		eager = 1;
 	claimed = eager || !a->claim_signal ? -1 : 0;
 	marker = m && m[0] == '1' && !m[1];
+}
+
+void sysi_punning_lazy_lock(int take)
+{
+	if (!take) {
+		__atomic_store_n(&resv_lock, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	while (__atomic_exchange_n(&resv_lock, 1, __ATOMIC_ACQUIRE))
+		sc(__NR_sched_yield, 0, 0, 0, 0, 0, 0);
+}
+
+/* The lowest page in [lo, hi) the table holds (mapped, or still waiting), else hi. */
+static uintptr_t next_page(const struct table *t, uintptr_t lo, uintptr_t hi)
+{
+	for (unsigned i = 0; t && i < t->cap; i++) {
+		uintptr_t page = __atomic_load_n(&t->e[i].page, __ATOMIC_ACQUIRE);
+		if (page >= lo && page < hi && t->e[i].src != PN_PAGE_FAILED)
+			hi = page;
+	}
+	return hi;
+}
+
+/*
+ * No more reservations (the program lowers RLIMIT_AS, which counts them): every page still
+ * waiting is mapped, then each reservation is unmapped but for the pages the table holds (a page
+ * that could not be mapped stays reserved alone, and the SIGSEGV claim still maps it on first
+ * use); later batches map their pages at once. Runs on the program's thread in the runtime's
+ * code (signals deferred) and takes the lock a batch holds while it reserves, so no reservation
+ * or waiting page appears meanwhile; a concurrent claim in another thread maps the same page
+ * again, which changes nothing.
+ */
+void sysi_punning_lazy_off(void)
+{
+	const struct table *t;
+	if (__atomic_load_n(&claimed, __ATOMIC_RELAXED) < 0 && !__atomic_load_n(&nresv, __ATOMIC_RELAXED))
+		return;
+	sysi_punning_lazy_lock(1);
+	__atomic_store_n(&claimed, -1, __ATOMIC_RELAXED);
+	sysi_punning_materialize();
+	t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < nresv; i++)
+		for (uintptr_t lo = resv[i].lo, p; lo < resv[i].hi; lo = p + PN_PAGE) {
+			p = next_page(t, lo, resv[i].hi);
+			if (p > lo)
+				sc(__NR_munmap, (long)lo, (long)(p - lo), 0, 0, 0, 0);
+		}
+	__atomic_store_n(&nresv, 0, __ATOMIC_RELAXED);
+	sysi_punning_lazy_lock(0);
 }
 
 static uintptr_t hex(const char **p, const char *end)

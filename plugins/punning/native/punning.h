@@ -33,6 +33,7 @@
 #define PN_INCONTEXT_OFF -22 /* in-context return I = R + PN_INCONTEXT_OFF */
 #define PN_ENTRY_OFF(pre) ((pre) ? 0 : 4) /* the site jumps to P + PN_ENTRY_OFF */
 #define PN_REDZONE 128       /* the trampoline steps over the red zone; the stub's ret pops it */
+#define PN_R_OFF(pre) (((pre) ? (pre) + 2 : 0) + 22) /* R - P: pre, jmp L, I, L's 18 bytes */
 
 #include "sysi-entry.h" /* struct sysi_call offsets SYSI_C_*, the save area SYSI_F_* */
 
@@ -100,6 +101,28 @@ int sysi_punning_reserve(uintptr_t page);
 void sysi_punning_lazy_batch_end(void);
 /* map every page still waiting for its first use (before a vfork-like clone) */
 void sysi_punning_materialize(void);
+/* the lock a batch holds while it reserves and records pages (take 1, drop 0) */
+void sysi_punning_lazy_lock(int take);
+/* no reservations from now on: map every page waiting, unmap the rest of each reservation */
+void sysi_punning_lazy_off(void);
+/*
+ * spans.c: one per trampoline built, [start, end), for the program's view of a signal there
+ * (init.c pn_context). Relocated program instructions keep their lengths (tramp.c): the pre
+ * copy at start is the program's [site - pre, site], the post copy at post_at is its
+ * [site + 2, site + 2 + npost] (npost: up to the final branch, re-encoded, or the jmp back).
+ */
+struct pn_span {
+	uintptr_t start, end;
+	uintptr_t site;   /* S */
+	uintptr_t intact; /* the program's bytes from here to the window's end are its own */
+	uint8_t pre;      /* pre instructions at start (0: none) */
+	uint8_t post_at;  /* offset of the post copy */
+	uint8_t npost;    /* post bytes before the final branch */
+	uint8_t r_entry;  /* S + 2 is the patched code's return point (no filler there) */
+	uintptr_t entry;  /* the patch's first byte when it is a jump (the program enters there), or 0 */
+};
+int sysi_punning_span_add(const struct sysi_runtime_api *api, const struct pn_span *s);
+const struct pn_span *sysi_punning_span_find(uintptr_t pc);
 /* SYSI_MARKER=1: the runtime's own calls on the program's thread begin (1) or end (0) */
 void sysi_punning_own_work(int begin);
 #endif

@@ -18,7 +18,13 @@ const ROOT = resolve(import.meta.dir, "../../..");
 const CLI = join(ROOT, "packages/cli/bin/run.js");
 const WORK = mkdtempSync(join(tmpdir(), "sysi-ud2-incontext-"));
 const PROG = join(WORK, "incontext-signals");
-const VARIANTS = ["ud2", "int3", "hlt", "int4"] as const;
+/** The chains checked: each ud2 trap, punning (its trampolines' relocated instructions and
+ * in-context syscall, plugins/punning/native/init.c pn_context) and the default chain. */
+const CHAINS: { name: string; args: string[] }[] = [
+  ...["ud2", "int3", "hlt", "int4"].map((v) => ({ name: `-s ud2:${v}`, args: ["-s", `ud2:${v}`] })),
+  { name: "-s punning,ud2", args: ["-s", "punning,ud2"] },
+  { name: "the default chain", args: [] },
+];
 const hasStrace = Bun.which("strace") !== null;
 
 beforeAll(() => {
@@ -53,13 +59,13 @@ test.skipIf(!hasStrace)("the program's counts are strace's (needs strace)", () =
 });
 
 describe("each in-context call is hooked once while timer signals arrive", () => {
-  for (const variant of VARIANTS) {
-    test(`-s ud2:${variant}`, () => {
+  for (const chain of CHAINS) {
+    test(chain.name, () => {
       const native = Bun.spawnSync([PROG], { stdout: "pipe" });
       expect(native.stdout.toString()).toContain("handler RIPs outside the program's code: 0\n");
-      const json = join(WORK, `counts-${variant}.json`);
+      const json = join(WORK, `counts-${chain.args.join("") || "default"}.json`);
       const inst = Bun.spawnSync(
-        ["bun", CLI, "run", "-s", `ud2:${variant}`, "--hook", "count", "--json", "-o", json, "--", PROG],
+        ["bun", CLI, "run", ...chain.args, "--hook", "count", "--json", "-o", json, "--", PROG],
         {
           env: { ...process.env, SYSI_CACHE_DIR: join(WORK, "cache") },
           stdout: "pipe",
