@@ -383,14 +383,14 @@ static int zp_context(void *p)
 		g[REG_RSP] += 8;
 		return 1;
 	}
-	if (b[0] == 0xc3 || b[0] == 0x59) { /* ret to R, or the release stub's pop %rcx */
+	if (b[0] == 0xc3 || b[0] == 0x59) { /* ret to R, or a pop %rcx before a jmp to R */
 		g[REG_RIP] = g[REG_RCX] = (greg_t)r;
 		g[REG_RSP] += 8;
 		return 1;
 	}
-	if (b[0] == 0xff && b[1] == 0x25 && pc - start > (uintptr_t)(bl.hit - bl.start)) {
-		g[REG_RIP] = g[REG_RCX]; /* the release stub's jmp: rsp is the program's, rcx = R */
-		return 1;
+	if (b[0] == 0xff && (b[1] == 0x25 || b[1] == 0xe1) && pc - start > (uintptr_t)(bl.hit - bl.start)) {
+		g[REG_RIP] = g[REG_RCX]; /* the release stub's or a way out's jmp (entry.S RET): rsp */
+		return 1;		 /* is the program's, rcx = R */
 	}
 	return kind == BLOB_SYS ? 2 : 3;
 }
