@@ -31,6 +31,8 @@ const trap: Strategy = {
   name: "trap",
   summary: "test fallback",
   requires: [],
+  planVersion: "1",
+  runtime: { nativeDir: "", lib: "", entry: "" },
   planSite: (site) => ({
     patch: { vaddr: site.vaddr, old: site.bytes.slice(0, 2), bytes: new Uint8Array([0x0f, 0x0b]) },
   }),
@@ -40,10 +42,8 @@ async function planned(file: string, tactics: string, withFallback = false) {
   const elf = readElfFile(file);
   const scan = await scanElf(elf);
   const strategy = factory({ version: "test", includeDir: "" });
-  const chain = [
-    { strategy, options: tactics ? { tactics } : {} },
-    ...(withFallback ? [{ strategy: trap, options: {} }] : []),
-  ];
+  const options: Record<string, string> = tactics ? { tactics } : {};
+  const chain = [{ strategy, options }, ...(withFallback ? [{ strategy: trap, options: {} }] : [])];
   const plan = planModule(elf, scan, chain, { checks: {} });
   const spans: TrampolineSpan[] = [];
   const taken = [];
