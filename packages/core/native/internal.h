@@ -121,6 +121,8 @@ struct sysi_left {
 extern struct sysi_stats_file *sysi_stats;
 void sysi_stats_open(void);
 int sysi_stats_slot(const char *name);
+struct sysi_stats_syscall *sysi_stats_counter(long nr);
+const char *sysi_x32_name(long nr);
 /* is fd the file "<dev>:<ino>" names (SYSI_STATS_ID, SYSI_TRACE_FD)? null or "": any */
 int sysi_fd_is(long fd, const char *id);
 /* one SYSI_UNPATCHED_FILE line for a module left (partly) unpatched; left 0: it had no plan */
@@ -134,8 +136,6 @@ long sysi_escape_exec(struct sysi_call *c);
 
 /* dispatch.c */
 int sysi_dispatch_impl(struct sysi_call *c);
-struct sysi_stats_syscall *sysi_stats_counter(long nr);
-const char *sysi_x32_name(long nr);
 void sysi_dispatch_setup(void);
 void sysi_count_strategy(const struct sysi_call *c);
 extern int sysi_fast_dispatch;

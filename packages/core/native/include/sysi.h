@@ -417,6 +417,7 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 #define SYSI_STATS_SLOT_CLAIMED 1      /* a process is writing the name */
 #define SYSI_STATS_SLOT_READY 2
 #define SYSI_STATS_NSLABS 256         /* per-thread count slabs */
+#define SYSI_STATS_NX32 1024          /* x32 slots: nr 0x40000000 + 0..1023 */
 
 struct sysi_stats_syscall { /* 16 bytes */
 	uint64_t calls;            /* calls that reached the count hook */
@@ -469,7 +470,6 @@ struct sysi_stats_file {
 	uint64_t nanos[SYSI_STATS_NSYSCALLS]; /* wall-clock ns inside the calls, per nr (count hook
 					       * with SYSI_COUNT_TIME=1; 0 without) */
 	uint64_t other_nanos;      /* the same for `other` */
-#define SYSI_STATS_NX32 1024          /* x32 slots: nr 0x40000000 + 0..1023 */
 	uint8_t pad[2712];         /* 0; owners start at 28672 */
 	struct sysi_stats_slab_owner owners[SYSI_STATS_NSLABS];
 	struct sysi_stats_slab slabs[SYSI_STATS_NSLABS]; /* at 32768 */
