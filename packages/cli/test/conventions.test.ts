@@ -39,8 +39,11 @@ const commands = await Promise.all(
   })),
 );
 
-/** Commands that report nothing (they make files or run something): no --json needed. */
-const NOT_REPORTING = new Set(["strategy:new"]);
+/**
+ * Commands that report nothing (they make files, run or remove something): no --json needed.
+ * plugins:uninstall wraps @oclif/plugin-plugins' own, which has none.
+ */
+const NOT_REPORTING = new Set(["strategy:new", "plugins:uninstall"]);
 
 describe("flag names", () => {
   it("names the strategy flag --strategy (-s) on every command that takes one", () => {
