@@ -44,8 +44,12 @@ function made(out: string): { vfork: number; clone3: number } {
 
 test.skipIf(!hasStrace)("the program's counts are strace's (needs strace)", () => {
   const log = join(WORK, "strace.txt");
-  // fewer calls than below: a signal during a traced vfork costs strace many round trips
-  const r = Bun.spawnSync(["strace", "-f", "-qq", "-c", "-o", log, PROG, "400", "60"], { stdout: "pipe" });
+  // fewer calls and a slower timer than below: every signal stops a traced process, and at
+  // 50 us strace -f livelocks (one CI run: killed after 385 s)
+  const r = Bun.spawnSync(["strace", "-f", "-qq", "-c", "-o", log, PROG, "400", "60", "2000"], {
+    stdout: "pipe",
+    timeout: 100_000,
+  });
   expect(r.exitCode).toBe(0);
   const rows: Record<string, { calls: number; errors: number }> = {};
   for (const line of readFileSync(log, "utf8").split("\n")) {

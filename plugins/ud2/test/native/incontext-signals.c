@@ -64,7 +64,8 @@ static int vforks, threads;
 int main(int argc, char **argv)
 {
 	int nvfork = argc > 1 ? atoi(argv[1]) : 2000, nthread = argc > 2 ? atoi(argv[2]) : 300;
-	struct itimerval on = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 }, { 0, 0 } };
+	long us = argc > 3 ? atol(argv[3]) : 50; /* the timer's interval, in microseconds */
+	struct itimerval on = { { 0, us }, { 0, us } }, off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa;
 	static unsigned long foreign, n;
 
