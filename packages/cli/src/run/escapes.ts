@@ -12,11 +12,17 @@
  *     among the refused sites of the modules planned ahead);
  *   - the system calls each process image makes before the runtime starts (the dynamic loader's,
  *     constructors that run before libsysi's): the kernel keeps no count of them that sysi can
- *     read without tracing the program, so they are named, not counted.
+ *     read without tracing the program, so they are named, not counted;
+ *   - the vDSO's `syscall` sites (the fallbacks of its clock and getrandom functions): the kernel
+ *     maps the vDSO sealed (mprotect refuses), so no strategy patches them; a call that falls
+ *     back there bypasses the hook unless --complete's catch-all is on. The vDSO is the same
+ *     image in every process of this kernel, so sysi scans its own.
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { parseElf } from "@sysi/core/elf";
 import { SysiError } from "@sysi/core/errors";
 import { decodePlan } from "@sysi/core/internal";
+import { scanElf } from "@sysi/core/scan";
 
 /** Why an exec's image runs uninstrumented (escape.c). */
 export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign";
@@ -279,6 +285,53 @@ export interface EscapeReport {
   int80: { path: string; sites: number }[];
   /** System calls before the runtime started in each process image: not counted. */
   beforeRuntime: { images: number; calls: null; reason: string };
+  /** The vDSO's syscall sites (none patched; caught by --complete's catch-all when on). */
+  vdso: VdsoSites;
+}
+
+export interface VdsoSites {
+  sites: number;
+  /** The vDSO functions holding them. */
+  functions: string[];
+  /** --complete: the catch-all sees calls made there. */
+  caught: boolean;
+}
+
+/**
+ * The `syscall` sites of this kernel's vDSO, from sysi's own (the same image in every process):
+ * [vdso] in /proc/self/maps, read through /proc/self/mem. Zero sites when it cannot be read.
+ */
+export async function vdsoSites(caught: boolean): Promise<VdsoSites> {
+  const none = { sites: 0, functions: [], caught };
+  try {
+    const line = readFileSync("/proc/self/maps", "utf8")
+      .split("\n")
+      .find((l) => l.endsWith("[vdso]"));
+    const m = line === undefined ? null : /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m === null) return none;
+    const start = Number.parseInt(m[1] as string, 16);
+    const bytes = new Uint8Array(Number.parseInt(m[2] as string, 16) - start);
+    const fd = openSync("/proc/self/mem", "r");
+    try {
+      if (readSync(fd, bytes, 0, bytes.length, start) !== bytes.length) return none;
+    } finally {
+      closeSync(fd);
+    }
+    const scan = await scanElf(parseElf(bytes, "[vdso]"));
+    const sites = scan.sites.filter((x) => x.kind === "syscall" || x.kind === "sysenter");
+    const named = sites.map((x) => x.function).filter((f): f is string => typeof f === "string");
+    const functions = [...new Set(named.map((f) => f.replace(/^__vdso_/, "")))];
+    return { sites: sites.length, functions, caught };
+  } catch {
+    return none;
+  }
+}
+
+/** The count summary's line for the vDSO's sites (null: none, or --complete catches them). */
+export function vdsoLine(v: VdsoSites): string | null {
+  if (v.sites === 0 || v.caught) return null;
+  const where = v.functions.length > 0 ? ` (in ${v.functions.join(", ")})` : "";
+  return `sysi: not instrumented: the vDSO's ${v.sites} system-call site${v.sites === 1 ? "" : "s"}${where}: the kernel maps the vDSO sealed, so no strategy patches it; a call that falls back to the kernel there bypasses the hook (--complete catches it)`;
 }
 
 export const BEFORE_RUNTIME_REASON =
@@ -289,6 +342,7 @@ export function escapeReport(
   execs: readonly ExecEscape[],
   int80: ReadonlyMap<string, number>,
   images: number,
+  vdso: VdsoSites = { sites: 0, functions: [], caught: false },
 ): EscapeReport {
   const byKind = Object.fromEntries(EXEC_ESCAPE_KINDS.map((k) => [k, [] as { path: string; count: number }[]]));
   for (const e of execs) byKind[e.kind]?.push({ path: e.path, count: e.count });
@@ -297,6 +351,7 @@ export function escapeReport(
     execs: byKind as EscapeReport["execs"],
     int80: [...int80].map(([path, sites]) => ({ path, sites })),
     beforeRuntime: { images, calls: null, reason: BEFORE_RUNTIME_REASON },
+    vdso,
   };
 }
 

@@ -33,6 +33,7 @@ import {
   escapeSentence,
   int80Sites,
   parseExecEscapes,
+  vdsoSites,
 } from "./escapes.ts";
 import { ensureExecHelper, makeWorkDir, planLaunch } from "./launch.ts";
 import { readOrigin } from "./origin.ts";
@@ -229,6 +230,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       int80,
       // a static program's patched copy starts the runtime at its first instruction
       Math.max(0, (stats?.processes ?? 0) - (runs === program ? 0 : 1)),
+      await vdsoSites(flags.complete === true),
     );
     // the summary's text names the escaped execs: on stderr already, the notice would repeat it
     let escapesSaid = false;

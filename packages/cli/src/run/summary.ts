@@ -1,7 +1,7 @@
 /** The count hook's end-of-run report: an `strace -c`-style table plus what the runtime did. */
 import type { HostReport } from "@sysi/core/host";
 import type { StatsSnapshot } from "@sysi/core/runtime";
-import { beforeRuntimeLine, type EscapeReport, EXEC_ESCAPE_KINDS, escapeSentence } from "./escapes.ts";
+import { beforeRuntimeLine, type EscapeReport, EXEC_ESCAPE_KINDS, escapeSentence, vdsoLine } from "./escapes.ts";
 
 /** What the report needs to know of the run: its chain, and the host (when it ran here). */
 export interface SummaryRun {
@@ -230,6 +230,8 @@ export function renderRunSummary(
       );
     }
     if (e.beforeRuntime.images > 0) lines.push(beforeRuntimeLine(e.beforeRuntime.images));
+    const vd = e.vdso === undefined ? null : vdsoLine(e.vdso);
+    if (vd !== null) lines.push(vd);
   }
   return `${lines.join("\n")}\n`;
 }
