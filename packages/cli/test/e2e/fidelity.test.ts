@@ -513,6 +513,12 @@ for (const user of USERS) {
             return { steps, status: await p.status() };
           };
           const native = await jobs([probe, "signals"]);
+          if (native.steps[0] === "running") {
+            // the kernel discards stop signals sent to an orphaned process group (the test
+            // runner started in the background by a shell that has exited): nothing to compare
+            console.log("skipped: SIGTSTP does not stop the native run here (orphaned process group)");
+            return;
+          }
           const inst = await jobs([FRONT, "run", ...chain.args, "--hook", "passthrough", "--", probe, "signals"]);
           expect(native).toEqual({ steps: ["stopped", "continued"], status: 3 });
           expect(inst).toEqual(native);
