@@ -10,6 +10,12 @@
  * the suspended parent's memory and TLS, and counts in the parent's slab, which it never frees
  * (owner tid != its tid).
  *
+ * A slab is mapped into a process (its own MAP_SHARED mapping of that file range, sysi.h STATS
+ * FILE) when one of its threads claims or reclaims it, and stays mapped for the process's later
+ * threads (`mapped`; a fork child inherits mappings and table). A slab that cannot be mapped
+ * (the file gone, RLIMIT_MEMLOCK after mlockall(MCL_FUTURE)) is left as it was: the thread
+ * counts on the totals.
+ *
  * Increments are single `incq` instructions: a signal handler's calls on the same thread cannot
  * interleave inside one. Without a slab (pool exhausted, no stats file) a call is counted with
  * atomic adds on the totals, as before slabs.
@@ -28,6 +34,8 @@ _Static_assert(sizeof(struct sysi_stats_file) == 7389184, "stats file size");
 void sysi_trace_clock(int clk, long *sec, long *nsec); /* trace-vdso.c */
 
 static __thread struct sysi_stats_slab *slab __attribute__((tls_model("initial-exec")));
+/* slab i's mapping in this process, or 0 (set once, compare-and-swap: signal handlers map too) */
+static struct sysi_stats_slab *mapped[SYSI_STATS_NSLABS];
 /* 1: this thread found no slab: count on the totals (atomic adds) */
 static __thread int slab_none __attribute__((tls_model("initial-exec")));
 
@@ -64,6 +72,29 @@ static void merge(struct sysi_stats_slab *b)
 	}
 }
 
+/* Slab i, mapped into this process on first use; 0 when it cannot be mapped. */
+static struct sysi_stats_slab *slab_at(int i)
+{
+	struct sysi_stats_slab *b = __atomic_load_n(&mapped[i], __ATOMIC_ACQUIRE), *none = 0;
+	if (b)
+		return b;
+	b = sysi_stats_map(offsetof(struct sysi_stats_file, slabs[i]), sizeof *b);
+	if (b && !__atomic_compare_exchange_n(&mapped[i], &none, b, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		raw2(__NR_munmap, b, sizeof *b); /* a signal handler mapped it meanwhile */
+		b = none;
+	}
+	return b;
+}
+
+/* The index of this process's mapping b, or -1. */
+static int index_of(const struct sysi_stats_slab *b)
+{
+	for (int i = 0; i < SYSI_STATS_NSLABS; i++)
+		if (__atomic_load_n(&mapped[i], __ATOMIC_ACQUIRE) == b)
+			return i;
+	return -1;
+}
+
 /* Take over the slabs of dead threads (pool exhausted); the index of one now free, or -1. */
 static int reclaim(void)
 {
@@ -76,7 +107,12 @@ static int reclaim(void)
 			continue;
 		if (!__atomic_compare_exchange_n(&o->tid, &tid, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
-		merge(&s->slabs[i]);
+		struct sysi_stats_slab *b = slab_at(i);
+		if (!b) { /* cannot merge it here: it stays the dead thread's, for the reader */
+			__atomic_store_n(&o->tid, tid, __ATOMIC_RELEASE);
+			continue;
+		}
+		merge(b);
 		__atomic_store_n(&o->tid, 0, __ATOMIC_RELEASE);
 		if (got < 0)
 			got = i;
@@ -84,8 +120,12 @@ static int reclaim(void)
 	return got;
 }
 
-/* This thread's slab: adopt its own (from before an execve), claim a free one, or reclaim. */
-static struct sysi_stats_slab *claim(void)
+/*
+ * This thread's slab: adopt its own (from before an execve), claim a free one, or reclaim; its
+ * index in *idx. A claimed slab that cannot be mapped stays this thread's (freed at its death
+ * by a reclaim or added by the reader): 0.
+ */
+static struct sysi_stats_slab *claim(int *idx)
 {
 	struct sysi_stats_file *s = sysi_stats;
 	int32_t tid = gettid_(), pid = (int32_t)raw0(__NR_getpid);
@@ -97,12 +137,15 @@ static struct sysi_stats_slab *claim(void)
 			int i = (start + k) % SYSI_STATS_NSLABS;
 			struct sysi_stats_slab_owner *o = &s->owners[i];
 			int32_t t = __atomic_load_n(&o->tid, __ATOMIC_ACQUIRE), zero = 0;
-			if (t == tid && o->pid == pid)
-				return &s->slabs[i]; /* ours, before an execve */
+			if (t == tid && o->pid == pid) {
+				*idx = i; /* ours, before an execve */
+				return slab_at(i);
+			}
 			if (t == 0 && __atomic_compare_exchange_n(&o->tid, &zero, tid, 0, __ATOMIC_ACQ_REL,
 								  __ATOMIC_ACQUIRE)) {
 				o->pid = pid;
-				return &s->slabs[i];
+				*idx = i;
+				return slab_at(i);
 			}
 		}
 	}
@@ -114,9 +157,10 @@ static void release(void)
 {
 	struct sysi_stats_slab *b = slab;
 	struct sysi_stats_slab_owner *o;
-	if (!b)
+	int i;
+	if (!b || (i = index_of(b)) < 0)
 		return;
-	o = &sysi_stats->owners[b - sysi_stats->slabs];
+	o = &sysi_stats->owners[i];
 	if (__atomic_load_n(&o->tid, __ATOMIC_ACQUIRE) != gettid_())
 		return; /* a vfork child in its parent's slab */
 	slab = 0;
@@ -162,13 +206,14 @@ __attribute__((noinline, cold)) static long count_slow(struct sysi_call *c)
 	if (!sysi_stats)
 		return sysi_perform_call(c);
 	if (!slab && !slab_none) {
-		sysi_runtime_work(1); /* its gettid, getpid, tgkill are not the program's (SYSI_MARKER) */
-		b = claim();
+		int i = -1;
+		/* its gettid, getpid, tgkill, open, mmap are not the program's (SYSI_MARKER) */
+		sysi_runtime_work(1);
+		b = claim(&i);
 		sysi_runtime_work(0);
 		if (slab) { /* a signal handler claimed one meanwhile */
 			if (b && b != slab)
-				__atomic_store_n(&sysi_stats->owners[b - sysi_stats->slabs].tid, 0,
-						 __ATOMIC_RELEASE);
+				__atomic_store_n(&sysi_stats->owners[i].tid, 0, __ATOMIC_RELEASE);
 		} else {
 			slab = b;
 			slab_none = !b;

@@ -120,6 +120,7 @@ struct sysi_left {
 };
 extern struct sysi_stats_file *sysi_stats;
 void sysi_stats_open(void);
+void *sysi_stats_map(size_t off, size_t len); /* stats.c: a part of the file (a count slab) */
 int sysi_stats_slot(const char *name);
 struct sysi_stats_syscall *sysi_stats_counter(long nr);
 const char *sysi_x32_name(long nr);

@@ -5,14 +5,33 @@
 #include <asm/unistd.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include "internal.h"
 #include "syscall-names.h"
 
 _Static_assert(SYSI_NX32 <= SYSI_STATS_NX32, "an x32 slot for every named x32 number");
 
+/*
+ * A process maps only the parts of the file it uses, each MAP_SHARED on its own: the header and
+ * totals (bytes [0, 32768), owners included) and the x32 totals at open, and a count slab when
+ * one of its threads claims it (sysi_stats_map, from count.c). The whole file (7 MiB, 256 slabs)
+ * in every process counted against RLIMIT_MEMLOCK: mlockall(MCL_CURRENT | MCL_FUTURE), which
+ * the kernel refuses when the process's mapped size exceeds it (without CAP_IPC_LOCK), failed
+ * with ENOMEM under `ulimit -l 8192` where it succeeds natively.
+ * `sysi_stats` points at the header mapping: its fields up to `slabs` are valid, nothing after.
+ */
+#define STATS_HEAD offsetof(struct sysi_stats_file, slabs)
+#define STATS_X32 offsetof(struct sysi_stats_file, x32)
+#define STATS_X32_LEN (sizeof(struct sysi_stats_file) - STATS_X32)
+_Static_assert(STATS_HEAD % 4096 == 0 && STATS_X32 % 4096 == 0 && STATS_X32_LEN % 4096 == 0,
+	       "stats file parts page-aligned");
 SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
+static struct sysi_stats_syscall *stats_x32;
 static const char *unpatched_file, *unpatched_id;
+/* the file, to map slabs later: its path and "<st_dev>:<st_ino>" (copied: the program may
+ * overwrite its environment) */
+static char stats_path[512], stats_id[48];
 
 /*
  * Is fd the file named by id ("<st_dev>:<st_ino>" in decimal; null or empty: any file)? `sysi run`
@@ -33,12 +52,54 @@ int sysi_fd_is(long fd, const char *id)
 	return !sysi_strcmp(buf, id);
 }
 
+/* Map bytes [off, off + len) of the stats file open as fd, MAP_SHARED; 0 on failure. */
+static void *map_part(long fd, size_t off, size_t len)
+{
+	long p = raw6(__NR_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	return p < 0 && p > -4096 ? 0 : (void *)p;
+}
+
+/* The stats file open (O_CLOEXEC), when it is the file `id` names and whole; else -1. */
+static long open_stats(const char *path, const char *id)
+{
+	struct stat st;
+	/* openat: the call a seccomp sandbox the program set up later most likely allows */
+	long fd = raw4(__NR_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (!sysi_fd_is(fd, id) || raw2(__NR_fstat, fd, &st) < 0 ||
+	    (size_t)st.st_size < sizeof(struct sysi_stats_file)) {
+		raw1(__NR_close, fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Map bytes [off, off + len) of the stats file (count.c: a slab). The file is opened again by
+ * its path (no descriptor stays open in the program) and must be the file mapped at start;
+ * 0 when it is not (deleted, replaced, sysi gone) or the mapping fails (RLIMIT_MEMLOCK after
+ * mlockall(MCL_FUTURE)): the caller counts on the totals. The caller brackets it as runtime work.
+ */
+void *sysi_stats_map(size_t off, size_t len)
+{
+	long fd;
+	void *p;
+	if (!sysi_stats || !stats_path[0] || (fd = open_stats(stats_path, stats_id)) < 0)
+		return 0;
+	p = map_part(fd, off, len);
+	raw1(__NR_close, fd);
+	return p;
+}
+
 void sysi_stats_open(void)
 {
 	const char *path = sysi_getenv("SYSI_STATS_FILE");
 	struct stat st;
-	long fd, p;
+	long fd;
 	struct sysi_stats_file *s;
+	struct sysi_stats_syscall *x;
+	char *p;
 
 	/* read once, at the constructor's call: the program may edit its environment later */
 	unpatched_file = sysi_getenv("SYSI_UNPATCHED_FILE");
@@ -47,26 +108,25 @@ void sysi_stats_open(void)
 		unpatched_file = 0;
 	if (!path || !*path)
 		return;
-	fd = raw3(__NR_open, path, O_RDWR | O_CLOEXEC, 0);
+	fd = open_stats(path, sysi_getenv("SYSI_STATS_ID"));
 	if (fd < 0) {
-		sysi_debugf2("cannot open SYSI_STATS_FILE ", path);
+		sysi_debugf2("cannot open SYSI_STATS_FILE (or another file now, or too small): ", path);
 		return;
 	}
-	if (!sysi_fd_is(fd, sysi_getenv("SYSI_STATS_ID"))) {
-		sysi_debugf2("SYSI_STATS_FILE is another file now (sysi gone?): ", path);
-		raw1(__NR_close, fd);
-		return;
+	s = map_part(fd, 0, STATS_HEAD);
+	x = s ? map_part(fd, STATS_X32, STATS_X32_LEN) : 0;
+	if (x && sysi_strlen(path) < sizeof stats_path && raw2(__NR_fstat, fd, &st) == 0) {
+		memcpy(stats_path, path, sysi_strlen(path) + 1);
+		p = sysi_fmt_udec(stats_id, st.st_dev);
+		*p++ = ':';
+		*sysi_fmt_udec(p, st.st_ino) = 0;
 	}
-	if (raw2(__NR_fstat, fd, &st) < 0 || (size_t)st.st_size < sizeof *s) {
-		sysi_debugf2("SYSI_STATS_FILE too small: ", path);
-		raw1(__NR_close, fd);
-		return;
-	}
-	p = raw6(__NR_mmap, 0, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	raw1(__NR_close, fd);
-	if (p < 0 && p > -4096)
+	if (!x) {
+		if (s)
+			raw2(__NR_munmap, s, STATS_HEAD);
 		return;
-	s = (void *)p;
+	}
 	if (s->version == 0) {
 		/* zero file: set the header (every writer writes the same bytes) */
 		memcpy(s->magic, SYSI_STATS_MAGIC, 8);
@@ -76,9 +136,11 @@ void sysi_stats_open(void)
 	if (memcmp(s->magic, SYSI_STATS_MAGIC, 8) || s->version != SYSI_STATS_VERSION ||
 	    s->size != sizeof *s) {
 		sysi_debugf2("SYSI_STATS_FILE has a bad header: ", path);
-		raw2(__NR_munmap, s, sizeof *s);
+		raw2(__NR_munmap, s, STATS_HEAD);
+		raw2(__NR_munmap, x, STATS_X32_LEN);
 		return;
 	}
+	stats_x32 = x;
 	sysi_stats = s;
 	sysi_stat_add(s->processes, 1);
 }
@@ -171,6 +233,6 @@ struct sysi_stats_syscall *sysi_stats_counter(long nr)
 	if ((unsigned long)nr < SYSI_STATS_NSYSCALLS)
 		return &sysi_stats->syscalls[nr];
 	if (sysi_x32_name(nr))
-		return &sysi_stats->x32[nr - SYSI_X32_BIT];
+		return &stats_x32[nr - SYSI_X32_BIT];
 	return &sysi_stats->other;
 }

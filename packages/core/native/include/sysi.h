@@ -393,8 +393,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 /*
  * SYSI_STATS_FILE names a file of exactly sizeof(struct sysi_stats_file) bytes, created
  * zero-filled (header set; sparse) by `sysi run` (packages/core/src/runtime/stats-file.ts). Every
- * process of the tree maps it MAP_SHARED, so the totals cover fork and execve. libsysi writes
- * the header itself when it finds the file all zero. Readers in other processes see a strategy
+ * process of the tree maps it MAP_SHARED, so the totals cover fork and execve: only the parts it
+ * uses, each a mapping of its own (the header with the totals and owners, the x32 totals, and a
+ * slab when one of its threads claims it; stats.c): 48 KiB, and 28 KiB per slab in use, added to
+ * a process's mapped size instead of the whole file's 7 MiB (mlockall checks it against
+ * RLIMIT_MEMLOCK). libsysi writes the header itself when it finds the file all zero. Readers in other processes see a strategy
  * slot once its `state` is SYSI_STATS_SLOT_READY.
  *
  * The count hook (count.c) counts each thread's calls in a slab of its own, with plain
