@@ -18,10 +18,11 @@
 #include <asm/unistd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/mman.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/resource.h> /* RLIMIT_AS */
+#include <sys/resource.h> /* RLIMIT_AS, RLIMIT_MEMLOCK */
 #include <ucontext.h>
 #include "punning.h"
 
@@ -169,6 +170,16 @@ void sysi_punning_materialize(void)
 	}
 }
 
+/* Does this thread hold CAP_IPC_LOCK in its effective set (capget)? Unknown: no. */
+static int cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
+	if (bad(sc(__NR_capget, (long)&h, (long)d, 0, 0, 0, 0)))
+		return 0;
+	return (d[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32)) & 1;
+}
+
 void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)
 {
 	const char *m = a->getenv ? a->getenv("SYSI_MARKER") : 0;
@@ -176,6 +187,14 @@ void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)
 	api = a;
 	/* a finite RLIMIT_AS (ulimit -v) counts the reservations: every page at once instead */
 	if (!bad(sc(__NR_prlimit64, 0, RLIMIT_AS, 0, (long)&as, 0, 0)) && as.cur != ~0ull)
+		eager = 1;
+	/*
+	 * So does mlockall without CAP_IPC_LOCK: the kernel refuses it (ENOMEM) when the mapped size,
+	 * PROT_NONE reservations included, exceeds a finite RLIMIT_MEMLOCK (ulimit -l, 8 MiB by
+	 * default), where the program alone stays under it.
+	 */
+	if (!eager && !bad(sc(__NR_prlimit64, 0, RLIMIT_MEMLOCK, 0, (long)&as, 0, 0)) && as.cur != ~0ull &&
+	    !cap_ipc_lock())
 		eager = 1;
 	claimed = eager || !a->claim_signal ? -1 : 0;
 	marker = m && m[0] == '1' && !m[1];

@@ -4,10 +4,16 @@
  * bitmap). What that changes for a program: NULL pointer arguments fail with EFAULT as natively
  * unless zpoline mapped page 0 on a CPU without protection keys; mlockall(MCL_CURRENT |
  * MCL_FUTURE), an address-space limit (`ulimit -v 4000000`) and a core dump behave as natively
- * under every chain. Oracles: the native run, and /proc/self/maps.
+ * under every chain; as uid 65534 (no CAP_IPC_LOCK) under `ulimit -l 8192`, where the kernel
+ * refuses mlockall when the process's mapped size exceeds RLIMIT_MEMLOCK, mlockall succeeds as
+ * natively (sysi's mappings: the stats file's parts in use, no reservations). Oracles: the native
+ * run, and /proc/self/maps.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -41,6 +47,13 @@ const noCgroup =
     : "needs root and the cgroup v1 memory controller at /sys/fs/cgroup/memory";
 
 const prog = (name: string) => join(out, "tests", name);
+
+const noNobody =
+  process.getuid?.() !== 0
+    ? "needs root to switch to uid 65534"
+    : Bun.which("setpriv") === null
+      ? "needs setpriv (util-linux)"
+      : null;
 
 beforeAll(() => {
   const r = Bun.spawnSync(["make", "-s", "-C", NATIVE, `OUT=${out}`, "tests"], { stdout: "pipe", stderr: "pipe" });
@@ -288,6 +301,48 @@ describe("zpoline's runtime state is sized to what it serves", () => {
         expect(native.code).toBe(0);
         expect(inst.stdout).toBe(native.stdout);
         expect(inst.code).toBe(0);
+      },
+    );
+  }
+
+  /** A world-readable dir for uid 65534: the mlockall program, and its own home, cache and tmp. */
+  let nobodyDir: string | null = null;
+  const nobody = (): { dir: string; env: Record<string, string> } => {
+    if (nobodyDir === null) {
+      nobodyDir = mkdtempSync(join(out, "nobody-"));
+      chmodSync(out, 0o755);
+      chmodSync(nobodyDir, 0o755);
+      copyFileSync(prog("mlockall"), join(nobodyDir, "mlockall"));
+      chmodSync(join(nobodyDir, "mlockall"), 0o755);
+      for (const d of ["home", "cache", "tmp"]) {
+        mkdirSync(join(nobodyDir, d));
+        chownSync(join(nobodyDir, d), 65534, 65534);
+      }
+    }
+    const dir = nobodyDir;
+    return { dir, env: { HOME: join(dir, "home"), SYSI_CACHE_DIR: join(dir, "cache"), TMPDIR: join(dir, "tmp") } };
+  };
+  for (const c of CHAINS.filter((c) => c.chain === null || c.chain === "ud2")) {
+    test.skipIf(noNobody !== null)(
+      `${c.label}: as uid 65534 under ulimit -l 8192, mlockall(MCL_CURRENT | MCL_FUTURE) as natively${
+        noNobody ? ` (${noNobody})` : ""
+      }`,
+      () => {
+        const { dir, env } = nobody();
+        const asNobody = (cmd: string[]) => [
+          ...["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+          ...["sh", "-c", 'ulimit -l 8192 && exec "$@"', "sh", ...cmd],
+        ];
+        const program = join(dir, "mlockall");
+        const native = run(asNobody([program]), env, dir);
+        const inst = run(asNobody(sysiRun(c.chain, "count", [program])), env, dir);
+        expect(native.code).toBe(0);
+        expect(native.stdout).toContain("mlockall(MCL_CURRENT | MCL_FUTURE) ok");
+        expect({ code: inst.code, stdout: inst.stdout, mlockall: inst.stderr.includes("mlockall:") }).toEqual({
+          code: native.code,
+          stdout: native.stdout,
+          mlockall: false,
+        });
       },
     );
   }
