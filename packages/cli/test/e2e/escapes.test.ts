@@ -131,7 +131,7 @@ interface Image {
  */
 function images(text: string): Image[] {
   const parent = new Map<number, number>();
-  const CLONE = /^(\d+) (?:(?:clone3?|vfork|fork)\(.*|<\.\.\. (?:clone3?|vfork|fork) resumed>.*)\) += (\d+)$/;
+  const CLONE = /^(\d+) +(?:(?:clone3?|vfork|fork)\(.*|<\.\.\. (?:clone3?|vfork|fork) resumed>.*)\) += (\d+)$/;
   for (const l of text.split("\n")) {
     const m = CLONE.exec(l);
     if (m) parent.set(Number(m[2]), Number(m[1]));
@@ -140,7 +140,7 @@ function images(text: string): Image[] {
   const pending = new Map<number, string>();
   const all: Image[] = [];
   for (const l of text.split("\n")) {
-    const m = /^(\d+) (.*)$/.exec(l);
+    const m = /^(\d+) +(.*)$/.exec(l);
     if (!m) continue;
     const pid = Number(m[1]);
     const rest = m[2] as string;

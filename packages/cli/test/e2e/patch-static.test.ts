@@ -182,6 +182,8 @@ async function countEqualsStrace(kind: string, chain: string) {
           "openat", // punning reads /proc/self/maps and the break to reserve its pages' ranges
           "read",
           "brk",
+          "prlimit64", // punning: no reserved ranges under a finite RLIMIT_AS or RLIMIT_MEMLOCK
+          "capget", // punning: ... unless CAP_IPC_LOCK
         ].includes(n as string),
       ),
     ),

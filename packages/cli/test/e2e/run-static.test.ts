@@ -42,6 +42,12 @@ function expectGoCounts(ours: Counts, theirs: Counts, threads: number): void {
   let excess = 0;
   for (const [n, c] of Object.entries(ours)) {
     const t = theirs[n] ?? { calls: 0, errors: 0 };
+    if (n === "exit_group") {
+      // either side of the exit race (count.test's note): strace may show one call fewer, or a
+      // phantom exit_group for a thread the first one killed; at most one per other thread
+      expect({ [n]: c.calls >= 1 && Math.abs(c.calls - t.calls) < Math.max(threads, 1) }).toEqual({ [n]: true });
+      continue;
+    }
     expect({ [n]: c.calls >= t.calls }).toEqual({ [n]: true });
     expect({ [n]: c.errors }).toEqual({ [n]: t.errors });
     excess += c.calls - t.calls;
