@@ -264,7 +264,7 @@ for (const chain of CHAINS) {
       () => {
         const trace = join(dir, `native-${chain.args.join("") || "default"}`);
         Bun.spawnSync(["strace", "-f", "-qq", "-o", trace, "/usr/bin/true"]);
-        const native = lines(readFileSync(trace, "utf8")).filter((l) => /^\d+ [a-z_0-9]+\(/.test(l)).length;
+        const native = lines(readFileSync(trace, "utf8")).filter((l) => /^\d+ +[a-z_0-9]+\(/.test(l)).length;
         rmSync(trace, { force: true });
         const r = run(root, [...chain.args, "--json", "-o", "-", "--", "/usr/bin/true"]);
         expect(r.code).toBe(0);
