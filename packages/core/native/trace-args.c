@@ -191,34 +191,17 @@ int sysi_decode_plain(long nr)
 /* v in decimal at p: the end */
 static char *p_udec(char *p, unsigned long v)
 {
-	static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-				       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-				       "8081828384858687888990919293949596979899";
 	static const unsigned long pow10[20] = {
 		1UL, 10UL, 100UL, 1000UL, 10000UL, 100000UL, 1000000UL, 10000000UL, 100000000UL,
 		1000000000UL, 10000000000UL, 100000000000UL, 1000000000000UL, 10000000000000UL,
 		100000000000000UL, 1000000000000000UL, 10000000000000000UL, 100000000000000000UL,
 		1000000000000000000UL, 10000000000000000000UL,
 	};
-	char *e;
 	int n = 1;
 	while (n < 20 && v >= pow10[n]) /* compares, not a chain of divisions */
 		n++;
-	e = p + n;
-	p = e;
-	while (v >= 100) {
-		unsigned long q = v / 100, d = (v - q * 100) * 2;
-		*--p = pairs[d + 1];
-		*--p = pairs[d];
-		v = q;
-	}
-	if (v >= 10) {
-		*--p = pairs[v * 2 + 1];
-		*--p = pairs[v * 2];
-	} else {
-		*--p = (char)('0' + v);
-	}
-	return e;
+	udec_back(p + n, v);
+	return p + n;
 }
 
 static char *p_dec(char *p, long v)

@@ -110,4 +110,25 @@ void sysi_trace_dying(void);
 void sysi_trace_exec_line(int shown);
 int sysi_trace_json(void);
 
+/* digits written backwards ending at e, two at a time: where they start */
+static inline char *udec_back(char *e, unsigned long v)
+{
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				       "8081828384858687888990919293949596979899";
+	while (v >= 100) {
+		unsigned long q = v / 100, d = (v - q * 100) * 2;
+		*--e = pairs[d + 1];
+		*--e = pairs[d];
+		v = q;
+	}
+	if (v >= 10) {
+		*--e = pairs[v * 2 + 1];
+		*--e = pairs[v * 2];
+	} else {
+		*--e = (char)('0' + v);
+	}
+	return e;
+}
+
 #endif

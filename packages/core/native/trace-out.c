@@ -217,6 +217,21 @@ static void put_time(struct sb *b)
 	sb_putc(b, ' ');
 }
 
+/* "[pid N] +++ exited with S +++": strace's line after a process's exit_group */
+static void put_exited(struct sb *b, long tid, int status)
+{
+	if (multi) {
+		sb_lit(b, "[pid ");
+		sb_dec(b, tid);
+		sb_lit(b, "] ");
+	}
+	if (o_time)
+		put_time(b);
+	sb_lit(b, "+++ exited with ");
+	sb_dec(b, status & 0xff);
+	sb_lit(b, " +++\n");
+}
+
 static void put_dur(struct sb *b, long t0s, long t0ns)
 {
 	long s, ns, d;
@@ -339,19 +354,9 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		if (b.p >= b.end) /* cut: a line still ends in a newline */
 			b.p = b.end - 3, sb_lit(&b, "...");
 		*b.p++ = '\n';
-		if (c->nr == __NR_exit_group && !known) {
-			/* strace's last line for the process */
+		if (c->nr == __NR_exit_group && !known) { /* strace's last line for the process */
 			b.end = start + LINE_ROOM;
-			if (multi) {
-				sb_lit(&b, "[pid ");
-				sb_dec(&b, tid);
-				sb_lit(&b, "] ");
-			}
-			if (o_time)
-				put_time(&b);
-			sb_lit(&b, "+++ exited with ");
-			sb_dec(&b, (int)c->args[0] & 0xff);
-			sb_lit(&b, " +++\n");
+			put_exited(&b, tid, (int)c->args[0]);
 		}
 	}
 	t->used += b.p - start;
@@ -558,16 +563,7 @@ void sysi_trace_int80(long nr, const unsigned long *a, long r, int known)
 		*b.p++ = '\n';
 		if (nr == 252 && !known) { /* exit_group: strace's last line for the process */
 			b.end = start + LINE_ROOM;
-			if (multi) {
-				sb_lit(&b, "[pid ");
-				sb_dec(&b, tid);
-				sb_lit(&b, "] ");
-			}
-			if (o_time)
-				put_time(&b);
-			sb_lit(&b, "+++ exited with ");
-			sb_dec(&b, (int)a[0] & 0xff);
-			sb_lit(&b, " +++\n");
+			put_exited(&b, tid, (int)a[0]);
 		}
 	}
 	t->used += b.p - start;
