@@ -217,8 +217,8 @@ static void put_time(struct sb *b)
 	sb_putc(b, ' ');
 }
 
-/* "[pid N] +++ exited with S +++": strace's line after a process's exit_group */
-static void put_exited(struct sb *b, long tid, int status)
+/* what starts every line: "[pid N] " under -f with several processes, then -t's time */
+static void put_prefix(struct sb *b, long tid)
 {
 	if (multi) {
 		sb_lit(b, "[pid ");
@@ -227,6 +227,12 @@ static void put_exited(struct sb *b, long tid, int status)
 	}
 	if (o_time)
 		put_time(b);
+}
+
+/* "[pid N] +++ exited with S +++": strace's line after a process's exit_group */
+static void put_exited(struct sb *b, long tid, int status)
+{
+	put_prefix(b, tid);
 	sb_lit(b, "+++ exited with ");
 	sb_dec(b, status & 0xff);
 	sb_lit(b, " +++\n");
@@ -327,23 +333,11 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
 	} else if (known && !o_dur && sysi_decode_plain(c->nr)) { /* numbers only: no bounds to check */
-		if (multi) {
-			sb_lit(&b, "[pid ");
-			sb_dec(&b, tid);
-			sb_lit(&b, "] ");
-		}
-		if (o_time)
-			put_time(&b);
+		put_prefix(&b, tid);
 		b.p = sysi_decode_plain_line(b.p, c, r);
 		*b.p++ = '\n';
 	} else {
-		if (multi) {
-			sb_lit(&b, "[pid ");
-			sb_dec(&b, tid);
-			sb_lit(&b, "] ");
-		}
-		if (o_time)
-			put_time(&b);
+		put_prefix(&b, tid);
 		sysi_decode_name(&b, c->nr);
 		sb_putc(&b, '(');
 		sysi_decode_args(&b, c, r, known, pre);
@@ -550,13 +544,7 @@ void sysi_trace_int80(long nr, const unsigned long *a, long r, int known)
 			mode_note(&b, tid, 32);
 			t->pers32 = 1;
 		}
-		if (multi) {
-			sb_lit(&b, "[pid ");
-			sb_dec(&b, tid);
-			sb_lit(&b, "] ");
-		}
-		if (o_time)
-			put_time(&b);
+		put_prefix(&b, tid);
 		sysi_decode_i386(&b, nr, a, r, known);
 		if (b.p >= b.end)
 			b.p = b.end - 3, sb_lit(&b, "...");
@@ -622,16 +610,7 @@ void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, in
 			flush_locked(t);
 		b.p = t->data + t->used;
 		b.end = b.p + LINE_ROOM;
-		if (multi) {
-			sb_lit(&b, "[pid ");
-			sb_dec(&b, tid_of(t));
-			sb_lit(&b, "] ");
-		}
-		if (o_time)
-			put_time(&b);
-		sb_lit(&b, "+++ exited with ");
-		sb_dec(&b, (int)c->args[0] & 0xff);
-		sb_lit(&b, " +++\n");
+		put_exited(&b, tid_of(t), (int)c->args[0]);
 		t->used = b.p - t->data;
 		unlock(&t->lock);
 	}
