@@ -76,8 +76,16 @@ export function kernelHeadersVersion(header: string): string {
   return `${code >> 16}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
 
-function renderTs(entries: SyscallEntry[], x32: (string | null)[], header: string, version: string): string {
+function renderTs(
+  entries: SyscallEntry[],
+  x32: (string | null)[],
+  i386: SyscallEntry[],
+  header: string,
+  version: string,
+): string {
   const max = entries[entries.length - 1]?.nr ?? 0;
+  const i386Names: (string | null)[] = new Array((i386[i386.length - 1]?.nr ?? -1) + 1).fill(null);
+  for (const e of i386) i386Names[e.nr] = e.name;
   const lines = [
     "// GENERATED FILE, do not edit. Regenerate with: bun scripts/gen-syscalls.ts",
     `// Source: ${header} (kernel headers ${version}), x86-64 syscall numbers.`,
@@ -99,6 +107,14 @@ function renderTs(entries: SyscallEntry[], x32: (string | null)[], header: strin
     " */",
     "export const SYSCALL_X32_NAMES: readonly (string | null)[] = [",
     ...x32.map((n) => `  ${n === null ? "null" : JSON.stringify(n)},`),
+    "];",
+    "",
+    "/**",
+    " * Names of the i386 numbers (index nr), which strace 6.1 gives `int $0x80` calls; null: none.",
+    " * From unistd_32.h beside the source header.",
+    " */",
+    "export const SYSCALL_I386_NAMES: readonly (string | null)[] = [",
+    ...i386Names.map((n) => `  ${n === null ? "null" : JSON.stringify(n)},`),
     "];",
     "",
   ];
@@ -174,7 +190,7 @@ function main(argv: string[]): number {
   const i386 = parseUnistd(readFileSync(join(dirname(header), "unistd_32.h"), "utf8"));
   const version = kernelHeadersVersion(header);
   const outputs: [string, string][] = [
-    [TS_OUT, renderTs(entries, x32, header, version)],
+    [TS_OUT, renderTs(entries, x32, i386, header, version)],
     [C_OUT, renderC(entries, x32, i386, header, version)],
   ];
   if (check) {

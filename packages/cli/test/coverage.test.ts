@@ -11,6 +11,7 @@ function stats(strategies: Record<string, { fellThrough: number; mismatched: num
     version: 1,
     syscalls: [],
     x32: [],
+    i386: [],
     other: { calls: 0, errors: 0 },
     strategies: s,
     modules: { planned: 0, unplanned: 0, corrupt: 0 },

@@ -16,6 +16,7 @@ function stats(other: { calls: number; errors: number }, x32: StatsSnapshot["x32
       { nr: 39, name: "getpid", calls: 1, errors: 0 },
     ],
     x32,
+    i386: [],
     other,
     strategies: { ud2: { calls: 4 + other.calls, patched: 10, fellThrough: 0, mismatched: 0 } },
     modules: { planned: 1, unplanned: 0, corrupt: 0 },

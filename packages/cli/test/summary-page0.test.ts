@@ -13,6 +13,7 @@ function stats(zpolinePatched: number | null): StatsSnapshot {
     version: 1,
     syscalls: [],
     x32: [],
+    i386: [],
     other: { calls: 0, errors: 0 },
     strategies,
     modules: { planned: 3, unplanned: 0, corrupt: 0 },

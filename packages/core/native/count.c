@@ -20,7 +20,9 @@
  * interleave inside one. Without a slab (pool exhausted, no stats file) a call is counted with
  * atomic adds on the totals, as before slabs.
  */
+#define _GNU_SOURCE /* REG_* */
 #include <asm/unistd.h>
+#include <ucontext.h>
 #include <errno.h>
 #include <time.h>
 #include <stddef.h>
@@ -29,7 +31,8 @@
 _Static_assert(sizeof(struct sysi_stats_slab) == 28672, "slab: 7 pages");
 _Static_assert(offsetof(struct sysi_stats_file, owners) == 28672, "owners at 28672");
 _Static_assert(offsetof(struct sysi_stats_file, slabs) == 32768, "slabs at 32768");
-_Static_assert(sizeof(struct sysi_stats_file) == 7389184, "stats file size");
+_Static_assert(sizeof(struct sysi_stats_file) == 7397376, "stats file size");
+_Static_assert(offsetof(struct sysi_stats_file, i386) == 7389184, "i386 totals at 7389184");
 
 void sysi_trace_clock(int clk, long *sec, long *nsec); /* trace-vdso.c */
 
@@ -278,6 +281,7 @@ SYSI_HOT __attribute__((noinline, noclone)) long sysi_hook_count(struct sysi_cal
 	count_strategy(b, c);
 	outer = sysi_inflight; /* a signal handler's call inside another's */
 	sysi_inflight = c;
+	c->flags |= SYSI_CALL_MADE; /* the entry's way back (sysi.h) */
 	{
 		register long r10 __asm__("r10") = c->args[3];
 		register long r8 __asm__("r8") = c->args[4];
@@ -345,5 +349,28 @@ long sysi_hook_count_timed(struct sysi_call *c)
 		__asm__("addq %1, %0" : "+m"(slab->nanos[nr]) : "r"(dt));
 	else if (!(c->flags & SYSI_CALL_DEFERRED))
 		__atomic_fetch_add(&sysi_stats->nanos[nr], dt, __ATOMIC_RELAXED);
+	return r;
+}
+
+long sysi_sud_int80(const void *gregs); /* int80.S */
+
+/*
+ * An int $0x80 call the catch-all trapped (sud.c, --complete), made as it was (int80.S). Under
+ * the count hook it is counted in the i386 totals (stats.c), as strace -c counts it in its table
+ * "for 32 bit mode": before the call (exit, exit_group and a successful execve do not come
+ * back), its error after it (the parent's: a fork child returns 0). Other hooks only make it.
+ */
+long sysi_count_int80(void *gregs)
+{
+	const greg_t *g = gregs;
+	struct sysi_stats_syscall *s = 0;
+	long r;
+	if (sysi_hook_is_count(sysi_hook_cur))
+		s = sysi_stats_i386_counter((long)(unsigned)g[REG_RAX]);
+	if (s)
+		__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
+	r = sysi_sud_int80(gregs);
+	if (s && r < 0 && r >= -4095)
+		__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 	return r;
 }

@@ -123,6 +123,8 @@ void sysi_stats_open(void);
 void *sysi_stats_map(size_t off, size_t len); /* stats.c: a part of the file (a count slab) */
 int sysi_stats_slot(const char *name);
 struct sysi_stats_syscall *sysi_stats_counter(long nr);
+struct sysi_stats_syscall *sysi_stats_i386_counter(long nr); /* an int $0x80 call's; 0: none */
+long sysi_count_int80(void *gregs); /* count.c: a trapped int $0x80 call made, counted as i386 */
 const char *sysi_x32_name(long nr);
 /* is fd the file "<dev>:<ino>" names (SYSI_STATS_ID, SYSI_TRACE_FD)? null or "": any */
 int sysi_fd_is(long fd, const char *id);

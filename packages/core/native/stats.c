@@ -11,10 +11,11 @@
 #include "syscall-names.h"
 
 _Static_assert(SYSI_NX32 <= SYSI_STATS_NX32, "an x32 slot for every named x32 number");
+_Static_assert(SYSI_NI386 <= SYSI_STATS_NI386, "an i386 slot for every named i386 number");
 
 /*
  * A process maps only the parts of the file it uses, each MAP_SHARED on its own: the header and
- * totals (bytes [0, 32768), owners included) and the x32 totals at open, and a count slab when
+ * totals (bytes [0, 32768), owners included) and the x32 and i386 totals (one mapping) at open, and a count slab when
  * one of its threads claims it (sysi_stats_map, from count.c). The whole file (7 MiB, 256 slabs)
  * in every process counted against RLIMIT_MEMLOCK: mlockall(MCL_CURRENT | MCL_FUTURE), which
  * the kernel refuses when the process's mapped size exceeds it (without CAP_IPC_LOCK), failed
@@ -27,7 +28,7 @@ _Static_assert(SYSI_NX32 <= SYSI_STATS_NX32, "an x32 slot for every named x32 nu
 _Static_assert(STATS_HEAD % 4096 == 0 && STATS_X32 % 4096 == 0 && STATS_X32_LEN % 4096 == 0,
 	       "stats file parts page-aligned");
 SYSI_HOT_DATA struct sysi_stats_file *sysi_stats;
-static struct sysi_stats_syscall *stats_x32;
+static struct sysi_stats_syscall *stats_x32; /* the x32 totals, then the i386 totals */
 static const char *unpatched_file, *unpatched_id;
 /* the file, to map slabs later: its path and "<st_dev>:<st_ino>" (copied: the program may
  * overwrite its environment) */
@@ -234,5 +235,20 @@ struct sysi_stats_syscall *sysi_stats_counter(long nr)
 		return &sysi_stats->syscalls[nr];
 	if (sysi_x32_name(nr))
 		return &stats_x32[nr - SYSI_X32_BIT];
+	return &sysi_stats->other;
+}
+
+/*
+ * The totals' counter of the i386 number nr (an `int $0x80` call, --complete's catch-all): its
+ * i386 slot when strace names it (strace -c counts them in a table "for 32 bit mode"), else
+ * `other`. Null without a stats file.
+ */
+struct sysi_stats_syscall *sysi_stats_i386_counter(long nr)
+{
+	if (!sysi_stats)
+		return 0;
+	if ((unsigned long)nr < SYSI_NI386 && sysi_i386_names[nr])
+		return &stats_x32[offsetof(struct sysi_stats_file, i386) / sizeof *stats_x32 -
+				  offsetof(struct sysi_stats_file, x32) / sizeof *stats_x32 + nr];
 	return &sysi_stats->other;
 }

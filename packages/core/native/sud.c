@@ -170,10 +170,11 @@ static int sud_trap(int sig, void *info, void *ucontext)
 		return 0;
 	if (si->si_arch != AUDIT_ARCH_X86_64_) {
 		/* int $0x80: the 32-bit ABI, which no hook sees; made as it was, counted as missed
-		 * (the trace hook prints its line, named from the i386 table) */
+		 * (the trace hook prints its line, the count hook counts it: both named from the
+		 * i386 table) */
 		if (int80_slot >= 0)
 			sysi_stat_add(sysi_stats->strategies[int80_slot].calls, 1);
-		g[REG_RAX] = sysi_hook_cur == sysi_hook_trace ? sysi_trace_int80_make(g) : sysi_sud_int80(g);
+		g[REG_RAX] = sysi_hook_cur == sysi_hook_trace ? sysi_trace_int80_make(g) : sysi_count_int80(g);
 		return 1;
 	}
 	if (p[0] != 0x0f || p[1] != 0x05) {

@@ -92,6 +92,9 @@ export interface CountRow {
 /** The row name of the calls whose numbers lie above the table (x32 numbers strace does not name among them). */
 export const OTHER_ROW = "other";
 
+/** strace -c's line before the table of the `int $0x80` calls (strace 6.1, count.c). */
+export const I386_TABLE_TITLE = "System call usage summary for 32 bit mode:";
+
 /** strace -c's line before the table of the x32 calls (strace 6.1, count.c). */
 export const X32_TABLE_TITLE = "System call usage summary for x32 mode:";
 
@@ -109,6 +112,18 @@ function mainCounts(stats: StatsSnapshot): Counted[] {
 /** The rows of the x32 table: x32 calls by strace's x32 names (strace -c counts them apart). */
 function x32Counts(stats: StatsSnapshot): Counted[] {
   return (stats.x32 ?? []).filter((s) => s.calls > 0);
+}
+
+/** The rows of the 32-bit table: `int $0x80` calls by i386 name (strace -c counts them apart). */
+function i386Counts(stats: StatsSnapshot): Counted[] {
+  return (stats.i386 ?? []).filter((s) => s.calls > 0);
+}
+
+/** A second table's JSON (`i386`, `x32`): its rows and total, as the main table's. */
+function sideTable(used: Counted[]) {
+  if (used.length === 0) return null;
+  const t = countRows(used);
+  return { syscalls: t.rows, total: { ...t.total, ...(t.total.percentTime === null ? {} : { percentTime: 100 }) } };
 }
 
 function countRows(used: Counted[]): { rows: CountRow[]; total: Omit<CountRow, "name" | "nr">; timed: boolean } {
@@ -144,8 +159,8 @@ function countRows(used: Counted[]): { rows: CountRow[]; total: Omit<CountRow, "
 /** `escapes`: what ran uninstrumented (escapes.ts), when the run knows it (`sysi run`). */
 export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: EscapeReport) {
   const { rows: syscalls, total } = countRows(mainCounts(stats));
-  const x32 = x32Counts(stats);
-  const x32Rows = x32.length === 0 ? null : countRows(x32);
+  const i386 = sideTable(i386Counts(stats));
+  const x32 = sideTable(x32Counts(stats));
   const strategies: Record<string, number> = {};
   const paths = Object.entries(stats.strategies).filter(([name]) => !name.startsWith(MISSED));
   for (const [name, s] of paths) strategies[name] = s.calls;
@@ -154,15 +169,10 @@ export function summaryJson(stats: StatsSnapshot, run: SummaryRun, escapes?: Esc
     chain: run.chain.spec,
     syscalls,
     total: { ...total, ...(total.percentTime === null ? {} : { percentTime: 100 }) },
-    // strace -c's table "for x32 mode", when the program made x32 calls strace names
-    ...(x32Rows === null
-      ? {}
-      : {
-          x32: {
-            syscalls: x32Rows.rows,
-            total: { ...x32Rows.total, ...(x32Rows.total.percentTime === null ? {} : { percentTime: 100 }) },
-          },
-        }),
+    // strace -c's tables "for 32 bit mode" (int $0x80 calls, counted under --complete) and
+    // "for x32 mode" (x32 calls strace names), when the program made such calls
+    ...(i386 === null ? {} : { i386 }),
+    ...(x32 === null ? {} : { x32 }),
     strategies,
     sites: Object.fromEntries(
       paths.map(([name, s]) => [name, { patched: s.patched, fellThrough: s.fellThrough, mismatched: s.mismatched }]),
@@ -259,9 +269,15 @@ export function missedError(stats: StatsSnapshot): string | null {
  */
 export function countTable(stats: StatsSnapshot): string[] {
   const main = countRows(mainCounts(stats));
+  const i386 = i386Counts(stats);
   const x32 = x32Counts(stats);
-  // strace -c prints the x32 calls in a second table under a title of its own
+  // strace -c prints the int $0x80 and x32 calls in tables of their own, in that order, each
+  // under a title
   const lines = tableLines(main.rows, main.total, main.timed);
+  if (i386.length > 0) {
+    const t = countRows(i386);
+    lines.push(I386_TABLE_TITLE, ...tableLines(t.rows, t.total, t.timed));
+  }
   if (x32.length > 0) {
     const t = countRows(x32);
     lines.push(X32_TABLE_TITLE, ...tableLines(t.rows, t.total, t.timed));

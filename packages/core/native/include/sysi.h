@@ -37,6 +37,12 @@ struct sysi_call {
 				   * real call can only run in the site's own context; calling
 				   * sysi_syscall() defers it and returns 0 (see below) */
 #define SYSI_CALL_DEFERRED 0x2u  /* set by sysi_syscall() on an INCONTEXT call */
+#define SYSI_CALL_MADE 0x4u      /* set by sysi_syscall() (and the runtime's other ways of
+				   * performing c) when it made the system call: a hint for
+				   * entries, whose first `ret` after a syscall mispredicts (the
+				   * kernel refills the return stack buffer on its way out), to
+				   * return by an indirect jump then, and by `ret` after a call the
+				   * hook answered itself (the return stack is intact then) */
 
 /*
  * The hook. Called for every hooked syscall that passes the filter, on the program's stack,
@@ -394,9 +400,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  * SYSI_STATS_FILE names a file of exactly sizeof(struct sysi_stats_file) bytes, created
  * zero-filled (header set; sparse) by `sysi run` (packages/core/src/runtime/stats-file.ts). Every
  * process of the tree maps it MAP_SHARED, so the totals cover fork and execve: only the parts it
- * uses, each a mapping of its own (the header with the totals and owners, the x32 totals, and a
- * slab when one of its threads claims it; stats.c): 48 KiB, and 28 KiB per slab in use, added to
- * a process's mapped size instead of the whole file's 7 MiB (mlockall checks it against
+ * uses, each a mapping of its own (the header with the totals and owners, the x32 and i386
+ * totals, and a slab when one of its threads claims it; stats.c): 56 KiB, and 28 KiB per slab
+ * in use, added to a process's mapped size instead of the whole file's 7 MiB (mlockall checks it against
  * RLIMIT_MEMLOCK). libsysi writes the header itself when it finds the file all zero. Readers in other processes see a strategy
  * slot once its `state` is SYSI_STATS_SLOT_READY.
  *
@@ -408,11 +414,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  * execve) stay owned: a READER ADDS EVERY SLAB WHOSE OWNER IS NOT 0 to the totals. A claimer
  * that finds no free slab takes over the slabs of dead threads (tgkill(pid, tid, 0) = ESRCH;
  * tid -1 while it merges them); a thread that finds none counts with atomic adds on the totals.
- * Everything else (other, x32, strategy slots' calls from the trace hook, sigreturns, EPIPE
+ * Everything else (other, x32, i386, strategy slots' calls from the trace hook, sigreturns, EPIPE
  * errors) is added atomically to the totals.
  */
 #define SYSI_STATS_MAGIC "SYSISTA"     /* 8 bytes with the NUL */
-#define SYSI_STATS_VERSION 3
+#define SYSI_STATS_VERSION 4
 #define SYSI_STATS_NSYSCALLS 1024      /* per-syscall slots for nr 0..1023 */
 #define SYSI_STATS_NSTRATEGIES 16
 #define SYSI_STATS_NAME_MAX 32         /* strategy name bytes, NUL included */
@@ -421,6 +427,7 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
 #define SYSI_STATS_SLOT_READY 2
 #define SYSI_STATS_NSLABS 256         /* per-thread count slabs */
 #define SYSI_STATS_NX32 1024          /* x32 slots: nr 0x40000000 + 0..1023 */
+#define SYSI_STATS_NI386 512          /* i386 slots: `int $0x80` calls of nr 0..511 */
 
 struct sysi_stats_syscall { /* 16 bytes */
 	uint64_t calls;            /* calls that reached the count hook */
@@ -457,7 +464,7 @@ struct sysi_stats_slab { /* 28672 bytes (7 pages): one thread's counts, added to
 struct sysi_stats_file {
 	char magic[8];             /* SYSI_STATS_MAGIC */
 	uint32_t version;          /* SYSI_STATS_VERSION */
-	uint32_t size;             /* sizeof(struct sysi_stats_file) == 7389184 */
+	uint32_t size;             /* sizeof(struct sysi_stats_file) == 7397376 */
 	uint64_t processes;        /* process images set up by libsysi (one per exec) */
 	uint64_t forks;            /* child processes that returned from fork/clone without CLONE_VM
 				    * through the dispatcher */
@@ -480,7 +487,11 @@ struct sysi_stats_file {
 	struct sysi_stats_syscall x32[SYSI_STATS_NX32]; /* at 7372800: x32 calls 0x40000000 + i that
 							 * strace names (its x32 table, "#64"
 							 * names included); totals only */
-}; /* 7389184 bytes */
+	/* v4: */
+	struct sysi_stats_syscall i386[SYSI_STATS_NI386]; /* at 7389184: `int $0x80` calls of the
+							   * i386 numbers strace names (count hook,
+							   * --complete's catch-all); totals only */
+}; /* 7397376 bytes */
 
 /* ------------------------------------------------------------------ MODULE KEY */
 /*

@@ -13,11 +13,11 @@ describe("stats file", () => {
     const p = join(dir, "a");
     createStatsFile(p);
     const b = readFileSync(p);
-    expect(b.length).toBe(7389184); // sizeof(struct sysi_stats_file), sysi.h
-    expect(STATS_FILE_SIZE).toBe(7389184);
+    expect(b.length).toBe(7397376); // sizeof(struct sysi_stats_file), sysi.h
+    expect(STATS_FILE_SIZE).toBe(7397376);
     expect(b.subarray(0, 8).toString("latin1")).toBe("SYSISTA\0");
     const s = readStatsFile(p);
-    expect(s).toMatchObject({ version: 3, syscalls: [], x32: [], strategies: {}, processes: 0, forks: 0 });
+    expect(s).toMatchObject({ version: 4, syscalls: [], x32: [], i386: [], strategies: {}, processes: 0, forks: 0 });
   });
 
   it("reads counters at the offsets libsysi writes", () => {
@@ -35,6 +35,9 @@ describe("stats file", () => {
     dv.setBigUint64(7372800 + 39 * 16, 4n, true); // x32[39] calls (0x40000027: getpid)
     dv.setBigUint64(7372800 + 39 * 16 + 8, 4n, true); // x32[39] errors
     dv.setBigUint64(7372800 + 13 * 16, 1n, true); // x32[13] calls (a 64-bit-only number)
+    dv.setBigUint64(7389184 + 20 * 16, 2n, true); // i386[20] calls (int $0x80 getpid)
+    dv.setBigUint64(7389184 + 33 * 16, 1n, true); // i386[33] calls (access)
+    dv.setBigUint64(7389184 + 33 * 16 + 8, 1n, true); // i386[33] errors
     const st = 96 + 1024 * 16 + 80; // strategies[1]
     dv.setUint32(st, 2, true);
     b.set(new TextEncoder().encode("ud2"), st + 8);
@@ -52,6 +55,10 @@ describe("stats file", () => {
     expect(s.x32).toEqual([
       { nr: 0x4000000d, name: "rt_sigaction#64", calls: 1, errors: 0 },
       { nr: 0x40000027, name: "getpid", calls: 4, errors: 4 },
+    ]);
+    expect(s.i386).toEqual([
+      { nr: 20, name: "getpid", calls: 2, errors: 0 },
+      { nr: 33, name: "access", calls: 1, errors: 1 },
     ]);
     expect(s.strategies).toEqual({ ud2: { calls: 11, patched: 12, fellThrough: 13, mismatched: 14 } });
   });
@@ -91,7 +98,7 @@ describe("stats file", () => {
   it("rejects a wrong size, magic or version with STATS_FILE_BAD", () => {
     const good = new Uint8Array(STATS_FILE_SIZE);
     good.set(new TextEncoder().encode("SYSISTA"), 0);
-    new DataView(good.buffer).setUint32(8, 3, true);
+    new DataView(good.buffer).setUint32(8, 4, true);
     new DataView(good.buffer).setUint32(12, STATS_FILE_SIZE, true);
     expect(() => parseStatsFile(good)).not.toThrow();
     const cases = [good.subarray(0, 100), Uint8Array.from(good).fill(0x41, 0, 7), Uint8Array.from(good).fill(9, 8, 9)];

@@ -8,21 +8,23 @@
  *   | slab owners[256] (16 each: tid i32, pid i32, reserved)                              32768
  *   | slabs[256] (28672 each: strategy calls[16] (8 each), reserved 128,
  *                 syscalls[1024] (16 each), nanos[1024] (8 each), pad)                7372800
- *   | x32[1024] (16 each: the calls 0x40000000 + i strace names, totals only)    = 7389184 bytes
+ *   | x32[1024] (16 each: the calls 0x40000000 + i strace names, totals only)          7389184
+ *   | i386[512] (16 each: the int $0x80 calls of i386 number i, totals only)     = 7397376 bytes
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { FileError, SysiError } from "../errors.ts";
 import { createExclusive, writeAll } from "../safe-write.ts";
-import { SYSCALL_NUMBERS, SYSCALL_X32_NAMES } from "../syscalls/table.ts";
+import { SYSCALL_I386_NAMES, SYSCALL_NUMBERS, SYSCALL_X32_NAMES } from "../syscalls/table.ts";
 
 export const STATS_MAGIC = "SYSISTA";
-export const STATS_VERSION = 3;
+export const STATS_VERSION = 4;
 export const STATS_NSYSCALLS = 1024;
 export const STATS_NSTRATEGIES = 16;
 export const STATS_NAME_MAX = 32;
 export const STATS_NSLABS = 256;
 export const STATS_NX32 = 1024;
+export const STATS_NI386 = 512;
 /** The x32 syscall bit: x32 call n has number X32_BIT + n. */
 const X32_BIT = 0x40000000;
 const SYSCALL_SIZE = 16;
@@ -48,8 +50,9 @@ const OFF = {
   owners: 28672,
   slabs: 32768,
   x32: 32768 + STATS_NSLABS * SLAB_SIZE,
+  i386: 32768 + STATS_NSLABS * SLAB_SIZE + STATS_NX32 * SYSCALL_SIZE,
 } as const;
-export const STATS_FILE_SIZE = OFF.x32 + STATS_NX32 * SYSCALL_SIZE;
+export const STATS_FILE_SIZE = OFF.i386 + STATS_NI386 * SYSCALL_SIZE;
 
 const STATE_READY = 2;
 
@@ -83,7 +86,12 @@ export interface StatsSnapshot {
    * table "for x32 mode" (`getpid`, `rt_sigaction#64`).
    */
   x32: SyscallCount[];
-  /** Calls with a number outside 0..1023 and no x32 name, bucketed. */
+  /**
+   * `int $0x80` calls (counted by the count hook under --complete) with at least one call, by
+   * i386 number and name, as strace 6.1 counts them in its table "for 32 bit mode".
+   */
+  i386: SyscallCount[];
+  /** Calls with a number outside 0..1023 and no x32 name, and unnamed i386 numbers, bucketed. */
   other: { calls: number; errors: number; nanos?: number };
   strategies: Record<string, StrategyCounts>;
   modules: { planned: number; unplanned: number; corrupt: number };
@@ -185,6 +193,12 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
     const name = SYSCALL_X32_NAMES[i] ?? null;
     if (n > 0) x32.push({ nr: X32_BIT + i, name, calls: n, errors: u64(dv, OFF.x32 + i * SYSCALL_SIZE + 8) });
   }
+  const i386: SyscallCount[] = [];
+  for (let nr = 0; nr < STATS_NI386; nr++) {
+    const n = u64(dv, OFF.i386 + nr * SYSCALL_SIZE);
+    const name = SYSCALL_I386_NAMES[nr] ?? null;
+    if (n > 0) i386.push({ nr, name, calls: n, errors: u64(dv, OFF.i386 + nr * SYSCALL_SIZE + 8) });
+  }
   const strategies: Record<string, StrategyCounts> = {};
   for (let i = 0; i < STATS_NSTRATEGIES; i++) {
     const off = OFF.strategies + i * STRATEGY_SIZE;
@@ -203,6 +217,7 @@ export function parseStatsFile(bytes: Uint8Array): StatsSnapshot {
     version,
     syscalls,
     x32,
+    i386,
     other: { calls: u64(dv, OFF.other), errors: u64(dv, OFF.other + 8), nanos: u64(dv, OFF.otherNanos) },
     strategies,
     modules: {
