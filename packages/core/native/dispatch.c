@@ -158,6 +158,7 @@ SYSI_HOT long sysi_perform_call(struct sysi_call *c)
 		c->flags |= SYSI_CALL_DEFERRED;
 		return 0;
 	}
+	c->flags |= SYSI_CALL_MADE; /* the entry's way back (sysi.h) */
 	c->ret = sysi_perform(c);
 	return c->ret;
 }
@@ -183,6 +184,7 @@ static int direct(struct sysi_call *c)
 {
 	if (c->flags & SYSI_CALL_INCONTEXT)
 		return 1;
+	c->flags |= SYSI_CALL_MADE;
 	c->ret = sysi_perform(c);
 	return 0;
 }

@@ -67,7 +67,9 @@
  * inline getppid): 169 ns against native 146 before, 122 against 118 after. LEAVE keeps its
  * `ret`: after a hook that answered without a syscall the RSB is intact, and a pop/jmp there
  * leaves the site's call in it, so the program's next `ret` mispredicts (self-answer 4.1 ->
- * 4.9 ns inline, 6.3 -> 13.2 ns through libc's syscall()). (A program with a shadow stack would
+ * 4.9 ns inline, 6.3 -> 13.2 ns through libc's syscall()), so it tests c->flags' SYSI_C_MADE
+ * (set by libsysi when it made the call for the hook) and leaves by pop/jmp only then, by `ret`
+ * after a call the hook answered itself (LEAVE). (A program with a shadow stack would
  * see its call unbalanced: the release path already was; shadow stacks are not supported.)
  *
  * The prologue (CHECK, then FRAME). Return-address check, with rcx and r11 only (dead at a
@@ -140,9 +142,14 @@
 
 /*
  * The epilogue: the program's argument registers (from the save area, or with keep=1 from
- * c->args, which a SYSI_FAST_KEEPS_ARGS hook left as they were), rsp and rbp; back to the site.
+ * c->args, which a SYSI_FAST_KEEPS_ARGS hook left as they were), rsp and rbp; back to the site
+ * by `ret` when the hook answered the call itself, else (SYSI_C_MADE in c->flags: libsysi made
+ * the system call for it, sysi.h SYSI_CALL_MADE) by `pop %rcx; jmp *%rcx` (RET above; rcx = R
+ * at the site then, as after its own syscall). One branch for both that and a deferred signal:
+ * r11 = flags & MADE | the defer word.
  */
 	.macro LEAVE p, keep=0
+	mov SYSI_C_FLAGS(%rsp), %r11d
 	.if \keep
 	SYSI_CALL_ARGS %rsp
 	.else
@@ -150,17 +157,25 @@
 	.endif
 	lea A_RETSLOT(%rbp), %rsp
 	mov (%rbp), %rbp		/* [A] is within 128 bytes below rsp: signal-safe */
+	and $SYSI_C_MADE, %r11d
 	mov \p\()_defer(%rip), %rcx	/* a signal deferred during the call (sysi.h watch_context)? */
-	cmpq $0, %fs:(%rcx)
-	jne \p\()_leave
+	or %fs:(%rcx), %r11
+	jnz \p\()_out
 	ret
 	.endm
 
 /*
- * A blob's way out through libsysi's release (sysi.h watch_context): rsp = the slot holding
- * R = site + 2, the site's return point; rcx = R and rsp = the program's rsp for the release.
+ * Out of LEAVE's line: a deferred signal (rcx = the defer word's offset), else a call whose
+ * system call was made. Then a blob's way out through libsysi's release (sysi.h watch_context):
+ * rsp = the slot holding R = site + 2, the site's return point; rcx = R and rsp = the
+ * program's rsp for the release.
  */
 	.macro RELEASE p
+\p\()_out:
+	cmpq $0, %fs:(%rcx)
+	jne \p\()_leave
+	pop %rcx		/* init.c zp_context: R on top, then rcx = R */
+	jmp *%rcx
 \p\()_leave:
 	pop %rcx
 	jmp *\p\()_release(%rip)
@@ -279,13 +294,14 @@ sysi_zpoline_gen_body:			/* also sysi_zpoline_cnt's way here: rcx = R, as after 
 	cmp $ZP_NR_CLONE3, %rax
 	{disp8} je .Ldispatch
 	HOOKCALL sysi_zpoline_gen
+.Lgen_leave:
 	LEAVE sysi_zpoline_gen
 .Ldispatch:
 	call *sysi_zpoline_gen_dispatch(%rip)
 	test %eax, %eax
 	jnz .Lincontext
 	mov SYSI_C_RET(%rsp), %rax
-	LEAVE sysi_zpoline_gen
+	jmp .Lgen_leave		/* one LEAVE: the copy must fit in its 532 bytes (zpoline.h) */
 .Lincontext:
 	jmp *sysi_zpoline_gen_incontext(%rip)	/* incontext.S, with rsp = F, rbp = A */
 	RELEASE sysi_zpoline_gen

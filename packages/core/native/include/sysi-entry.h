@@ -5,6 +5,8 @@
  *
  * The frame at F (16-byte aligned when the hook or dispatcher is called):
  *   F + 0 .. SYSI_C_SIZE    struct sysi_call (sysi.h): nr, args[6], site, strategy/flags, ret
+ *                           (flags: SYSI_C_MADE after the hook when the runtime made the
+ *                           system call for it, sysi.h SYSI_CALL_MADE)
  *   F + SYSI_F_RDI ..       the program's argument registers rdi rsi rdx r10 r8 r9, restored
  *                           after the hook whatever it wrote into c->args
  *   F + SYSI_F_SIZE         end of the frame
@@ -34,6 +36,8 @@
 #define SYSI_C_A5 48
 #define SYSI_C_SITE 56
 #define SYSI_C_STRAT 64 /* strategy id (low half), flags (high half): one 8-byte store */
+#define SYSI_C_FLAGS 68 /* flags alone (a 4-byte load) */
+#define SYSI_C_MADE 0x4 /* SYSI_CALL_MADE in flags: a system call was made for the call */
 #define SYSI_C_RET 72
 #define SYSI_C_SIZE 80
 
@@ -110,6 +114,8 @@ _Static_assert(offsetof(struct sysi_call, args) == SYSI_C_A0, "sysi_call.args");
 _Static_assert(offsetof(struct sysi_call, site) == SYSI_C_SITE, "sysi_call.site");
 _Static_assert(offsetof(struct sysi_call, strategy) == SYSI_C_STRAT, "sysi_call.strategy");
 _Static_assert(offsetof(struct sysi_call, flags) == SYSI_C_STRAT + 4, "sysi_call.flags");
+_Static_assert(offsetof(struct sysi_call, flags) == SYSI_C_FLAGS && SYSI_C_MADE == SYSI_CALL_MADE,
+	       "sysi_call.flags, SYSI_CALL_MADE");
 _Static_assert(offsetof(struct sysi_call, ret) == SYSI_C_RET, "sysi_call.ret");
 _Static_assert(sizeof(struct sysi_call) == SYSI_C_SIZE, "sizeof sysi_call");
 _Static_assert(offsetof(struct sysi_count_fast, slab_tpoff) == SYSI_CF_TPOFF, "count_fast.slab_tpoff");
