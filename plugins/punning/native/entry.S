@@ -62,15 +62,32 @@
 	.equ A_RET, 8			/* R relative to A */
 
 /*
- * Back to the trampoline (rsp = A + 8: R, then the skipped red zone): `ret $PN_REDZONE`,
- * unless a signal was deferred on this thread while the call ran (sysi.h watch_context):
- * then through sysi_punning_leave, which hands the program's context to libsysi's release.
+ * Back to the trampoline (rsp = A + 8: R, then the skipped red zone), unless a signal was
+ * deferred on this thread while the call ran (sysi.h watch_context): then through
+ * sysi_punning_leave, which hands the program's context to libsysi's release. After a system
+ * call (the count stub's own, or libsysi's for the hook: SYSI_C_MADE in c->flags, sysi.h
+ * SYSI_CALL_MADE) by sysi_punning_out's `pop %rcx; lea; jmp *%rcx`, not `ret $PN_REDZONE`: the
+ * kernel refills the return stack buffer on its way out (RSB stuffing, SRSO), so the first
+ * `ret` after a syscall to a return address pushed before it mispredicts (~46 ns on an AMD
+ * Zen 5 here; zpoline's entry.S RET). After a call the hook answered itself the return stack
+ * is intact and `ret` is right: a pop/jmp would leave the trampoline's call in it, and the
+ * program's next `ret` would mispredict (zpoline measured 4.1 -> 4.9 ns per self-answered call).
+ *
+ * LEAVE (after the hook; r11 = c->flags, loaded while rsp = F): one branch for a deferred
+ * signal or a call made, r11 = flags & MADE | the defer word; `ret $PN_REDZONE` otherwise.
+ * LEAVE_MADE (after the count stub's syscall): sysi_punning_out.
  */
 	.macro LEAVE
+	and $SYSI_C_MADE, %r11d
 	mov sysi_punning_defer_off(%rip), %rcx
-	cmpq $0, %fs:(%rcx)
-	jne sysi_punning_leave
+	or %fs:(%rcx), %r11
+	jnz sysi_punning_out
 	ret $PN_REDZONE			/* pop R and the skipped red zone */
+	.endm
+
+	.macro LEAVE_MADE
+	mov sysi_punning_defer_off(%rip), %rcx
+	jmp sysi_punning_out
 	.endm
 
 /*
@@ -122,9 +139,11 @@
 .Lfast\@:
 	call *%rcx
 	.if \keep
+	mov SYSI_C_FLAGS(%rsp), %r11d	/* for LEAVE */
 	SYSI_CALL_ARGS %rsp
 	.else
 .Lrestore\@:
+	mov SYSI_C_FLAGS(%rsp), %r11d	/* for LEAVE */
 	SYSI_FRAME_RESTORE %rsp
 	.endif
 	lea A_RET(%rbp), %rsp
@@ -146,6 +165,7 @@
 	jnz .Lincontext\@
 	mov SYSI_C_RET(%rsp), %rax
 	.if \keep
+	mov SYSI_C_FLAGS(%rsp), %r11d	/* for LEAVE */
 	SYSI_FRAME_RESTORE %rsp
 	lea A_RET(%rbp), %rsp
 	mov (%rbp), %rbp
@@ -224,7 +244,7 @@ sysi_punning_count_ret:
 	cmp $-4095, %rax
 	jae .Lcount_error
 sysi_punning_count_skip:
-	LEAVE
+	LEAVE_MADE
 .Lcount_error:
 	mov -8(%rsp), %r11
 	shl $4, %r11
@@ -248,6 +268,29 @@ sysi_punning_count_skip:
 sysi_punning_count_cf:		.quad 0, 0, 0	/* struct sysi_count_fast (api->count_fast) */
 sysi_punning_count_next:	.quad 0		/* the entry stub the others go to */
 	.text
+
+/*
+ * sysi_punning_out: LEAVE's way back after a system call, or with a signal deferred (rcx = the
+ * defer word's offset). Entry: rsp = A + 8 (R, then the red zone), every register the
+ * program's but rcx/r11. `pop %rcx; lea PN_REDZONE(%rsp), %rsp; jmp *%rcx`: the `ret
+ * $PN_REDZONE` without the return stack's misprediction (rsp = the site's rsp, rcx = R, as
+ * LEAVE's `ret` leaves them but rcx). A signal at the pop, the lea or the jmp (init.c
+ * pn_context knows each) is shown at R's return point.
+ */
+	.global sysi_punning_out, sysi_punning_out_pop, sysi_punning_out_lea, sysi_punning_out_jmp
+	.hidden sysi_punning_out, sysi_punning_out_pop, sysi_punning_out_lea, sysi_punning_out_jmp
+	.type sysi_punning_out, @function
+	.p2align 4
+sysi_punning_out:
+	cmpq $0, %fs:(%rcx)
+	jne sysi_punning_leave
+sysi_punning_out_pop:
+	pop %rcx				/* R */
+sysi_punning_out_lea:
+	lea PN_REDZONE(%rsp), %rsp		/* the site's rsp */
+sysi_punning_out_jmp:
+	jmp *%rcx
+	.size sysi_punning_out, . - sysi_punning_out
 
 /*
  * The in-context exit of both stubs (the dispatcher handed the call back): the call in rax and

@@ -199,8 +199,12 @@ static int site_entry(uintptr_t in, uintptr_t site)
 	return !sp || sp->site != site || sp->entry == site ? 1 : 5;
 }
 
+/* entry.S sysi_punning_out: its pop, lea and jmp */
+extern const unsigned char sysi_punning_out_pop[], sysi_punning_out_lea[], sysi_punning_out_jmp[];
+
 /*
- * sysi.h watch_context: a signal in one of our pages, or in the entry's last instruction. The
+ * sysi.h watch_context: a signal in one of our pages, or in the entry's last instruction (its
+ * `ret`, or sysi_punning_out's pop, lea or jmp). The
  * program's view: RIP at the site's return point (after a call), at the site (a call still to
  * come), or at the original of a relocated instruction; rsp the program's. Returns 1 (the
  * program may resume there), 5 (the handler's return comes back here unless it moves RIP: the
@@ -217,6 +221,16 @@ static int pn_context(void *p)
 
 	if (pc >= (uintptr_t)sysi_punning_incontext && pc < (uintptr_t)sysi_punning_incontext_end)
 		return 2; /* the entry's in-context exit has no release: deliver as it is */
+	if (pc == (uintptr_t)sysi_punning_out_pop || pc == (uintptr_t)sysi_punning_out_lea ||
+	    pc == (uintptr_t)sysi_punning_out_jmp) { /* an entry's `ret` as pop; lea; jmp: done */
+		rsp = (uintptr_t)g[REG_RSP];
+		r = pc == (uintptr_t)sysi_punning_out_pop ? *(const uint64_t *)rsp : (uintptr_t)g[REG_RCX];
+		if (pc != (uintptr_t)sysi_punning_out_jmp)
+			rsp += (pc == (uintptr_t)sysi_punning_out_pop ? 8 : 0) + PN_REDZONE;
+		g[REG_RIP] = g[REG_RCX] = (greg_t)return_point(r);
+		g[REG_RSP] = (greg_t)rsp;
+		return 1;
+	}
 	if (b[0] == 0xc2 && b[1] == PN_REDZONE && b[2] == 0 && pc >= (uintptr_t)sysi_punning_entry &&
 	    pc < (uintptr_t)sysi_punning_incontext) { /* an entry's last `ret $PN_REDZONE`: done */
 		rsp = (uintptr_t)g[REG_RSP];
