@@ -24,7 +24,7 @@ export default class Patch extends SysiCommand {
   static override description =
     `Plans IN with the chain (the same composite plan \`sysi run\` applies at load time), writes the taken patch of every site into OUT's code, makes the sysi runtime OUT's first DT_NEEDED (its constructor starts instrumentation before any code of OUT's own runs) and embeds in a note the runtime's settings (strategy runtimes, hook, filter), OUT's own plan and the plans of the libraries it loads (interpreter and DT_NEEDED closure, planned now). OUT needs no wrapper and no environment; it loads the runtime libraries from sysi's cache by absolute path. See docs/patch.md for the layout and what runs before the runtime.
 
-IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE) only so far: static executables, static-pie and shared libraries are refused with one line, as are files already patched by sysi.`;
+IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE) and statically linked non-PIE executables; static-pie and shared libraries (libc.so.6 included: patch the programs that load it) are refused with one line, as are files already patched by sysi.`;
   static override examples = [
     "<%= config.bin %> patch -s punning,ud2 --hook count /bin/ls -o ls.sysi",
     "<%= config.bin %> patch --hook trace --json ./prog -o prog.traced",
@@ -59,13 +59,21 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       });
     }
     const { readElfFile } = await import("@sysi/core/elf");
-    const { buildPatched, checkRewritable, checkStaticRewritable, isStaticExecutable, ensureStaticRuntime } =
-      await import("@sysi/core/patch");
+    const {
+      buildPatched,
+      checkRewritable,
+      checkStaticRewritable,
+      classifyElf,
+      isStaticExecutable,
+      ensureStaticRuntime,
+      sharedLibrary,
+    } = await import("@sysi/core/patch");
     const elf = readElfFile(input);
     const isStatic = isStaticExecutable(elf);
-    // bad layouts fail before anything is planned or built
+    const isLibrary = classifyElf(elf) === "shared-library";
+    // bad layouts fail before anything is planned or built (a library once the chain is known)
     if (isStatic) checkStaticRewritable(elf);
-    else checkRewritable(elf);
+    else if (!isLibrary) checkRewritable(elf);
 
     openCacheDir();
     const hook = resolveHook(flags.hook);
@@ -81,6 +89,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         ? await resolveChain(this.config, flags.strategy)
         : defaultChain((await loadRegistry(this.config)).entries, host.facts());
     const entries = chainEntries(chain);
+    if (isLibrary) throw sharedLibrary(elf, await isRuntimeDependency(input, chain.entries));
 
     if (isStatic) {
       const { planFile } = await import("@sysi/core/plan");
@@ -194,6 +203,15 @@ function sameFile(a: string, b: string): boolean {
   } catch {
     return a === b;
   }
+}
+
+/** Is `path` one of the libraries the runtime (libsysi and the chain's runtimes) loads itself? */
+async function isRuntimeDependency(path: string, chain: ChainElement[]): Promise<boolean> {
+  const { moduleClosure } = await import("@sysi/core/plan");
+  const rt = await buildRuntimes(chain);
+  const closures = await Promise.all([rt.libsysi, ...rt.runtimes.map((r) => r.lib)].map((p) => moduleClosure(p)));
+  const self = realpathSync(path);
+  return closures.flat().some((p) => sameFile(p, self));
 }
 
 function coreNativeDir(): string {

@@ -17,6 +17,7 @@
 
 import { type ElfFile, ET_DYN, ET_EXEC, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_NOTE, SHF_EXECINSTR } from "../elf/types.ts";
 import { SysiError } from "../errors.ts";
+import { classifyElf } from "./classify.ts";
 
 const PT_PHDR = 6;
 const PHENT = 56;
@@ -76,6 +77,20 @@ function unsupported(what: string): PatchError {
 
 const alignUp = (v: number, a: number) => Math.ceil(v / a) * a;
 
+/**
+ * The refusal of a shared library (classify.ts tells one from a PIE executable). `runtimeDep`:
+ * the sysi runtime itself loads it (libc, ld.so): a copy with the runtime as its first
+ * DT_NEEDED would form a cycle in which the library's code runs before the runtime is set up.
+ */
+export function sharedLibrary(elf: ElfFile, runtimeDep = false): PatchError {
+  const name = elf.dynamic?.soname ?? "this file";
+  return unsupported(
+    runtimeDep
+      ? `${name} is a shared library the sysi runtime itself loads, so a patched copy cannot start the runtime: patch the programs that use it (their copies instrument ${name} as they load it) or use sysi run`
+      : `${name} is a shared library, not an executable (docs/patch.md, "Shared libraries"): patch the programs that load it (their copies instrument every library they load) or use sysi run`,
+  );
+}
+
 /** Does this ELF carry a sysi note (written by `sysi patch`)? */
 export function hasSysiNote(elf: ElfFile): boolean {
   return findSysiNote(elf) !== null;
@@ -112,14 +127,13 @@ export function checkRewritable(elf: ElfFile): void {
       suggestions: ["patch the original file"],
     });
   }
-  const interp = elf.segments.some((s) => s.type === PT_INTERP);
+  const kind = classifyElf(elf);
   const dyn = elf.segments.find((s) => s.type === PT_DYNAMIC);
-  if (!interp || dyn === undefined) {
-    throw unsupported(
-      dyn === undefined
-        ? "statically linked: sysi patch handles dynamically linked executables so far"
-        : "a shared library or static-pie (no PT_INTERP): sysi patch handles dynamically linked executables so far",
-    );
+  if (kind === "shared-library") throw sharedLibrary(elf);
+  if (kind === "static-pie") throw unsupported("static-pie: sysi patch handles static programs linked non-PIE");
+  const interp = elf.segments.some((s) => s.type === PT_INTERP);
+  if ((kind !== "executable" && kind !== "pie") || dyn === undefined || !interp) {
+    throw unsupported("statically linked: sysi patch handles dynamically linked executables so far");
   }
   const b = elf.bytes;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -1,4 +1,5 @@
 export * from "./build.ts";
+export * from "./classify.ts";
 export * from "./elf-writer.ts";
 export * from "./embed.ts";
 export * from "./static-cache.ts";
