@@ -9,7 +9,8 @@
  *   over the program's red zone, which is [rsp + 8, rsp + 136) here and is never written).
  *   rax = syscall number, rdi rsi rdx r10 r8 r9 = arguments; every other register but rcx is the
  *   program's, as at the site.
- * Exit state (done): `ret $PN_REDZONE` to R, so rsp = the site's rsp; rax = result; rdi rsi rdx
+ * Exit state (done): `ret $PN_REDZONE` to R (after a system call its pop/lea/jmp equivalent,
+ *   sysi_punning_out: LEAVE below), so rsp = the site's rsp; rax = result; rdi rsi rdx
  *   r10 r8 r9 rbx rbp r12-r15 as at entry; rcx, r11 and the arithmetic flags clobbered. The
  *   kernel clobbers rcx/r11 and keeps rflags, we do not: pushf/popf cost 5-6 ns per call, and
  *   compiled code never keeps flags live across a `syscall` (GCC and Clang treat every x86 asm

@@ -203,12 +203,12 @@ static int site_entry(uintptr_t in, uintptr_t site)
 extern const unsigned char sysi_punning_out_pop[], sysi_punning_out_lea[], sysi_punning_out_jmp[];
 
 /*
- * sysi.h watch_context: a signal in one of our pages, or in the entry's last instruction (its
- * `ret`, or sysi_punning_out's pop, lea or jmp). The
- * program's view: RIP at the site's return point (after a call), at the site (a call still to
- * come), or at the original of a relocated instruction; rsp the program's. Returns 1 (the
- * program may resume there), 5 (the handler's return comes back here unless it moves RIP: the
- * original bytes there would not do the same), 2 or 0 (deliver as it is).
+ * sysi.h watch_context: a signal in one of our pages, or in the entry's last instructions (its
+ * `ret`, or sysi_punning_out's pop, lea and jmp). The program's view: RIP at the site's return
+ * point (after a call), at the site (a call still to come), or at the original of a relocated
+ * instruction; rsp the program's. Returns 1 (the program may resume there), 5 (the handler's
+ * return comes back here unless it moves RIP: the original bytes there would not do the same),
+ * 2 or 0 (deliver as it is).
  */
 static int pn_context(void *p)
 {
