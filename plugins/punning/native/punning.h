@@ -28,8 +28,8 @@
 
 #define PN_PAGE 4096
 #define PN_SLOT_OFF 4088     /* entry stub address in every physical page */
-#define PN_STUB_OFF 4032     /* the passthrough stub (entry.S sysi_punning_sys) in every page */
-#define PN_USABLE 4032       /* trampolines live in [0, PN_USABLE) of a page */
+#define PN_STUB_OFF 4024     /* the passthrough stub (entry.S sysi_punning_sys), up to 64 bytes */
+#define PN_USABLE 4024       /* trampolines live in [0, PN_USABLE) of a page */
 #define PN_INCONTEXT_OFF -22 /* in-context return I = R + PN_INCONTEXT_OFF */
 #define PN_ENTRY_OFF(pre) ((pre) ? 0 : 4) /* the site jumps to P + PN_ENTRY_OFF */
 #define PN_REDZONE 128       /* the trampoline steps over the red zone; the stub's ret pops it */

@@ -13,7 +13,7 @@ export { moduleLayout, resetSpace, spaceFor } from "./pages.ts";
 export { DEFAULT_TACTICS, parseTactics, planSite, planSiteDetailed } from "./plan.ts";
 export { pageStats } from "./stats.ts";
 
-export const PLAN_VERSION = "8";
+export const PLAN_VERSION = "9";
 
 const factory: StrategyFactory = () => {
   const s: Strategy = {

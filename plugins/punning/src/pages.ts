@@ -29,7 +29,8 @@ import type { ElfFile } from "@sysi/core/elf";
 import type { SitePatch } from "@sysi/core/strategy";
 
 export const PAGE = 4096;
-export const SLOT_BYTES = 64;
+/** The runtime's part of a page: its passthrough stub (up to 64 bytes) and the entry-stub slot. */
+export const SLOT_BYTES = 72;
 export const PAGE_USABLE = PAGE - SLOT_BYTES;
 /** Offset of the entry-stub pointer inside each physical page. */
 export const SLOT_OFFSET = PAGE - 8;
