@@ -44,10 +44,15 @@
  *   Exit state: numbers that need no runtime work (all but rt_sigaction, rt_sigprocmask,
  *     rt_sigreturn, clone, fork, vfork, clone3: sysi.h; setrlimit and prlimit64, for init.c
  *     pn_dispatch; and all below 512, so no x32 number)
- *     are made here with the program's own rax rdi rsi rdx r10 r8 r9, then `ret $PN_REDZONE`
- *     as above: rax = the kernel's result, rcx/r11 the kernel's (r11 = rflags after our
- *     compares), every other register untouched. The others jump through the page's slot to
- *     sysi_punning_entry with the entry state unchanged but rcx.
+ *     are made here with the program's own rax rdi rsi rdx r10 r8 r9, then back to R by
+ *     `pop %rcx; lea PN_REDZONE(%rsp),%rsp; jmp *%rcx`, so rsp = the site's rsp: rax = the
+ *     kernel's result, r11 and rflags the kernel's (r11 = rflags = the flags after our
+ *     compares), rcx = R (the kernel's rcx is this stub's address, no more the program's
+ *     S + 2 than R is), every other register untouched. Not `ret $PN_REDZONE`: the kernel
+ *     refills the return stack buffer on its way out (RSB stuffing), so the first `ret` after
+ *     a syscall always mispredicts, where the indirect jmp is predicted (zpoline's entry.S
+ *     RET). The others jump through the page's slot to sysi_punning_entry with the entry
+ *     state unchanged but rcx.
  *   The number is tested in eax, as the kernel reads it (it ignores rax's upper half).
  *   Clobbers: rcx, r11, flags. Stack: nothing written (the call's return address only); a
  *   signal during the syscall finds rsp 136 bytes below the site's, its frame below that; a
@@ -360,10 +365,19 @@ sysi_punning_sys:
 	cmp $511, %eax				/* x32 numbers and beyond */
 	ja 1f
 	syscall
-	.global sysi_punning_sys_ret
-	.hidden sysi_punning_sys_ret
-sysi_punning_sys_ret:				/* init.c pn_context maps a signal here */
-	ret $PN_REDZONE
+	/* back to R without `ret` (see the comment at the top); init.c pn_context maps a signal
+	 * at each of these three points, and at the jump to the entry */
+	.global sysi_punning_sys_ret, sysi_punning_sys_step, sysi_punning_sys_out
+	.hidden sysi_punning_sys_ret, sysi_punning_sys_step, sysi_punning_sys_out
+sysi_punning_sys_ret:
+	pop %rcx				/* R */
+sysi_punning_sys_step:
+	lea PN_REDZONE(%rsp), %rsp		/* the site's rsp (lea: the flags stay the kernel's) */
+sysi_punning_sys_out:
+	jmp *%rcx
+	.global sysi_punning_sys_slow
+	.hidden sysi_punning_sys_slow
+sysi_punning_sys_slow:
 1:	.byte 0xff, 0x25			/* jmp *slot(%rip): sysi_punning_entry */
 	.long PN_SLOT_OFF - PN_STUB_OFF - (. + 4 - sysi_punning_sys)
 sysi_punning_sys_end:

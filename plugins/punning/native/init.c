@@ -155,6 +155,9 @@ static uintptr_t return_point(uintptr_t r)
 	return *(const unsigned char *)(s + 2) == 0xcc ? r : s + 2;
 }
 
+/* The offset in a trampoline page of a point of the passthrough stub (entry.S sysi_punning_sys) */
+#define STUB_AT(sym) (PN_STUB_OFF + (unsigned)((sym) - sysi_punning_sys))
+
 /* Does rcx hold one of our addresses (a trampoline page, the count stub's return)? */
 static int ours(uintptr_t rcx)
 {
@@ -241,10 +244,14 @@ static int pn_context(void *p)
 	if (off + 8 > PN_PAGE || *(const uint64_t *)(page + PN_SLOT_OFF) != (uint64_t)(uintptr_t)entry_stub)
 		return 0;
 	rsp = (uintptr_t)g[REG_RSP];
-	if (off >= 16 && b[-2] == 0x0f && b[-1] == 0x05 &&
-	    off == PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys)) {
+	if (off >= 16 && b[-2] == 0x0f && b[-1] == 0x05 && off == STUB_AT(sysi_punning_sys_ret)) {
 		r = return_point(*(const uint64_t *)rsp); /* after the passthrough stub's syscall */
 		rsp += 8 + PN_REDZONE;
+	} else if (off == STUB_AT(sysi_punning_sys_step) && b[0] == 0x48 && b[1] == 0x8d) {
+		r = return_point((uintptr_t)g[REG_RCX]); /* its pop %rcx is done: rcx = R */
+		rsp += PN_REDZONE;
+	} else if (off == STUB_AT(sysi_punning_sys_out) && b[0] == 0xff && b[1] == 0xe1) {
+		r = return_point((uintptr_t)g[REG_RCX]); /* its jmp *%rcx: rsp is the site's */
 	} else if (off >= 16 && b[-2] == 0x0f && b[-1] == 0x05 && b[0] == 0xeb && b[1] == 0x12) {
 		r = return_point(pc + 2 + 0x12); /* after the in-context block's syscall */
 	} else if (off < PN_USABLE && (sp = sysi_punning_span_find(pc)) && (in_span = span_view(sp, pc, g, &r))) {
@@ -255,8 +262,10 @@ static int pn_context(void *p)
 		r = return_point(pc); /* R: the call is done, nothing after it has run */
 	} else if (off < PN_USABLE && b[0] == 0xe9) {
 		r = pc + 5 + (long)*(const int32_t *)(b + 1); /* the jmp back: its target */
-	} else if (off >= PN_STUB_OFF && off < PN_STUB_OFF + (unsigned)(sysi_punning_sys_ret - sysi_punning_sys) - 2) {
-		/* the passthrough stub before its syscall: the site, still to run, at its rsp */
+	} else if ((off >= PN_STUB_OFF && off < STUB_AT(sysi_punning_sys_ret) - 2) ||
+		   off == STUB_AT(sysi_punning_sys_slow)) {
+		/* the passthrough stub before its syscall, or its jump to the entry: the site,
+		 * still to run, at its rsp */
 		uintptr_t ret = *(const uint64_t *)rsp;
 		r = ret - 6 + (long)*(const int32_t *)(ret - 10); /* S */
 		how = site_entry(ret, r);

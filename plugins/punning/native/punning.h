@@ -13,8 +13,9 @@
  *          ff 15 d32                call *slot(%rip)          slot = page(L) + PN_SLOT_OFF
  *   R:     post instructions (relocated; a final jmp/jcc as rel32)
  *          e9 rel32                 jmp S + 2 + post          normal return
- * The stub returns with `ret $PN_REDZONE` (pops R and the skipped red zone): both return points
- * run with the site's own rsp.
+ * The stubs return to R (or I) popping R and the skipped red zone (`ret $PN_REDZONE`, or the
+ * passthrough stub's `pop %rcx; lea PN_REDZONE(%rsp),%rsp; jmp *%rcx`): both return points run
+ * with the site's own rsp.
  *
  * Physical page: trampolines in [0, PN_USABLE); the passthrough stub (entry.S sysi_punning_sys)
  * at PN_STUB_OFF; the address of sysi_punning_entry at PN_SLOT_OFF. With SYSI_FAST_PASSTHROUGH
@@ -64,7 +65,10 @@ extern uint32_t sysi_punning_strategy;
 extern int (*sysi_punning_dispatch)(struct sysi_call *c);
 extern long (*sysi_punning_hook)(struct sysi_call *c); /* api->fast_hook, or 0 */
 extern const unsigned char sysi_punning_sys[], sysi_punning_sys_end[]; /* copied to PN_STUB_OFF */
-extern const unsigned char sysi_punning_sys_ret[]; /* after the stub's syscall */
+extern const unsigned char sysi_punning_sys_ret[]; /* after the stub's syscall: pop %rcx */
+extern const unsigned char sysi_punning_sys_step[]; /* then lea PN_REDZONE(%rsp),%rsp */
+extern const unsigned char sysi_punning_sys_out[];  /* then jmp *%rcx (to R) */
+extern const unsigned char sysi_punning_sys_slow[]; /* its jmp through the slot to the entry */
 void sysi_punning_count(void); /* SYSI_FAST_COUNT: the count stub (entry.S) */
 extern const unsigned char sysi_punning_count_ret[], sysi_punning_count_skip[];
 extern struct sysi_count_fast sysi_punning_count_cf;
