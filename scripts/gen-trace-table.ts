@@ -103,6 +103,16 @@ export const KINDS = [
   "SOCKLEVEL", // SOL_*
   "SOCKLEN_PTR", // socklen_t * in/out: [n]
   "CLOCKID", // CLOCK_*
+  "POLLFD", // struct pollfd[] (the count is the next argument); revents in the result
+  "STATX_FLAGS", // statx's flags: the AT_STATX_* sync type, then AT_* flags
+  "STATX_MASK", // STATX_* mask
+  "STATX", // struct statx * (filled)
+  "FADVICE", // POSIX_FADV_*
+  "MSGFLAGS", // MSG_* flags of send/recv calls
+  "SOCKOPT", // a socket option's name (its level is the previous argument)
+  "SOCKOPT_VAL", // a socket option's value (setsockopt: the length follows; getsockopt: filled)
+  "MSGHDR", // struct msghdr * (sendmsg reads it, recvmsg fills it)
+  "SOCKFLAGS", // SOCK_CLOEXEC|SOCK_NONBLOCK (accept4)
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -131,6 +141,8 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   const next = fields[i + 1];
   // pointers to data whose shape the type names
   if (ptr) {
+    if (/sockopt$/.test(sc) && n === "optval") return "SOCKOPT_VAL";
+    if (/^(sendto|send)$/.test(sc) && n === "buff" && next !== undefined) return "BUF_IN";
     if (/char \*const \*/.test(t)) return n === "envp" ? "ENVP" : "ARGV";
     if (/\bchar \*$/.test(t)) {
       if (t.startsWith("const")) {
@@ -150,7 +162,11 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     if (/struct stat \*/.test(t)) return "STAT";
     if (/struct __kernel_timespec \*/.test(t)) return "TIMESPEC";
     if (/struct sigaction \*/.test(t)) return "SIGACT";
-    if (/sigset_t \*/.test(t) && sc.startsWith("rt_sig") && sc !== "rt_sigtimedwait") return "SIGSET";
+    if (/sigset_t \*/.test(t) && (sc.startsWith("rt_sig") || sc === "ppoll") && sc !== "rt_sigtimedwait")
+      return "SIGSET";
+    if (/struct pollfd \*/.test(t)) return "POLLFD";
+    if (/struct statx \*/.test(t)) return "STATX";
+    if (/struct user_msghdr \*/.test(t) && /^(sendmsg|recvmsg)$/.test(sc)) return "MSGHDR";
     if (/struct sockaddr \*/.test(t)) return next?.type.includes("*") ? "SOCKADDR_OUT" : "SOCKADDR";
     if (/struct rlimit(64)? \*/.test(t)) return "RLIMIT";
     if (sc === "wait4" && n === "stat_addr") return "WSTATUS";
@@ -174,7 +190,12 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   if (sc === "rt_sigprocmask" && n === "how") return "SIGHOW";
   if (/at2?$/.test(sc) && /^(flag|flags)$/.test(n) && fields.some((g) => DIRFD_NAMES.has(g.name)) && sc !== "openat")
     return "ATFLAGS";
-  if (sc === "statx" && n === "flags") return "ATFLAGS";
+  if (sc === "statx" && n === "flags") return "STATX_FLAGS";
+  if (sc === "statx" && n === "mask") return "STATX_MASK";
+  if (sc === "fadvise64" && n === "advice") return "FADVICE";
+  if (sc === "accept4" && n === "flags") return "SOCKFLAGS";
+  if (/^(send|recv|sendto|recvfrom|sendmsg|recvmsg|sendmmsg|recvmmsg)$/.test(sc) && n === "flags") return "MSGFLAGS";
+  if (/sockopt$/.test(sc) && n === "optname") return "SOCKOPT";
   if (/^(access|faccessat|faccessat2)$/.test(sc) && n === "mode") return "ACCESS";
   if (sc === "lseek" && n === "whence") return "WHENCE";
   if (sc === "ioctl" && n === "cmd") return "IOCTL";
@@ -238,9 +259,19 @@ export function classesOf(sc: string, fields: Field[], kinds: Kind[]): string[] 
 }
 
 // ---- constants: names only; the values come from the headers
-const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: boolean }> = {
+// A flag set's names are listed in the order strace prints them (checked against strace -f by
+// packages/cli/test/e2e/trace-decode.test.ts): a set's names are matched in this order, each
+// taking its bits out of the value. `headers` are compiled on their own (kernel headers clash with
+// libc's); `alt` headers give the names the first ones lack.
+interface ConstSet {
+  headers: string[];
+  alt?: string[];
+  names: string[];
+}
+const FLAG_SETS: Record<string, ConstSet> = {
   oflags: {
-    headers: ["fcntl.h"],
+    // the kernel's values: libc's O_LARGEFILE is 0 on x86-64, the kernel's 0100000
+    headers: ["asm/fcntl.h"],
     names: [
       "O_WRONLY",
       "O_RDWR",
@@ -250,21 +281,21 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
       "O_TRUNC",
       "O_APPEND",
       "O_NONBLOCK",
+      "O_SYNC",
       "O_DSYNC",
-      "__O_SYNC",
-      "O_ASYNC",
       "O_DIRECT",
       "O_LARGEFILE",
-      "O_DIRECTORY",
       "O_NOFOLLOW",
       "O_NOATIME",
       "O_CLOEXEC",
-      "__O_TMPFILE",
       "O_PATH",
+      "O_TMPFILE",
+      "O_DIRECTORY",
+      "FASYNC",
     ],
   },
   prot: {
-    headers: ["sys/mman.h"],
+    headers: ["sys/mman.h", "linux/mman.h"],
     names: ["PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN", "PROT_GROWSUP"],
   },
   mapflags: {
@@ -276,13 +307,13 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
       "MAP_FIXED",
       "MAP_ANONYMOUS",
       "MAP_32BIT",
+      "MAP_NORESERVE",
+      "MAP_POPULATE",
+      "MAP_NONBLOCK",
       "MAP_GROWSDOWN",
       "MAP_DENYWRITE",
       "MAP_EXECUTABLE",
       "MAP_LOCKED",
-      "MAP_NORESERVE",
-      "MAP_POPULATE",
-      "MAP_NONBLOCK",
       "MAP_STACK",
       "MAP_HUGETLB",
       "MAP_SYNC",
@@ -307,7 +338,6 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
       "CLONE_SETTLS",
       "CLONE_PARENT_SETTID",
       "CLONE_CHILD_CLEARTID",
-      "CLONE_DETACHED",
       "CLONE_UNTRACED",
       "CLONE_CHILD_SETTID",
       "CLONE_NEWCGROUP",
@@ -320,6 +350,7 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
     ],
   },
   atflags: {
+    // AT_STATX_* are statx's sync type (put_statx_flags); newfstatat leaves them unnamed
     headers: ["fcntl.h"],
     names: [
       "AT_SYMLINK_NOFOLLOW",
@@ -327,34 +358,113 @@ const FLAG_SETS: Record<string, { headers: string[]; names: string[]; exact?: bo
       "AT_SYMLINK_FOLLOW",
       "AT_NO_AUTOMOUNT",
       "AT_EMPTY_PATH",
-      "AT_STATX_FORCE_SYNC",
-      "AT_STATX_DONT_SYNC",
       "AT_RECURSIVE",
-      "AT_EACCESS",
     ],
   },
   access: { headers: ["unistd.h"], names: ["R_OK", "W_OK", "X_OK"] },
-  socktypeflags: { headers: ["sys/socket.h"], names: ["SOCK_NONBLOCK", "SOCK_CLOEXEC"] },
+  socktypeflags: { headers: ["sys/socket.h"], names: ["SOCK_CLOEXEC", "SOCK_NONBLOCK"] },
   woptions: {
     headers: ["sys/wait.h"],
-    names: ["WNOHANG", "WUNTRACED", "WCONTINUED", "WEXITED", "WNOWAIT", "__WNOTHREAD", "__WALL", "__WCLONE"],
+    names: ["WNOHANG", "WEXITED", "WSTOPPED", "WCONTINUED", "WNOWAIT", "__WCLONE", "__WALL", "__WNOTHREAD"],
   },
   grnd: { headers: ["sys/random.h"], names: ["GRND_NONBLOCK", "GRND_RANDOM", "GRND_INSECURE"] },
   saflags: {
-    headers: ["signal.h"],
+    // SA_RESTORER is the kernel's (libc leaves it out); SA_INTERRUPT is libc's
+    headers: ["asm/signal.h"],
+    alt: ["signal.h"],
     names: [
-      "SA_NOCLDSTOP",
-      "SA_NOCLDWAIT",
-      "SA_SIGINFO",
       "SA_RESTORER",
       "SA_ONSTACK",
       "SA_RESTART",
+      "SA_INTERRUPT",
       "SA_NODEFER",
       "SA_RESETHAND",
+      "SA_SIGINFO",
+      "SA_NOCLDSTOP",
+      "SA_NOCLDWAIT",
+    ],
+  },
+  statxmask: {
+    headers: ["linux/stat.h"],
+    names: [
+      "STATX_ALL",
+      "STATX_BASIC_STATS",
+      "STATX_TYPE",
+      "STATX_MODE",
+      "STATX_NLINK",
+      "STATX_UID",
+      "STATX_GID",
+      "STATX_ATIME",
+      "STATX_MTIME",
+      "STATX_CTIME",
+      "STATX_INO",
+      "STATX_SIZE",
+      "STATX_BLOCKS",
+      "STATX_BTIME",
+      "STATX_MNT_ID",
+      "STATX_DIOALIGN",
+    ],
+  },
+  statxattr: {
+    headers: ["linux/stat.h"],
+    names: [
+      "STATX_ATTR_COMPRESSED",
+      "STATX_ATTR_IMMUTABLE",
+      "STATX_ATTR_APPEND",
+      "STATX_ATTR_NODUMP",
+      "STATX_ATTR_ENCRYPTED",
+      "STATX_ATTR_AUTOMOUNT",
+      "STATX_ATTR_MOUNT_ROOT",
+      "STATX_ATTR_VERITY",
+      "STATX_ATTR_DAX",
+    ],
+  },
+  pollevents: {
+    headers: ["asm/poll.h"],
+    names: [
+      "POLLIN",
+      "POLLPRI",
+      "POLLOUT",
+      "POLLERR",
+      "POLLHUP",
+      "POLLNVAL",
+      "POLLRDNORM",
+      "POLLRDBAND",
+      "POLLWRNORM",
+      "POLLWRBAND",
+      "POLLMSG",
+      "POLLREMOVE",
+      "POLLRDHUP",
+    ],
+  },
+  msgflags: {
+    headers: ["sys/socket.h"],
+    names: [
+      "MSG_OOB",
+      "MSG_PEEK",
+      "MSG_DONTROUTE",
+      "MSG_CTRUNC",
+      "MSG_PROXY",
+      "MSG_TRUNC",
+      "MSG_DONTWAIT",
+      "MSG_EOR",
+      "MSG_WAITALL",
+      "MSG_FIN",
+      "MSG_SYN",
+      "MSG_CONFIRM",
+      "MSG_RST",
+      "MSG_ERRQUEUE",
+      "MSG_NOSIGNAL",
+      "MSG_MORE",
+      "MSG_WAITFORONE",
+      "MSG_BATCH",
+      "MSG_ZEROCOPY",
+      "MSG_FASTOPEN",
+      "MSG_CMSG_CLOEXEC",
     ],
   },
 };
-const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
+const ENUM_SETS: Record<string, ConstSet> = {
   whence: { headers: ["unistd.h"], names: ["SEEK_SET", "SEEK_CUR", "SEEK_END", "SEEK_DATA", "SEEK_HOLE"] },
   sighow: { headers: ["signal.h"], names: ["SIG_BLOCK", "SIG_UNBLOCK", "SIG_SETMASK"] },
   family: {
@@ -537,35 +647,290 @@ const ENUM_SETS: Record<string, { headers: string[]; names: string[] }> = {
     ],
   },
   soclevel: {
-    headers: ["sys/socket.h", "netinet/in.h"],
-    names: ["SOL_SOCKET", "SOL_IP", "SOL_TCP", "SOL_UDP", "SOL_IPV6"],
+    headers: ["sys/socket.h", "netinet/in.h", "netinet/tcp.h", "netinet/udp.h"],
+    names: [
+      "SOL_SOCKET",
+      "SOL_IP",
+      "SOL_TCP",
+      "SOL_UDP",
+      "SOL_IPV6",
+      "SOL_ICMPV6",
+      "SOL_RAW",
+      "SOL_PACKET",
+      "SOL_NETLINK",
+    ],
+  },
+  statxsync: {
+    headers: ["fcntl.h"],
+    names: ["AT_STATX_SYNC_AS_STAT", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC"],
+  },
+  fadvice: {
+    headers: ["fcntl.h"],
+    names: [
+      "POSIX_FADV_NORMAL",
+      "POSIX_FADV_RANDOM",
+      "POSIX_FADV_SEQUENTIAL",
+      "POSIX_FADV_WILLNEED",
+      "POSIX_FADV_DONTNEED",
+      "POSIX_FADV_NOREUSE",
+    ],
+  },
+  // socket options by level (SOL_SOCKET's from the kernel's header: SO_RCVTIMEO_OLD, as strace names it)
+  so: {
+    headers: ["asm/socket.h"],
+    names: [
+      "SO_DEBUG",
+      "SO_REUSEADDR",
+      "SO_TYPE",
+      "SO_ERROR",
+      "SO_DONTROUTE",
+      "SO_BROADCAST",
+      "SO_SNDBUF",
+      "SO_RCVBUF",
+      "SO_KEEPALIVE",
+      "SO_OOBINLINE",
+      "SO_NO_CHECK",
+      "SO_PRIORITY",
+      "SO_LINGER",
+      "SO_BSDCOMPAT",
+      "SO_REUSEPORT",
+      "SO_PASSCRED",
+      "SO_PEERCRED",
+      "SO_RCVLOWAT",
+      "SO_SNDLOWAT",
+      "SO_RCVTIMEO_OLD",
+      "SO_SNDTIMEO_OLD",
+      "SO_SECURITY_AUTHENTICATION",
+      "SO_SECURITY_ENCRYPTION_TRANSPORT",
+      "SO_SECURITY_ENCRYPTION_NETWORK",
+      "SO_BINDTODEVICE",
+      "SO_ATTACH_FILTER",
+      "SO_DETACH_FILTER",
+      "SO_PEERNAME",
+      "SO_TIMESTAMP_OLD",
+      "SO_ACCEPTCONN",
+      "SO_PEERSEC",
+      "SO_SNDBUFFORCE",
+      "SO_PASSSEC",
+      "SO_TIMESTAMPNS_OLD",
+      "SO_RCVBUFFORCE",
+      "SO_MARK",
+      "SO_TIMESTAMPING_OLD",
+      "SO_PROTOCOL",
+      "SO_DOMAIN",
+      "SO_RXQ_OVFL",
+      "SO_WIFI_STATUS",
+      "SO_PEEK_OFF",
+      "SO_NOFCS",
+      "SO_LOCK_FILTER",
+      "SO_SELECT_ERR_QUEUE",
+      "SO_BUSY_POLL",
+      "SO_MAX_PACING_RATE",
+      "SO_BPF_EXTENSIONS",
+      "SO_INCOMING_CPU",
+      "SO_ATTACH_BPF",
+      "SO_ATTACH_REUSEPORT_CBPF",
+      "SO_ATTACH_REUSEPORT_EBPF",
+      "SO_CNX_ADVICE",
+      "SO_MEMINFO",
+      "SO_INCOMING_NAPI_ID",
+      "SO_COOKIE",
+      "SO_PEERGROUPS",
+      "SO_ZEROCOPY",
+      "SO_TXTIME",
+      "SO_BINDTOIFINDEX",
+      "SO_TIMESTAMP_NEW",
+      "SO_TIMESTAMPNS_NEW",
+      "SO_TIMESTAMPING_NEW",
+      "SO_RCVTIMEO_NEW",
+      "SO_SNDTIMEO_NEW",
+      "SO_DETACH_REUSEPORT_BPF",
+      "SO_PREFER_BUSY_POLL",
+      "SO_BUSY_POLL_BUDGET",
+      "SO_NETNS_COOKIE",
+      "SO_BUF_LOCK",
+      "SO_RESERVE_MEM",
+      "SO_TXREHASH",
+      "SO_RCVMARK",
+    ],
+  },
+  tcpopt: {
+    headers: ["netinet/tcp.h"],
+    names: [
+      "TCP_NODELAY",
+      "TCP_MAXSEG",
+      "TCP_CORK",
+      "TCP_KEEPIDLE",
+      "TCP_KEEPINTVL",
+      "TCP_KEEPCNT",
+      "TCP_SYNCNT",
+      "TCP_LINGER2",
+      "TCP_DEFER_ACCEPT",
+      "TCP_WINDOW_CLAMP",
+      "TCP_INFO",
+      "TCP_QUICKACK",
+      "TCP_CONGESTION",
+      "TCP_MD5SIG",
+      "TCP_THIN_LINEAR_TIMEOUTS",
+      "TCP_THIN_DUPACK",
+      "TCP_USER_TIMEOUT",
+      "TCP_REPAIR",
+      "TCP_REPAIR_QUEUE",
+      "TCP_QUEUE_SEQ",
+      "TCP_REPAIR_OPTIONS",
+      "TCP_FASTOPEN",
+      "TCP_TIMESTAMP",
+      "TCP_NOTSENT_LOWAT",
+      "TCP_CC_INFO",
+      "TCP_SAVE_SYN",
+      "TCP_SAVED_SYN",
+      "TCP_REPAIR_WINDOW",
+      "TCP_FASTOPEN_CONNECT",
+      "TCP_ULP",
+      "TCP_MD5SIG_EXT",
+      "TCP_FASTOPEN_KEY",
+      "TCP_FASTOPEN_NO_COOKIE",
+      "TCP_ZEROCOPY_RECEIVE",
+      "TCP_INQ",
+      "TCP_TX_DELAY",
+    ],
+  },
+  ipopt: {
+    headers: ["netinet/in.h"],
+    names: [
+      "IP_TOS",
+      "IP_TTL",
+      "IP_HDRINCL",
+      "IP_OPTIONS",
+      "IP_RECVOPTS",
+      "IP_RETOPTS",
+      "IP_PKTINFO",
+      "IP_PKTOPTIONS",
+      "IP_MTU_DISCOVER",
+      "IP_RECVERR",
+      "IP_RECVTTL",
+      "IP_RECVTOS",
+      "IP_MTU",
+      "IP_FREEBIND",
+      "IP_IPSEC_POLICY",
+      "IP_XFRM_POLICY",
+      "IP_PASSSEC",
+      "IP_TRANSPARENT",
+      "IP_ORIGDSTADDR",
+      "IP_MINTTL",
+      "IP_NODEFRAG",
+      "IP_CHECKSUM",
+      "IP_BIND_ADDRESS_NO_PORT",
+      "IP_RECVFRAGSIZE",
+      "IP_MULTICAST_IF",
+      "IP_MULTICAST_TTL",
+      "IP_MULTICAST_LOOP",
+      "IP_ADD_MEMBERSHIP",
+      "IP_DROP_MEMBERSHIP",
+      "IP_UNBLOCK_SOURCE",
+      "IP_BLOCK_SOURCE",
+      "IP_ADD_SOURCE_MEMBERSHIP",
+      "IP_DROP_SOURCE_MEMBERSHIP",
+      "IP_MSFILTER",
+      "IP_MULTICAST_ALL",
+      "IP_UNICAST_IF",
+    ],
+  },
+  ipv6opt: {
+    headers: ["netinet/in.h"],
+    names: [
+      "IPV6_ADDRFORM",
+      "IPV6_2292PKTINFO",
+      "IPV6_2292HOPOPTS",
+      "IPV6_2292DSTOPTS",
+      "IPV6_2292RTHDR",
+      "IPV6_2292PKTOPTIONS",
+      "IPV6_CHECKSUM",
+      "IPV6_2292HOPLIMIT",
+      "IPV6_NEXTHOP",
+      "IPV6_AUTHHDR",
+      "IPV6_UNICAST_HOPS",
+      "IPV6_MULTICAST_IF",
+      "IPV6_MULTICAST_HOPS",
+      "IPV6_MULTICAST_LOOP",
+      "IPV6_JOIN_GROUP",
+      "IPV6_LEAVE_GROUP",
+      "IPV6_ROUTER_ALERT",
+      "IPV6_MTU_DISCOVER",
+      "IPV6_MTU",
+      "IPV6_RECVERR",
+      "IPV6_V6ONLY",
+      "IPV6_JOIN_ANYCAST",
+      "IPV6_LEAVE_ANYCAST",
+      "IPV6_IPSEC_POLICY",
+      "IPV6_XFRM_POLICY",
+      "IPV6_RECVPKTINFO",
+      "IPV6_PKTINFO",
+      "IPV6_RECVHOPLIMIT",
+      "IPV6_HOPLIMIT",
+      "IPV6_RECVHOPOPTS",
+      "IPV6_HOPOPTS",
+      "IPV6_RTHDRDSTOPTS",
+      "IPV6_RECVRTHDR",
+      "IPV6_RTHDR",
+      "IPV6_RECVDSTOPTS",
+      "IPV6_DSTOPTS",
+      "IPV6_RECVPATHMTU",
+      "IPV6_PATHMTU",
+      "IPV6_DONTFRAG",
+      "IPV6_RECVTCLASS",
+      "IPV6_TCLASS",
+      "IPV6_AUTOFLOWLABEL",
+      "IPV6_ADDR_PREFERENCES",
+      "IPV6_MINHOPCOUNT",
+      "IPV6_ORIGDSTADDR",
+      "IPV6_TRANSPARENT",
+      "IPV6_UNICAST_IF",
+    ],
+  },
+  scm: {
+    headers: ["sys/socket.h"],
+    names: ["SCM_RIGHTS", "SCM_CREDENTIALS", "SCM_SECURITY"],
   },
 };
 
-/** Compile and run a C program printing `set name value` for every constant and errno/signal names. */
+/**
+ * Compile and run C programs printing `c set name value` for every constant (one program per
+ * header group: the kernel's asm/ headers clash with libc's), and errno and signal names.
+ */
 function readConstants(): string {
-  const headers = new Set<string>(["stdio.h", "string.h", "signal.h", "errno.h"]);
-  for (const s of [...Object.values(FLAG_SETS), ...Object.values(ENUM_SETS)]) for (const h of s.headers) headers.add(h);
-  const lines: string[] = ["#define _GNU_SOURCE"];
-  // asm/termbits' struct termios clashes with termios.h: skip asm-only duplicates
-  for (const h of headers) lines.push(`#include <${h}>`);
-  lines.push("int main(void) {");
-  for (const [set, s] of [...Object.entries(FLAG_SETS), ...Object.entries(ENUM_SETS)]) {
-    for (const n of s.names) {
-      lines.push(`#ifdef ${n}`, `\tprintf("c ${set} ${n} %llu\\n", (unsigned long long)(${n}));`, "#endif");
+  const groups = new Map<string, [string, string][]>(); // headers -> [set, name]
+  const main = ["stdio.h", "string.h", "signal.h", "errno.h"];
+  groups.set(main.join(" "), []);
+  for (const [set, s] of [...Object.entries(FLAG_SETS), ...Object.entries(ENUM_SETS)])
+    for (const hs of s.alt === undefined ? [s.headers] : [s.headers, s.alt]) {
+      const key = hs.join(" ");
+      groups.set(key, [...(groups.get(key) ?? []), ...s.names.map((n): [string, string] => [set, n])]);
     }
-  }
-  lines.push(
-    '\tfor (int e = 1; e < 4096; e++) { const char *n = strerrorname_np(e); if (n) printf("e %d %s %s\\n", e, n, strerror(e)); }',
-    '\tfor (int s = 1; s < 32; s++) { const char *n = sigabbrev_np(s); if (n) printf("s %d %s\\n", s, n); }',
-    "\treturn 0;",
-    "}",
-  );
   const dir = mkdtempSync(join(tmpdir(), "gen-trace-"));
   try {
-    writeFileSync(join(dir, "c.c"), lines.join("\n"));
-    execFileSync("cc", ["-o", join(dir, "c"), join(dir, "c.c")], { stdio: ["ignore", "ignore", "inherit"] });
-    return execFileSync(join(dir, "c"), { encoding: "utf8" });
+    let out = "";
+    for (const [i, [key, names]] of [...groups].entries()) {
+      const lines: string[] = ["#define _GNU_SOURCE", "#include <stdio.h>", "#include <string.h>"];
+      for (const h of key.split(" ")) lines.push(`#include <${h}>`);
+      lines.push("int main(void) {");
+      // "c": a value from the set's own headers, "a": from its alt headers (used only when "c" has none)
+      for (const [set, n] of names) {
+        const tag = key === (FLAG_SETS[set] ?? ENUM_SETS[set])?.headers.join(" ") ? "c" : "a";
+        lines.push(`#ifdef ${n}`, `\tprintf("${tag} ${set} ${n} %llu\\n", (unsigned long long)(${n}));`, "#endif");
+      }
+      if (i === 0)
+        lines.push(
+          '\tfor (int e = 1; e < 4096; e++) { const char *n = strerrorname_np(e); if (n) printf("e %d %s %s\\n", e, n, strerror(e)); }',
+          '\tfor (int s = 1; s < 32; s++) { const char *n = sigabbrev_np(s); if (n) printf("s %d %s\\n", s, n); }',
+        );
+      lines.push("\treturn 0;", "}");
+      const src = join(dir, `c${i}.c`);
+      writeFileSync(src, lines.join("\n"));
+      execFileSync("cc", ["-o", join(dir, `c${i}`), src], { stdio: ["ignore", "ignore", "inherit"] });
+      out += execFileSync(join(dir, `c${i}`), { encoding: "utf8" });
+    }
+    return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -576,15 +941,18 @@ function cstr(s: string): string {
 }
 
 function renderConsts(raw: string): string {
-  const sets = new Map<string, [string, bigint][]>();
+  const sets = new Map<string, Map<string, bigint>>();
+  const alts = new Map<string, bigint>(); // "set name" -> value from the alt headers
   const errnos: [number, string, string][] = [];
   const sigs: [number, string][] = [];
   for (const line of raw.split("\n")) {
     const p = line.split(" ");
     if (p[0] === "c") {
-      const list = sets.get(p[1] as string) ?? [];
-      list.push([p[2] as string, BigInt(p[3] as string)]);
-      sets.set(p[1] as string, list);
+      const m = sets.get(p[1] as string) ?? new Map<string, bigint>();
+      m.set(p[2] as string, BigInt(p[3] as string));
+      sets.set(p[1] as string, m);
+    } else if (p[0] === "a") {
+      alts.set(`${p[1]} ${p[2]}`, BigInt(p[3] as string));
     } else if (p[0] === "e") {
       errnos.push([Number(p[1]), p[2] as string, p.slice(3).join(" ")]);
     } else if (p[0] === "s") {
@@ -610,13 +978,17 @@ function renderConsts(raw: string): string {
     });
   };
   for (const [set, def] of [...Object.entries(FLAG_SETS), ...Object.entries(ENUM_SETS)]) {
-    let list = sets.get(set) ?? [];
-    // flags: names without a bit of their own (O_RDONLY 0) are left out; __O_SYNC prints as O_SYNC
+    // in the order of the set's names (strace's), each with its value from the headers
+    const own = sets.get(set);
+    let list = def.names.flatMap((n): [string, bigint][] => {
+      const v = own?.get(n) ?? alts.get(`${set} ${n}`);
+      return v === undefined ? [] : [[n, v]];
+    });
+    // flags: names without a bit of their own (O_RDONLY 0) are left out
     if (set in FLAG_SETS) list = list.filter(([, v]) => v !== 0n);
     list = def === FLAG_SETS.oflags ? list : dedupe(list);
     out.push(`static const struct sysi_xlat sysi_x_${set}[] = {`);
-    for (const [n, v] of list)
-      out.push(`\t{ ${cstr(n.replace(/^__O_/, "O_").replace(/^__W/, "__W"))}, 0x${v.toString(16)}UL },`);
+    for (const [n, v] of list) out.push(`\t{ ${cstr(n)}, 0x${v.toString(16)}UL },`);
     out.push("\t{ 0, 0 },", "};", "");
   }
   const maxErr = Math.max(...errnos.map((e) => e[0]));
@@ -626,7 +998,9 @@ function renderConsts(raw: string): string {
   out.push("};", "static const char *const sysi_errno_msgs[SYSI_NERRNO] = {");
   for (const [e, , m] of errnos) out.push(`\t[${e}] = ${cstr(m)},`);
   out.push("};", "", "static const char *const sysi_signal_names[32] = {");
-  for (const [s, n] of sigs) out.push(`\t[${s}] = ${cstr(`SIG${n}`)},`);
+  // signal 29 is SIGIO and SIGPOLL: glibc abbreviates it POLL, strace (and the kernel's asm/signal.h,
+  // where SIGPOLL is defined as SIGIO) names it SIGIO
+  for (const [s, n] of sigs) out.push(`\t[${s}] = ${cstr(`SIG${n === "POLL" ? "IO" : n}`)},`);
   out.push("};", "", "#endif", "");
   return out.join("\n");
 }

@@ -808,17 +808,20 @@ static void put_oflags(struct sb *b, unsigned long v, int accmode)
 
 static void put_mapflags(struct sb *b, unsigned long v)
 {
-	static const char *const type[4] = { 0, "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE" };
+	/* the type is the low 4 bits (MAP_TYPE): MAP_FILE (0), the three names, else unknown */
+	static const char *const type[4] = { "MAP_FILE", "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE" };
 	const struct sysi_xlat *x;
-	int any = 0;
+	int any = 1;
 	v &= 0xffffffffUL;
-	if (type[v & 3]) {
-		sb_puts(b, type[v & 3]);
-		any = 1;
+	if ((v & 0xf) < 4) {
+		sb_puts(b, type[v & 0xf]);
+	} else {
+		sb_hex(b, v & 0xf);
+		sb_lit(b, " /* MAP_??? */");
 	}
-	v &= ~3UL;
+	v &= ~0xfUL;
 	for (x = sysi_x_mapflags; x->name; x++) {
-		if (x->val > 3 && (v & x->val) == x->val) {
+		if (x->val > 0xf && (v & x->val) == x->val) {
 			if (any)
 				sb_putc(b, '|');
 			sb_puts(b, x->name);
@@ -826,9 +829,8 @@ static void put_mapflags(struct sb *b, unsigned long v)
 			any = 1;
 		}
 	}
-	if (v || !any) {
-		if (any)
-			sb_putc(b, '|');
+	if (v) {
+		sb_putc(b, '|');
 		sb_hex(b, v);
 	}
 }
@@ -846,6 +848,241 @@ static void put_cloneflags(struct sb *b, unsigned long v)
 	}
 	if (!v && !sig)
 		sb_putc(b, '0');
+}
+
+/* statx's flags: the sync type (AT_STATX_SYNC_AS_STAT when 0), then the AT_* flags */
+static void put_statx_flags(struct sb *b, unsigned long v)
+{
+	unsigned long sync = v & 0x6000UL; /* AT_STATX_SYNC_TYPE */
+	v &= 0xffffffffUL & ~0x6000UL;
+	if (sync)
+		sb_flags(b, sysi_x_statxsync, sync, 0);
+	else
+		sb_enum(b, sysi_x_statxsync, 0, 0);
+	if (v) {
+		sb_putc(b, '|');
+		sb_flags(b, sysi_x_atflags, v, 0);
+	}
+}
+
+/* struct statx, abbreviated as strace prints it: {stx_mask=…, stx_attributes=…, stx_mode=…, stx_size=N, ...} */
+static void put_statx(struct sb *b, unsigned long a)
+{
+	struct { uint32_t mask, blksize; uint64_t attributes; uint32_t nlink, uid, gid; uint16_t mode, pad;
+		 uint64_t ino, size; } st;
+	if (sysi_peek(&st, a, sizeof st) < sizeof st) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_lit(b, "{stx_mask=");
+	sb_flags(b, sysi_x_statxmask, st.mask, 0);
+	sb_lit(b, ", stx_attributes=");
+	sb_flags(b, sysi_x_statxattr, st.attributes, 0);
+	sb_lit(b, ", stx_mode=");
+	put_mode_type(b, st.mode);
+	sb_lit(b, ", stx_size=");
+	sb_udec(b, st.size);
+	sb_lit(b, ", ...}");
+}
+
+/*
+ * struct pollfd[n]: [{fd=3, events=POLLIN}, …] (a negative fd without its events); with revents,
+ * only the entries whose revents are set, as {fd=3, revents=POLLIN}. At most sysi_trace_strlen
+ * entries, then "...". 0: nothing could be read (the caller prints the address).
+ */
+static int put_pollfds(struct sb *b, unsigned long a, unsigned long n, int revents, long shown_max)
+{
+	struct { int fd; short events, revents; } p;
+	unsigned long i, max = (unsigned long)sysi_trace_strlen;
+	long shown = 0;
+	if (n && sysi_peek(&p, a, sizeof p) < sizeof p)
+		return 0;
+	sb_putc(b, '[');
+	for (i = 0; i < n; i++) {
+		if (revents && shown >= shown_max)
+			break;
+		if (sysi_peek(&p, a + i * sizeof p, sizeof p) < sizeof p) {
+			sb_lit(b, shown ? ", ..." : "...");
+			break;
+		}
+		if (revents && !p.revents)
+			continue;
+		if (i >= max || (revents && shown >= (long)max)) {
+			sb_lit(b, shown ? ", ..." : "...");
+			break;
+		}
+		if (shown++)
+			sb_lit(b, ", ");
+		sb_lit(b, "{fd=");
+		sb_dec(b, p.fd);
+		if (revents) {
+			sb_lit(b, ", revents=");
+			sb_flags(b, sysi_x_pollevents, (unsigned short)p.revents, 0);
+		} else if (p.fd >= 0) {
+			sb_lit(b, ", events=");
+			sb_flags(b, sysi_x_pollevents, (unsigned short)p.events, 0);
+		}
+		sb_putc(b, '}');
+	}
+	sb_putc(b, ']');
+	return 1;
+}
+
+static const struct sysi_xlat *sockopt_names(long level)
+{
+	switch (level) {
+	case 1: return sysi_x_so;       /* SOL_SOCKET */
+	case 0: return sysi_x_ipopt;    /* SOL_IP */
+	case 6: return sysi_x_tcpopt;   /* SOL_TCP */
+	case 41: return sysi_x_ipv6opt; /* SOL_IPV6 */
+	}
+	return 0;
+}
+
+static void put_sockopt_name(struct sb *b, long level, unsigned long opt)
+{
+	static const char *const unknown[] = { "IP_???", "SO_???", [6] = "TCP_???" };
+	const struct sysi_xlat *x = sockopt_names(level);
+	if (!x) {
+		sb_dec(b, (int)opt);
+		return;
+	}
+	sb_enum(b, x, (unsigned)opt, level == 41 ? "IPV6_???" : unknown[level]);
+}
+
+/* a socket option's value: [N] for an int, SO_LINGER's struct, else its bytes */
+static void put_sockopt_val(struct sb *b, long level, unsigned long opt, unsigned long a, long len)
+{
+	int v[2];
+	if (!a) {
+		sb_lit(b, "NULL");
+		return;
+	}
+	if (len == 4 && sysi_peek(v, a, 4) == 4) {
+		sb_putc(b, '[');
+		sb_dec(b, v[0]);
+		sb_putc(b, ']');
+		return;
+	}
+	if (level == 1 && opt == 13 /* SO_LINGER */ && len == 8 && sysi_peek(v, a, 8) == 8) {
+		sb_lit(b, "{l_onoff=");
+		sb_dec(b, v[0]);
+		sb_lit(b, ", l_linger=");
+		sb_dec(b, v[1]);
+		sb_putc(b, '}');
+		return;
+	}
+	if (len < 0) {
+		sb_hex(b, a);
+		return;
+	}
+	put_buf(b, a, (unsigned long)len, 0);
+}
+
+/* struct cmsghdr[] in len bytes at a: [{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[3]}] */
+static void put_cmsgs(struct sb *b, unsigned long a, unsigned long len)
+{
+	struct { unsigned long len; int level, type; } h;
+	unsigned long off = 0;
+	int n = 0;
+	if (len >= sizeof h && sysi_peek(&h, a, sizeof h) < sizeof h) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_putc(b, '[');
+	while (off + sizeof h <= len && n < sysi_trace_strlen) {
+		if (sysi_peek(&h, a + off, sizeof h) < sizeof h) {
+			sb_lit(b, ", ...");
+			break;
+		}
+		if (n++)
+			sb_lit(b, ", ");
+		sb_lit(b, "{cmsg_len=");
+		sb_udec(b, h.len);
+		sb_lit(b, ", cmsg_level=");
+		sb_enum(b, sysi_x_soclevel, (unsigned)h.level, "SOL_??");
+		sb_lit(b, ", cmsg_type=");
+		if (h.level == 1)
+			sb_enum(b, sysi_x_scm, (unsigned)h.type, "SCM_???");
+		else
+			sb_hex(b, (unsigned)h.type);
+		if (h.level == 1 && h.type == 1 && h.len >= sizeof h && h.len <= len - off) { /* SCM_RIGHTS */
+			unsigned long k, cnt = (h.len - sizeof h) / 4;
+			int fd;
+			sb_lit(b, ", cmsg_data=[");
+			for (k = 0; k < cnt && sysi_peek(&fd, a + off + sizeof h + k * 4, 4) == 4; k++) {
+				if (k)
+					sb_lit(b, ", ");
+				sb_dec(b, fd);
+			}
+			sb_putc(b, ']');
+		} else if (h.level == 1 && h.type == 2 && h.len >= sizeof h + 12) { /* SCM_CREDENTIALS */
+			unsigned u[3];
+			if (sysi_peek(u, a + off + sizeof h, 12) == 12) {
+				sb_lit(b, ", cmsg_data={pid=");
+				sb_dec(b, (int)u[0]);
+				sb_lit(b, ", uid=");
+				sb_udec(b, u[1]);
+				sb_lit(b, ", gid=");
+				sb_udec(b, u[2]);
+				sb_putc(b, '}');
+			}
+		}
+		sb_putc(b, '}');
+		if (h.len < sizeof h)
+			break;
+		off += (h.len + 7) & ~7UL;
+	}
+	sb_putc(b, ']');
+}
+
+/*
+ * struct msghdr: sendmsg's as the call reads it; recvmsg's after the call (the bytes it received,
+ * r, in the iovecs; msg_namelen "128 => 16" from the value before it, pre), or only
+ * {msg_namelen=N} when it failed.
+ */
+static void put_msghdr(struct sb *b, unsigned long a, int recv, long r, int fail, const long *pre)
+{
+	struct { unsigned long name; uint32_t namelen, pad; unsigned long iov, iovlen, control, controllen;
+		 int flags; } m;
+	if (!a) {
+		sb_lit(b, "NULL");
+		return;
+	}
+	if (sysi_peek(&m, a, sizeof m) < sizeof m) {
+		sb_hex(b, a);
+		return;
+	}
+	if (recv && fail) {
+		sb_lit(b, "{msg_namelen=");
+		sb_udec(b, m.namelen);
+		sb_putc(b, '}');
+		return;
+	}
+	sb_lit(b, "{msg_name=");
+	put_sockaddr(b, m.name, (long)(int)m.namelen);
+	sb_lit(b, ", msg_namelen=");
+	if (recv && pre && (uint32_t)pre[0] != m.namelen) {
+		sb_udec(b, (uint32_t)pre[0]);
+		sb_lit(b, " => ");
+	}
+	sb_udec(b, m.namelen);
+	sb_lit(b, ", msg_iov=");
+	put_iov(b, m.iov, m.iovlen, recv ? r : 0, recv);
+	sb_lit(b, ", msg_iovlen=");
+	sb_udec(b, m.iovlen);
+	if (m.controllen) {
+		sb_lit(b, ", msg_control=");
+		if (m.control)
+			put_cmsgs(b, m.control, m.controllen);
+		else
+			sb_lit(b, "NULL");
+	}
+	sb_lit(b, ", msg_controllen=");
+	sb_udec(b, m.controllen);
+	sb_lit(b, ", msg_flags=");
+	sb_flags(b, sysi_x_msgflags, (unsigned)m.flags, 0);
+	sb_putc(b, '}');
 }
 
 /* one argument of the table's kind k */
@@ -925,8 +1162,8 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		/* the old set (the third argument) is the call's output */
 		if (i == 2 && failed(r, known))
 			sb_ptr(b, v);
-		else
-			put_sigset(b, v, c->args[3]);
+		else /* the size is the last argument (rt_sigprocmask, rt_sigsuspend, ppoll…) */
+			put_sigset(b, v, c->args[d->nargs - 1]);
 		return;
 	case K_SIGACT:
 		if (i == 2 && failed(r, known))
@@ -947,9 +1184,15 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		/* an input unless the call is one that fills it */
 		int output = c->nr == __NR_clock_gettime || c->nr == __NR_clock_getres ||
 			     ((c->nr == __NR_nanosleep || c->nr == __NR_clock_nanosleep) && i == d->nargs - 1);
-		if (output && (failed(r, known) || (c->nr != __NR_clock_gettime && c->nr != __NR_clock_getres)))
+		if (output && (failed(r, known) || (c->nr != __NR_clock_gettime && c->nr != __NR_clock_getres))) {
 			sb_ptr(b, v);
-		else
+		} else if (c->nr == __NR_ppoll && pre && pre[2]) { /* as it was at entry */
+			sb_lit(b, "{tv_sec=");
+			sb_dec(b, pre[0]);
+			sb_lit(b, ", tv_nsec=");
+			sb_dec(b, pre[1]);
+			sb_putc(b, '}');
+		} else
 			put_timespec(b, v);
 		return;
 	}
@@ -1064,10 +1307,54 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		sb_enum(b, sysi_x_madv, (unsigned)v, "MADV_???");
 		return;
 	case K_SOCKLEVEL:
-		sb_enum(b, sysi_x_soclevel, (unsigned)v, "SOL_???");
+		sb_enum(b, sysi_x_soclevel, (unsigned)v, "SOL_??");
 		return;
 	case K_CLOCKID:
 		sb_enum(b, sysi_x_clockid, (unsigned)v, 0);
+		return;
+	case K_POLLFD:
+		if (!v)
+			sb_lit(b, "NULL");
+		else if (!put_pollfds(b, v, (unsigned)next, 0, 0))
+			sb_hex(b, v);
+		return;
+	case K_STATX_FLAGS:
+		put_statx_flags(b, v);
+		return;
+	case K_STATX_MASK:
+		sb_flags(b, sysi_x_statxmask, v & 0xffffffffUL, 0);
+		return;
+	case K_STATX:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_statx(b, v);
+		return;
+	case K_FADVICE:
+		sb_enum(b, sysi_x_fadvice, (unsigned)v, "POSIX_FADV_???");
+		return;
+	case K_MSGFLAGS:
+		sb_flags(b, sysi_x_msgflags, v & 0xffffffffUL, 0);
+		return;
+	case K_SOCKOPT:
+		put_sockopt_name(b, (int)c->args[1], v);
+		return;
+	case K_SOCKOPT_VAL: {
+		int len;
+		if (c->nr == __NR_setsockopt) {
+			put_sockopt_val(b, (int)c->args[1], (unsigned)c->args[2], v, (int)next);
+		} else if (failed(r, known) || sysi_peek(&len, (unsigned long)next, 4) < 4) {
+			sb_ptr(b, v);
+		} else {
+			put_sockopt_val(b, (int)c->args[1], (unsigned)c->args[2], v, len);
+		}
+		return;
+	}
+	case K_SOCKFLAGS:
+		sb_flags(b, sysi_x_socktypeflags, v & 0xffffffffUL, 0);
+		return;
+	case K_MSGHDR:
+		put_msghdr(b, v, c->nr == __NR_recvmsg, r, failed(r, known), pre);
 		return;
 	}
 	sb_hex(b, v);
@@ -1088,13 +1375,13 @@ static void put_clone(struct sb *b, const struct sysi_call *c, long r, int known
 		else
 			sb_ptr(b, (unsigned long)c->args[2]);
 	}
-	if (f & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
-		sb_lit(b, ", child_tidptr=");
-		sb_ptr(b, (unsigned long)c->args[3]);
-	}
 	if (f & CLONE_SETTLS_) {
 		sb_lit(b, ", tls=");
 		sb_ptr(b, (unsigned long)c->args[4]);
+	}
+	if (f & (CLONE_CHILD_SETTID_ | CLONE_CHILD_CLEARTID_)) {
+		sb_lit(b, ", child_tidptr=");
+		sb_ptr(b, (unsigned long)c->args[3]);
 	}
 }
 
@@ -1445,6 +1732,20 @@ static void decode_pre(const struct sysi_call *c, long *pre)
 	}
 	if (!d || d->nargs < 0)
 		return;
+	if (c->nr == __NR_ppoll) { /* the timeout, which the call overwrites with the time left */
+		long ts[2];
+		pre[2] = c->args[2] && sysi_peek(ts, (unsigned long)c->args[2], sizeof ts) == sizeof ts;
+		pre[0] = pre[2] ? ts[0] : 0;
+		pre[1] = pre[2] ? ts[1] : 0;
+		return;
+	}
+	if (c->nr == __NR_recvmsg) { /* msg_namelen before the call */
+		uint32_t n = 0;
+		if (c->args[1])
+			sysi_peek(&n, (unsigned long)c->args[1] + 8, 4);
+		pre[0] = n;
+		return;
+	}
 	for (int i = 0; i < d->nargs; i++) {
 		if (d->kinds[i] == K_SOCKLEN_PTR) {
 			int v = 0;
@@ -1457,7 +1758,7 @@ static void decode_pre(const struct sysi_call *c, long *pre)
 int sysi_decode_has_pre(long nr)
 {
 	const struct sysi_sc_desc *d = desc_of(nr);
-	if (nr == __NR_clone3)
+	if (nr == __NR_clone3 || nr == __NR_recvmsg || nr == __NR_ppoll)
 		return 1;
 	if (!d || d->nargs < 0)
 		return 0;
@@ -1486,6 +1787,22 @@ void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
 	}
 	if (d && d->ret == R_OCT) {
 		sb_oct(b, (unsigned long)r);
+		return;
+	}
+	if (c->nr == __NR_poll || c->nr == __NR_ppoll) {
+		sb_dec(b, r);
+		if (!r) {
+			sb_lit(b, " (Timeout)");
+			return;
+		}
+		sb_lit(b, " (");
+		if (!put_pollfds(b, (unsigned long)c->args[0], (unsigned)c->args[1], 1, r))
+			sb_hex(b, (unsigned long)c->args[0]);
+		if (c->nr == __NR_ppoll && c->args[2]) {
+			sb_lit(b, ", left ");
+			put_timespec(b, (unsigned long)c->args[2]);
+		}
+		sb_putc(b, ')');
 		return;
 	}
 	if (c->nr == __NR_fcntl && r > 0) {

@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -26,7 +26,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[4] = { 2, R_DEC, C_FILE, { K_STR, K_STAT }, 0x0, 0x0 }, /* stat(const char * filename, struct stat * statbuf) */
 	[5] = { 2, R_DEC, C_DESC, { K_FD, K_STAT }, 0x1, 0x0 }, /* fstat(unsigned int fd, struct stat * statbuf) */
 	[6] = { 2, R_DEC, C_FILE, { K_STR, K_STAT }, 0x0, 0x0 }, /* lstat(const char * filename, struct stat * statbuf) */
-	[7] = { 3, R_DEC, 0, { K_PTR, K_UDEC, K_DEC }, 0x6, 0x4 }, /* poll(struct pollfd * ufds, unsigned int nfds, int timeout_msecs) */
+	[7] = { 3, R_DEC, 0, { K_POLLFD, K_UDEC, K_DEC }, 0x6, 0x4 }, /* poll(struct pollfd * ufds, unsigned int nfds, int timeout_msecs) */
 	[8] = { 3, R_DEC, C_DESC, { K_FD, K_DEC, K_WHENCE }, 0x5, 0x0 }, /* lseek(unsigned int fd, off_t offset, unsigned int whence) */
 	[9] = { 6, R_HEX, C_DESC | C_MEMORY, { K_PTR, K_UDEC, K_PROT, K_MAPFLAGS, K_FD, K_HEX }, 0x0, 0x0 }, /* mmap(unsigned long addr, unsigned long len, unsigned long prot, unsigned long flags, unsigned long fd, unsigned long off) */
 	[10] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_PROT }, 0x0, 0x0 }, /* mprotect(unsigned long start, size_t len, unsigned long prot) */
@@ -63,18 +63,18 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[41] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FAMILY, K_SOCKTYPE, K_DEC }, 0x7, 0x7 }, /* socket(int family, int type, int protocol) */
 	[42] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR, K_DEC }, 0x5, 0x5 }, /* connect(int fd, struct sockaddr * uservaddr, int addrlen) */
 	[43] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x1, 0x1 }, /* accept(int fd, struct sockaddr * upeer_sockaddr, int * upeer_addrlen) */
-	[44] = { 6, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_UDEC, K_HEX, K_SOCKADDR, K_DEC }, 0x29, 0x21 }, /* sendto(int fd, void * buff, size_t len, unsigned int flags, struct sockaddr * addr, int addr_len) */
-	[45] = { 6, R_DEC, C_DESC | C_NETWORK, { K_FD, K_BUF_OUT, K_UDEC, K_HEX, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x9, 0x1 }, /* recvfrom(int fd, void * ubuf, size_t size, unsigned int flags, struct sockaddr * addr, int * addr_len) */
-	[46] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_HEX }, 0x5, 0x1 }, /* sendmsg(int fd, struct user_msghdr * msg, unsigned int flags) */
-	[47] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_HEX }, 0x5, 0x1 }, /* recvmsg(int fd, struct user_msghdr * msg, unsigned int flags) */
+	[44] = { 6, R_DEC, C_DESC | C_NETWORK, { K_FD, K_BUF_IN, K_UDEC, K_MSGFLAGS, K_SOCKADDR, K_DEC }, 0x29, 0x21 }, /* sendto(int fd, void * buff, size_t len, unsigned int flags, struct sockaddr * addr, int addr_len) */
+	[45] = { 6, R_DEC, C_DESC | C_NETWORK, { K_FD, K_BUF_OUT, K_UDEC, K_MSGFLAGS, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x9, 0x1 }, /* recvfrom(int fd, void * ubuf, size_t size, unsigned int flags, struct sockaddr * addr, int * addr_len) */
+	[46] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_MSGHDR, K_MSGFLAGS }, 0x5, 0x1 }, /* sendmsg(int fd, struct user_msghdr * msg, unsigned int flags) */
+	[47] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_MSGHDR, K_MSGFLAGS }, 0x5, 0x1 }, /* recvmsg(int fd, struct user_msghdr * msg, unsigned int flags) */
 	[48] = { 2, R_DEC, C_DESC | C_NETWORK, { K_FD, K_DEC }, 0x3, 0x3 }, /* shutdown(int fd, int how) */
 	[49] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR, K_DEC }, 0x5, 0x5 }, /* bind(int fd, struct sockaddr * umyaddr, int addrlen) */
 	[50] = { 2, R_DEC, C_DESC | C_NETWORK, { K_FD, K_DEC }, 0x3, 0x3 }, /* listen(int fd, int backlog) */
 	[51] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x1, 0x1 }, /* getsockname(int fd, struct sockaddr * usockaddr, int * usockaddr_len) */
 	[52] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x1, 0x1 }, /* getpeername(int fd, struct sockaddr * usockaddr, int * usockaddr_len) */
 	[53] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FAMILY, K_SOCKTYPE, K_DEC, K_PTR }, 0x7, 0x7 }, /* socketpair(int family, int type, int protocol, int * usockvec) */
-	[54] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_DEC, K_PTR, K_DEC }, 0x17, 0x17 }, /* setsockopt(int fd, int level, int optname, char * optval, int optlen) */
-	[55] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_DEC, K_PTR, K_SOCKLEN_PTR }, 0x7, 0x7 }, /* getsockopt(int fd, int level, int optname, char * optval, int * optlen) */
+	[54] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_SOCKOPT, K_SOCKOPT_VAL, K_DEC }, 0x17, 0x17 }, /* setsockopt(int fd, int level, int optname, char * optval, int optlen) */
+	[55] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_SOCKOPT, K_SOCKOPT_VAL, K_SOCKLEN_PTR }, 0x7, 0x7 }, /* getsockopt(int fd, int level, int optname, char * optval, int * optlen) */
 	[56] = { 5, R_DEC, C_PROCESS, { K_CLONEFLAGS, K_PTR, K_PTR, K_PTR, K_PTR }, 0x0, 0x0 }, /* clone(unsigned long clone_flags, unsigned long newsp, int * parent_tidptr, int * child_tidptr, unsigned long tls) */
 	[57] = { 0, R_DEC, C_PROCESS, { 0 }, 0x0, 0x0 }, /* fork() */
 	[58] = { 0, R_DEC, C_PROCESS, { 0 }, 0x0, 0x0 }, /* vfork() */
@@ -240,7 +240,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[218] = { 1, R_DEC, 0, { K_PTR }, 0x0, 0x0 }, /* set_tid_address(int * tidptr) */
 	[219] = { 0, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* restart_syscall() */
 	[220] = { 4, R_DEC, C_IPC, { K_DEC, K_PTR, K_UDEC, K_TIMESPEC }, 0x5, 0x1 }, /* semtimedop(int semid, struct sembuf * tsops, unsigned int nsops, const struct __kernel_timespec * timeout) */
-	[221] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_UDEC, K_DEC }, 0x9, 0x9 }, /* fadvise64(int fd, loff_t offset, size_t len, int advice) */
+	[221] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_UDEC, K_FADVICE }, 0x9, 0x9 }, /* fadvise64(int fd, loff_t offset, size_t len, int advice) */
 	[222] = { 3, R_DEC, 0, { K_CLOCKID, K_PTR, K_PTR }, 0x1, 0x1 }, /* timer_create(const clockid_t which_clock, struct sigevent * timer_event_spec, timer_t * created_timer_id) */
 	[223] = { 4, R_DEC, 0, { K_DEC, K_DEC, K_PTR, K_PTR }, 0x3, 0x3 }, /* timer_settime(timer_t timer_id, int flags, const struct __kernel_itimerspec * new_setting, struct __kernel_itimerspec * old_setting) */
 	[224] = { 2, R_DEC, 0, { K_DEC, K_PTR }, 0x1, 0x1 }, /* timer_gettime(timer_t timer_id, struct __kernel_itimerspec * setting) */
@@ -290,7 +290,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[268] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_OCT }, 0x1, 0x1 }, /* fchmodat(int dfd, const char * filename, umode_t mode) */
 	[269] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ACCESS }, 0x5, 0x5 }, /* faccessat(int dfd, const char * filename, int mode) */
 	[270] = { 6, R_DEC, 0, { K_DEC, K_PTR, K_PTR, K_PTR, K_TIMESPEC, K_PTR }, 0x1, 0x1 }, /* pselect6(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_timespec * tsp, void * sig) */
-	[271] = { 5, R_DEC, 0, { K_PTR, K_UDEC, K_TIMESPEC, K_PTR, K_UDEC }, 0x2, 0x0 }, /* ppoll(struct pollfd * ufds, unsigned int nfds, struct __kernel_timespec * tsp, const sigset_t * sigmask, size_t sigsetsize) */
+	[271] = { 5, R_DEC, 0, { K_POLLFD, K_UDEC, K_TIMESPEC, K_SIGSET, K_UDEC }, 0x2, 0x0 }, /* ppoll(struct pollfd * ufds, unsigned int nfds, struct __kernel_timespec * tsp, const sigset_t * sigmask, size_t sigsetsize) */
 	[272] = { 1, R_DEC, C_PROCESS, { K_UDEC }, 0x0, 0x0 }, /* unshare(unsigned long unshare_flags) */
 	[273] = { 2, R_DEC, 0, { K_PTR, K_UDEC }, 0x0, 0x0 }, /* set_robust_list(struct robust_list_head * head, size_t len) */
 	[274] = { 3, R_DEC, 0, { K_DEC, K_PTR, K_PTR }, 0x1, 0x1 }, /* get_robust_list(int pid, struct robust_list_head * * head_ptr, size_t * len_ptr) */
@@ -307,7 +307,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[285] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_DEC, K_DEC }, 0x3, 0x3 }, /* fallocate(int fd, int mode, loff_t offset, loff_t len) */
 	[286] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_PTR, K_PTR }, 0x3, 0x3 }, /* timerfd_settime(int ufd, int flags, const struct __kernel_itimerspec * utmr, struct __kernel_itimerspec * otmr) */
 	[287] = { 2, R_DEC, C_DESC, { K_FD, K_PTR }, 0x1, 0x1 }, /* timerfd_gettime(int ufd, struct __kernel_itimerspec * otmr) */
-	[288] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR, K_DEC }, 0x9, 0x9 }, /* accept4(int fd, struct sockaddr * upeer_sockaddr, int * upeer_addrlen, int flags) */
+	[288] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR, K_SOCKFLAGS }, 0x9, 0x9 }, /* accept4(int fd, struct sockaddr * upeer_sockaddr, int * upeer_addrlen, int flags) */
 	[289] = { 4, R_DEC, C_DESC | C_SIGNAL, { K_FD, K_PTR, K_UDEC, K_DEC }, 0x9, 0x9 }, /* signalfd4(int ufd, sigset_t * user_mask, size_t sizemask, int flags) */
 	[290] = { 2, R_DEC, C_DESC, { K_UDEC, K_DEC }, 0x3, 0x2 }, /* eventfd2(unsigned int count, int flags) */
 	[291] = { 1, R_DEC, C_DESC, { K_DEC }, 0x1, 0x1 }, /* epoll_create1(int flags) */
@@ -318,7 +318,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[296] = { 5, R_DEC, C_DESC, { K_FD, K_IOV_IN, K_UDEC, K_UDEC, K_UDEC }, 0x0, 0x0 }, /* pwritev(unsigned long fd, const struct iovec * vec, unsigned long vlen, unsigned long pos_l, unsigned long pos_h) */
 	[297] = { 4, R_DEC, C_PROCESS | C_SIGNAL, { K_DEC, K_DEC, K_SIGNUM, K_PTR }, 0x7, 0x7 }, /* rt_tgsigqueueinfo(pid_t tgid, pid_t pid, int sig, siginfo_t * uinfo) */
 	[298] = { 5, R_DEC, C_DESC, { K_PTR, K_DEC, K_DEC, K_DEC, K_HEX }, 0xe, 0xe }, /* perf_event_open(struct perf_event_attr * attr_uptr, pid_t pid, int cpu, int group_fd, unsigned long flags) */
-	[299] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_UDEC, K_HEX, K_TIMESPEC }, 0xd, 0x1 }, /* recvmmsg(int fd, struct mmsghdr * mmsg, unsigned int vlen, unsigned int flags, struct __kernel_timespec * timeout) */
+	[299] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_UDEC, K_MSGFLAGS, K_TIMESPEC }, 0xd, 0x1 }, /* recvmmsg(int fd, struct mmsghdr * mmsg, unsigned int vlen, unsigned int flags, struct __kernel_timespec * timeout) */
 	[300] = { 2, R_DEC, C_DESC, { K_HEX, K_UDEC }, 0x3, 0x0 }, /* fanotify_init(unsigned int flags, unsigned int event_f_flags) */
 	[301] = { 5, R_DEC, C_FILE | C_DESC, { K_DEC, K_HEX, K_UDEC, K_DIRFD, K_STR }, 0xb, 0x9 }, /* fanotify_mark(int fanotify_fd, unsigned int flags, __u64 mask, int dfd, const char * pathname) */
 	[302] = { 4, R_DEC, 0, { K_DEC, K_RLIMIT_RES, K_RLIMIT, K_RLIMIT }, 0x3, 0x1 }, /* prlimit64(pid_t pid, unsigned int resource, const struct rlimit64 * new_rlim, struct rlimit64 * old_rlim) */
@@ -326,7 +326,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[304] = { 3, R_DEC, C_DESC, { K_DEC, K_PTR, K_DEC }, 0x5, 0x5 }, /* open_by_handle_at(int mountdirfd, struct file_handle * handle, int flags) */
 	[305] = { 2, R_DEC, 0, { K_CLOCKID, K_PTR }, 0x1, 0x1 }, /* clock_adjtime(const clockid_t which_clock, struct __kernel_timex * utx) */
 	[306] = { 1, R_DEC, C_DESC, { K_FD }, 0x1, 0x1 }, /* syncfs(int fd) */
-	[307] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_UDEC, K_HEX }, 0xd, 0x1 }, /* sendmmsg(int fd, struct mmsghdr * mmsg, unsigned int vlen, unsigned int flags) */
+	[307] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FD, K_PTR, K_UDEC, K_MSGFLAGS }, 0xd, 0x1 }, /* sendmmsg(int fd, struct mmsghdr * mmsg, unsigned int vlen, unsigned int flags) */
 	[308] = { 2, R_DEC, C_DESC, { K_FD, K_DEC }, 0x3, 0x3 }, /* setns(int fd, int flags) */
 	[309] = { 3, R_DEC, 0, { K_PTR, K_PTR, K_PTR }, 0x0, 0x0 }, /* getcpu(unsigned * cpup, unsigned * nodep, struct getcpu_cache * unused) */
 	[310] = { 6, R_DEC, 0, { K_DEC, K_IOV_OUT, K_UDEC, K_IOV_OUT, K_UDEC, K_HEX }, 0x1, 0x1 }, /* process_vm_readv(pid_t pid, const struct iovec * lvec, unsigned long liovcnt, const struct iovec * rvec, unsigned long riovcnt, unsigned long flags) */
@@ -351,7 +351,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[329] = { 4, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_PROT, K_DEC }, 0x8, 0x8 }, /* pkey_mprotect(unsigned long start, size_t len, unsigned long prot, int pkey) */
 	[330] = { 2, R_DEC, 0, { K_HEX, K_UDEC }, 0x0, 0x0 }, /* pkey_alloc(unsigned long flags, unsigned long init_val) */
 	[331] = { 1, R_DEC, 0, { K_DEC }, 0x1, 0x1 }, /* pkey_free(int pkey) */
-	[332] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ATFLAGS, K_UDEC, K_PTR }, 0xd, 0x1 }, /* statx(int dfd, const char * filename, unsigned flags, unsigned int mask, struct statx * buffer) */
+	[332] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_STATX_FLAGS, K_STATX_MASK, K_STATX }, 0xd, 0x1 }, /* statx(int dfd, const char * filename, unsigned flags, unsigned int mask, struct statx * buffer) */
 	[333] = { 6, R_DEC, 0, { K_UDEC, K_DEC, K_DEC, K_PTR, K_TIMESPEC, K_PTR }, 0x0, 0x0 }, /* io_pgetevents(aio_context_t ctx_id, long min_nr, long nr, struct io_event * events, struct __kernel_timespec * timeout, const struct __aio_sigset * usig) */
 	[334] = { 4, R_DEC, 0, { K_PTR, K_HEX, K_DEC, K_HEX }, 0xe, 0x4 }, /* rseq(struct rseq * rseq, u32 rseq_len, int flags, u32 sig) */
 	[424] = { 4, R_DEC, C_PROCESS | C_SIGNAL, { K_DEC, K_SIGNUM, K_PTR, K_HEX }, 0xb, 0x3 }, /* pidfd_send_signal(int pidfd, int sig, siginfo_t * info, unsigned int flags) */
