@@ -50,12 +50,22 @@ static void find(void)
 	}
 }
 
+/* the runtime's own vDSO call is in progress on this thread: a fallback system call the vDSO
+ * makes now is sysi's, not the program's (static/vdso.c catches the vDSO's calls) */
+__thread char sysi_vdso_own __attribute__((tls_model("initial-exec")));
+
 void sysi_trace_clock(int clk, long *sec, long *nsec)
 {
 	struct timespec ts = { 0, 0 };
+	int r = -1;
 	if (!looked)
 		find();
-	if (!vdso_cgt || vdso_cgt(clk, &ts) != 0)
+	if (vdso_cgt) {
+		sysi_vdso_own = 1;
+		r = vdso_cgt(clk, &ts);
+		sysi_vdso_own = 0;
+	}
+	if (r != 0)
 		raw2(__NR_clock_gettime, clk, &ts);
 	*sec = ts.tv_sec;
 	*nsec = ts.tv_nsec;

@@ -230,7 +230,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
       int80,
       // a static program's patched copy starts the runtime at its first instruction
       Math.max(0, (stats?.processes ?? 0) - (runs === program ? 0 : 1)),
-      await vdsoSites(flags.complete === true),
+      // --complete's catch-all, or a static copy's runtime that armed SUD on the vDSO (its "vdso" slot)
+      await vdsoSites(flags.complete === true || stats?.strategies.vdso !== undefined),
     );
     // the summary's text names the escaped execs: on stderr already, the notice would repeat it
     let escapesSaid = false;

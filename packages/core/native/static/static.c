@@ -44,6 +44,12 @@ extern const char __executable_start[], _end[];
 extern void (*__init_array_start[])(int, char **, char **);
 extern void (*__init_array_end[])(int, char **, char **);
 
+/* vdso.c */
+extern int sysi_static_vdso_on;
+void sysi_static_vdso_start(void);
+void sysi_static_vdso_thread(void);
+void sysi_static_vdso_after(const struct sysi_call *c, long ret);
+
 struct sysi_static_entry { const char *name; const void *fn; };
 extern const struct sysi_static_entry sysi_static_entries[]; /* entries.c, ends with {0, 0} */
 
@@ -122,6 +128,7 @@ static void own_block(struct tcb *t, long tid)
 		n->tid = tid;
 		n->pid = pid;
 		raw2(__NR_arch_prctl, ARCH_SET_GS, n);
+		sysi_static_vdso_thread(); /* SUD is not inherited (vdso.c) */
 	}
 	raw4(__NR_rt_sigprocmask, SIG_SETMASK, &old, 0, sizeof old);
 }
@@ -168,16 +175,30 @@ static inline void check_block(void)
 		rekey();
 }
 
+/* vdso.c: the program's own SUD replaces sysi's on a thread; a fork child is armed again */
+#define VDSO_WATCH(nr) ((nr) == __NR_prctl || (nr) == __NR_fork || (nr) == __NR_clone)
+
 static long fast_checked(struct sysi_call *c)
 {
+	long r;
 	check_block();
-	return fast_real(c);
+	if (__builtin_expect(!sysi_static_vdso_on || !VDSO_WATCH(c->nr), 1))
+		return fast_real(c);
+	r = fast_real(c);
+	sysi_static_vdso_after(c, r);
+	return r;
 }
 
 static int dispatch_checked(struct sysi_call *c)
 {
+	int r;
 	check_block();
-	return dispatch_real(c);
+	if (__builtin_expect(!sysi_static_vdso_on || !VDSO_WATCH(c->nr), 1))
+		return dispatch_real(c);
+	r = dispatch_real(c);
+	if (r == 0)
+		sysi_static_vdso_after(c, c->ret);
+	return r;
 }
 
 void sysi_dispatch_wrap(void)
@@ -312,6 +333,7 @@ void sysi_static_init(long *sp)
 	raw2(__NR_arch_prctl, ARCH_SET_GS, t);
 	for (void (**f)(int, char **, char **) = __init_array_start; f < __init_array_end; f++)
 		(*f)((int)argc, argv, envp);
+	sysi_static_vdso_start(); /* the vDSO's own calls (vdso.c) */
 	/* libsysi took its variables out of the environment in place (env.c): the program's start
 	 * code looks for the auxiliary vector after the environment's end, so it moves there */
 	for (e2 = envp; *e2; e2++)

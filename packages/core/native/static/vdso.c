@@ -1,0 +1,192 @@
+/*
+ * vdso.c — the vDSO's own system calls in a statically linked program (docs/patch.md, "The
+ * vDSO's system calls"). The kernel maps the vDSO sealed (mprotect fails on 6.18), so no
+ * strategy patches its fallback `syscall`s (clock_gettime of a CPU-time clock, getrandom's
+ * reseeding: Go 1.24 calls __vdso_getrandom). Syscall User Dispatch in its inclusive form
+ * (PR_SYS_DISPATCH_INCLUSIVE_ON, Linux 6.17+) dispatches exactly the calls made from one address
+ * range: armed on the vDSO's mapping, every other call of the thread runs as before (patched
+ * sites, the runtime's own calls), and a call the vDSO makes raises SIGSYS, which this file's
+ * handler dispatches like a patched site's call (strategy "vdso": counted, hookable) and
+ * resumes after it. No selector byte: inside the range always dispatches.
+ *
+ * Cost: the kernel takes its syscall-work slow path for every call of an armed thread (about
+ * +25-30 ns a call here), and a vDSO fallback call costs a signal round trip. So it is on only
+ * where it can matter: a hook that observes calls (not passthrough), a vDSO with a `syscall`
+ * (0f 05) in its text, SYSI_VDSO not "0" (the opt-out), and not under --complete (whose
+ * catch-all sees these calls already).
+ *
+ * SUD is per thread and not inherited by clone or fork (the kernel clears it in copy_process;
+ * exec clears it too), so each thread is armed when it takes its own state block (static.c
+ * own_block: a new thread's, or a process's first entry into the runtime after a fork), and a
+ * fork child that returns through the dispatcher is armed there (static.c's wrappers).
+ * Exec clears it: the new image's runtime arms its own.
+ */
+#define _GNU_SOURCE
+#include <asm/unistd.h>
+#include <elf.h>
+#include <signal.h>
+#include <ucontext.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include "../sud.h"
+
+#define PR_SET_SYSCALL_USER_DISPATCH_ 59
+#define PR_SYS_DISPATCH_OFF_ 0
+#define PR_SYS_DISPATCH_INCLUSIVE_ON_ 2 /* Linux 6.17+: dispatch the calls made inside the range */
+#define SYS_USER_DISPATCH_ 2            /* si_code of a SUD SIGSYS */
+#define AUDIT_ARCH_X86_64_ 0xc000003eU
+#ifndef AT_SYSINFO_EHDR
+#define AT_SYSINFO_EHDR 33
+#endif
+
+int sysi_static_vdso_on;          /* the vDSO's calls are caught (sysi_static_vdso_start) */
+static uintptr_t lo, len;          /* the vDSO's mapping */
+static uint32_t vdso_id;           /* the pseudo runtime "vdso" in sysi_rts (stats slot) */
+extern __thread char sysi_vdso_own __attribute__((tls_model("initial-exec"))); /* trace-vdso.c */
+static __thread char armed;        /* 0 not armed, 1 armed, 2 the program's own SUD (or failed) */
+
+static const struct sysi_strategy_ops vdso_ops = {
+	.abi_version = SYSI_ABI_VERSION,
+	.name = "vdso",
+};
+
+/* SYSI_MARKER: the callers bracket it as runtime work (brackets do not nest) */
+static long arm(void)
+{
+	return raw6(__NR_prctl, PR_SET_SYSCALL_USER_DISPATCH_, PR_SYS_DISPATCH_INCLUSIVE_ON_, lo, len,
+		    0, 0);
+}
+
+/* This thread, which SUD's state does not reach from its creator: armed now (from static.c's
+ * own_block, inside sysi_thread_enter's runtime-work bracket). */
+void sysi_static_vdso_thread(void)
+{
+	if (sysi_static_vdso_on)
+		armed = arm() == 0 ? 1 : 2;
+}
+
+static void thread_bracketed(void)
+{
+	sysi_runtime_work(1);
+	sysi_static_vdso_thread();
+	sysi_runtime_work(0);
+}
+
+/*
+ * After a call the wrappers of static.c watch (prctl, fork, clone) returned ret: the program's
+ * own prctl(PR_SET_SYSCALL_USER_DISPATCH, …) replaced sysi's setting on this thread, so a SIGSYS
+ * from SUD there is the program's from then on, and turning its own off gives the thread sysi's
+ * back; a fork child (SUD is not inherited) is armed.
+ */
+void sysi_static_vdso_after(const struct sysi_call *c, long ret)
+{
+	if (!sysi_static_vdso_on || ret != 0)
+		return;
+	if (c->nr == __NR_prctl) {
+		if (c->args[0] != PR_SET_SYSCALL_USER_DISPATCH_)
+			return;
+		if (c->args[1] == PR_SYS_DISPATCH_OFF_)
+			thread_bracketed();
+		else
+			armed = 2;
+	} else if (c->nr == __NR_fork || c->nr == __NR_clone) {
+		thread_bracketed(); /* in the child */
+	}
+}
+
+/* SIGSYS (through the master, which gave the thread its block): a call the vDSO made. */
+static int trap(int sig, void *info, void *ucontext)
+{
+	siginfo_t *si = info;
+	ucontext_t *uc = ucontext;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t ret = (uintptr_t)si->si_call_addr;
+	struct sysi_call c;
+
+	(void)sig;
+	/* seccomp's, one sent by a process, the program's own SUD's: the program's */
+	if (si->si_code != SYS_USER_DISPATCH_ || (uintptr_t)g[REG_RIP] != ret || armed != 1 ||
+	    ret - 2 - lo >= len || si->si_arch != AUDIT_ARCH_X86_64_)
+		return 0;
+	if (sysi_vdso_own) { /* the runtime's own clock read (trace-vdso.c): not the program's */
+		sysi_runtime_work(1);
+		g[REG_RAX] = sysi_raw6(g[REG_RAX], g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
+				       g[REG_R8], g[REG_R9]);
+		sysi_runtime_work(0);
+		return 1;
+	}
+	c.nr = (int)g[REG_RAX]; /* as the kernel reads it (SUD rolled the call back) */
+	c.args[0] = g[REG_RDI];
+	c.args[1] = g[REG_RSI];
+	c.args[2] = g[REG_RDX];
+	c.args[3] = g[REG_R10];
+	c.args[4] = g[REG_R8];
+	c.args[5] = g[REG_R9];
+	c.site = ret - 2;
+	c.strategy = vdso_id;
+	c.flags = 0;
+	c.ret = 0;
+	if (sysi_dispatch_impl(&c) == 0)
+		g[REG_RAX] = c.ret;
+	else /* in context (clone, vfork, rt_sigreturn): the vDSO makes none; made plainly */
+		g[REG_RAX] = sysi_raw6(c.nr, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4],
+				       c.args[5]);
+	return 1;
+}
+
+/* The vDSO's mapping, and whether its text has a `syscall` (a byte scan: conservative). */
+static int find(void)
+{
+	const ElfW(Ehdr) *eh = (const void *)getauxval(AT_SYSINFO_EHDR);
+	const ElfW(Phdr) *ph;
+	if (!eh)
+		return 0;
+	ph = (const void *)((uintptr_t)eh + eh->e_phoff);
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const unsigned char *p = (const unsigned char *)eh;
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+			continue;
+		/* the vDSO's one PT_LOAD starts at its ELF header (p_offset 0) */
+		lo = (uintptr_t)eh;
+		len = (ph[i].p_offset + ph[i].p_memsz + 4095) & ~4095ul;
+		for (uintptr_t k = ph[i].p_offset; k + 1 < ph[i].p_offset + ph[i].p_filesz; k++)
+			if (p[k] == 0x0f && p[k + 1] == 0x05)
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+/* After the runtime's constructors, before the program's entry (static.c). */
+void sysi_static_vdso_start(void)
+{
+	const char *v = sysi_getenv("SYSI_VDSO");
+	struct sysi_rt *rt;
+	long r;
+	if ((v && v[0] == '0') || sysi_hook_cur == sysi_hook_passthrough || sysi_sud_on ||
+	    sysi_nrts >= SYSI_MAX_RUNTIMES || !find())
+		return;
+	sysi_runtime_work(1);
+	r = arm();
+	sysi_runtime_work(0);
+	if (r != 0) {
+		sysi_debug("vDSO: inclusive Syscall User Dispatch unavailable (Linux 6.17+): the "
+			   "vDSO's fallback calls are not caught");
+		return;
+	}
+	sysi_runtime_work(1);
+	if (sysi_claim_signal(SIGSYS, trap) < 0) {
+		raw6(__NR_prctl, PR_SET_SYSCALL_USER_DISPATCH_, PR_SYS_DISPATCH_OFF_, 0, 0, 0, 0);
+		sysi_runtime_work(0);
+		return;
+	}
+	sysi_runtime_work(0);
+	rt = &sysi_rts[sysi_nrts];
+	rt->ops = &vdso_ops;
+	rt->base_probe = lo; /* the vDSO: never planned */
+	rt->ok = 1;
+	rt->stats_slot = sysi_stats_slot(vdso_ops.name);
+	vdso_id = sysi_nrts++;
+	armed = 1;
+	sysi_static_vdso_on = 1;
+}
