@@ -113,6 +113,7 @@ export const KINDS = [
   "SOCKOPT_VAL", // a socket option's value (setsockopt: the length follows; getsockopt: filled)
   "MSGHDR", // struct msghdr * (sendmsg reads it, recvmsg fills it)
   "SOCKFLAGS", // SOCK_CLOEXEC|SOCK_NONBLOCK (accept4)
+  "CPUSET", // a CPU mask: [0 1] (sched_getaffinity: as many bytes as the result says)
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -142,6 +143,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   // pointers to data whose shape the type names
   if (ptr) {
     if (/sockopt$/.test(sc) && n === "optval") return "SOCKOPT_VAL";
+    if (/^sched_[gs]etaffinity$/.test(sc) && n === "user_mask_ptr") return "CPUSET";
     if (/^(sendto|send)$/.test(sc) && n === "buff" && next !== undefined) return "BUF_IN";
     if (/char \*const \*/.test(t)) return n === "envp" ? "ENVP" : "ARGV";
     if (/\bchar \*$/.test(t)) {
@@ -548,8 +550,9 @@ const ENUM_SETS: Record<string, ConstSet> = {
       "F_GET_SEALS",
     ],
   },
+  // a request with two names prints both, "BTRFS_IOC_CLONE or FICLONE" (the set keeps duplicates)
   ioctl: {
-    headers: ["sys/ioctl.h", "termios.h", "linux/fs.h"],
+    headers: ["sys/ioctl.h", "termios.h", "linux/fs.h", "linux/btrfs.h"],
     names: [
       "TCGETS",
       "TCSETS",
@@ -584,6 +587,7 @@ const ENUM_SETS: Record<string, ConstSet> = {
       "FIOASYNC",
       "FS_IOC_GETFLAGS",
       "FS_IOC_SETFLAGS",
+      "BTRFS_IOC_CLONE",
       "FICLONE",
     ],
   },
@@ -986,7 +990,7 @@ function renderConsts(raw: string): string {
     });
     // flags: names without a bit of their own (O_RDONLY 0) are left out
     if (set in FLAG_SETS) list = list.filter(([, v]) => v !== 0n);
-    list = def === FLAG_SETS.oflags ? list : dedupe(list);
+    list = def === FLAG_SETS.oflags || def === ENUM_SETS.ioctl ? list : dedupe(list);
     out.push(`static const struct sysi_xlat sysi_x_${set}[] = {`);
     for (const [n, v] of list) out.push(`\t{ ${cstr(n)}, 0x${v.toString(16)}UL },`);
     out.push("\t{ 0, 0 },", "};", "");

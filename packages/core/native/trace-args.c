@@ -850,6 +850,32 @@ static void put_cloneflags(struct sb *b, unsigned long v)
 		sb_putc(b, '0');
 }
 
+/* a CPU mask of n bytes: [0 1 5]; 0 when it cannot be read */
+static int put_cpuset(struct sb *b, unsigned long a, unsigned long n)
+{
+	unsigned long w, i, k;
+	int any = 0;
+	if (!a)
+		return 0;
+	for (i = 0; i < n; i += 8)
+		if (sysi_peek(&w, a + i, n - i < 8 ? n - i : 8) < (n - i < 8 ? n - i : 8))
+			return 0;
+	sb_putc(b, '[');
+	for (i = 0; i < n; i += 8) {
+		w = 0;
+		sysi_peek(&w, a + i, n - i < 8 ? n - i : 8);
+		for (k = 0; k < 64; k++) {
+			if (!((w >> k) & 1))
+				continue;
+			if (any++)
+				sb_putc(b, ' ');
+			sb_udec(b, i * 8 + k);
+		}
+	}
+	sb_putc(b, ']');
+	return 1;
+}
+
 /* statx's flags: the sync type (AT_STATX_SYNC_AS_STAT when 0), then the AT_* flags */
 static void put_statx_flags(struct sb *b, unsigned long v)
 {
@@ -1350,6 +1376,13 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		}
 		return;
 	}
+	case K_CPUSET: {
+		/* sched_getaffinity fills r bytes; sched_setaffinity reads len (the previous argument) */
+		unsigned long n = c->nr == __NR_sched_getaffinity ? (unsigned long)r : (unsigned)c->args[1];
+		if ((c->nr == __NR_sched_getaffinity && failed(r, known)) || !put_cpuset(b, v, n))
+			sb_ptr(b, v);
+		return;
+	}
 	case K_SOCKFLAGS:
 		sb_flags(b, sysi_x_socktypeflags, v & 0xffffffffUL, 0);
 		return;
@@ -1513,12 +1546,26 @@ static void put_ioctl(struct sb *b, const struct sysi_call *c, long r, int known
 {
 	unsigned req = (unsigned)c->args[1];
 	unsigned long v = (unsigned long)c->args[2];
+	const struct sysi_xlat *x;
+	int names = 0;
 	sb_dec(b, (int)c->args[0]);
 	sb_lit(b, ", ");
-	sb_enum(b, sysi_x_ioctl, req, 0);
+	for (x = sysi_x_ioctl; x->name; x++) { /* every name it has: "BTRFS_IOC_CLONE or FICLONE" */
+		if (x->val != req)
+			continue;
+		if (names++)
+			sb_lit(b, " or ");
+		sb_puts(b, x->name);
+	}
+	if (!names)
+		sb_hex(b, req);
 	if (req == 0x5451 || req == 0x5450) /* FIOCLEX, FIONCLEX: no argument */
 		return;
 	sb_lit(b, ", ");
+	if (req == 0x40049409) { /* FICLONE: the source fd */
+		sb_dec(b, (int)v);
+		return;
+	}
 	if (req == 0x5413 && !failed(r, known)) { /* TIOCGWINSZ */
 		unsigned short w[4];
 		if (sysi_peek(w, v, sizeof w) == sizeof w) {

@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -222,8 +222,8 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[200] = { 2, R_DEC, C_PROCESS | C_SIGNAL, { K_DEC, K_SIGNUM }, 0x3, 0x3 }, /* tkill(pid_t pid, int sig) */
 	[201] = { 1, R_DEC, 0, { K_PTR }, 0x0, 0x0 }, /* time(__kernel_old_time_t * tloc) */
 	[202] = { 6, R_DEC, 0, { K_PTR, K_FUTEX_OP, K_UDEC, K_TIMESPEC, K_PTR, K_UDEC }, 0x26, 0x2 }, /* futex(u32 * uaddr, int op, u32 val, const struct __kernel_timespec * utime, u32 * uaddr2, u32 val3) */
-	[203] = { 3, R_DEC, 0, { K_DEC, K_UDEC, K_PTR }, 0x3, 0x1 }, /* sched_setaffinity(pid_t pid, unsigned int len, unsigned long * user_mask_ptr) */
-	[204] = { 3, R_DEC, 0, { K_DEC, K_UDEC, K_PTR }, 0x3, 0x1 }, /* sched_getaffinity(pid_t pid, unsigned int len, unsigned long * user_mask_ptr) */
+	[203] = { 3, R_DEC, 0, { K_DEC, K_UDEC, K_CPUSET }, 0x3, 0x1 }, /* sched_setaffinity(pid_t pid, unsigned int len, unsigned long * user_mask_ptr) */
+	[204] = { 3, R_DEC, 0, { K_DEC, K_UDEC, K_CPUSET }, 0x3, 0x1 }, /* sched_getaffinity(pid_t pid, unsigned int len, unsigned long * user_mask_ptr) */
 	[205] = { -1, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* set_thread_area(?) */
 	[206] = { 2, R_DEC, 0, { K_UDEC, K_PTR }, 0x1, 0x0 }, /* io_setup(unsigned nr_events, aio_context_t * ctxp) */
 	[207] = { 1, R_DEC, 0, { K_UDEC }, 0x0, 0x0 }, /* io_destroy(aio_context_t ctx) */

@@ -351,6 +351,7 @@ static const struct sysi_xlat sysi_x_ioctl[] = {
 	{ "FIOASYNC", 0x5452UL },
 	{ "FS_IOC_GETFLAGS", 0x80086601UL },
 	{ "FS_IOC_SETFLAGS", 0x40086602UL },
+	{ "BTRFS_IOC_CLONE", 0x40049409UL },
 	{ "FICLONE", 0x40049409UL },
 	{ 0, 0 },
 };

@@ -103,6 +103,11 @@ const CASES: { name: string; argv: () => string[]; calls: string; from?: string 
   { name: "sort: sigaction flags", argv: () => ["sort", "in.txt"], calls: "rt_sigaction,fadvise64" },
   { name: "wc and cat: fadvise64", argv: () => ["sh", "-c", "wc -l in.txt; cat in.txt"], calls: "fadvise64,fcntl" },
   {
+    name: "cp and nproc: ioctl FICLONE (both its names), sched_getaffinity's CPU set",
+    argv: () => ["sh", "-c", "rm -f out.txt; cp in.txt out.txt; nproc"],
+    calls: "ioctl,sched_getaffinity",
+  },
+  {
     name: "python3: poll, socket options",
     argv: () => [
       "python3",
