@@ -114,6 +114,10 @@ export const KINDS = [
   "MSGHDR", // struct msghdr * (sendmsg reads it, recvmsg fills it)
   "SOCKFLAGS", // SOCK_CLOEXEC|SOCK_NONBLOCK (accept4)
   "CPUSET", // a CPU mask: [0 1] (sched_getaffinity: as many bytes as the result says)
+  "FDSET", // fd_set * of select/pselect6 (read at entry; the ready ones in the result)
+  "TIMEVAL", // struct timeval * (select's timeout, read at entry)
+  "PSELECT_SIG", // pselect6's {sigset_t *, size}
+  "SYSINFO", // struct sysinfo * (filled)
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -144,6 +148,11 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   if (ptr) {
     if (/sockopt$/.test(sc) && n === "optval") return "SOCKOPT_VAL";
     if (/^sched_[gs]etaffinity$/.test(sc) && n === "user_mask_ptr") return "CPUSET";
+    if (/^fd_set \*$/.test(t)) return "FDSET";
+    if (sc === "select" && /timeval \*$/.test(t)) return "TIMEVAL";
+    if (sc === "pselect6" && n === "sig") return "PSELECT_SIG";
+    if (/struct sysinfo \*/.test(t)) return "SYSINFO";
+    if (sc === "socketpair" && n === "usockvec") return "PIPEFD";
     if (/^(sendto|send)$/.test(sc) && n === "buff" && next !== undefined) return "BUF_IN";
     if (/char \*const \*/.test(t)) return n === "envp" ? "ENVP" : "ARGV";
     if (/\bchar \*$/.test(t)) {

@@ -850,6 +850,139 @@ static void put_cloneflags(struct sb *b, unsigned long v)
 		sb_putc(b, '0');
 }
 
+/* the fds set in the first n bits of the words at w: [3 5] */
+static void put_fdbits(struct sb *b, const unsigned long *w, long n)
+{
+	int any = 0;
+	sb_putc(b, '[');
+	for (long i = 0; i < n; i++) {
+		if (!((w[i / 64] >> (i % 64)) & 1))
+			continue;
+		if (any++)
+			sb_putc(b, ' ');
+		sb_dec(b, i);
+	}
+	sb_putc(b, ']');
+}
+
+/*
+ * select/pselect6's values at entry (decode_pre): pre[0..2] the three fd sets (their first 64
+ * fds: a set of a larger nfds prints as its address), pre[3], pre[4] the timeout, pre[5] bit i:
+ * set i was read, bit 3: the timeout was.
+ */
+#define SEL_MAXFD 64
+static void select_pre(const struct sysi_call *c, long *pre)
+{
+	long n = (int)c->args[0];
+	pre[5] = 0;
+	for (int i = 0; i < 3; i++) {
+		unsigned long w = 0;
+		pre[i] = 0;
+		if (!c->args[i + 1] || n < 0 || n > SEL_MAXFD)
+			continue;
+		if (!n || sysi_peek(&w, (unsigned long)c->args[i + 1], (size_t)(n + 7) / 8) == (size_t)(n + 7) / 8) {
+			pre[i] = (long)(n == 64 ? w : w & ((1UL << n) - 1));
+			pre[5] |= 1L << i;
+		}
+	}
+	if (c->args[4]) {
+		long t[2];
+		if (sysi_peek(t, (unsigned long)c->args[4], sizeof t) == sizeof t) {
+			pre[3] = t[0];
+			pre[4] = t[1];
+			pre[5] |= 8;
+		}
+	}
+}
+
+/* {tv_sec=S, tv_usec=U} (select) or tv_nsec (pselect6) */
+static void put_tv(struct sb *b, long sec, long frac, int usec)
+{
+	sb_lit(b, "{tv_sec=");
+	sb_dec(b, sec);
+	if (usec)
+		sb_lit(b, ", tv_usec=");
+	else
+		sb_lit(b, ", tv_nsec=");
+	sb_dec(b, frac);
+	sb_putc(b, '}');
+}
+
+/* select's result: " (in [3], out [4], except [6], left {…})" from the sets as the call left them */
+static void put_select_ret(struct sb *b, const struct sysi_call *c)
+{
+	static const char *const what[3] = { "in", "out", "except" };
+	long n = (int)c->args[0];
+	int any = 0;
+	sb_lit(b, " (");
+	for (int i = 0; i < 3; i++) {
+		unsigned long w = 0;
+		if (!c->args[i + 1] || n <= 0)
+			continue;
+		if (n > SEL_MAXFD || sysi_peek(&w, (unsigned long)c->args[i + 1], (size_t)(n + 7) / 8) < (size_t)(n + 7) / 8)
+			continue;
+		if (n < 64)
+			w &= (1UL << n) - 1;
+		if (!w)
+			continue;
+		if (any++)
+			sb_lit(b, ", ");
+		sb_puts(b, what[i]);
+		sb_putc(b, ' ');
+		put_fdbits(b, &w, n);
+	}
+	if (c->args[4]) {
+		long t[2];
+		if (sysi_peek(t, (unsigned long)c->args[4], sizeof t) == sizeof t) {
+			if (any++)
+				sb_lit(b, ", ");
+			sb_lit(b, "left ");
+			put_tv(b, t[0], t[1], c->nr == __NR_select);
+		}
+	}
+	sb_putc(b, ')');
+}
+
+/* struct sysinfo */
+static void put_sysinfo(struct sb *b, unsigned long a)
+{
+	struct { long uptime; unsigned long loads[3], totalram, freeram, sharedram, bufferram, totalswap,
+		 freeswap; unsigned short procs, pad; unsigned long totalhigh, freehigh; unsigned mem_unit; } si;
+	if (sysi_peek(&si, a, sizeof si) < sizeof si) {
+		sb_hex(b, a);
+		return;
+	}
+	sb_lit(b, "{uptime=");
+	sb_dec(b, si.uptime);
+	sb_lit(b, ", loads=[");
+	sb_udec(b, si.loads[0]);
+	sb_lit(b, ", ");
+	sb_udec(b, si.loads[1]);
+	sb_lit(b, ", ");
+	sb_udec(b, si.loads[2]);
+	sb_lit(b, "], totalram=");
+	sb_udec(b, si.totalram);
+	sb_lit(b, ", freeram=");
+	sb_udec(b, si.freeram);
+	sb_lit(b, ", sharedram=");
+	sb_udec(b, si.sharedram);
+	sb_lit(b, ", bufferram=");
+	sb_udec(b, si.bufferram);
+	sb_lit(b, ", totalswap=");
+	sb_udec(b, si.totalswap);
+	sb_lit(b, ", freeswap=");
+	sb_udec(b, si.freeswap);
+	sb_lit(b, ", procs=");
+	sb_udec(b, si.procs);
+	sb_lit(b, ", totalhigh=");
+	sb_udec(b, si.totalhigh);
+	sb_lit(b, ", freehigh=");
+	sb_udec(b, si.freehigh);
+	sb_lit(b, ", mem_unit=");
+	sb_udec(b, si.mem_unit);
+	sb_putc(b, '}');
+}
+
 /* a CPU mask of n bytes: [0 1 5]; 0 when it cannot be read */
 static int put_cpuset(struct sb *b, unsigned long a, unsigned long n)
 {
@@ -1213,11 +1346,12 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		if (output && (failed(r, known) || (c->nr != __NR_clock_gettime && c->nr != __NR_clock_getres))) {
 			sb_ptr(b, v);
 		} else if (c->nr == __NR_ppoll && pre && pre[2]) { /* as it was at entry */
-			sb_lit(b, "{tv_sec=");
-			sb_dec(b, pre[0]);
-			sb_lit(b, ", tv_nsec=");
-			sb_dec(b, pre[1]);
-			sb_putc(b, '}');
+			put_tv(b, pre[0], pre[1], 0);
+		} else if (c->nr == __NR_pselect6 && v) {
+			if (pre && (pre[5] & 8))
+				put_tv(b, pre[3], pre[4], 0);
+			else
+				sb_hex(b, v);
 		} else
 			put_timespec(b, v);
 		return;
@@ -1383,6 +1517,42 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 			sb_ptr(b, v);
 		return;
 	}
+	case K_FDSET:
+		if (!v)
+			sb_lit(b, "NULL");
+		else if (pre && (pre[5] >> (i - 1) & 1))
+			put_fdbits(b, (const unsigned long *)&pre[i - 1], (int)c->args[0] > 0 ? (int)c->args[0] : 0);
+		else
+			sb_hex(b, v);
+		return;
+	case K_TIMEVAL:
+	case K_PSELECT_SIG:
+		if (!v) {
+			sb_lit(b, "NULL");
+		} else if (k == K_TIMEVAL || c->nr != __NR_pselect6) {
+			if (pre && (pre[5] & 8))
+				put_tv(b, pre[3], pre[4], 1);
+			else
+				sb_hex(b, v);
+		} else { /* pselect6's {sigset_t *ss, size_t ss_len} */
+			unsigned long sig[2];
+			if (sysi_peek(sig, v, sizeof sig) < sizeof sig) {
+				sb_hex(b, v);
+				return;
+			}
+			sb_lit(b, "{sigmask=");
+			put_sigset(b, sig[0], sig[1]);
+			sb_lit(b, ", sigsetsize=");
+			sb_udec(b, sig[1]);
+			sb_putc(b, '}');
+		}
+		return;
+	case K_SYSINFO:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_sysinfo(b, v);
+		return;
 	case K_SOCKFLAGS:
 		sb_flags(b, sysi_x_socktypeflags, v & 0xffffffffUL, 0);
 		return;
@@ -1779,6 +1949,10 @@ static void decode_pre(const struct sysi_call *c, long *pre)
 	}
 	if (!d || d->nargs < 0)
 		return;
+	if (c->nr == __NR_select || c->nr == __NR_pselect6) { /* sets and timeout: the call overwrites them */
+		select_pre(c, pre);
+		return;
+	}
 	if (c->nr == __NR_ppoll) { /* the timeout, which the call overwrites with the time left */
 		long ts[2];
 		pre[2] = c->args[2] && sysi_peek(ts, (unsigned long)c->args[2], sizeof ts) == sizeof ts;
@@ -1805,7 +1979,7 @@ static void decode_pre(const struct sysi_call *c, long *pre)
 int sysi_decode_has_pre(long nr)
 {
 	const struct sysi_sc_desc *d = desc_of(nr);
-	if (nr == __NR_clone3 || nr == __NR_recvmsg || nr == __NR_ppoll)
+	if (nr == __NR_clone3 || nr == __NR_recvmsg || nr == __NR_ppoll || nr == __NR_select || nr == __NR_pselect6)
 		return 1;
 	if (!d || d->nargs < 0)
 		return 0;
@@ -1834,6 +2008,14 @@ void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
 	}
 	if (d && d->ret == R_OCT) {
 		sb_oct(b, (unsigned long)r);
+		return;
+	}
+	if ((c->nr == __NR_select || c->nr == __NR_pselect6) && r >= 0) {
+		sb_dec(b, r);
+		if (!r)
+			sb_lit(b, " (Timeout)");
+		else
+			put_select_ret(b, c);
 		return;
 	}
 	if (c->nr == __NR_poll || c->nr == __NR_ppoll) {

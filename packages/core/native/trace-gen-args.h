@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -42,7 +42,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[20] = { 3, R_DEC, C_DESC, { K_FD, K_IOV_IN, K_UDEC }, 0x0, 0x0 }, /* writev(unsigned long fd, const struct iovec * vec, unsigned long vlen) */
 	[21] = { 2, R_DEC, C_FILE, { K_STR, K_ACCESS }, 0x2, 0x2 }, /* access(const char * filename, int mode) */
 	[22] = { 1, R_DEC, C_DESC, { K_PIPEFD }, 0x0, 0x0 }, /* pipe(int * fildes) */
-	[23] = { 5, R_DEC, 0, { K_DEC, K_PTR, K_PTR, K_PTR, K_PTR }, 0x1, 0x1 }, /* select(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_old_timeval * tvp) */
+	[23] = { 5, R_DEC, 0, { K_DEC, K_FDSET, K_FDSET, K_FDSET, K_TIMEVAL }, 0x1, 0x1 }, /* select(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_old_timeval * tvp) */
 	[24] = { 0, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* sched_yield() */
 	[25] = { 5, R_HEX, C_MEMORY, { K_PTR, K_UDEC, K_UDEC, K_HEX, K_PTR }, 0x0, 0x0 }, /* mremap(unsigned long addr, unsigned long old_len, unsigned long new_len, unsigned long flags, unsigned long new_addr) */
 	[26] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_DEC }, 0x4, 0x4 }, /* msync(unsigned long start, size_t len, int flags) */
@@ -72,7 +72,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[50] = { 2, R_DEC, C_DESC | C_NETWORK, { K_FD, K_DEC }, 0x3, 0x3 }, /* listen(int fd, int backlog) */
 	[51] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x1, 0x1 }, /* getsockname(int fd, struct sockaddr * usockaddr, int * usockaddr_len) */
 	[52] = { 3, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR }, 0x1, 0x1 }, /* getpeername(int fd, struct sockaddr * usockaddr, int * usockaddr_len) */
-	[53] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FAMILY, K_SOCKTYPE, K_DEC, K_PTR }, 0x7, 0x7 }, /* socketpair(int family, int type, int protocol, int * usockvec) */
+	[53] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FAMILY, K_SOCKTYPE, K_DEC, K_PIPEFD }, 0x7, 0x7 }, /* socketpair(int family, int type, int protocol, int * usockvec) */
 	[54] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_SOCKOPT, K_SOCKOPT_VAL, K_DEC }, 0x17, 0x17 }, /* setsockopt(int fd, int level, int optname, char * optval, int optlen) */
 	[55] = { 5, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKLEVEL, K_SOCKOPT, K_SOCKOPT_VAL, K_SOCKLEN_PTR }, 0x7, 0x7 }, /* getsockopt(int fd, int level, int optname, char * optval, int * optlen) */
 	[56] = { 5, R_DEC, C_PROCESS, { K_CLONEFLAGS, K_PTR, K_PTR, K_PTR, K_PTR }, 0x0, 0x0 }, /* clone(unsigned long clone_flags, unsigned long newsp, int * parent_tidptr, int * child_tidptr, unsigned long tls) */
@@ -118,7 +118,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[96] = { 2, R_DEC, 0, { K_PTR, K_PTR }, 0x0, 0x0 }, /* gettimeofday(struct __kernel_old_timeval * tv, struct timezone * tz) */
 	[97] = { 2, R_DEC, 0, { K_RLIMIT_RES, K_RLIMIT }, 0x1, 0x0 }, /* getrlimit(unsigned int resource, struct rlimit * rlim) */
 	[98] = { 2, R_DEC, 0, { K_DEC, K_PTR }, 0x1, 0x1 }, /* getrusage(int who, struct rusage * ru) */
-	[99] = { 1, R_DEC, 0, { K_PTR }, 0x0, 0x0 }, /* sysinfo(struct sysinfo * info) */
+	[99] = { 1, R_DEC, 0, { K_SYSINFO }, 0x0, 0x0 }, /* sysinfo(struct sysinfo * info) */
 	[100] = { 1, R_DEC, 0, { K_PTR }, 0x0, 0x0 }, /* times(struct tms * tbuf) */
 	[101] = { 4, R_DEC, 0, { K_DEC, K_DEC, K_PTR, K_UDEC }, 0x0, 0x0 }, /* ptrace(long request, long pid, unsigned long addr, unsigned long data) */
 	[102] = { 0, R_DEC, C_CREDS, { 0 }, 0x0, 0x0 }, /* getuid() */
@@ -289,7 +289,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[267] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_BUF_OUT, K_DEC }, 0x9, 0x9 }, /* readlinkat(int dfd, const char * pathname, char * buf, int bufsiz) */
 	[268] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_OCT }, 0x1, 0x1 }, /* fchmodat(int dfd, const char * filename, umode_t mode) */
 	[269] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ACCESS }, 0x5, 0x5 }, /* faccessat(int dfd, const char * filename, int mode) */
-	[270] = { 6, R_DEC, 0, { K_DEC, K_PTR, K_PTR, K_PTR, K_TIMESPEC, K_PTR }, 0x1, 0x1 }, /* pselect6(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_timespec * tsp, void * sig) */
+	[270] = { 6, R_DEC, 0, { K_DEC, K_FDSET, K_FDSET, K_FDSET, K_TIMESPEC, K_PSELECT_SIG }, 0x1, 0x1 }, /* pselect6(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_timespec * tsp, void * sig) */
 	[271] = { 5, R_DEC, 0, { K_POLLFD, K_UDEC, K_TIMESPEC, K_SIGSET, K_UDEC }, 0x2, 0x0 }, /* ppoll(struct pollfd * ufds, unsigned int nfds, struct __kernel_timespec * tsp, const sigset_t * sigmask, size_t sigsetsize) */
 	[272] = { 1, R_DEC, C_PROCESS, { K_UDEC }, 0x0, 0x0 }, /* unshare(unsigned long unshare_flags) */
 	[273] = { 2, R_DEC, 0, { K_PTR, K_UDEC }, 0x0, 0x0 }, /* set_robust_list(struct robust_list_head * head, size_t len) */
