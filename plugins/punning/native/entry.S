@@ -42,9 +42,11 @@
  * and nothing of ours or of libsysi (each page costs a page walk per syscall under PTI).
  *   Entry state: as sysi_punning_entry's (the same call, from the same trampoline).
  *   Exit state: numbers that need no runtime work (all but rt_sigaction, rt_sigprocmask,
- *     rt_sigreturn, clone, fork, vfork, clone3: sysi.h; setrlimit and prlimit64, for init.c
- *     pn_dispatch; and all below 512, so no x32 number)
- *     are made here with the program's own rax rdi rsi rdx r10 r8 r9, then back to R by
+ *     rt_sigreturn, clone, fork, vfork, clone3, execve, execveat: sysi.h
+ *     sysi_passthrough_direct; mlockall, setrlimit and prlimit64, for init.c pn_dispatch,
+ *     with munlockall .. adjtimex between them, which need nothing but cost 11 bytes less as a
+ *     range; and all below clone3, so no x32 number, nor statx's successors from 435 on: the
+ *     stub fits in 64 bytes, punning.h) are made here with the program's own rax rdi rsi rdx r10 r8 r9, then back to R by
  *     `pop %rcx; lea PN_REDZONE(%rsp),%rsp; jmp *%rcx`, so rsp = the site's rsp: rax = the
  *     kernel's result, r11 and rflags the kernel's (r11 = rflags = the flags after our
  *     compares), rcx = R (the kernel's rcx is this stub's address, no more the program's
@@ -125,8 +127,9 @@
 	mov %rsp, %rdi
 	/*
 	 * Fast path (sysi_runtime_api.fast_hook): call the hook itself, unless this number may be
-	 * in-context (clone, vfork, rt_sigreturn below 64; clone3) or is setrlimit/prlimit64
-	 * (init.c pn_dispatch ends the lazy pages' reservations before a finite RLIMIT_AS).
+	 * in-context (clone, vfork, rt_sigreturn below 64; clone3) or is setrlimit/prlimit64/
+	 * mlockall (init.c pn_dispatch ends the lazy pages' reservations before a finite RLIMIT_AS
+	 * and before mlockall).
 	 */
 	mov sysi_punning_hook(%rip), %rcx
 	test %rcx, %rcx
@@ -136,6 +139,8 @@
 	cmp $__NR_setrlimit, %rax	/* init.c before_rlimit */
 	je .Ldispatch\@
 	cmp $__NR_prlimit64, %rax
+	je .Ldispatch\@
+	cmp $__NR_mlockall, %rax	/* init.c before_mlockall */
 	je .Ldispatch\@
 	cmp $63, %rax
 	ja .Lfast\@
@@ -192,11 +197,13 @@
 /*
  * sysi_punning_count, the count stub (api->fast_flags SYSI_FAST_COUNT: the built-in count hook
  * with a stats file, sysi.h): init.c points every page's slot at it. The numbers
- * sysi_count_direct() accepts, but setrlimit and prlimit64 (init.c pn_dispatch), are counted in
- * the thread's slab and made here with the program's own registers: no frame, no C call. The others (and every call of a thread without a slab
- * yet) jump through sysi_punning_count_next to the entry stub, with its entry state (rcx
- * clobbered, r11 = the site untouched).
- *   Entry state: as sysi_punning_entry's. Exit state: as the passthrough stub's.
+ * sysi_count_direct() accepts, but setrlimit, prlimit64 and mlockall (init.c pn_dispatch), are
+ * counted in the thread's slab and made here with the program's own registers: no frame, no C
+ * call. The others (and every call of a thread without a slab yet) jump through
+ * sysi_punning_count_next to the entry stub, with its entry state (rcx clobbered, r11 = the
+ * site untouched).
+ *   Entry state: as sysi_punning_entry's. Exit state: as the passthrough stub's, but by
+ *   `ret $PN_REDZONE` (LEAVE): rcx the kernel's.
  *   nr is kept at [rsp - 8] across the syscall (a signal frame goes below rsp - 128).
  *   Counts: calls and the strategy's calls before the syscall, errors after it, from the slab
  *   %fs holds then (none: a fork child of a signal handler that returns here: `lock incq` on
@@ -234,6 +241,8 @@ sysi_punning_count:
 	cmp $__NR_setrlimit, %eax	/* init.c before_rlimit */
 	je .Lcount_general
 	cmp $__NR_prlimit64, %eax
+	je .Lcount_general
+	cmp $__NR_mlockall, %eax	/* init.c before_mlockall */
 	je .Lcount_general
 3:	mov sysi_punning_count_cf+SYSI_CF_TPOFF(%rip), %rcx
 	mov %fs:(%rcx), %rcx		/* this thread's slab */
@@ -340,8 +349,11 @@ sysi_punning_leave:
 	.if __NR_rt_sigprocmask != __NR_rt_sigaction + 1 || __NR_rt_sigreturn != __NR_rt_sigaction + 2
 	.error "rt_sigaction, rt_sigprocmask, rt_sigreturn are not consecutive"
 	.endif
-	.if __NR_fork != __NR_clone + 1 || __NR_vfork != __NR_clone + 2
-	.error "clone, fork, vfork are not consecutive"
+	.if __NR_fork != __NR_clone + 1 || __NR_vfork != __NR_clone + 2 || __NR_execve != __NR_clone + 3
+	.error "clone, fork, vfork, execve are not consecutive"
+	.endif
+	.if __NR_setrlimit - __NR_mlockall != 9 || __NR_clone3 < __NR_execveat || __NR_clone3 > 511
+	.error "the passthrough stub's ranges do not hold"
 	.endif
 
 	.section .rodata
@@ -353,16 +365,17 @@ sysi_punning_sys:
 	lea -__NR_rt_sigaction(%rax), %ecx	/* rt_sigaction, rt_sigprocmask, rt_sigreturn */
 	cmp $2, %ecx
 	jbe 1f
-	lea -__NR_clone(%rax), %ecx		/* clone, fork, vfork */
-	cmp $2, %ecx
+	sub $__NR_clone - __NR_rt_sigaction, %ecx	/* clone, fork, vfork; execve (libsysi) */
+	cmp $__NR_execve - __NR_clone, %ecx
 	jbe 1f
-	cmp $__NR_clone3, %eax
+	sub $__NR_mlockall - __NR_clone, %ecx	/* mlockall .. setrlimit (init.c pn_dispatch) */
+	cmp $__NR_setrlimit - __NR_mlockall, %ecx
+	jbe 1f
+	cmp $__NR_prlimit64, %eax		/* init.c before_rlimit */
 	je 1f
-	cmp $__NR_setrlimit, %eax		/* init.c before_rlimit */
+	cmp $__NR_execveat, %eax		/* libsysi */
 	je 1f
-	cmp $__NR_prlimit64, %eax
-	je 1f
-	cmp $511, %eax				/* x32 numbers and beyond */
+	cmp $__NR_clone3 - 1, %eax		/* clone3 and above: x32 numbers, negative ones */
 	ja 1f
 	syscall
 	/* back to R without `ret` (see the comment at the top); init.c pn_context maps a signal

@@ -323,9 +323,25 @@ static void before_rlimit(const struct sysi_call *c)
 }
 
 /*
+ * mlockall: the kernel counts the reserved ranges against RLIMIT_MEMLOCK (ENOMEM without
+ * CAP_IPC_LOCK where the program alone stays under it), and a locked program expects no page
+ * faults after it: every waiting page is mapped and the reservations end (lazy.c
+ * sysi_punning_lazy_off) first, for good (a later munlockall changes nothing: later batches
+ * map their pages at once). Every stub sends mlockall here (entry.S).
+ */
+static void before_mlockall(const struct sysi_call *c)
+{
+	if (!(c->args[0] & (MCL_CURRENT | MCL_FUTURE)))
+		return; /* EINVAL, nothing locked */
+	sysi_punning_own_work(1);
+	sysi_punning_lazy_off();
+	sysi_punning_own_work(0);
+}
+
+/*
  * The dispatcher, as the entry calls it. A vfork-like clone the program makes (in-context, after
  * the dispatcher hands it back) first gets every trampoline page mapped (lazy.c); a finite
- * RLIMIT_AS set on this process first ends the reservations.
+ * RLIMIT_AS set on this process, or mlockall, first ends the reservations.
  */
 static int pn_dispatch(struct sysi_call *c)
 {
@@ -333,6 +349,8 @@ static int pn_dispatch(struct sysi_call *c)
 	uint64_t flags = 0;
 	if (__builtin_expect(c->nr == __NR_setrlimit || c->nr == __NR_prlimit64, 0))
 		before_rlimit(c);
+	else if (__builtin_expect(c->nr == __NR_mlockall, 0))
+		before_mlockall(c);
 	r = api->dispatch(c);
 	if (r != 1)
 		return r;

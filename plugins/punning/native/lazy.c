@@ -18,11 +18,10 @@
 #include <asm/unistd.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/mman.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/resource.h> /* RLIMIT_AS, RLIMIT_MEMLOCK */
+#include <sys/resource.h> /* RLIMIT_AS */
 #include <ucontext.h>
 #include "punning.h"
 
@@ -170,16 +169,6 @@ void sysi_punning_materialize(void)
 	}
 }
 
-/* Does this thread hold CAP_IPC_LOCK in its effective set (capget)? Unknown: no. */
-static int cap_ipc_lock(void)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
-	if (bad(sc(__NR_capget, (long)&h, (long)d, 0, 0, 0, 0)))
-		return 0;
-	return (d[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32)) & 1;
-}
-
 void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)
 {
 	const char *m = a->getenv ? a->getenv("SYSI_MARKER") : 0;
@@ -188,14 +177,7 @@ void sysi_punning_lazy_init(const struct sysi_runtime_api *a, int eager)
 	/* a finite RLIMIT_AS (ulimit -v) counts the reservations: every page at once instead */
 	if (!bad(sc(__NR_prlimit64, 0, RLIMIT_AS, 0, (long)&as, 0, 0)) && as.cur != ~0ull)
 		eager = 1;
-	/*
-	 * So does mlockall without CAP_IPC_LOCK: the kernel refuses it (ENOMEM) when the mapped size,
-	 * PROT_NONE reservations included, exceeds a finite RLIMIT_MEMLOCK (ulimit -l, 8 MiB by
-	 * default), where the program alone stays under it.
-	 */
-	if (!eager && !bad(sc(__NR_prlimit64, 0, RLIMIT_MEMLOCK, 0, (long)&as, 0, 0)) && as.cur != ~0ull &&
-	    !cap_ipc_lock())
-		eager = 1;
+	/* (mlockall counts them against RLIMIT_MEMLOCK too: init.c before_mlockall ends them then) */
 	claimed = eager || !a->claim_signal ? -1 : 0;
 	marker = m && m[0] == '1' && !m[1];
 }
@@ -222,10 +204,10 @@ static uintptr_t next_page(const struct table *t, uintptr_t lo, uintptr_t hi)
 }
 
 /*
- * No more reservations (the program lowers RLIMIT_AS, which counts them): every page still
- * waiting is mapped, then each reservation is unmapped but for the pages the table holds (a page
- * that could not be mapped stays reserved alone, and the SIGSEGV claim still maps it on first
- * use); later batches map their pages at once. Runs on the program's thread in the runtime's
+ * No more reservations (the program lowers RLIMIT_AS, which counts them, or calls mlockall):
+ * every page still waiting is mapped, then each reservation is unmapped but for the pages the
+ * table holds (a page that could not be mapped stays reserved alone, and the SIGSEGV claim still
+ * maps it on first use); later batches map their pages at once. Runs on the program's thread in the runtime's
  * code (signals deferred) and takes the lock a batch holds while it reserves, so no reservation
  * or waiting page appears meanwhile; a concurrent claim in another thread maps the same page
  * again, which changes nothing.
