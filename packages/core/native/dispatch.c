@@ -51,7 +51,7 @@ static int sysi_hook_builtin(sysi_hook_fn h)
 	return h == sysi_hook_passthrough || sysi_hook_is_count(h) || h == sysi_hook_trace;
 }
 
-/* SYSI_WATCH_EXEC=1: every execve/execveat reaches sysi_perform, even under passthrough. */
+/* SYSI_WATCH_EXEC=1: no passthrough fast path (execs reach sysi_perform without it, sysi.h). */
 static int watch_exec(void)
 {
 	const char *v = sysi_getenv("SYSI_WATCH_EXEC");
@@ -74,8 +74,8 @@ void sysi_dispatch_setup(void)
 	sysi_fast_dispatch = !filter_on && (sysi_hook_cur_flags & need) == need;
 	sysi_api.fast_hook = sysi_fast_dispatch ? sysi_hook_cur : 0;
 	sysi_api.fast_flags = 0;
-	/* strategies then make every call but the runtime's own numbers themselves: execve never
-	 * reaches sysi_perform, so SYSI_WATCH_EXEC=1 (`sysi run --strict`) keeps the hook call */
+	/* strategies then make every call but the runtime's own numbers themselves (execve and
+	 * execveat among those: sysi_passthrough_direct); SYSI_WATCH_EXEC=1 keeps the hook call */
 	if (sysi_api.fast_hook == sysi_hook_passthrough && !watch_exec())
 		sysi_api.fast_flags |= SYSI_FAST_PASSTHROUGH;
 	/* the built-in hooks only read *c (sysi_perform_call writes c->ret and c->flags) */

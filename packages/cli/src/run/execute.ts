@@ -169,9 +169,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     env.SYSI_UNPATCHED_FILE = `/proc/${process.pid}/fd/${unpatchedFd}`;
     env.SYSI_UNPATCHED_ID = fileIdOf(unpatchedFd);
     env.SYSI_PLAN_SOCK = sockPath;
-    // the passthrough hook's fast path never enters the runtime: execs must, to get sysi's
-    // variables back (environment.ts programEnv) and to be reported
-    env.SYSI_WATCH_EXEC = "1";
+    // (no SYSI_WATCH_EXEC: every strategy's passthrough path sends execve/execveat to libsysi,
+    // which gives each exec sysi's variables back and reports the ones that escape)
     if (flags.complete === true) {
       env.SYSI_COMPLETE = "1";
       env.SYSI_LAZY ??= lazyForm(prepared.chain.entries);

@@ -148,7 +148,8 @@ struct sysi_runtime_api {
 	 * built-in passthrough hook (it performs every call unchanged and records nothing), so an
 	 * entry may make the system call itself, without building a struct sysi_call or calling
 	 * anything, for every number but rt_sigaction, rt_sigprocmask, rt_sigreturn, clone, fork,
-	 * vfork and clone3 (they need the runtime: signal claims, after-fork work, in-context).
+	 * vfork and clone3 (they need the runtime: signal claims, after-fork work, in-context),
+	 * execve and execveat (libsysi gives each exec its hidden variables back and checks it).
 	 * Saves the hooked path its pages of libsysi (a page walk each per call under PTI).
 	 * SYSI_FAST_KEEPS_ARGS: fast_hook never writes c->nr or c->args (the built-in hooks, or a
 	 * hook library with SYSI_HOOK_KEEPS_ARGS), so after it returns c->args still hold the
@@ -247,12 +248,13 @@ static inline int sysi_count_direct(unsigned long nr)
 /*
  * Under SYSI_FAST_PASSTHROUGH: may an entry make call nr itself (1), or must it go through the
  * runtime (0)? 0 for rt_sigaction (13), rt_sigprocmask (14), rt_sigreturn (15), clone (56),
- * fork (57), vfork (58), clone3 (435) and for x32 or unknown numbers (above 511).
+ * fork (57), vfork (58), execve (59), execveat (322), clone3 (435) and for x32 or unknown
+ * numbers (above 511).
  */
 static inline int sysi_passthrough_direct(unsigned long nr)
 {
 	switch (nr) {
-	case 13: case 14: case 15: case 56: case 57: case 58: case 435:
+	case 13: case 14: case 15: case 56: case 57: case 58: case 59: case 322: case 435:
 		return 0;
 	default:
 		return nr <= 511;
@@ -333,10 +335,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                      "execfail TID"    that thread's last exec line is void: the call came
  *                                        back (failed), nothing was executed.
  *                    PATH is the module's real path.
- *   SYSI_WATCH_EXEC  "1": every execve/execveat reaches the runtime (and the exec check above)
- *                    under the built-in passthrough hook too, whose fast path otherwise lets
- *                    strategies make the call without entering libsysi (`sysi run` sets it:
- *                    every exec gets sysi's hidden variables back, SYSI_HIDE).
+ *   SYSI_WATCH_EXEC  "1": no SYSI_FAST_PASSTHROUGH: under the built-in passthrough hook every
+ *                    call goes through the hook, as under the others. Not needed for execs:
+ *                    every strategy's passthrough path sends execve/execveat to the runtime
+ *                    (sysi_passthrough_direct), which gives them sysi's hidden variables
+ *                    back (SYSI_HIDE) and checks them (the exec lines above).
  *   SYSI_HIDE        optional comma list of the variables sysi set: libsysi's constructor copies
  *                    them (and SYSI_HIDE) privately, takes them and its LD_PRELOAD entry out of
  *                    the environment (in place), and adds them back to the environment of every
