@@ -9,6 +9,19 @@
  * socket (someone is watching it live). A process killed by a signal loses the lines since its
  * last flush.
  *
+ * Interleaving (strace -f's `<unfinished ...>` and `<... NAME resumed>`): when the trace is watched
+ * live and several threads or processes write to it ([pid N] on every line), a call that may
+ * block writes its entry part at once, after every line buffered before it ("[pid N] read(3, "),
+ * and while that line is open every traced thread and process writes each line as it comes. The
+ * first line another writer puts out ends the open one with " <unfinished ...>"; the call's rest
+ * then comes as its own line, "[pid N] <... read resumed>\"hi\n\", 64) = 3". When no one wrote in
+ * between, the rest completes the line as if it had never been open. Which arguments the entry
+ * part holds: as strace prints them at entry (entry_args). Writers agree through two words of
+ * the run's stats file (its header's reserved[]: the holder of the output lock, the thread whose
+ * line is open), shared by every process of the tree, across fork and execve; without the
+ * stats file, or with -o FILE (a regular file, read afterwards), or JSON lines, or -e status=,
+ * lines stay whole.
+ *
  * Calls the runtime performs in the site's context (vfork, clone with a new stack, clone3) come
  * back after the hook returned: their line waits in the thread's `pend` until the thread's next
  * call, with the child's pid that the child itself recorded (vfork: it shares our memory) or the
@@ -37,6 +50,7 @@ struct pend {
 struct tbuf {
 	volatile int lock;
 	int dead;      /* its thread exited: free for a new thread */
+	const struct sysi_call *open; /* the call whose entry part this thread wrote, or 0 */
 	long used;
 	long tid;      /* cached gettid() */
 	int pers32;    /* its last line was an int $0x80 call's, after a 32-bit mode note */
@@ -94,6 +108,7 @@ static int o_json, o_time, o_dur, o_status, o_live;
 static int o_notes; /* SYSI_TRACE_NOTES: strace's personality notes (its output is stderr, no -o) */
 static long o_tzoff, o_ppid;
 static int multi; /* [pid N] on every line: a child, or a process that made one */
+static int o_split; /* live text output with a stats file: entry parts of blocking calls (above) */
 int sysi_trace_out_fd(void); /* trace.c */
 void sysi_trace_clock(int clk, long *sec, long *nsec); /* vdso.c */
 
@@ -123,10 +138,69 @@ static void write_all(const char *p, long n)
 	}
 }
 
+/*
+ * The output's shared words (o_split): out_word(0) the tid holding the output lock (every write
+ * to the trace, by any process of the tree, under it), out_word(1) the tid whose entry part ends
+ * the output (its line open), 0: none.
+ */
+static volatile int64_t *out_word(int i)
+{
+	return (volatile int64_t *)&sysi_stats->reserved[i];
+}
+
+static long my_tid(void)
+{
+	return tb && tb->tid ? tb->tid : raw0(__NR_gettid);
+}
+
+/* Take the output lock; 0 when this thread holds it already (a signal handler's line). */
+static int out_lock(long me)
+{
+	volatile int64_t *l = out_word(0);
+	for (long spins = 0;; spins++) {
+		int64_t z = 0, h;
+		if (__atomic_compare_exchange_n(l, &z, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return 1;
+		if (z == me)
+			return 0;
+		if (spins < 100) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		raw0(__NR_sched_yield);
+		/* a holder killed inside its write (SIGKILL): the lock is free */
+		if (spins % 64 == 0 && (h = *l) && raw2(__NR_kill, h, 0) == -3 /* ESRCH */)
+			__atomic_compare_exchange_n(l, &h, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+}
+
+static void out_unlock(void)
+{
+	__atomic_store_n(out_word(0), 0, __ATOMIC_RELEASE);
+}
+
+/* Under the output lock: an open line (another thread's, or this one's from a signal
+ * handler's call) ends in " <unfinished ...>" before anything else is written. */
+static void close_open(void)
+{
+	if (*out_word(1)) {
+		write_all(" <unfinished ...>\n", 18);
+		*out_word(1) = 0;
+	}
+}
+
 static void flush_locked(struct tbuf *t)
 {
 	if (t->used) {
-		write_all(t->data, t->used);
+		if (o_split) {
+			int took = out_lock(my_tid());
+			close_open();
+			write_all(t->data, t->used);
+			if (took)
+				out_unlock();
+		} else {
+			write_all(t->data, t->used);
+		}
 		t->used = 0;
 	}
 }
@@ -158,6 +232,7 @@ static struct tbuf *mine(void)
 	}
 	t->tid = 0;
 	t->used = 0;
+	t->open = 0;
 	t->pend.on = 0;
 	t->pers32 = 0;
 	tb = t;
@@ -311,6 +386,91 @@ static void mode_note(struct sb *b, long tid, int bits)
 	sb_lit(b, " bit mode. ]\n");
 }
 
+/*
+ * How many arguments strace prints at a call's entry, for the calls that may block (may_block):
+ * the entry part of an open line (ALL: every argument, the rest is ") = …").
+ */
+#define ALL 99
+#define RESUMED_ROOM 64 /* "<... NAME resumed>" is at most this longer than "NAME(" */
+static int entry_args(long nr)
+{
+	switch (nr) {
+	case __NR_read: case __NR_readv: case __NR_recvfrom: case __NR_recvmsg: case __NR_recvmmsg:
+	case __NR_accept: case __NR_accept4: case __NR_wait4: case __NR_epoll_wait:
+	case __NR_epoll_pwait: case __NR_epoll_pwait2: case __NR_nanosleep: case __NR_msgrcv:
+	case __NR_rt_sigtimedwait:
+		return 1;
+	case __NR_waitid:
+		return 2;
+	case __NR_clock_nanosleep: case __NR_io_getevents:
+		return 3;
+	}
+	return ALL;
+}
+
+/* The end of the first k arguments in s..e (a decoded argument list) and their ", "; e for ALL. */
+static char *split_at(char *s, char *e, int k)
+{
+	int depth = 0;
+	for (char *p = s; p < e && k < ALL; p++) {
+		switch (*p) {
+		case '"': /* a string: its commas and brackets are text */
+			for (p++; p < e && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			break;
+		case '{': case '[': case '(':
+			depth++;
+			break;
+		case '}': case ']': case ')':
+			depth--;
+			break;
+		case ',':
+			if (!depth && --k == 0)
+				return p + 2 <= e ? p + 2 : e;
+		}
+	}
+	return e;
+}
+
+/*
+ * The line of a call whose entry part is out (t->open), completed at b (its whole text from
+ * line, its arguments from args to ae): when it is still the open line, its rest is written at
+ * once, after the entry part; else it becomes "<... NAME resumed>" and its rest, kept in the
+ * buffer as a line of its own. Under t's lock; returns the new end of the buffered text.
+ */
+static char *close_split(struct tbuf *t, const struct sysi_call *c, char *line, char *pre_end, char *args,
+			 char *ae, char *end)
+{
+	char *rest = split_at(args, ae, entry_args(c->nr));
+	long me = tid_of(t);
+	int took;
+	t->open = 0;
+	took = out_lock(me);
+	if (*out_word(1) == me) { /* no one wrote since the entry part */
+		*out_word(1) = 0;
+		write_all(rest, end - rest);
+		if (took)
+			out_unlock();
+		return line;
+	}
+	if (took)
+		out_unlock();
+	{
+		char tmp[64];
+		struct sb h = { tmp, tmp + sizeof tmp };
+		long n;
+		sb_lit(&h, "<... ");
+		sysi_decode_name(&h, c->nr);
+		sb_lit(&h, " resumed>");
+		n = h.p - tmp;
+		/* in the line's room: emit leaves RESUMED_ROOM bytes for a header longer than "NAME(" */
+		__builtin_memmove(pre_end + n, rest, end - rest);
+		__builtin_memcpy(pre_end, tmp, n);
+		return pre_end + n + (end - rest);
+	}
+}
+
 /* Append one line for c to this thread's buffer. */
 static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, long t0s, long t0ns,
 		 const long *pre)
@@ -332,6 +492,26 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	}
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
+	} else if (__builtin_expect(t->open == c, 0)) { /* its entry part is out */
+		char *pre_end, *args, *ae;
+		b.end -= RESUMED_ROOM;
+		put_prefix(&b, tid);
+		pre_end = b.p;
+		sysi_decode_name(&b, c->nr);
+		sb_putc(&b, '(');
+		args = b.p;
+		sysi_decode_args(&b, c, r, known, pre);
+		ae = b.p;
+		sb_putc(&b, ')');
+		sysi_decode_ret(&b, c, r, known);
+		if (o_dur && known)
+			put_dur(&b, t0s, t0ns);
+		if (b.p >= b.end)
+			b.p = b.end - 3, sb_lit(&b, "...");
+		*b.p++ = '\n';
+		if (ae > b.p)
+			ae = b.p;
+		b.p = close_split(t, c, start, pre_end, args, ae, b.p);
 	} else if (known && !o_dur && sysi_decode_plain(c->nr)) { /* numbers only: no bounds to check */
 		put_prefix(&b, tid);
 		b.p = sysi_decode_plain_line(b.p, c, r);
@@ -354,7 +534,8 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		}
 	}
 	t->used += b.p - start;
-	if (t->used >= FLUSH_AT)
+	/* while a line is open, each line goes out as it comes (and ends the open one) */
+	if (t->used >= FLUSH_AT || (o_split && *out_word(1)))
 		flush_locked(t);
 	unlock(&t->lock);
 }
@@ -432,6 +613,40 @@ static void finish_pend(struct tbuf *t)
 	emit(t, &p->c, r, known, p->s.t0s, p->s.t0ns, p->s.has_pre ? p->s.pre : 0);
 }
 
+/*
+ * A call that may block, in a trace several writers share: its entry part out now (the
+ * arguments strace prints at entry, decoded before the call), the line left open (o_split).
+ */
+static void open_line(struct tbuf *t, const struct sysi_call *c, const struct sysi_tstart *s)
+{
+	struct sb b;
+	char *start, *args;
+	long tid = tid_of(t);
+	int took;
+	lock(&t->lock);
+	flush_locked(t);
+	start = t->data;
+	b.p = start;
+	b.end = start + LINE_ROOM - 1;
+	put_prefix(&b, tid);
+	sysi_decode_name(&b, c->nr);
+	sb_putc(&b, '(');
+	args = b.p;
+	sysi_decode_args(&b, c, 0, 0, s->has_pre ? s->pre : 0);
+	if (b.p >= b.end) /* too long to split: the line stays whole */
+		goto out;
+	b.p = split_at(args, b.p, entry_args(c->nr));
+	took = out_lock(tid);
+	close_open();
+	write_all(start, b.p - start);
+	*out_word(1) = tid;
+	if (took)
+		out_unlock();
+	t->open = c;
+out:
+	unlock(&t->lock);
+}
+
 void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int shown)
 {
 	struct tbuf *t = mine();
@@ -450,7 +665,7 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 	}
 	if (ends_or_copies(c) || retires_out(c))
 		flush_all();
-	else if (o_live && t->used && may_block(c))
+	else if (o_live && may_block(c) && (t->used || (o_split && multi && shown)))
 		flush_all();
 	if (!shown)
 		return;
@@ -462,6 +677,8 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 		sysi_decode_pre(c, s->pre);
 		s->has_pre = 1;
 	}
+	if (o_split && multi && may_block(c))
+		open_line(t, c, s);
 }
 
 /*
@@ -744,4 +961,6 @@ void sysi_decode_setup(int json)
 	multi = o_ppid < 0 || raw0(__NR_getppid) != o_ppid;
 	if (fd >= 0 && raw2(__NR_fstat, fd, &sb) == 0)
 		o_live = !S_ISREG(sb.st_mode) && !(S_ISCHR(sb.st_mode) && sb.st_rdev == 0x103 /* /dev/null */);
+	/* entry parts of blocking calls: watched live, text lines all shown, writers sharing words */
+	o_split = o_live && !json && !o_status && sysi_stats;
 }
