@@ -118,6 +118,7 @@ export const KINDS = [
   "TIMEVAL", // struct timeval * (select's timeout, read at entry)
   "PSELECT_SIG", // pselect6's {sigset_t *, size}
   "SYSINFO", // struct sysinfo * (filled)
+  "SCFLAGS", // flags whose names the call gives (SC_FLAGS: eventfd2's EFD_*, msync's MS_*, …)
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -137,6 +138,21 @@ const FD_NAMES = new Set([
 const DIRFD_NAMES = new Set(["dfd", "olddfd", "newdfd", "dirfd"]);
 const READ_LIKE =
   /^(read|pread64|readlink|readlinkat|getcwd|recvfrom|getrandom|readv|preadv|preadv2|process_vm_readv)$/;
+
+/** Calls whose `flags` argument has a flag set of its own (trace-args.c picks it by the call). */
+const SC_FLAGS: Record<string, string> = {
+  faccessat2: "faccessat",
+  eventfd2: "efd",
+  epoll_create1: "epoll",
+  inotify_init1: "inotify",
+  timerfd_create: "tfd",
+  memfd_create: "mfd",
+  mlockall: "mcl",
+  msync: "ms",
+  renameat2: "rename",
+  signalfd4: "sfd",
+  mlock2: "mlock",
+};
 
 /** The kind of one argument, from the syscall's name and the argument's C type and name. */
 export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
@@ -186,6 +202,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     return "PTR";
   }
   // integers whose meaning the syscall and the name give
+  if (n === "flags" && sc in SC_FLAGS) return "SCFLAGS";
   if (FD_NAMES.has(n) || (n === "fd" && /long/.test(t))) return "FD";
   if (DIRFD_NAMES.has(n)) return "DIRFD";
   if (/^(open|openat|pipe2|dup3)$/.test(sc) && n === "flags") return "OFLAGS";
@@ -203,6 +220,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     return "ATFLAGS";
   if (sc === "statx" && n === "flags") return "STATX_FLAGS";
   if (sc === "statx" && n === "mask") return "STATX_MASK";
+  if (sc === "timerfd_create" && n === "clockid") return "CLOCKID";
   if (sc === "fadvise64" && n === "advice") return "FADVICE";
   if (sc === "accept4" && n === "flags") return "SOCKFLAGS";
   if (/^(send|recv|sendto|recvfrom|sendmsg|recvmsg|sendmmsg|recvmmsg)$/.test(sc) && n === "flags") return "MSGFLAGS";
@@ -395,6 +413,21 @@ const FLAG_SETS: Record<string, ConstSet> = {
       "SA_NOCLDWAIT",
     ],
   },
+  // SC_FLAGS' sets
+  faccessat: { headers: ["fcntl.h"], names: ["AT_SYMLINK_NOFOLLOW", "AT_EACCESS", "AT_EMPTY_PATH"] },
+  efd: { headers: ["sys/eventfd.h"], names: ["EFD_SEMAPHORE", "EFD_CLOEXEC", "EFD_NONBLOCK"] },
+  epoll: { headers: ["sys/epoll.h"], names: ["EPOLL_CLOEXEC"] },
+  inotify: { headers: ["sys/inotify.h"], names: ["IN_NONBLOCK", "IN_CLOEXEC"] },
+  tfd: {
+    headers: ["sys/timerfd.h"],
+    names: ["TFD_TIMER_ABSTIME", "TFD_TIMER_CANCEL_ON_SET", "TFD_CLOEXEC", "TFD_NONBLOCK"],
+  },
+  mfd: { headers: ["sys/mman.h"], names: ["MFD_CLOEXEC", "MFD_ALLOW_SEALING", "MFD_HUGETLB"] },
+  mcl: { headers: ["sys/mman.h"], names: ["MCL_CURRENT", "MCL_FUTURE", "MCL_ONFAULT"] },
+  ms: { headers: ["sys/mman.h"], names: ["MS_SYNC", "MS_ASYNC", "MS_INVALIDATE"] },
+  rename: { headers: ["stdio.h"], names: ["RENAME_NOREPLACE", "RENAME_EXCHANGE", "RENAME_WHITEOUT"] },
+  sfd: { headers: ["sys/signalfd.h"], names: ["SFD_CLOEXEC", "SFD_NONBLOCK"] },
+  mlock: { headers: ["sys/mman.h"], names: ["MLOCK_ONFAULT"] },
   statxmask: {
     headers: ["linux/stat.h"],
     names: [

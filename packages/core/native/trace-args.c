@@ -1009,6 +1009,60 @@ static int put_cpuset(struct sb *b, unsigned long a, unsigned long n)
 	return 1;
 }
 
+/* 1 when some name of x covers bits of v */
+static int flags_known(const struct sysi_xlat *x, unsigned long v)
+{
+	for (; x->name; x++)
+		if (x->val && (v & x->val) == x->val)
+			return 1;
+	return 0;
+}
+
+/* a call's own flag set (K_SCFLAGS: the generator's SC_FLAGS) */
+static void put_scflags(struct sb *b, long nr, unsigned long v)
+{
+	const struct sysi_xlat *x = 0;
+	unsigned long huge = 0;
+	switch (nr) {
+	case __NR_faccessat2: x = sysi_x_faccessat; break;
+	case __NR_eventfd2: x = sysi_x_efd; break;
+	case __NR_epoll_create1: x = sysi_x_epoll; break;
+	case __NR_inotify_init1: x = sysi_x_inotify; break;
+	case __NR_timerfd_create: x = sysi_x_tfd; break;
+	case __NR_memfd_create: /* a huge page size in bits 26-31: N<<MFD_HUGE_SHIFT */
+		x = sysi_x_mfd;
+		huge = v >> 26;
+		v &= (1UL << 26) - 1;
+		break;
+	case __NR_mlockall: x = sysi_x_mcl; break;
+	case __NR_msync: x = sysi_x_ms; break;
+	case __NR_renameat2: x = sysi_x_rename; break;
+	case __NR_signalfd4: x = sysi_x_sfd; break;
+	case __NR_mlock2: x = sysi_x_mlock; break;
+	}
+	if (!x) {
+		sb_hex(b, v);
+		return;
+	}
+	if (v && !huge && !flags_known(x, v)) { /* no name for any bit: 0xfffffff8 and the prefix, as MCL_??? in a comment */
+		const char *n = x->name;
+		sb_hex(b, v);
+		sb_lit(b, " /* ");
+		while (*n && *n != '_')
+			sb_putc(b, *n++);
+		sb_lit(b, "_??? */");
+		return;
+	}
+	if (v || !huge)
+		sb_flags(b, x, v, 0);
+	if (huge) {
+		if (v)
+			sb_putc(b, '|');
+		sb_udec(b, huge);
+		sb_lit(b, "<<MFD_HUGE_SHIFT");
+	}
+}
+
 /* statx's flags: the sync type (AT_STATX_SYNC_AS_STAT when 0), then the AT_* flags */
 static void put_statx_flags(struct sb *b, unsigned long v)
 {
@@ -1552,6 +1606,9 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 			sb_ptr(b, v);
 		else
 			put_sysinfo(b, v);
+		return;
+	case K_SCFLAGS:
+		put_scflags(b, c->nr, v & 0xffffffffUL);
 		return;
 	case K_SOCKFLAGS:
 		sb_flags(b, sysi_x_socktypeflags, v & 0xffffffffUL, 0);

@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -45,7 +45,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[23] = { 5, R_DEC, 0, { K_DEC, K_FDSET, K_FDSET, K_FDSET, K_TIMEVAL }, 0x1, 0x1 }, /* select(int n, fd_set * inp, fd_set * outp, fd_set * exp, struct __kernel_old_timeval * tvp) */
 	[24] = { 0, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* sched_yield() */
 	[25] = { 5, R_HEX, C_MEMORY, { K_PTR, K_UDEC, K_UDEC, K_HEX, K_PTR }, 0x0, 0x0 }, /* mremap(unsigned long addr, unsigned long old_len, unsigned long new_len, unsigned long flags, unsigned long new_addr) */
-	[26] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_DEC }, 0x4, 0x4 }, /* msync(unsigned long start, size_t len, int flags) */
+	[26] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_SCFLAGS }, 0x4, 0x4 }, /* msync(unsigned long start, size_t len, int flags) */
 	[27] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_PTR }, 0x0, 0x0 }, /* mincore(unsigned long start, size_t len, unsigned char * vec) */
 	[28] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_MADV }, 0x4, 0x4 }, /* madvise(unsigned long start, size_t len_in, int behavior) */
 	[29] = { 3, R_DEC, C_IPC, { K_UDEC, K_UDEC, K_DEC }, 0x5, 0x5 }, /* shmget(key_t key, size_t size, int shmflg) */
@@ -170,7 +170,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[148] = { 2, R_DEC, 0, { K_DEC, K_TIMESPEC }, 0x1, 0x1 }, /* sched_rr_get_interval(pid_t pid, struct __kernel_timespec * interval) */
 	[149] = { 2, R_DEC, C_MEMORY, { K_PTR, K_UDEC }, 0x0, 0x0 }, /* mlock(unsigned long start, size_t len) */
 	[150] = { 2, R_DEC, C_MEMORY, { K_PTR, K_UDEC }, 0x0, 0x0 }, /* munlock(unsigned long start, size_t len) */
-	[151] = { 1, R_DEC, C_MEMORY, { K_DEC }, 0x1, 0x1 }, /* mlockall(int flags) */
+	[151] = { 1, R_DEC, C_MEMORY, { K_SCFLAGS }, 0x1, 0x1 }, /* mlockall(int flags) */
 	[152] = { 0, R_DEC, C_MEMORY, { 0 }, 0x0, 0x0 }, /* munlockall() */
 	[153] = { 0, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* vhangup() */
 	[154] = { 3, R_DEC, 0, { K_DEC, K_PTR, K_UDEC }, 0x1, 0x1 }, /* modify_ldt(int func, void * ptr, unsigned long bytecount) */
@@ -302,18 +302,18 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[280] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_TIMESPEC, K_ATFLAGS }, 0x9, 0x9 }, /* utimensat(int dfd, const char * filename, struct __kernel_timespec * utimes, int flags) */
 	[281] = { 6, R_DEC, C_DESC, { K_FD, K_PTR, K_DEC, K_DEC, K_PTR, K_UDEC }, 0xd, 0xd }, /* epoll_pwait(int epfd, struct epoll_event * events, int maxevents, int timeout, const sigset_t * sigmask, size_t sigsetsize) */
 	[282] = { 3, R_DEC, C_DESC | C_SIGNAL, { K_FD, K_PTR, K_UDEC }, 0x1, 0x1 }, /* signalfd(int ufd, sigset_t * user_mask, size_t sizemask) */
-	[283] = { 2, R_DEC, C_DESC, { K_DEC, K_DEC }, 0x3, 0x3 }, /* timerfd_create(int clockid, int flags) */
+	[283] = { 2, R_DEC, C_DESC, { K_CLOCKID, K_SCFLAGS }, 0x3, 0x3 }, /* timerfd_create(int clockid, int flags) */
 	[284] = { 1, R_DEC, C_DESC, { K_UDEC }, 0x1, 0x0 }, /* eventfd(unsigned int count) */
 	[285] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_DEC, K_DEC }, 0x3, 0x3 }, /* fallocate(int fd, int mode, loff_t offset, loff_t len) */
 	[286] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_PTR, K_PTR }, 0x3, 0x3 }, /* timerfd_settime(int ufd, int flags, const struct __kernel_itimerspec * utmr, struct __kernel_itimerspec * otmr) */
 	[287] = { 2, R_DEC, C_DESC, { K_FD, K_PTR }, 0x1, 0x1 }, /* timerfd_gettime(int ufd, struct __kernel_itimerspec * otmr) */
 	[288] = { 4, R_DEC, C_DESC | C_NETWORK, { K_FD, K_SOCKADDR_OUT, K_SOCKLEN_PTR, K_SOCKFLAGS }, 0x9, 0x9 }, /* accept4(int fd, struct sockaddr * upeer_sockaddr, int * upeer_addrlen, int flags) */
-	[289] = { 4, R_DEC, C_DESC | C_SIGNAL, { K_FD, K_PTR, K_UDEC, K_DEC }, 0x9, 0x9 }, /* signalfd4(int ufd, sigset_t * user_mask, size_t sizemask, int flags) */
-	[290] = { 2, R_DEC, C_DESC, { K_UDEC, K_DEC }, 0x3, 0x2 }, /* eventfd2(unsigned int count, int flags) */
-	[291] = { 1, R_DEC, C_DESC, { K_DEC }, 0x1, 0x1 }, /* epoll_create1(int flags) */
+	[289] = { 4, R_DEC, C_DESC | C_SIGNAL, { K_FD, K_PTR, K_UDEC, K_SCFLAGS }, 0x9, 0x9 }, /* signalfd4(int ufd, sigset_t * user_mask, size_t sizemask, int flags) */
+	[290] = { 2, R_DEC, C_DESC, { K_UDEC, K_SCFLAGS }, 0x3, 0x2 }, /* eventfd2(unsigned int count, int flags) */
+	[291] = { 1, R_DEC, C_DESC, { K_SCFLAGS }, 0x1, 0x1 }, /* epoll_create1(int flags) */
 	[292] = { 3, R_DEC, C_DESC, { K_FD, K_FD, K_OFLAGS }, 0x7, 0x4 }, /* dup3(unsigned int oldfd, unsigned int newfd, int flags) */
 	[293] = { 2, R_DEC, C_DESC, { K_PIPEFD, K_OFLAGS }, 0x2, 0x2 }, /* pipe2(int * fildes, int flags) */
-	[294] = { 1, R_DEC, C_DESC, { K_DEC }, 0x1, 0x1 }, /* inotify_init1(int flags) */
+	[294] = { 1, R_DEC, C_DESC, { K_SCFLAGS }, 0x1, 0x1 }, /* inotify_init1(int flags) */
 	[295] = { 5, R_DEC, C_DESC, { K_FD, K_IOV_OUT, K_UDEC, K_UDEC, K_UDEC }, 0x0, 0x0 }, /* preadv(unsigned long fd, const struct iovec * vec, unsigned long vlen, unsigned long pos_l, unsigned long pos_h) */
 	[296] = { 5, R_DEC, C_DESC, { K_FD, K_IOV_IN, K_UDEC, K_UDEC, K_UDEC }, 0x0, 0x0 }, /* pwritev(unsigned long fd, const struct iovec * vec, unsigned long vlen, unsigned long pos_l, unsigned long pos_h) */
 	[297] = { 4, R_DEC, C_PROCESS | C_SIGNAL, { K_DEC, K_DEC, K_SIGNUM, K_PTR }, 0x7, 0x7 }, /* rt_tgsigqueueinfo(pid_t tgid, pid_t pid, int sig, siginfo_t * uinfo) */
@@ -335,16 +335,16 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[313] = { -1, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* finit_module(?) */
 	[314] = { 3, R_DEC, 0, { K_DEC, K_PTR, K_HEX }, 0x5, 0x1 }, /* sched_setattr(pid_t pid, struct sched_attr * uattr, unsigned int flags) */
 	[315] = { 4, R_DEC, 0, { K_DEC, K_PTR, K_UDEC, K_HEX }, 0xd, 0x1 }, /* sched_getattr(pid_t pid, struct sched_attr * uattr, unsigned int usize, unsigned int flags) */
-	[316] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_DIRFD, K_STR, K_ATFLAGS }, 0x15, 0x5 }, /* renameat2(int olddfd, const char * oldname, int newdfd, const char * newname, unsigned int flags) */
+	[316] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_DIRFD, K_STR, K_SCFLAGS }, 0x15, 0x5 }, /* renameat2(int olddfd, const char * oldname, int newdfd, const char * newname, unsigned int flags) */
 	[317] = { 3, R_DEC, C_PROCESS, { K_UDEC, K_HEX, K_PTR }, 0x3, 0x0 }, /* seccomp(unsigned int op, unsigned int flags, void * uargs) */
 	[318] = { 3, R_DEC, 0, { K_BUF_OUT, K_UDEC, K_GRND }, 0x4, 0x0 }, /* getrandom(char * ubuf, size_t len, unsigned int flags) */
-	[319] = { 2, R_DEC, C_DESC, { K_STR, K_HEX }, 0x2, 0x0 }, /* memfd_create(const char * uname, unsigned int flags) */
+	[319] = { 2, R_DEC, C_DESC, { K_STR, K_SCFLAGS }, 0x2, 0x0 }, /* memfd_create(const char * uname, unsigned int flags) */
 	[320] = { -1, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* kexec_file_load(?) */
 	[321] = { 3, R_DEC, C_DESC, { K_DEC, K_PTR, K_UDEC }, 0x5, 0x1 }, /* bpf(int cmd, union bpf_attr * uattr, unsigned int size) */
 	[322] = { 5, R_DEC, C_FILE | C_DESC | C_PROCESS, { K_FD, K_STR, K_ARGV, K_ENVP, K_DEC }, 0x11, 0x11 }, /* execveat(int fd, const char * filename, const char *const * argv, const char *const * envp, int flags) */
 	[323] = { 1, R_DEC, C_DESC, { K_DEC }, 0x1, 0x1 }, /* userfaultfd(int flags) */
 	[324] = { 3, R_DEC, 0, { K_DEC, K_HEX, K_DEC }, 0x7, 0x5 }, /* membarrier(int cmd, unsigned int flags, int cpu_id) */
-	[325] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_DEC }, 0x4, 0x4 }, /* mlock2(unsigned long start, size_t len, int flags) */
+	[325] = { 3, R_DEC, C_MEMORY, { K_PTR, K_UDEC, K_SCFLAGS }, 0x4, 0x4 }, /* mlock2(unsigned long start, size_t len, int flags) */
 	[326] = { 6, R_DEC, C_DESC, { K_FD, K_PTR, K_FD, K_PTR, K_UDEC, K_HEX }, 0x25, 0x5 }, /* copy_file_range(int fd_in, loff_t * off_in, int fd_out, loff_t * off_out, size_t len, unsigned int flags) */
 	[327] = { 6, R_DEC, C_DESC, { K_FD, K_IOV_OUT, K_UDEC, K_UDEC, K_UDEC, K_DEC }, 0x20, 0x0 }, /* preadv2(unsigned long fd, const struct iovec * vec, unsigned long vlen, unsigned long pos_l, unsigned long pos_h, rwf_t flags) */
 	[328] = { 6, R_DEC, C_DESC, { K_FD, K_IOV_IN, K_UDEC, K_UDEC, K_UDEC, K_DEC }, 0x20, 0x0 }, /* pwritev2(unsigned long fd, const struct iovec * vec, unsigned long vlen, unsigned long pos_l, unsigned long pos_h, rwf_t flags) */
@@ -369,7 +369,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[436] = { 3, R_DEC, C_DESC, { K_FD, K_UDEC, K_HEX }, 0x7, 0x0 }, /* close_range(unsigned int fd, unsigned int max_fd, unsigned int flags) */
 	[437] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_PTR, K_UDEC }, 0x1, 0x1 }, /* openat2(int dfd, const char * filename, struct open_how * how, size_t usize) */
 	[438] = { 3, R_DEC, C_DESC, { K_DEC, K_FD, K_HEX }, 0x7, 0x3 }, /* pidfd_getfd(int pidfd, int fd, unsigned int flags) */
-	[439] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ACCESS, K_ATFLAGS }, 0xd, 0xd }, /* faccessat2(int dfd, const char * filename, int mode, int flags) */
+	[439] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ACCESS, K_SCFLAGS }, 0xd, 0xd }, /* faccessat2(int dfd, const char * filename, int mode, int flags) */
 	[440] = { 5, R_DEC, C_MEMORY, { K_DEC, K_IOV_IN, K_UDEC, K_DEC, K_HEX }, 0x19, 0x9 }, /* process_madvise(int pidfd, const struct iovec * vec, size_t vlen, int behavior, unsigned int flags) */
 	[441] = { 6, R_DEC, C_DESC, { K_FD, K_PTR, K_DEC, K_TIMESPEC, K_PTR, K_UDEC }, 0x5, 0x5 }, /* epoll_pwait2(int epfd, struct epoll_event * events, int maxevents, const struct __kernel_timespec * timeout, const sigset_t * sigmask, size_t sigsetsize) */
 	[442] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_HEX, K_PTR, K_UDEC }, 0x5, 0x1 }, /* mount_setattr(int dfd, const char * path, unsigned int flags, struct mount_attr * uattr, size_t usize) */

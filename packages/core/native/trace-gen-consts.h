@@ -143,6 +143,78 @@ static const struct sysi_xlat sysi_x_saflags[] = {
 	{ 0, 0 },
 };
 
+static const struct sysi_xlat sysi_x_faccessat[] = {
+	{ "AT_SYMLINK_NOFOLLOW", 0x100UL },
+	{ "AT_EACCESS", 0x200UL },
+	{ "AT_EMPTY_PATH", 0x1000UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_efd[] = {
+	{ "EFD_SEMAPHORE", 0x1UL },
+	{ "EFD_CLOEXEC", 0x80000UL },
+	{ "EFD_NONBLOCK", 0x800UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_epoll[] = {
+	{ "EPOLL_CLOEXEC", 0x80000UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_inotify[] = {
+	{ "IN_NONBLOCK", 0x800UL },
+	{ "IN_CLOEXEC", 0x80000UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_tfd[] = {
+	{ "TFD_TIMER_ABSTIME", 0x1UL },
+	{ "TFD_TIMER_CANCEL_ON_SET", 0x2UL },
+	{ "TFD_CLOEXEC", 0x80000UL },
+	{ "TFD_NONBLOCK", 0x800UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_mfd[] = {
+	{ "MFD_CLOEXEC", 0x1UL },
+	{ "MFD_ALLOW_SEALING", 0x2UL },
+	{ "MFD_HUGETLB", 0x4UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_mcl[] = {
+	{ "MCL_CURRENT", 0x1UL },
+	{ "MCL_FUTURE", 0x2UL },
+	{ "MCL_ONFAULT", 0x4UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_ms[] = {
+	{ "MS_SYNC", 0x4UL },
+	{ "MS_ASYNC", 0x1UL },
+	{ "MS_INVALIDATE", 0x2UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_rename[] = {
+	{ "RENAME_NOREPLACE", 0x1UL },
+	{ "RENAME_EXCHANGE", 0x2UL },
+	{ "RENAME_WHITEOUT", 0x4UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_sfd[] = {
+	{ "SFD_CLOEXEC", 0x80000UL },
+	{ "SFD_NONBLOCK", 0x800UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_mlock[] = {
+	{ "MLOCK_ONFAULT", 0x1UL },
+	{ 0, 0 },
+};
+
 static const struct sysi_xlat sysi_x_statxmask[] = {
 	{ "STATX_ALL", 0xfffUL },
 	{ "STATX_BASIC_STATS", 0x7ffUL },

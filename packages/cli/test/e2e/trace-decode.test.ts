@@ -22,7 +22,7 @@ const cwd = join(dir, "cwd");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const why = Bun.which("strace") === null ? "needs strace" : Bun.which("cc") === null ? "needs cc" : null;
-const PROGRAMS = ["flags", "statx", "poll", "sock", "select"];
+const PROGRAMS = ["flags", "callflags", "statx", "poll", "sock", "select"];
 
 beforeAll(() => {
   if (why !== null) return;
@@ -92,6 +92,12 @@ const CASES: { name: string; argv: () => string[]; calls: string; from?: string 
     from: '"/nonexistent/x"',
     calls:
       "openat,fcntl,mmap,mprotect,newfstatat,statx,socket,accept4,wait4,getrandom,pipe2,faccessat,rt_sigaction,kill,fadvise64",
+  },
+  {
+    name: "flag sets of their own calls: faccessat2, eventfd2, epoll_create1, inotify_init1, timerfd_create, memfd_create, mlockall, msync, renameat2, signalfd4, mlock2",
+    argv: () => [join(dir, "callflags")],
+    calls:
+      "faccessat2,eventfd2,epoll_create1,inotify_init1,timerfd_create,memfd_create,mlockall,msync,renameat2,signalfd4,mlock2,unlinkat,linkat,fchownat,utimensat",
   },
   { name: "statx: flags, mask, struct statx, failures", argv: () => [join(dir, "statx"), "in.txt"], calls: "statx" },
   { name: "poll and ppoll: pollfd arrays, revents, timeouts", argv: () => [join(dir, "poll")], calls: "poll,ppoll" },
