@@ -511,7 +511,7 @@ static void put_timespec(struct sb *b, unsigned long a)
 	sb_lit(b, "{tv_sec=");
 	sb_dec(b, ts.sec);
 	sb_lit(b, ", tv_nsec=");
-	sb_dec(b, ts.nsec);
+	sb_udec(b, (unsigned long)ts.nsec); /* strace prints it unsigned (a bad timespec shows) */
 	sb_putc(b, '}');
 }
 
@@ -904,7 +904,7 @@ static void put_tv(struct sb *b, long sec, long frac, int usec)
 		sb_lit(b, ", tv_usec=");
 	else
 		sb_lit(b, ", tv_nsec=");
-	sb_dec(b, frac);
+	sb_udec(b, (unsigned long)frac); /* strace prints the fraction unsigned */
 	sb_putc(b, '}');
 }
 
@@ -1114,14 +1114,16 @@ static int put_pollfds(struct sb *b, unsigned long a, unsigned long n, int reven
 	for (i = 0; i < n; i++) {
 		if (revents && shown >= shown_max)
 			break;
-		if (sysi_peek(&p, a + i * sizeof p, sizeof p) < sizeof p) {
-			sb_lit(b, shown ? ", ..." : "...");
+		if (sysi_peek(&p, a + i * sizeof p, sizeof p) < sizeof p) { /* as strace: where it stopped */
+			sb_puts(b, shown ? ", ... /* " : "... /* ");
+			sb_hex(b, a + i * sizeof p);
+			sb_lit(b, " */");
 			break;
 		}
 		if (revents && !p.revents)
 			continue;
 		if (i >= max || (revents && shown >= (long)max)) {
-			sb_lit(b, shown ? ", ..." : "...");
+			sb_puts(b, shown ? ", ..." : "...");
 			break;
 		}
 		if (shown++)
@@ -1415,10 +1417,14 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		return;
 	case K_SOCKADDR_OUT: {
 		int len;
-		if (failed(r, known) || !v || sysi_peek(&len, (unsigned long)next, 4) < 4)
+		if (failed(r, known) || !v || sysi_peek(&len, (unsigned long)next, 4) < 4) {
 			sb_ptr(b, v);
-		else
-			put_sockaddr(b, v, len);
+			return;
+		}
+		/* the kernel says how long the address is, but fills at most the buffer's length */
+		if (pre && i + 1 < d->nargs && d->kinds[i + 1] == K_SOCKLEN_PTR && (int)pre[i + 1] < len)
+			len = (int)pre[i + 1] < 0 ? 0 : (int)pre[i + 1];
+		put_sockaddr(b, v, len);
 		return;
 	}
 	case K_SOCKLEN_PTR: {
