@@ -19,9 +19,12 @@
  * SYSI_PROGRAM_LD_PRELOAD): a child is instrumented and hides them in turn, also after `env -i`
  * or a replaced LD_PRELOAD. The array is built in a mapping of its own, never in the program's
  * memory (a vfork child shares it with its parent). /proc/PID/environ, the kernel's view of the
- * original block, still shows sysi's variables.
+ * original block, is pointed at the program's environment too (show_env, below).
  */
 #include <asm/unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
 #include <sys/uio.h>
 #include "internal.h"
 
@@ -98,6 +101,125 @@ const char *sysi_getenv(const char *name)
 	return lookup(environ, name);
 }
 
+/* ------------------------------------------------------------ the kernel's view */
+
+/*
+ * /proc/PID/environ (what `ps e` and a program reading its own entry see) is the kernel's view:
+ * the bytes from the mm's env_start to env_end, the strings of the original block, sysi's
+ * included. After hiding they are pointed at exactly what the program sees, in its order:
+ *   - in place when the visible strings open the block (`sysi run` puts its variables after
+ *     the caller's: the usual case): env_end moves down and env_start stays at arg_end, where
+ *     the kernel looks for the title of a program that writes it over its argv and environment
+ *     (setproctitle: /proc/PID/cmdline reads on into the environment only then);
+ *   - else a copy of the visible strings in libsysi's memory (as large as they are).
+ * PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE; no capability while exe_fd is -1) sets every field
+ * at once, from their values in /proc/self/stat and brk(0); auxv_size 0 leaves the auxiliary
+ * vector alone. Without it (no /proc, a kernel without C/R) the single fields
+ * PR_SET_MM_ENV_START/END, which need CAP_SYS_RESOURCE. The kernel checks only the order of the
+ * pairs, that each lies above mmap_min_addr, and brk and the data segment against RLIMIT_DATA
+ * (which the program's own brk calls already respect). Later setenv/putenv calls change the
+ * program's environ, not this block: natively too /proc/PID/environ shows the initial one.
+ */
+static int env_shown; /* 1: /proc/PID/environ shows the program's environment; -errno: it could not */
+
+#define PR_SET_MM_ 35
+#define PR_SET_MM_ENV_START_ 10
+#define PR_SET_MM_ENV_END_ 11
+#define PR_SET_MM_MAP_ 14
+
+/* The fields of /proc/self/stat PR_SET_MM_MAP needs (1-based, proc(5)), into m; 0 or -errno. */
+static long read_stat(struct prctl_mm_map *m)
+{
+	static const unsigned char field[] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
+	__u64 *const to[] = { &m->start_code, &m->end_code, &m->start_stack, &m->start_data,
+			      &m->end_data, &m->start_brk, &m->arg_start, &m->arg_end,
+			      &m->env_start, &m->env_end };
+	char buf[2048]; /* 52 fields of at most 20 digits, and the name */
+	long fd = raw4(__NR_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC, 0), n = 0, r;
+	const char *p = 0;
+	unsigned f = 2, k = 0;
+
+	if (fd < 0)
+		return fd;
+	while (n < (long)sizeof buf - 1 && (r = raw3(__NR_read, fd, buf + n, sizeof buf - 1 - n)) > 0)
+		n += r;
+	raw1(__NR_close, fd);
+	buf[n] = 0;
+	for (long i = 0; i < n; i++) /* the name (field 2) may hold spaces and parentheses */
+		if (buf[i] == ')')
+			p = buf + i + 1;
+	for (; p && *p && k < sizeof field; p++) {
+		if (*p != ' ')
+			continue;
+		if (++f != field[k])
+			continue;
+		*to[k] = 0;
+		while (p[1] >= '0' && p[1] <= '9')
+			*to[k] = *to[k] * 10 + (__u64)(*++p - '0');
+		k++;
+	}
+	return k == sizeof field ? 0 : -EINVAL;
+}
+
+/* env_start and env_end one at a time (the kernel wants start <= end after each). */
+static long set_single(uintptr_t start, uintptr_t end)
+{
+	long r = raw6(__NR_prctl, PR_SET_MM_, PR_SET_MM_ENV_START_, start, 0, 0, 0);
+	if (r == -EINVAL) { /* the new start lies above the old end: the end first */
+		r = raw6(__NR_prctl, PR_SET_MM_, PR_SET_MM_ENV_END_, end, 0, 0, 0);
+		return r < 0 ? r : raw6(__NR_prctl, PR_SET_MM_, PR_SET_MM_ENV_START_, start, 0, 0, 0);
+	}
+	return r < 0 ? r : raw6(__NR_prctl, PR_SET_MM_, PR_SET_MM_ENV_END_, end, 0, 0, 0);
+}
+
+/* Point the kernel's view at environ (see above): 1, or -errno. */
+static long show_env(void)
+{
+	struct prctl_mm_map m = { 0 };
+	long have = read_stat(&m), r;
+	char *p = (char *)(uintptr_t)m.env_start, *block;
+	char **e = environ;
+	size_t n = 0;
+
+	if (have == 0) /* in place? */
+		for (; *e == p && p < (char *)(uintptr_t)m.env_end; e++)
+			p += sysi_strlen(p) + 1;
+	if (have < 0 || *e || p > (char *)(uintptr_t)m.env_end) {
+		for (e = environ; *e; e++)
+			n += sysi_strlen(*e) + 1;
+		block = sysi_alloc(n ? n : 1);
+		if (!block)
+			return -ENOMEM;
+		p = block;
+		for (e = environ; *e; e++)
+			p = sysi_stpcpy(p, *e) + 1;
+		m.env_start = (uintptr_t)block;
+	}
+	m.env_end = (uintptr_t)p;
+	if (have == 0) {
+		m.brk = (__u64)raw1(__NR_brk, 0);
+		m.exe_fd = (__u32)-1;
+		r = raw6(__NR_prctl, PR_SET_MM_, PR_SET_MM_MAP_, &m, sizeof m, 0, 0);
+		if (r == 0)
+			return 1;
+	}
+	r = set_single((uintptr_t)m.env_start, (uintptr_t)m.env_end);
+	return r < 0 ? r : 1;
+}
+
+/* After sysi_stats_open: "environ ERRNO" in SYSI_UNPATCHED_FILE when the kernel refused (the
+ * run's summary says so: the program's /proc/PID/environ still shows sysi's variables). */
+void sysi_env_report(void)
+{
+	char line[32], *p;
+	if (env_shown >= 0)
+		return;
+	p = sysi_stpcpy(line, "environ ");
+	p = sysi_fmt_udec(p, (unsigned long)-env_shown);
+	*p++ = '\n';
+	sysi_report_line(line, (size_t)(p - line));
+}
+
 /* The constructor's first step (see the file comment). */
 void sysi_env_hide(void)
 {
@@ -151,6 +273,7 @@ void sysi_env_hide(void)
 	for (r = w; r < end; r++)
 		*r = 0;
 	sysi_env_hiding = 1;
+	env_shown = show_env();
 }
 
 /* ------------------------------------------------------------ the environment of an exec */

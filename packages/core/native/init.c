@@ -13,6 +13,7 @@ __attribute__((constructor(101))) static void sysi_init(void)
 	mk = sysi_getenv("SYSI_MARKER");
 	sysi_debug_on = d && d[0] == '1';
 	sysi_stats_open();
+	sysi_env_report();
 	sysi_filter_parse();
 	sysi_signal_setup();
 	sysi_load_hook();

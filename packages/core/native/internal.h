@@ -54,6 +54,7 @@ int memcmp(const void *a, const void *b, size_t n);
 /* env.c */
 const char *sysi_getenv(const char *name);
 void sysi_env_hide(void);
+void sysi_env_report(void); /* after sysi_stats_open: /proc/PID/environ could not be set */
 extern int sysi_env_hiding;
 struct sysi_exec_pending { void *p; size_t n; long tid; };
 struct sysi_exec_env {

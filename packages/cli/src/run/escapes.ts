@@ -19,6 +19,7 @@
  *     image in every process of this kernel, so sysi scans its own.
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { constants } from "node:os";
 import { parseElf } from "@sysi/core/elf";
 import { SysiError } from "@sysi/core/errors";
 import { decodePlan } from "@sysi/core/internal";
@@ -120,6 +121,28 @@ export function escapeNotice(sentence: string | null): string | null {
 /** --strict at exit: a program of the run ran uninstrumented. */
 export function escapeError(sentence: string | null): SysiError | null {
   return sentence === null ? null : new SysiError("RUN_ESCAPED", `--strict: ${sentence}`);
+}
+
+/**
+ * The "environ ERRNO" lines of a SYSI_UNPATCHED_FILE (native/env.c): process images whose
+ * /proc/PID/environ still shows sysi's variables because the kernel refused prctl(PR_SET_MM)
+ * (a seccomp filter; a kernel without CONFIG_CHECKPOINT_RESTORE and no CAP_SYS_RESOURCE). Their
+ * environ and getenv are the program's all the same. The line `sysi run` prints at exit, or null.
+ */
+export function environNotice(text: string): string | null {
+  const names = new Map<number, string>();
+  for (const [name, n] of Object.entries(constants.errno)) if (!names.has(n)) names.set(n, name);
+  const by = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^environ (\d+)$/.exec(line);
+    if (m === null) continue;
+    const e = names.get(Number(m[1])) ?? `errno ${m[1]}`;
+    by.set(e, (by.get(e) ?? 0) + 1);
+  }
+  if (by.size === 0) return null;
+  const n = [...by.values()].reduce((a, b) => a + b, 0);
+  const why = [...by].map(([e, k]) => (by.size === 1 ? e : `${e} ${k}`)).join(", ");
+  return `sysi: note: /proc/PID/environ of ${n} process image${n === 1 ? "" : "s"} still shows sysi's variables (the kernel refused prctl PR_SET_MM: ${why}); environ and getenv in ${n === 1 ? "it" : "them"} do not\n`;
 }
 
 /** The ids and flags that decide the kernel's secure mode for an exec by this process. */

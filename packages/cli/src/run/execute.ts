@@ -27,6 +27,7 @@ import {
   commandError,
   commandEscape,
   commandNotice,
+  environNotice,
   escapeError,
   escapeNotice,
   escapeReport,
@@ -260,6 +261,8 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     if (lateNotice !== null) writeStderr(lateNotice);
     const escapedNotice = escapeNotice(escaped);
     if (escapedNotice !== null && !escapesSaid) writeStderr(escapedNotice);
+    const environ = environNotice(report);
+    if (environ !== null) writeStderr(environ);
     return { status, signal: typeof signal === "string" ? signal : null };
   } finally {
     server?.stop();

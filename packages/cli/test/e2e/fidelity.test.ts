@@ -29,14 +29,22 @@ const PROBE_SRC = join(import.meta.dir, "fixtures/fidelity/probe.c");
 const work = mkdtempSync(join(tmpdir(), "sysi-fidelity-"));
 chmodSync(work, 0o755);
 const probe = join(work, "probe");
+const probeStatic = join(work, "probe-static");
 const spawn = join(work, "spawn");
+const denyMm = join(work, "deny-mm");
 const fake = join(work, "fake");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+/** The probe linked statically (runs under sysi's static runtime), or why it could not be built. */
+const noStatic =
+  Bun.spawnSync(["cc", "-O2", "-Wall", "-static", "-o", probeStatic, PROBE_SRC]).exitCode === 0
+    ? null
+    : "needs a static libc (libc6-dev's libc.a)";
 
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = Bun.which("setpriv") !== null;
 const hasPerl = Bun.which("perl") !== null;
 const hasStrace = Bun.which("strace") !== null;
+const hasPs = Bun.which("ps") !== null;
 const LIBM = "/lib/x86_64-linux-gnu/libm.so.6";
 
 interface User {
@@ -147,6 +155,9 @@ beforeAll(() => {
     stderr: "pipe",
   });
   if (sp.exitCode !== 0) throw new Error(`cannot build spawn.c: ${sp.stderr.toString()}`);
+  const dm = join(import.meta.dir, "fixtures/fidelity/deny-mm.c");
+  const dmb = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", denyMm, dm], { stderr: "pipe" });
+  if (dmb.exitCode !== 0) throw new Error(`cannot build deny-mm.c: ${dmb.stderr.toString()}`);
   mkdirSync(fake, { recursive: true });
   for (const lib of ["libsysi.so", "libother.so"]) {
     writeFileSync(join(fake, "empty.c"), "int fidelity_empty;\n");
@@ -371,6 +382,78 @@ for (const user of USERS) {
         }
       }
 
+      // the kernel's view: the bytes between the mm's env_start and env_end (env.c, show_env)
+      const SELF_VIEWS: [string, string][] = [
+        ["cat /proc/self/environ", "cat /proc/self/environ"],
+        [
+          "python3 reads its own after changing os.environ (the initial block, as natively)",
+          `python3 -c 'import os, sys; os.environ["ADDED"] = "1"; os.environ.pop("HOME"); sys.stdout.buffer.write(open("/proc/self/environ", "rb").read())'`,
+        ],
+        ["a child reads its parent's: sh -c 'cat /proc/$$/environ; true'", "sh -c 'cat /proc/$$/environ; true'"],
+      ];
+      for (const [name, extra] of PRELOADS) {
+        test.skipIf(user.skip !== null)(`/proc/PID/environ is the native one: ${name}`, () => {
+          for (const [what, cmd] of SELF_VIEWS) {
+            const native = shell(user, `exec ${cmd}`, extra);
+            const inst = shell(user, `exec ${run("--hook", "passthrough")} ${cmd}`, extra);
+            expect(native.stdout).toContain("PATH=");
+            if (extra.LD_PRELOAD) expect(native.stdout).toContain(`\0LD_PRELOAD=${extra.LD_PRELOAD}\0`);
+            expect({ what, ...inst }).toEqual({ what, ...native });
+          }
+        });
+      }
+
+      test.skipIf(user.skip !== null || noStatic !== null)(
+        `/proc/self/environ of a static program (sysi's static runtime) is the native one${noStatic ? ` (skipped: ${noStatic})` : ""}`,
+        () => {
+          const native = shell(user, `exec ${probeStatic} environ`);
+          const inst = shell(user, `exec ${run("--hook", "passthrough")} ${probeStatic} environ`);
+          expect(native.stdout).toContain("PATH=");
+          expect(inst).toEqual(native);
+        },
+      );
+
+      test.skipIf(user.skip !== null)(
+        `another process reads the running program's /proc/PID/environ${hasPs ? " and `ps eww`" : ""} as natively`,
+        async () => {
+          const view = async (argv: string[]) => {
+            const p = start(user, argv);
+            if (!(await p.waitLine("ready"))) return { ready: false };
+            // the program: the caller's child itself, or sysi's child
+            const pid = [p.proc.pid, ...descendants(p.proc.pid)].find(
+              (q) => readFileSync(`/proc/${q}/cmdline`, "utf8") === `${probe}\0pause\0`,
+            );
+            const environ = pid === undefined ? "(no program)" : readFileSync(`/proc/${pid}/environ`, "utf8");
+            const ps = hasPs && pid !== undefined ? Bun.spawnSync(["ps", "eww", "-o", "args=", "-p", `${pid}`]) : null;
+            p.proc.kill("SIGTERM");
+            await p.status();
+            return { ready: true, environ, ps: ps?.stdout.toString() ?? null };
+          };
+          const native = await view([probe, "pause"]);
+          const inst = await view([FRONT, "run", ...chain.args, "--hook", "passthrough", "--", probe, "pause"]);
+          expect(native.environ).toContain("PATH=");
+          if (hasPs) expect(native.ps).toContain(` PATH=`);
+          expect(inst).toEqual(native);
+        },
+      );
+
+      test.skipIf(user.skip !== null)(
+        "where the kernel refuses prctl(PR_SET_MM) (seccomp): one note, environ and getenv still the caller's",
+        () => {
+          const script = `env; tr '\\0' '\\n' </proc/\\$\\$/environ | grep -c '^SYSI_HIDE='`;
+          const native = shell(user, `exec ${denyMm} sh -c "${script}"`);
+          const inst = shell(user, `exec ${denyMm} ${run("--hook", "passthrough")} sh -c "${script}"`);
+          expect(native).toMatchObject({ code: 1, stderr: "" }); // grep -c: 0 lines, status 1
+          expect(inst.stdout.replace(/\n1\n$/, "\n0\n")).toBe(native.stdout);
+          expect(inst.stdout).toEndWith("\n1\n");
+          // sh, env, tr and grep: four process images
+          expect(inst.stderr).toBe(
+            "sysi: note: /proc/PID/environ of 4 process images still shows sysi's variables (the kernel refused prctl PR_SET_MM: EPERM); environ and getenv in them do not\n",
+          );
+          expect(inst.code).toBe(0);
+        },
+      );
+
       test.skipIf(user.skip !== null)(
         "children see none of sysi's variables (sh -c env, python3, env -i, a replaced LD_PRELOAD) and are instrumented",
         () => {
@@ -559,8 +642,9 @@ for (const user of USERS) {
       });
 
       test.skipIf(user.skip !== null)("damaged statistics are reported as damaged, the exit status stands", () => {
-        // the program's environment has no SYSI_STATS_FILE: the kernel's copy of it still does
-        const find = `f=$(tr "\\0" "\\n" </proc/$$/environ | sed -n "s/^SYSI_STATS_FILE=//p")`;
+        // the program's environment (and /proc/PID/environ) has no SYSI_STATS_FILE: the file is
+        // sysi's open fd, reached through /proc/<sysi>/fd (sysi is the program's parent)
+        const find = `for g in /proc/$PPID/fd/*; do case $(readlink $g) in */stats-*) f=$g;; esac; done`;
         const damage = `${find}; printf XXXXXXXX | dd of="$f" conv=notrunc 2>/dev/null; exit 5`;
         const r = shell(user, `exec ${run()} sh -c '${damage}'`);
         expect(r.code).toBe(5);

@@ -334,6 +334,10 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                                        calling thread, PATH the file's real path;
  *                      "execfail TID"    that thread's last exec line is void: the call came
  *                                        back (failed), nothing was executed.
+ *                      "environ ERRNO"   the kernel refused to point this process image's
+ *                                        /proc/PID/environ at the program's environment
+ *                                        (prctl PR_SET_MM, env.c): it still shows sysi's
+ *                                        variables; ERRNO in decimal.
  *                    PATH is the module's real path.
  *   SYSI_WATCH_EXEC  "1": no SYSI_FAST_PASSTHROUGH: under the built-in passthrough hook every
  *                    call goes through the hook, as under the others. Not needed for execs:
