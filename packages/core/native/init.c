@@ -7,7 +7,13 @@ int sysi_marker_on; /* the start marker was made: bracket later runtime work */
 
 __attribute__((constructor(101))) static void sysi_init(void)
 {
-	const char *d, *mk;
+	const char *d, *mk, *off = sysi_embedded_off();
+	if (off) { /* another runtime runs, or a patched library came too late (embedded.c) */
+		d = sysi_getenv("SYSI_DEBUG");
+		sysi_debug_on = d && d[0] == '1';
+		sysi_debug(off);
+		return;
+	}
 	sysi_env_hide(); /* first: the program never sees sysi's variables (env.c) */
 	d = sysi_getenv("SYSI_DEBUG");
 	mk = sysi_getenv("SYSI_MARKER");

@@ -215,6 +215,7 @@ int sysi_embedded(void);
 const char *sysi_embedded_getenv(const char *name);
 struct sysi_mod;
 int sysi_embedded_plan(const struct sysi_mod *m, struct sysi_plan *p);
+const char *sysi_embedded_off(void); /* why this runtime must not start, or 0 */
 struct sysi_mod; /* patch.c */
 /* 0 found and valid, -ENOENT no plan, -EINVAL corrupt or not this module's, -EACCES not
  * owned by the effective user or root, or writable by group/others */

@@ -24,12 +24,16 @@ export default class Patch extends SysiCommand {
   static override description =
     `Plans IN with the chain (the same composite plan \`sysi run\` applies at load time), writes the taken patch of every site into OUT's code, makes the sysi runtime OUT's first DT_NEEDED (its constructor starts instrumentation before any code of OUT's own runs) and embeds in a note the runtime's settings (strategy runtimes, hook, filter), OUT's own plan and the plans of the libraries it loads (interpreter and DT_NEEDED closure, planned now). OUT needs no wrapper and no environment; it loads the runtime libraries from sysi's cache by absolute path. See docs/patch.md for the layout and what runs before the runtime.
 
-IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE) and statically linked non-PIE executables; static-pie and shared libraries (libc.so.6 included: patch the programs that load it) are refused with one line, as are files already patched by sysi.`;
+A shared library keeps its code and carries the runtime as its first DT_NEEDED, its own plan and its dependencies' plans: a program that loads it (LD_LIBRARY_PATH, or dlopen before it starts threads) is instrumented. libc.so.6 and ld.so, which the runtime itself loads, are refused.
+
+IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE), statically linked non-PIE executables and shared libraries; static-pie is refused with one line, as are files already patched by sysi. See docs/patch.md.`;
   static override examples = [
     "<%= config.bin %> patch -s punning,ud2 --hook count /bin/ls -o ls.sysi",
     "<%= config.bin %> patch --hook trace --json ./prog -o prog.traced",
   ];
-  static override args = { input: Args.string({ description: "ELF executable to patch", required: true }) };
+  static override args = {
+    input: Args.string({ description: "ELF executable or shared library to patch", required: true }),
+  };
   static override flags = {
     strategy: Flags.string({
       char: "s",
@@ -89,7 +93,8 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         ? await resolveChain(this.config, flags.strategy)
         : defaultChain((await loadRegistry(this.config)).entries, host.facts());
     const entries = chainEntries(chain);
-    if (isLibrary) throw sharedLibrary(elf, await isRuntimeDependency(input, chain.entries));
+    if (isLibrary && (await isRuntimeDependency(input, chain.entries))) throw sharedLibrary(elf, true);
+    if (isLibrary) checkRewritable(elf, { library: true });
 
     if (isStatic) {
       const { planFile } = await import("@sysi/core/plan");
@@ -127,7 +132,13 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       moduleClosure(input),
     ]);
     const cache = new PlanCache();
-    const libs = closure.filter((p) => !sameFile(p, input));
+    const runtimeLibs = [runtimes.libsysi, ...runtimes.runtimes.map((r) => r.lib)];
+    // a library's note also plans what the runtime itself loads (libc, ld.so), which a library
+    // that needs nothing (no DT_NEEDED) would not name: their calls must reach the runtime too
+    const loaded = isLibrary
+      ? [...closure, ...(await Promise.all(runtimeLibs.map((p) => moduleClosure(p)))).flat()]
+      : closure;
+    const libs = [...new Set(loaded)].filter((p) => !sameFile(p, input) && !runtimeLibs.some((r) => sameFile(p, r)));
     const ensured = await cache.ensureMany(libs, entries, host.facts());
     const libraryPlans = ensured.map((m) => ({ key: m.key, plan: new Uint8Array(readFileSync(m.planPath)) }));
 
@@ -139,7 +150,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     const low = hookLowEnv(chain.entries, {});
     if (low !== undefined && hook.startsWith("/")) config.SYSI_HOOK_LOW = low;
 
-    const built = buildPatched({ elf, plan, libraryPlans, needed: [runtimes.libsysi], config });
+    const built = buildPatched({ elf, plan, libraryPlans, needed: [runtimes.libsysi], config, library: isLibrary });
     const { writeFileAtomic } = await import("@sysi/core/internal");
     writeFileAtomic(output, built.bytes, st.mode & 0o777);
 
@@ -181,9 +192,10 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     const per = Object.entries(r.byStrategy)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ");
+    const what = r.library ? "the library and the" : "the program and";
     const lines = [
-      `${basename(output)}: ${r.patched} of ${r.sites} sites patched${per ? ` (${per})` : ""}, ${r.refused.length} refused; chain ${chain.spec}, hook ${flags.hook}`,
-      `  ${r.embeddedPlans.length} plans embedded (the program and ${nlibs} libraries), ${r.trampolines} trampolines built at start${"static" in (runtime as object) ? "; static program: the runtime is linked in" : ""}`,
+      `${basename(output)}: ${r.patched} of ${r.sites} sites ${r.library ? "planned (patched when the library loads; its code is kept)" : "patched"}${per ? ` (${per})` : ""}, ${r.refused.length} refused; chain ${chain.spec}, hook ${flags.hook}`,
+      `  ${r.embeddedPlans.length} plans embedded (${what} ${nlibs} libraries${r.library ? " it loads" : ""}), ${r.trampolines} trampolines built at start${"static" in (runtime as object) ? "; static program: the runtime is linked in" : ""}`,
       `  +${r.growth} bytes (${r.inputSize} -> ${r.outputSize}); new segments: ${r.segments.map((s) => `${s.type} 0x${s.vaddr.toString(16)} (${s.size} bytes)`).join(", ")}`,
     ];
     for (const f of r.refused.slice(0, 10)) {

@@ -26,9 +26,16 @@ export interface BuildPatchedInput {
   config: Record<string, string>;
   /** A statically linked input: the static runtime image linked into the output (static-writer.ts). */
   staticRuntime?: ElfFile;
+  /**
+   * A shared library: its code is kept as it is (the runtime applies the embedded plan when it
+   * sees the library, which may be after the library's constructors ran: docs/patch.md).
+   */
+  library?: boolean;
 }
 
 export interface PatchReport {
+  /** A shared library: its code is kept, `patched` counts the sites its plan patches at load. */
+  library: boolean;
   sites: number;
   patched: number;
   byStrategy: Record<string, number>;
@@ -109,7 +116,13 @@ export function buildPatched(input: BuildPatchedInput): BuildPatchedResult {
     const desc = encodeEmbedded({ config: input.config, plans });
     const r =
       input.staticRuntime === undefined
-        ? rewriteElf(elf, { patches, needed: input.needed, noteDesc: desc, reserved })
+        ? rewriteElf(elf, {
+            patches: input.library === true ? [] : patches,
+            needed: input.needed,
+            noteDesc: desc,
+            reserved,
+            library: input.library === true,
+          })
         : rewriteStatic(elf, {
             patches,
             noteDesc: desc,
@@ -122,6 +135,7 @@ export function buildPatched(input: BuildPatchedInput): BuildPatchedResult {
       continue;
     }
     const report: PatchReport = {
+      library: input.library === true,
       sites: plan.sites.length,
       patched: patches.length,
       byStrategy,

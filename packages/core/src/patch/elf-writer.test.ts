@@ -110,6 +110,7 @@ describe("checkRewritable", () => {
       }),
       null,
     );
-    expect(() => checkRewritable(lib)).toThrow(/^libx\.so\.1 is a shared library, not an executable/);
+    expect(() => checkRewritable(lib)).toThrow(/^libx\.so\.1 is a shared library/);
+    expect(() => checkRewritable(lib, { library: true })).not.toThrow();
   });
 });

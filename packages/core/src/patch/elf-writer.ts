@@ -50,6 +50,8 @@ export interface RewriteRequest {
   noteDesc: Uint8Array;
   /** Address ranges the new segment must stay clear of (e.g. trampoline pages), [lo, hi). */
   reserved: { lo: number; hi: number }[];
+  /** The input is a shared library (classify.ts); the caller checked it may be patched. */
+  library?: boolean;
 }
 
 export interface AddedSegment {
@@ -87,7 +89,7 @@ export function sharedLibrary(elf: ElfFile, runtimeDep = false): PatchError {
   return unsupported(
     runtimeDep
       ? `${name} is a shared library the sysi runtime itself loads, so a patched copy cannot start the runtime: patch the programs that use it (their copies instrument ${name} as they load it) or use sysi run`
-      : `${name} is a shared library, not an executable (docs/patch.md, "Shared libraries"): patch the programs that load it (their copies instrument every library they load) or use sysi run`,
+      : `${name} is a shared library: the writer keeps a library's code only when asked (RewriteRequest.library)`,
   );
 }
 
@@ -120,7 +122,7 @@ export function findSysiNote(elf: ElfFile): Uint8Array | null {
 }
 
 /** Check that `elf` is a layout this writer handles: a dynamically linked executable. */
-export function checkRewritable(elf: ElfFile): void {
+export function checkRewritable(elf: ElfFile, opts: { library?: boolean } = {}): void {
   if (elf.type !== ET_DYN && elf.type !== ET_EXEC) throw unsupported("not an executable or shared object");
   if (hasSysiNote(elf)) {
     throw new PatchError("PATCH_ALREADY_PATCHED", "already patched by sysi (it carries a SYSI note)", {
@@ -129,12 +131,20 @@ export function checkRewritable(elf: ElfFile): void {
   }
   const kind = classifyElf(elf);
   const dyn = elf.segments.find((s) => s.type === PT_DYNAMIC);
+  if (kind === "shared-library" && opts.library === true && dyn !== undefined) {
+    checkHeaders(elf, dyn);
+    return;
+  }
   if (kind === "shared-library") throw sharedLibrary(elf);
   if (kind === "static-pie") throw unsupported("static-pie: sysi patch handles static programs linked non-PIE");
   const interp = elf.segments.some((s) => s.type === PT_INTERP);
   if ((kind !== "executable" && kind !== "pie") || dyn === undefined || !interp) {
     throw unsupported("statically linked: sysi patch handles dynamically linked executables so far");
   }
+  checkHeaders(elf, dyn);
+}
+
+function checkHeaders(elf: ElfFile, dyn: ElfFile["segments"][number]): void {
   const b = elf.bytes;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (dv.getUint16(54, true) !== PHENT) throw unsupported(`program header entry size ${dv.getUint16(54, true)}`);
@@ -144,7 +154,7 @@ export function checkRewritable(elf: ElfFile): void {
 
 /** Rewrite `elf` as described at the top of this file. Throws PatchError for layouts it refuses. */
 export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
-  checkRewritable(elf);
+  checkRewritable(elf, { library: req.library === true });
   const src = elf.bytes;
   const sdv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const dynSeg = elf.segments.find((s) => s.type === PT_DYNAMIC);
