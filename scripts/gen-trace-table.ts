@@ -119,6 +119,9 @@ export const KINDS = [
   "PSELECT_SIG", // pselect6's {sigset_t *, size}
   "SYSINFO", // struct sysinfo * (filled)
   "SCFLAGS", // flags whose names the call gives (SC_FLAGS: eventfd2's EFD_*, msync's MS_*, …)
+  "UGID", // a uid_t or gid_t: -1 as -1
+  "UGIDPTR", // uid_t * / gid_t * the call fills: [0]
+  "SHUT", // shutdown's SHUT_*
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -139,8 +142,15 @@ const DIRFD_NAMES = new Set(["dfd", "olddfd", "newdfd", "dirfd"]);
 const READ_LIKE =
   /^(read|pread64|readlink|readlinkat|getcwd|recvfrom|getrandom|readv|preadv|preadv2|process_vm_readv)$/;
 
-/** Calls whose `flags` argument has a flag set of its own (trace-args.c picks it by the call). */
+/** Calls whose flags argument (`flags`, or the name given) has a flag set of its own (trace-args.c picks it by the call). */
+const SC_FLAG_ARG: Record<string, string> = { fallocate: "mode", flock: "cmd" };
 const SC_FLAGS: Record<string, string> = {
+  splice: "splice",
+  tee: "splice",
+  vmsplice: "splice",
+  sync_file_range: "sfr",
+  fallocate: "falloc",
+  flock: "lock",
   faccessat2: "faccessat",
   eventfd2: "efd",
   epoll_create1: "epoll",
@@ -165,6 +175,8 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     if (/sockopt$/.test(sc) && n === "optval") return "SOCKOPT_VAL";
     if (/^sched_[gs]etaffinity$/.test(sc) && n === "user_mask_ptr") return "CPUSET";
     if (/^fd_set \*$/.test(t)) return "FDSET";
+    if (/^(uid_t|gid_t) \*$/.test(t) && /^getres[ug]id$/.test(sc)) return "UGIDPTR";
+    if (sc === "signalfd4" && n === "user_mask") return "SIGSET";
     if (sc === "select" && /timeval \*$/.test(t)) return "TIMEVAL";
     if (sc === "pselect6" && n === "sig") return "PSELECT_SIG";
     if (/struct sysinfo \*/.test(t)) return "SYSINFO";
@@ -202,7 +214,9 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     return "PTR";
   }
   // integers whose meaning the syscall and the name give
-  if (n === "flags" && sc in SC_FLAGS) return "SCFLAGS";
+  if (n === (SC_FLAG_ARG[sc] ?? "flags") && sc in SC_FLAGS) return "SCFLAGS";
+  if (/^(uid_t|gid_t)$/.test(t)) return "UGID";
+  if (sc === "shutdown" && n === "how") return "SHUT";
   if (FD_NAMES.has(n) || (n === "fd" && /long/.test(t))) return "FD";
   if (DIRFD_NAMES.has(n)) return "DIRFD";
   if (/^(open|openat|pipe2|dup3)$/.test(sc) && n === "flags") return "OFLAGS";
@@ -428,6 +442,24 @@ const FLAG_SETS: Record<string, ConstSet> = {
   rename: { headers: ["stdio.h"], names: ["RENAME_NOREPLACE", "RENAME_EXCHANGE", "RENAME_WHITEOUT"] },
   sfd: { headers: ["sys/signalfd.h"], names: ["SFD_CLOEXEC", "SFD_NONBLOCK"] },
   mlock: { headers: ["sys/mman.h"], names: ["MLOCK_ONFAULT"] },
+  splice: { headers: ["fcntl.h"], names: ["SPLICE_F_MOVE", "SPLICE_F_NONBLOCK", "SPLICE_F_MORE", "SPLICE_F_GIFT"] },
+  sfr: {
+    headers: ["fcntl.h"],
+    names: ["SYNC_FILE_RANGE_WAIT_BEFORE", "SYNC_FILE_RANGE_WRITE", "SYNC_FILE_RANGE_WAIT_AFTER"],
+  },
+  falloc: {
+    headers: ["linux/falloc.h"],
+    names: [
+      "FALLOC_FL_KEEP_SIZE",
+      "FALLOC_FL_PUNCH_HOLE",
+      "FALLOC_FL_NO_HIDE_STALE",
+      "FALLOC_FL_COLLAPSE_RANGE",
+      "FALLOC_FL_ZERO_RANGE",
+      "FALLOC_FL_INSERT_RANGE",
+      "FALLOC_FL_UNSHARE_RANGE",
+    ],
+  },
+  lock: { headers: ["sys/file.h"], names: ["LOCK_SH", "LOCK_EX", "LOCK_NB", "LOCK_UN"] },
   statxmask: {
     headers: ["linux/stat.h"],
     names: [
@@ -706,6 +738,7 @@ const ENUM_SETS: Record<string, ConstSet> = {
       "SOL_NETLINK",
     ],
   },
+  shut: { headers: ["sys/socket.h"], names: ["SHUT_RD", "SHUT_WR", "SHUT_RDWR"] },
   statxsync: {
     headers: ["fcntl.h"],
     names: ["AT_STATX_SYNC_AS_STAT", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC"],

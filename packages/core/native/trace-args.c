@@ -1039,6 +1039,10 @@ static void put_scflags(struct sb *b, long nr, unsigned long v)
 	case __NR_renameat2: x = sysi_x_rename; break;
 	case __NR_signalfd4: x = sysi_x_sfd; break;
 	case __NR_mlock2: x = sysi_x_mlock; break;
+	case __NR_splice: case __NR_tee: case __NR_vmsplice: x = sysi_x_splice; break;
+	case __NR_sync_file_range: x = sysi_x_sfr; break;
+	case __NR_fallocate: x = sysi_x_falloc; break;
+	case __NR_flock: x = sysi_x_lock; break;
 	}
 	if (!x) {
 		sb_hex(b, v);
@@ -1377,8 +1381,8 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		/* the old set (the third argument) is the call's output */
 		if (i == 2 && failed(r, known))
 			sb_ptr(b, v);
-		else /* the size is the last argument (rt_sigprocmask, rt_sigsuspend, ppoll…) */
-			put_sigset(b, v, c->args[d->nargs - 1]);
+		else /* the size is the next argument (signalfd4), else the last (rt_sigprocmask, ppoll…) */
+			put_sigset(b, v, c->args[c->nr == __NR_signalfd4 ? i + 1 : d->nargs - 1]);
 		return;
 	case K_SIGACT:
 		if (i == 2 && failed(r, known))
@@ -1612,6 +1616,21 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 			sb_ptr(b, v);
 		else
 			put_sysinfo(b, v);
+		return;
+	case K_UGID:
+		if ((unsigned)v == 0xffffffffu)
+			sb_lit(b, "-1");
+		else
+			sb_udec(b, (unsigned)v);
+		return;
+	case K_UGIDPTR:
+		if (failed(r, known))
+			sb_ptr(b, v);
+		else
+			put_intptr(b, v);
+		return;
+	case K_SHUT:
+		sb_enum(b, sysi_x_shut, (unsigned)v, "SHUT_???");
 		return;
 	case K_SCFLAGS:
 		put_scflags(b, c->nr, v & 0xffffffffUL);

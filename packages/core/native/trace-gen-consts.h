@@ -215,6 +215,40 @@ static const struct sysi_xlat sysi_x_mlock[] = {
 	{ 0, 0 },
 };
 
+static const struct sysi_xlat sysi_x_splice[] = {
+	{ "SPLICE_F_MOVE", 0x1UL },
+	{ "SPLICE_F_NONBLOCK", 0x2UL },
+	{ "SPLICE_F_MORE", 0x4UL },
+	{ "SPLICE_F_GIFT", 0x8UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_sfr[] = {
+	{ "SYNC_FILE_RANGE_WAIT_BEFORE", 0x1UL },
+	{ "SYNC_FILE_RANGE_WRITE", 0x2UL },
+	{ "SYNC_FILE_RANGE_WAIT_AFTER", 0x4UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_falloc[] = {
+	{ "FALLOC_FL_KEEP_SIZE", 0x1UL },
+	{ "FALLOC_FL_PUNCH_HOLE", 0x2UL },
+	{ "FALLOC_FL_NO_HIDE_STALE", 0x4UL },
+	{ "FALLOC_FL_COLLAPSE_RANGE", 0x8UL },
+	{ "FALLOC_FL_ZERO_RANGE", 0x10UL },
+	{ "FALLOC_FL_INSERT_RANGE", 0x20UL },
+	{ "FALLOC_FL_UNSHARE_RANGE", 0x40UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_lock[] = {
+	{ "LOCK_SH", 0x1UL },
+	{ "LOCK_EX", 0x2UL },
+	{ "LOCK_NB", 0x4UL },
+	{ "LOCK_UN", 0x8UL },
+	{ 0, 0 },
+};
+
 static const struct sysi_xlat sysi_x_statxmask[] = {
 	{ "STATX_ALL", 0xfffUL },
 	{ "STATX_BASIC_STATS", 0x7ffUL },
@@ -494,6 +528,13 @@ static const struct sysi_xlat sysi_x_soclevel[] = {
 	{ "SOL_RAW", 0xffUL },
 	{ "SOL_PACKET", 0x107UL },
 	{ "SOL_NETLINK", 0x10eUL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_shut[] = {
+	{ "SHUT_RD", 0x0UL },
+	{ "SHUT_WR", 0x1UL },
+	{ "SHUT_RDWR", 0x2UL },
 	{ 0, 0 },
 };
 
