@@ -45,8 +45,9 @@
  *     rt_sigreturn, clone, fork, vfork, clone3, execve, execveat: sysi.h
  *     sysi_passthrough_direct; mlockall, setrlimit and prlimit64, for init.c pn_dispatch,
  *     with munlockall .. adjtimex between them, which need nothing but cost 11 bytes less as a
- *     range; and all below clone3, so no x32 number, nor statx's successors from 435 on: the
- *     stub fits in 64 bytes, punning.h) are made here with the program's own rax rdi rsi rdx r10 r8 r9, then back to R by
+ *     range; and all below clone3 (435), so no x32 number, nor clone3's successors: the stub
+ *     must fit in 64 bytes, punning.h) are made here with the program's own rax rdi rsi rdx
+ *     r10 r8 r9, then back to R by
  *     `pop %rcx; lea PN_REDZONE(%rsp),%rsp; jmp *%rcx`, so rsp = the site's rsp: rax = the
  *     kernel's result, r11 and rflags the kernel's (r11 = rflags = the flags after our
  *     compares), rcx = R (the kernel's rcx is this stub's address, no more the program's
