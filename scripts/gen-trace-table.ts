@@ -122,6 +122,8 @@ export const KINDS = [
   "UGID", // a uid_t or gid_t: -1 as -1
   "UGIDPTR", // uid_t * / gid_t * the call fills: [0]
   "SHUT", // shutdown's SHUT_*
+  "MKNOD_MODE", // mknod's mode: S_IFCHR|0644
+  "MKNOD_DEV", // mknod's dev: makedev(M, m) for a device, else left out
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -151,6 +153,7 @@ const SC_FLAGS: Record<string, string> = {
   sync_file_range: "sfr",
   fallocate: "falloc",
   flock: "lock",
+  pidfd_open: "pidfd",
   faccessat2: "faccessat",
   eventfd2: "efd",
   epoll_create1: "epoll",
@@ -217,6 +220,8 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   if (n === (SC_FLAG_ARG[sc] ?? "flags") && sc in SC_FLAGS) return "SCFLAGS";
   if (/^(uid_t|gid_t)$/.test(t)) return "UGID";
   if (sc === "shutdown" && n === "how") return "SHUT";
+  if (/^mknod(at)?$/.test(sc) && n === "mode") return "MKNOD_MODE";
+  if (/^mknod(at)?$/.test(sc) && n === "dev") return "MKNOD_DEV";
   if (FD_NAMES.has(n) || (n === "fd" && /long/.test(t))) return "FD";
   if (DIRFD_NAMES.has(n)) return "DIRFD";
   if (/^(open|openat|pipe2|dup3)$/.test(sc) && n === "flags") return "OFLAGS";
@@ -460,6 +465,7 @@ const FLAG_SETS: Record<string, ConstSet> = {
     ],
   },
   lock: { headers: ["sys/file.h"], names: ["LOCK_SH", "LOCK_EX", "LOCK_NB", "LOCK_UN"] },
+  pidfd: { headers: ["sys/pidfd.h"], names: ["PIDFD_NONBLOCK"] },
   statxmask: {
     headers: ["linux/stat.h"],
     names: [

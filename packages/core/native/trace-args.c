@@ -434,7 +434,8 @@ static void put_sigaction(struct sb *b, unsigned long a)
 	sb_putc(b, '}');
 }
 
-static void put_mode_type(struct sb *b, unsigned mode)
+/* "S_IFREG|S_ISUID|": the file type and the set-id and sticky bits, each followed by | */
+static void put_mode_flags(struct sb *b, unsigned mode)
 {
 	static const char *const types[16] = { [1] = "S_IFIFO", [2] = "S_IFCHR", [4] = "S_IFDIR",
 		[6] = "S_IFBLK", [8] = "S_IFREG", [10] = "S_IFLNK", [12] = "S_IFSOCK" };
@@ -449,6 +450,11 @@ static void put_mode_type(struct sb *b, unsigned mode)
 		sb_lit(b, "S_ISGID|");
 	if (mode & 01000)
 		sb_lit(b, "S_ISVTX|");
+}
+
+static void put_mode_type(struct sb *b, unsigned mode)
+{
+	put_mode_flags(b, mode);
 	sb_putc(b, '0');
 	sb_putc(b, (char)('0' + ((mode >> 6) & 7)));
 	sb_putc(b, (char)('0' + ((mode >> 3) & 7)));
@@ -1043,6 +1049,7 @@ static void put_scflags(struct sb *b, long nr, unsigned long v)
 	case __NR_sync_file_range: x = sysi_x_sfr; break;
 	case __NR_fallocate: x = sysi_x_falloc; break;
 	case __NR_flock: x = sysi_x_lock; break;
+	case __NR_pidfd_open: x = sysi_x_pidfd; break;
 	}
 	if (!x) {
 		sb_hex(b, v);
@@ -1629,6 +1636,18 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		else
 			put_intptr(b, v);
 		return;
+	case K_MKNOD_MODE:
+		v &= 0177777; /* umode_t */
+		if (!(v & 0170000) || !((0x1556 >> ((v >> 12) & 15)) & 1)) { /* no file type: the number */
+			sb_oct(b, v);
+			return;
+		}
+		put_mode_flags(b, (unsigned)v); /* the type and S_IS* bits, then the permissions */
+		sb_oct(b, v & 0777);
+		return;
+	case K_MKNOD_DEV:
+		put_dev(b, (unsigned)v);
+		return;
 	case K_SHUT:
 		sb_enum(b, sysi_x_shut, (unsigned)v, "SHUT_???");
 		return;
@@ -2000,7 +2019,10 @@ static void decode_args(struct sb *b, const struct sysi_call *c, long r, int kno
 	if ((c->nr == __NR_open || c->nr == __NR_openat) &&
 	    !(c->args[n - 2] & (O_CREAT_ | O_TMPFILE_BIT)))
 		n--;
-	/* munmap-like tails the table gives but strace leaves out: none so far */
+	/* mknod takes a device number only for a character or block device */
+	if ((c->nr == __NR_mknod || c->nr == __NR_mknodat) && ((c->args[n - 2] >> 12) & 15) != 2 &&
+	    ((c->args[n - 2] >> 12) & 15) != 6)
+		n--;
 	for (int i = 0; i < n; i++) {
 		if (i)
 			sb_lit(b, ", ");

@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT, K_MKNOD_MODE, K_MKNOD_DEV };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -152,7 +152,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[130] = { 2, R_DEC, C_SIGNAL, { K_SIGSET, K_UDEC }, 0x0, 0x0 }, /* rt_sigsuspend(sigset_t * unewset, size_t sigsetsize) */
 	[131] = { 2, R_DEC, C_SIGNAL, { K_PTR, K_PTR }, 0x0, 0x0 }, /* sigaltstack(const stack_t * uss, stack_t * uoss) */
 	[132] = { 2, R_DEC, 0, { K_PTR, K_PTR }, 0x0, 0x0 }, /* utime(char * filename, struct utimbuf * times) */
-	[133] = { 3, R_DEC, C_FILE, { K_STR, K_OCT, K_UDEC }, 0x4, 0x0 }, /* mknod(const char * filename, umode_t mode, unsigned dev) */
+	[133] = { 3, R_DEC, C_FILE, { K_STR, K_MKNOD_MODE, K_MKNOD_DEV }, 0x4, 0x0 }, /* mknod(const char * filename, umode_t mode, unsigned dev) */
 	[134] = { -1, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* uselib(?) */
 	[135] = { 1, R_DEC, 0, { K_UDEC }, 0x1, 0x0 }, /* personality(unsigned int personality) */
 	[136] = { 2, R_DEC, 0, { K_UDEC, K_PTR }, 0x1, 0x0 }, /* ustat(unsigned dev, struct ustat * ubuf) */
@@ -278,7 +278,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[256] = { 4, R_DEC, C_MEMORY, { K_DEC, K_UDEC, K_PTR, K_PTR }, 0x1, 0x1 }, /* migrate_pages(pid_t pid, unsigned long maxnode, const unsigned long * old_nodes, const unsigned long * new_nodes) */
 	[257] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_OFLAGS, K_OCT }, 0x5, 0x5 }, /* openat(int dfd, const char * filename, int flags, umode_t mode) */
 	[258] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_OCT }, 0x1, 0x1 }, /* mkdirat(int dfd, const char * pathname, umode_t mode) */
-	[259] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_OCT, K_UDEC }, 0x9, 0x1 }, /* mknodat(int dfd, const char * filename, umode_t mode, unsigned int dev) */
+	[259] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_MKNOD_MODE, K_MKNOD_DEV }, 0x9, 0x1 }, /* mknodat(int dfd, const char * filename, umode_t mode, unsigned int dev) */
 	[260] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_UGID, K_UGID, K_ATFLAGS }, 0x1d, 0x11 }, /* fchownat(int dfd, const char * filename, uid_t user, gid_t group, int flag) */
 	[261] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_PTR }, 0x1, 0x1 }, /* futimesat(int dfd, const char * filename, struct __kernel_old_timeval * utimes) */
 	[262] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_STAT, K_ATFLAGS }, 0x9, 0x9 }, /* newfstatat(int dfd, const char * filename, struct stat * statbuf, int flag) */
@@ -364,7 +364,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[431] = { 5, R_DEC, C_DESC, { K_FD, K_UDEC, K_STR, K_PTR, K_DEC }, 0x13, 0x11 }, /* fsconfig(int fd, unsigned int cmd, const char * _key, const void * _value, int aux) */
 	[432] = { 3, R_DEC, C_DESC, { K_DEC, K_HEX, K_UDEC }, 0x7, 0x1 }, /* fsmount(int fs_fd, unsigned int flags, unsigned int attr_flags) */
 	[433] = { 3, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_HEX }, 0x5, 0x1 }, /* fspick(int dfd, const char * path, unsigned int flags) */
-	[434] = { 2, R_DEC, C_DESC | C_PROCESS, { K_DEC, K_HEX }, 0x3, 0x1 }, /* pidfd_open(pid_t pid, unsigned int flags) */
+	[434] = { 2, R_DEC, C_DESC | C_PROCESS, { K_DEC, K_SCFLAGS }, 0x3, 0x1 }, /* pidfd_open(pid_t pid, unsigned int flags) */
 	[435] = { 2, R_DEC, C_PROCESS, { K_PTR, K_UDEC }, 0x0, 0x0 }, /* clone3(struct clone_args * uargs, size_t size) */
 	[436] = { 3, R_DEC, C_DESC, { K_FD, K_UDEC, K_HEX }, 0x7, 0x0 }, /* close_range(unsigned int fd, unsigned int max_fd, unsigned int flags) */
 	[437] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_PTR, K_UDEC }, 0x1, 0x1 }, /* openat2(int dfd, const char * filename, struct open_how * how, size_t usize) */

@@ -249,6 +249,11 @@ static const struct sysi_xlat sysi_x_lock[] = {
 	{ 0, 0 },
 };
 
+static const struct sysi_xlat sysi_x_pidfd[] = {
+	{ "PIDFD_NONBLOCK", 0x800UL },
+	{ 0, 0 },
+};
+
 static const struct sysi_xlat sysi_x_statxmask[] = {
 	{ "STATX_ALL", 0xfffUL },
 	{ "STATX_BASIC_STATS", 0x7ffUL },
