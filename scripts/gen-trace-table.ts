@@ -124,6 +124,8 @@ export const KINDS = [
   "SHUT", // shutdown's SHUT_*
   "MKNOD_MODE", // mknod's mode: S_IFCHR|0644
   "MKNOD_DEV", // mknod's dev: makedev(M, m) for a device, else left out
+  "EPOLL_OP", // EPOLL_CTL_*
+  "EPOLL_EVENT", // struct epoll_event * (epoll_ctl: read; epoll_wait: as many as the result says)
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -178,6 +180,8 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     if (/sockopt$/.test(sc) && n === "optval") return "SOCKOPT_VAL";
     if (/^sched_[gs]etaffinity$/.test(sc) && n === "user_mask_ptr") return "CPUSET";
     if (/^fd_set \*$/.test(t)) return "FDSET";
+    if (/struct epoll_event \*/.test(t)) return "EPOLL_EVENT";
+    if (/^epoll_pwait2?$/.test(sc) && n === "sigmask") return "SIGSET";
     if (/^(uid_t|gid_t) \*$/.test(t) && /^getres[ug]id$/.test(sc)) return "UGIDPTR";
     if (sc === "signalfd4" && n === "user_mask") return "SIGSET";
     if (sc === "select" && /timeval \*$/.test(t)) return "TIMEVAL";
@@ -221,6 +225,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
   if (/^(uid_t|gid_t)$/.test(t)) return "UGID";
   if (sc === "shutdown" && n === "how") return "SHUT";
   if (/^mknod(at)?$/.test(sc) && n === "mode") return "MKNOD_MODE";
+  if (sc === "epoll_ctl" && n === "op") return "EPOLL_OP";
   if (/^mknod(at)?$/.test(sc) && n === "dev") return "MKNOD_DEV";
   if (FD_NAMES.has(n) || (n === "fd" && /long/.test(t))) return "FD";
   if (DIRFD_NAMES.has(n)) return "DIRFD";
@@ -436,6 +441,27 @@ const FLAG_SETS: Record<string, ConstSet> = {
   faccessat: { headers: ["fcntl.h"], names: ["AT_SYMLINK_NOFOLLOW", "AT_EACCESS", "AT_EMPTY_PATH"] },
   efd: { headers: ["sys/eventfd.h"], names: ["EFD_SEMAPHORE", "EFD_CLOEXEC", "EFD_NONBLOCK"] },
   epoll: { headers: ["sys/epoll.h"], names: ["EPOLL_CLOEXEC"] },
+  epollevents: {
+    headers: ["sys/epoll.h"],
+    names: [
+      "EPOLLIN",
+      "EPOLLPRI",
+      "EPOLLOUT",
+      "EPOLLERR",
+      "EPOLLHUP",
+      "EPOLLNVAL",
+      "EPOLLRDNORM",
+      "EPOLLRDBAND",
+      "EPOLLWRNORM",
+      "EPOLLWRBAND",
+      "EPOLLMSG",
+      "EPOLLRDHUP",
+      "EPOLLEXCLUSIVE",
+      "EPOLLWAKEUP",
+      "EPOLLONESHOT",
+      "EPOLLET",
+    ],
+  },
   inotify: { headers: ["sys/inotify.h"], names: ["IN_NONBLOCK", "IN_CLOEXEC"] },
   tfd: {
     headers: ["sys/timerfd.h"],
@@ -745,6 +771,7 @@ const ENUM_SETS: Record<string, ConstSet> = {
     ],
   },
   shut: { headers: ["sys/socket.h"], names: ["SHUT_RD", "SHUT_WR", "SHUT_RDWR"] },
+  epollop: { headers: ["sys/epoll.h"], names: ["EPOLL_CTL_ADD", "EPOLL_CTL_DEL", "EPOLL_CTL_MOD"] },
   statxsync: {
     headers: ["fcntl.h"],
     names: ["AT_STATX_SYNC_AS_STAT", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC"],

@@ -380,9 +380,7 @@ static void put_sigset(struct sb *b, unsigned long a, unsigned long size)
 		sb_lit(b, "NULL");
 		return;
 	}
-	if (size > 8)
-		size = 8;
-	if (!size || sysi_peek(&set, a, size) < size) {
+	if (!size || size > 8 || sysi_peek(&set, a, size) < size) { /* a size the kernel's is not: the address */
 		sb_hex(b, a);
 		return;
 	}
@@ -987,6 +985,38 @@ static void put_sysinfo(struct sb *b, unsigned long a)
 	sb_lit(b, ", mem_unit=");
 	sb_udec(b, si.mem_unit);
 	sb_putc(b, '}');
+}
+
+/* struct epoll_event (packed: 4 + 8 bytes): one (epoll_ctl), or an array of n (epoll_wait); n < 0: the address */
+static void put_epoll_events(struct sb *b, unsigned long a, long n, int array)
+{
+	struct __attribute__((packed)) { uint32_t events; uint64_t data; } e;
+	long i;
+	if (n < 0 || (n && sysi_peek(&e, a, sizeof e) < sizeof e)) {
+		sb_hex(b, a);
+		return;
+	}
+	if (array)
+		sb_putc(b, '[');
+	for (i = 0; i < n; i++) {
+		if (i == sysi_trace_strlen || sysi_peek(&e, a + (unsigned long)i * sizeof e, sizeof e) < sizeof e) {
+			sb_lit(b, ", ...");
+			break;
+		}
+		if (i)
+			sb_lit(b, ", ");
+		sb_lit(b, "{events=");
+		sb_flags(b, sysi_x_epollevents, e.events, 0);
+		sb_lit(b, ", data={u32=");
+		sb_udec(b, (uint32_t)e.data);
+		sb_lit(b, ", u64=");
+		sb_udec(b, e.data);
+		sb_lit(b, "}}");
+		if (!array)
+			break;
+	}
+	if (array)
+		sb_putc(b, ']');
 }
 
 /* a CPU mask of n bytes: [0 1 5]; 0 when it cannot be read */
@@ -1647,6 +1677,19 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		return;
 	case K_MKNOD_DEV:
 		put_dev(b, (unsigned)v);
+		return;
+	case K_EPOLL_OP:
+		sb_enum(b, sysi_x_epollop, (unsigned)v, "EPOLL_CTL_???");
+		return;
+	case K_EPOLL_EVENT:
+		if (!v)
+			sb_lit(b, "NULL");
+		else if (c->nr == __NR_epoll_ctl) /* EPOLL_CTL_DEL ignores it: its address */
+			put_epoll_events(b, v, (unsigned)c->args[1] == 2 ? -1 : 1, 0);
+		else if (failed(r, known))
+			sb_hex(b, v);
+		else
+			put_epoll_events(b, v, r, 1);
 		return;
 	case K_SHUT:
 		sb_enum(b, sysi_x_shut, (unsigned)v, "SHUT_???");

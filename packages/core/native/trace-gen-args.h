@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT, K_MKNOD_MODE, K_MKNOD_DEV };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT, K_MKNOD_MODE, K_MKNOD_DEV, K_EPOLL_OP, K_EPOLL_EVENT };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -251,8 +251,8 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[229] = { 2, R_DEC, 0, { K_CLOCKID, K_TIMESPEC }, 0x1, 0x1 }, /* clock_getres(const clockid_t which_clock, struct __kernel_timespec * tp) */
 	[230] = { 4, R_DEC, 0, { K_CLOCKID, K_DEC, K_TIMESPEC, K_TIMESPEC }, 0x3, 0x3 }, /* clock_nanosleep(const clockid_t which_clock, int flags, const struct __kernel_timespec * rqtp, struct __kernel_timespec * rmtp) */
 	[231] = { 1, R_NONE, C_PROCESS, { K_DEC }, 0x1, 0x1 }, /* exit_group(int error_code) */
-	[232] = { 4, R_DEC, C_DESC, { K_FD, K_PTR, K_DEC, K_DEC }, 0xd, 0xd }, /* epoll_wait(int epfd, struct epoll_event * events, int maxevents, int timeout) */
-	[233] = { 4, R_DEC, C_DESC, { K_FD, K_DEC, K_FD, K_PTR }, 0x7, 0x7 }, /* epoll_ctl(int epfd, int op, int fd, struct epoll_event * event) */
+	[232] = { 4, R_DEC, C_DESC, { K_FD, K_EPOLL_EVENT, K_DEC, K_DEC }, 0xd, 0xd }, /* epoll_wait(int epfd, struct epoll_event * events, int maxevents, int timeout) */
+	[233] = { 4, R_DEC, C_DESC, { K_FD, K_EPOLL_OP, K_FD, K_EPOLL_EVENT }, 0x7, 0x7 }, /* epoll_ctl(int epfd, int op, int fd, struct epoll_event * event) */
 	[234] = { 3, R_DEC, C_PROCESS | C_SIGNAL, { K_DEC, K_DEC, K_SIGNUM }, 0x7, 0x7 }, /* tgkill(pid_t tgid, pid_t pid, int sig) */
 	[235] = { 2, R_DEC, 0, { K_PTR, K_PTR }, 0x0, 0x0 }, /* utimes(char * filename, struct __kernel_old_timeval * utimes) */
 	[236] = { -1, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* vserver(?) */
@@ -300,7 +300,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[278] = { 4, R_DEC, C_DESC, { K_FD, K_IOV_IN, K_UDEC, K_SCFLAGS }, 0x9, 0x1 }, /* vmsplice(int fd, const struct iovec * uiov, unsigned long nr_segs, unsigned int flags) */
 	[279] = { 6, R_DEC, C_MEMORY, { K_DEC, K_UDEC, K_PTR, K_PTR, K_PTR, K_DEC }, 0x21, 0x21 }, /* move_pages(pid_t pid, unsigned long nr_pages, const void * * pages, const int * nodes, int * status, int flags) */
 	[280] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_TIMESPEC, K_ATFLAGS }, 0x9, 0x9 }, /* utimensat(int dfd, const char * filename, struct __kernel_timespec * utimes, int flags) */
-	[281] = { 6, R_DEC, C_DESC, { K_FD, K_PTR, K_DEC, K_DEC, K_PTR, K_UDEC }, 0xd, 0xd }, /* epoll_pwait(int epfd, struct epoll_event * events, int maxevents, int timeout, const sigset_t * sigmask, size_t sigsetsize) */
+	[281] = { 6, R_DEC, C_DESC, { K_FD, K_EPOLL_EVENT, K_DEC, K_DEC, K_SIGSET, K_UDEC }, 0xd, 0xd }, /* epoll_pwait(int epfd, struct epoll_event * events, int maxevents, int timeout, const sigset_t * sigmask, size_t sigsetsize) */
 	[282] = { 3, R_DEC, C_DESC | C_SIGNAL, { K_FD, K_PTR, K_UDEC }, 0x1, 0x1 }, /* signalfd(int ufd, sigset_t * user_mask, size_t sizemask) */
 	[283] = { 2, R_DEC, C_DESC, { K_CLOCKID, K_SCFLAGS }, 0x3, 0x3 }, /* timerfd_create(int clockid, int flags) */
 	[284] = { 1, R_DEC, C_DESC, { K_UDEC }, 0x1, 0x0 }, /* eventfd(unsigned int count) */
@@ -371,7 +371,7 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[438] = { 3, R_DEC, C_DESC, { K_DEC, K_FD, K_HEX }, 0x7, 0x3 }, /* pidfd_getfd(int pidfd, int fd, unsigned int flags) */
 	[439] = { 4, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_ACCESS, K_SCFLAGS }, 0xd, 0xd }, /* faccessat2(int dfd, const char * filename, int mode, int flags) */
 	[440] = { 5, R_DEC, C_MEMORY, { K_DEC, K_IOV_IN, K_UDEC, K_DEC, K_HEX }, 0x19, 0x9 }, /* process_madvise(int pidfd, const struct iovec * vec, size_t vlen, int behavior, unsigned int flags) */
-	[441] = { 6, R_DEC, C_DESC, { K_FD, K_PTR, K_DEC, K_TIMESPEC, K_PTR, K_UDEC }, 0x5, 0x5 }, /* epoll_pwait2(int epfd, struct epoll_event * events, int maxevents, const struct __kernel_timespec * timeout, const sigset_t * sigmask, size_t sigsetsize) */
+	[441] = { 6, R_DEC, C_DESC, { K_FD, K_EPOLL_EVENT, K_DEC, K_TIMESPEC, K_SIGSET, K_UDEC }, 0x5, 0x5 }, /* epoll_pwait2(int epfd, struct epoll_event * events, int maxevents, const struct __kernel_timespec * timeout, const sigset_t * sigmask, size_t sigsetsize) */
 	[442] = { 5, R_DEC, C_FILE | C_DESC, { K_DIRFD, K_STR, K_HEX, K_PTR, K_UDEC }, 0x5, 0x1 }, /* mount_setattr(int dfd, const char * path, unsigned int flags, struct mount_attr * uattr, size_t usize) */
 	[443] = { 4, R_DEC, C_DESC, { K_FD, K_UDEC, K_DEC, K_PTR }, 0x7, 0x4 }, /* quotactl_fd(unsigned int fd, unsigned int cmd, qid_t id, void * addr) */
 	[444] = { 3, R_DEC, 0, { K_PTR, K_UDEC, K_UDEC }, 0x0, 0x0 }, /* landlock_create_ruleset(const struct landlock_ruleset_attr *const attr, const size_t size, const __u32 flags) */

@@ -162,6 +162,25 @@ static const struct sysi_xlat sysi_x_epoll[] = {
 	{ 0, 0 },
 };
 
+static const struct sysi_xlat sysi_x_epollevents[] = {
+	{ "EPOLLIN", 0x1UL },
+	{ "EPOLLPRI", 0x2UL },
+	{ "EPOLLOUT", 0x4UL },
+	{ "EPOLLERR", 0x8UL },
+	{ "EPOLLHUP", 0x10UL },
+	{ "EPOLLRDNORM", 0x40UL },
+	{ "EPOLLRDBAND", 0x80UL },
+	{ "EPOLLWRNORM", 0x100UL },
+	{ "EPOLLWRBAND", 0x200UL },
+	{ "EPOLLMSG", 0x400UL },
+	{ "EPOLLRDHUP", 0x2000UL },
+	{ "EPOLLEXCLUSIVE", 0x10000000UL },
+	{ "EPOLLWAKEUP", 0x20000000UL },
+	{ "EPOLLONESHOT", 0x40000000UL },
+	{ "EPOLLET", 0x80000000UL },
+	{ 0, 0 },
+};
+
 static const struct sysi_xlat sysi_x_inotify[] = {
 	{ "IN_NONBLOCK", 0x800UL },
 	{ "IN_CLOEXEC", 0x80000UL },
@@ -540,6 +559,13 @@ static const struct sysi_xlat sysi_x_shut[] = {
 	{ "SHUT_RD", 0x0UL },
 	{ "SHUT_WR", 0x1UL },
 	{ "SHUT_RDWR", 0x2UL },
+	{ 0, 0 },
+};
+
+static const struct sysi_xlat sysi_x_epollop[] = {
+	{ "EPOLL_CTL_ADD", 0x1UL },
+	{ "EPOLL_CTL_DEL", 0x2UL },
+	{ "EPOLL_CTL_MOD", 0x3UL },
 	{ 0, 0 },
 };
 

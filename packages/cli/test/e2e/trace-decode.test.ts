@@ -22,7 +22,7 @@ const cwd = join(dir, "cwd");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const why = Bun.which("strace") === null ? "needs strace" : Bun.which("cc") === null ? "needs cc" : null;
-const PROGRAMS = ["flags", "callflags", "statx", "poll", "sock", "select"];
+const PROGRAMS = ["flags", "callflags", "statx", "poll", "sock", "select", "epoll"];
 
 beforeAll(() => {
   if (why !== null) return;
@@ -110,6 +110,11 @@ const CASES: { name: string; argv: () => string[]; calls: string; from?: string 
     name: "select and pselect6: fd sets at entry, the ready ones and (Timeout) in the result; socketpair; sysinfo",
     argv: () => [join(dir, "select")],
     calls: "select,pselect6,socketpair,sysinfo",
+  },
+  {
+    name: "epoll_ctl, epoll_wait, epoll_pwait: ops, struct epoll_event, the events returned",
+    argv: () => [join(dir, "epoll")],
+    calls: "epoll_ctl,epoll_wait,epoll_pwait",
   },
   { name: "ls -la: statx", argv: () => ["ls", "-la", "d"], calls: "statx,socket" },
   { name: "stat: statx", argv: () => ["stat", "in.txt", "d", "/dev/null"], calls: "statx" },
