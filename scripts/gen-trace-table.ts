@@ -125,6 +125,7 @@ export const KINDS = [
   "MKNOD_MODE", // mknod's mode: S_IFCHR|0644
   "MKNOD_DEV", // mknod's dev: makedev(M, m) for a device, else left out
   "EPOLL_OP", // EPOLL_CTL_*
+  "GIDLIST", // gid_t[] (getgroups: as many as the result says; setgroups: the count before it)
   "EPOLL_EVENT", // struct epoll_event * (epoll_ctl: read; epoll_wait: as many as the result says)
 ] as const;
 export type Kind = (typeof KINDS)[number];
@@ -181,6 +182,7 @@ export function kindOf(sc: string, f: Field, i: number, fields: Field[]): Kind {
     if (/^sched_[gs]etaffinity$/.test(sc) && n === "user_mask_ptr") return "CPUSET";
     if (/^fd_set \*$/.test(t)) return "FDSET";
     if (/struct epoll_event \*/.test(t)) return "EPOLL_EVENT";
+    if (/^[gs]etgroups$/.test(sc) && n === "grouplist") return "GIDLIST";
     if (/^epoll_pwait2?$/.test(sc) && n === "sigmask") return "SIGSET";
     if (/^(uid_t|gid_t) \*$/.test(t) && /^getres[ug]id$/.test(sc)) return "UGIDPTR";
     if (sc === "signalfd4" && n === "user_mask") return "SIGSET";

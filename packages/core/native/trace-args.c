@@ -1678,6 +1678,37 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 	case K_MKNOD_DEV:
 		put_dev(b, (unsigned)v);
 		return;
+	case K_GIDLIST: {
+		/* getgroups fills r entries, setgroups reads size (the previous argument) */
+		long n = c->nr == __NR_getgroups ? r : (int)c->args[0];
+		unsigned gid;
+		if ((c->nr == __NR_getgroups && failed(r, known)) || !v || n < 0 || n > 65536 /* NGROUPS_MAX */ ||
+		    (n && sysi_peek(&gid, v, 4) < 4)) {
+			sb_ptr(b, v);
+			return;
+		}
+		sb_putc(b, '[');
+		for (long k = 0; k < n; k++) {
+			if (sysi_peek(&gid, v + (unsigned long)k * 4, 4) < 4) { /* where it stopped */
+				sb_lit(b, ", ... /* ");
+				sb_hex(b, v + (unsigned long)k * 4);
+				sb_lit(b, " */");
+				break;
+			}
+			if (k == sysi_trace_strlen) {
+				sb_lit(b, ", ...");
+				break;
+			}
+			if (k)
+				sb_lit(b, ", ");
+			if (gid == 0xffffffffu)
+				sb_lit(b, "-1");
+			else
+				sb_udec(b, gid);
+		}
+		sb_putc(b, ']');
+		return;
+	}
 	case K_EPOLL_OP:
 		sb_enum(b, sysi_x_epollop, (unsigned)v, "EPOLL_CTL_???");
 		return;

@@ -5,7 +5,7 @@
 #ifndef SYSI_DECODE_ARGS_H
 #define SYSI_DECODE_ARGS_H
 
-enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT, K_MKNOD_MODE, K_MKNOD_DEV, K_EPOLL_OP, K_EPOLL_EVENT };
+enum sysi_kind { K_DEC, K_UDEC, K_HEX, K_OCT, K_PTR, K_FD, K_DIRFD, K_STR, K_BUF_IN, K_BUF_OUT, K_IOV_IN, K_IOV_OUT, K_OFLAGS, K_PROT, K_MAPFLAGS, K_SIGNUM, K_SIGSET, K_SIGACT, K_SIGHOW, K_STAT, K_TIMESPEC, K_SOCKADDR, K_SOCKADDR_OUT, K_CLONEFLAGS, K_ATFLAGS, K_ACCESS, K_WHENCE, K_IOCTL, K_FCNTL, K_ARGV, K_ENVP, K_PIPEFD, K_FAMILY, K_SOCKTYPE, K_RLIMIT_RES, K_RLIMIT, K_ARCH_PRCTL, K_WSTATUS, K_WOPTIONS, K_FUTEX_OP, K_GRND, K_INTPTR, K_MADV, K_SOCKLEVEL, K_SOCKLEN_PTR, K_CLOCKID, K_POLLFD, K_STATX_FLAGS, K_STATX_MASK, K_STATX, K_FADVICE, K_MSGFLAGS, K_SOCKOPT, K_SOCKOPT_VAL, K_MSGHDR, K_SOCKFLAGS, K_CPUSET, K_FDSET, K_TIMEVAL, K_PSELECT_SIG, K_SYSINFO, K_SCFLAGS, K_UGID, K_UGIDPTR, K_SHUT, K_MKNOD_MODE, K_MKNOD_DEV, K_EPOLL_OP, K_GIDLIST, K_EPOLL_EVENT };
 enum sysi_ret { R_DEC, R_HEX, R_FD, R_NONE, R_OCT };
 enum sysi_class { C_FILE = 1, C_DESC = 2, C_NETWORK = 4, C_PROCESS = 8, C_SIGNAL = 16, C_MEMORY = 32, C_IPC = 64, C_CREDS = 128 };
 
@@ -134,8 +134,8 @@ static const struct sysi_sc_desc sysi_sc_descs[] = {
 	[112] = { 0, R_DEC, 0, { 0 }, 0x0, 0x0 }, /* setsid() */
 	[113] = { 2, R_DEC, C_CREDS, { K_UGID, K_UGID }, 0x3, 0x0 }, /* setreuid(uid_t ruid, uid_t euid) */
 	[114] = { 2, R_DEC, C_CREDS, { K_UGID, K_UGID }, 0x3, 0x0 }, /* setregid(gid_t rgid, gid_t egid) */
-	[115] = { 2, R_DEC, C_CREDS, { K_DEC, K_PTR }, 0x1, 0x1 }, /* getgroups(int gidsetsize, gid_t * grouplist) */
-	[116] = { 2, R_DEC, C_CREDS, { K_DEC, K_PTR }, 0x1, 0x1 }, /* setgroups(int gidsetsize, gid_t * grouplist) */
+	[115] = { 2, R_DEC, C_CREDS, { K_DEC, K_GIDLIST }, 0x1, 0x1 }, /* getgroups(int gidsetsize, gid_t * grouplist) */
+	[116] = { 2, R_DEC, C_CREDS, { K_DEC, K_GIDLIST }, 0x1, 0x1 }, /* setgroups(int gidsetsize, gid_t * grouplist) */
 	[117] = { 3, R_DEC, C_CREDS, { K_UGID, K_UGID, K_UGID }, 0x7, 0x0 }, /* setresuid(uid_t ruid, uid_t euid, uid_t suid) */
 	[118] = { 3, R_DEC, C_CREDS, { K_UGIDPTR, K_UGIDPTR, K_UGIDPTR }, 0x0, 0x0 }, /* getresuid(uid_t * ruidp, uid_t * euidp, uid_t * suidp) */
 	[119] = { 3, R_DEC, C_CREDS, { K_UGID, K_UGID, K_UGID }, 0x7, 0x0 }, /* setresgid(gid_t rgid, gid_t egid, gid_t sgid) */

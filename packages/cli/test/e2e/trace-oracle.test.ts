@@ -22,10 +22,12 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const ORACLE_TESTS =
-  "accept4 alarm chmod chown creat dup dup2 epoll_create1 epoll_ctl epoll_pwait epoll_wait fadvise64 fallocate fchdir fchmod fchown fchownat fdatasync flock fsync ftruncate getcwd getpgrp getpid getppid getresgid getresuid gettid inotify_init1 kill link lseek madvise mkdir mknod mknodat mlock2 mlockall pidfd_open pipe2 poll rename renameat2 rmdir rt_sigpending sched_xetaffinity sched_yield setgid setresuid setreuid setuid shutdown signalfd4 symlink sync sync_file_range sysinfo tee truncate umask uname unlink";
+  "accept4 alarm chmod chown creat dup dup2 epoll_create1 epoll_ctl epoll_pwait epoll_wait fadvise64 fallocate fchdir fchmod fchown fchownat fdatasync flock fsync ftruncate getcwd getgroups getpgrp getpid getppid getresgid getresuid gettid inotify_init1 kill link lseek madvise mkdir mknod mknodat mlock2 mlockall pidfd_open pipe2 poll rename renameat2 rmdir rt_sigpending sched_xetaffinity sched_yield setgid setgroups setresuid setreuid setuid shutdown signalfd4 symlink sync sync_file_range sysinfo tee truncate umask uname unlink";
 
 /** The calls a program's lines are of, where its name is not the call's (gen_tests.in's -e trace=). */
 const TRACE: Record<string, string> = { sched_xetaffinity: "sched_getaffinity,sched_setaffinity" };
+/** Options a program's lines assume (gen_tests.in's -s N: the string and array limit). */
+const OPTIONS: Record<string, string[]> = { setgroups: ["--string-limit", "2"] };
 
 const SYSI = join(import.meta.dir, "../../bin/sysi");
 const base = process.env.SYSI_STRACE_TESTS ?? join(homedir(), ".cache/sysi/strace-tests");
@@ -63,6 +65,7 @@ describe(`strace's test programs print the lines sysi's trace prints${skip ? ` (
             "run",
             "--hook",
             "trace",
+            ...(OPTIONS[name] ?? []),
             "-e",
             `trace=${TRACE[name] ?? name}`,
             "-o",
