@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <link.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include "internal.h"
 #include "sud.h"
@@ -225,6 +226,23 @@ static long install_wrapped(int sig, const struct ksigaction *prog, void *oact)
 }
 
 /*
+ * The program's sigaction or mask, read as the kernel reads it: a pointer it cannot read gives
+ * -EFAULT, not a fault in sysi's code (the kernel's copy_from_user). process_vm_readv on our own
+ * pid copies without faulting; where it is unusable (a seccomp filter, ENOSYS) a plain copy.
+ */
+static long read_prog(void *dst, const void *src, unsigned long n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+	long r = raw6(__NR_process_vm_readv, raw0(__NR_getpid), &local, 1, &remote, 1, 0);
+	if (r == (long)n)
+		return 0;
+	if (r >= 0 || r == -EFAULT)
+		return -EFAULT;
+	memcpy(dst, src, n);
+	return 0;
+}
+
+/*
  * A signal neither claimed nor watched: one kernel call, as the program's. A handler goes in as
  * the master with the program's flags and mask (wrapped); SIG_DFL/SIG_IGN go in as they are.
  * oact reports the program's view.
@@ -238,7 +256,7 @@ static long wrap_rt_sigaction(int sig, const void *act, void *oact, uint64_t cla
 	was = (wrapped & BIT(sig)) != 0;
 	old = claims[sig].prog;
 	if (act) {
-		memcpy(&a, act, sizeof a);
+		a = *(const struct ksigaction *)act; /* read by the caller (read_prog) */
 		a.mask &= ~claimed;
 		r = catches(&a) ? install_wrapped(sig, &a, oact) : raw4(__NR_rt_sigaction, sig, &a, oact, 8);
 		if (r == 0 || r == -EFAULT) { /* EFAULT: writing oact, after the kernel installed it */
@@ -263,6 +281,15 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 	uint64_t claimed = __atomic_load_n(&sysi_claimed_mask, __ATOMIC_ACQUIRE);
 	uint64_t observed = __atomic_load_n(&sysi_observed_mask, __ATOMIC_ACQUIRE);
 
+	/* the kernel's order: the size, then reading act, then the signal number */
+	if (size != 8)
+		return raw4(__NR_rt_sigaction, sig, act, oact, size);
+	if (act) {
+		long e = read_prog(&a, act, sizeof a);
+		if (e)
+			return e;
+		act = &a;
+	}
 	if (sig >= 1 && sig <= 64 && ((claimed | observed) & BIT(sig))) {
 		/*
 		 * Exactly one kernel call per program call, as strace-based oracles expect, and the
@@ -271,10 +298,8 @@ long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size)
 		 * receives the kernel's view (the master), then the program's.
 		 */
 		long r;
-		if (act) {
-			memcpy(&a, act, sizeof a);
+		if (act)
 			a.mask &= ~claimed;
-		}
 		sysi_lock(&sig_lock);
 		old = claims[sig].prog;
 		if (act) {
@@ -308,7 +333,9 @@ long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size)
 	uint64_t held = d->pending; /* blocked for sysi, not by the program */
 	long r;
 	if (set && size == 8) {
-		memcpy(&want, set, 8);
+		long e = read_prog(&want, set, 8);
+		if (e)
+			return e;
 		if (how != SIG_UNBLOCK && (want & claimed)) {
 			m = want & ~claimed;
 			set = &m;
