@@ -12,15 +12,15 @@
  * Interleaving (strace -f's `<unfinished ...>` and `<... NAME resumed>`): when the trace is watched
  * live and several threads or processes write to it ([pid N] on every line), a call that may
  * block writes its entry part at once, after every line buffered before it ("[pid N] read(3, "),
- * and while that line is open every traced thread and process writes each line as it comes. The
+ * and until it comes back every traced thread and process writes each line as it comes. The
  * first line another writer puts out ends the open one with " <unfinished ...>"; the call's rest
  * then comes as its own line, "[pid N] <... read resumed>\"hi\n\", 64) = 3". When no one wrote in
  * between, the rest completes the line as if it had never been open. Which arguments the entry
- * part holds: as strace prints them at entry (entry_args). Writers agree through two words of
- * the run's stats file (its header's reserved[]: the holder of the output lock, the thread whose
- * line is open), shared by every process of the tree, across fork and execve; without the
- * stats file, or with -o FILE (a regular file, read afterwards), or JSON lines, or -e status=,
- * lines stay whole.
+ * part holds: as strace prints them at entry (entry_args). Writers agree through words of the
+ * run's stats file (its header's reserved[]: the holder of the output lock, the thread whose line
+ * is open, how many calls with their entry part out wait), shared by every process of the tree,
+ * across fork and execve; without the stats file, or with -o FILE (a regular file, read
+ * afterwards), or JSON lines, or -e status=, lines stay whole.
  *
  * Calls the runtime performs in the site's context (vfork, clone with a new stack, clone3) come
  * back after the hook returned: their line waits in the thread's `pend` until the thread's next
@@ -139,13 +139,25 @@ static void write_all(const char *p, long n)
 }
 
 /*
- * The output's shared words (o_split): out_word(0) the tid holding the output lock (every write
- * to the trace, by any process of the tree, under it), out_word(1) the tid whose entry part ends
- * the output (its line open), 0: none.
+ * The output's shared words (o_split), in the stats file's header (sysi.h: reserved[0] and [1]):
+ * the tid holding the output lock (every write to the trace, by any process of the tree, under
+ * it); the tid whose entry part ends the output (its line open), 0: none; the number of calls
+ * whose entry part is out and that have not come back (while there are any, lines go out as
+ * they come).
  */
-static volatile int64_t *out_word(int i)
+static volatile int32_t *out_lockw(void)
 {
-	return (volatile int64_t *)&sysi_stats->reserved[i];
+	return (volatile int32_t *)&sysi_stats->reserved[0];
+}
+
+static volatile int32_t *out_openw(void)
+{
+	return (volatile int32_t *)&sysi_stats->reserved[0] + 1;
+}
+
+static volatile int64_t *out_waitw(void)
+{
+	return (volatile int64_t *)&sysi_stats->reserved[1];
 }
 
 static long my_tid(void)
@@ -156,10 +168,10 @@ static long my_tid(void)
 /* Take the output lock; 0 when this thread holds it already (a signal handler's line). */
 static int out_lock(long me)
 {
-	volatile int64_t *l = out_word(0);
+	volatile int32_t *l = out_lockw();
 	for (long spins = 0;; spins++) {
-		int64_t z = 0, h;
-		if (__atomic_compare_exchange_n(l, &z, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		int32_t z = 0, h;
+		if (__atomic_compare_exchange_n(l, &z, (int32_t)me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return 1;
 		if (z == me)
 			return 0;
@@ -176,16 +188,16 @@ static int out_lock(long me)
 
 static void out_unlock(void)
 {
-	__atomic_store_n(out_word(0), 0, __ATOMIC_RELEASE);
+	__atomic_store_n(out_lockw(), 0, __ATOMIC_RELEASE);
 }
 
 /* Under the output lock: an open line (another thread's, or this one's from a signal
  * handler's call) ends in " <unfinished ...>" before anything else is written. */
 static void close_open(void)
 {
-	if (*out_word(1)) {
+	if (*out_openw()) {
 		write_all(" <unfinished ...>\n", 18);
-		*out_word(1) = 0;
+		*out_openw() = 0;
 	}
 }
 
@@ -392,11 +404,13 @@ static void mode_note(struct sb *b, long tid, int bits)
  */
 #define ALL 99
 #define RESUMED_ROOM 64 /* "<... NAME resumed>" is at most this longer than "NAME(" */
-static int entry_args(long nr)
+static int entry_args(const struct sysi_call *c)
 {
-	switch (nr) {
+	switch (c->nr) {
+	case __NR_accept: case __NR_accept4: /* no address to fill in: all at entry */
+		return c->args[1] ? 1 : ALL;
 	case __NR_read: case __NR_readv: case __NR_recvfrom: case __NR_recvmsg: case __NR_recvmmsg:
-	case __NR_accept: case __NR_accept4: case __NR_wait4: case __NR_epoll_wait:
+	case __NR_wait4: case __NR_epoll_wait:
 	case __NR_epoll_pwait: case __NR_epoll_pwait2: case __NR_nanosleep: case __NR_msgrcv:
 	case __NR_rt_sigtimedwait:
 		return 1;
@@ -433,6 +447,28 @@ static char *split_at(char *s, char *e, int k)
 	return e;
 }
 
+/* The open call c of t back (0: another thread took it meanwhile: drop_open_others). */
+static int took_open(struct tbuf *t, const struct sysi_call *c)
+{
+	const struct sysi_call *o = c;
+	return __atomic_compare_exchange_n(&t->open, &o, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/*
+ * Before exit_group, execve and exit(): the calls other threads of this process made with their
+ * entry part out will not come back (the kernel ends those threads): no longer waited for.
+ */
+static void drop_open_others(void)
+{
+	if (!o_split)
+		return;
+	for (struct tbuf *t = all; t; t = t->next) {
+		const struct sysi_call *o = t->open;
+		if (t != tb && o && __atomic_compare_exchange_n(&t->open, &o, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			__atomic_fetch_sub(out_waitw(), 1, __ATOMIC_RELAXED);
+	}
+}
+
 /*
  * The line of a call whose entry part is out (t->open), completed at b (its whole text from
  * line, its arguments from args to ae): when it is still the open line, its rest is written at
@@ -442,13 +478,11 @@ static char *split_at(char *s, char *e, int k)
 static char *close_split(struct tbuf *t, const struct sysi_call *c, char *line, char *pre_end, char *args,
 			 char *ae, char *end)
 {
-	char *rest = split_at(args, ae, entry_args(c->nr));
+	char *rest = split_at(args, ae, entry_args(c));
 	long me = tid_of(t);
-	int took;
-	t->open = 0;
-	took = out_lock(me);
-	if (*out_word(1) == me) { /* no one wrote since the entry part */
-		*out_word(1) = 0;
+	int took = out_lock(me);
+	if (*out_openw() == me) { /* no one wrote since the entry part */
+		*out_openw() = 0;
 		write_all(rest, end - rest);
 		if (took)
 			out_unlock();
@@ -478,6 +512,7 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	struct sb b;
 	long tid = tid_of(t);
 	char *start;
+	int was_open = 0;
 	if (!status_shown(r, known))
 		return;
 	lock(&t->lock);
@@ -492,8 +527,9 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 	}
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
-	} else if (__builtin_expect(t->open == c, 0)) { /* its entry part is out */
+	} else if (__builtin_expect(t->open == c, 0) && took_open(t, c)) { /* its entry part is out */
 		char *pre_end, *args, *ae;
+		was_open = 1;
 		b.end -= RESUMED_ROOM;
 		put_prefix(&b, tid);
 		pre_end = b.p;
@@ -534,9 +570,12 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		}
 	}
 	t->used += b.p - start;
-	/* while a line is open, each line goes out as it comes (and ends the open one) */
-	if (t->used >= FLUSH_AT || (o_split && *out_word(1)))
+	/* while calls with their entry part out wait, each line goes out as it comes (the first
+	 * ends the open line) */
+	if (t->used >= FLUSH_AT || (o_split && *out_waitw() > 0))
 		flush_locked(t);
+	if (__builtin_expect(was_open, 0))
+		__atomic_fetch_sub(out_waitw(), 1, __ATOMIC_RELAXED);
 	unlock(&t->lock);
 }
 
@@ -635,11 +674,12 @@ static void open_line(struct tbuf *t, const struct sysi_call *c, const struct sy
 	sysi_decode_args(&b, c, 0, 0, s->has_pre ? s->pre : 0);
 	if (b.p >= b.end) /* too long to split: the line stays whole */
 		goto out;
-	b.p = split_at(args, b.p, entry_args(c->nr));
+	b.p = split_at(args, b.p, entry_args(c));
 	took = out_lock(tid);
 	close_open();
 	write_all(start, b.p - start);
-	*out_word(1) = tid;
+	*out_openw() = (int32_t)tid;
+	__atomic_fetch_add(out_waitw(), 1, __ATOMIC_RELAXED);
 	if (took)
 		out_unlock();
 	t->open = c;
@@ -663,6 +703,8 @@ void sysi_trace_enter(const struct sysi_call *c, struct sysi_tstart *s, int show
 			multi = 1;
 		}
 	}
+	if (c->nr == __NR_execve || c->nr == __NR_execveat)
+		drop_open_others();
 	if (ends_or_copies(c) || retires_out(c))
 		flush_all();
 	else if (o_live && may_block(c) && (t->used || (o_split && multi && shown)))
@@ -831,10 +873,12 @@ void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, in
 		t->used = b.p - t->data;
 		unlock(&t->lock);
 	}
-	if (c->nr == __NR_exit)
+	if (c->nr == __NR_exit) {
 		sysi_trace_thread_exit();
-	else
+	} else {
+		drop_open_others();
 		flush_all();
+	}
 }
 
 /* After fork in the child: the buffers are the parent's (already written), the tid is new. */
@@ -844,6 +888,7 @@ void sysi_trace_atfork_child(void)
 		t->used = 0;
 		t->lock = 0;
 		t->pend.on = 0;
+		t->open = 0; /* the parent's threads' calls: the parent waits for them */
 		if (t != tb)
 			t->dead = 1;
 	}
@@ -885,6 +930,7 @@ void sysi_trace_dying(void)
  */
 __attribute__((destructor)) static void flush_at_exit(void)
 {
+	drop_open_others();
 	flush_all();
 }
 

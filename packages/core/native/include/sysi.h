@@ -479,7 +479,9 @@ struct sysi_stats_file {
 	uint64_t modules_unplanned;/* modules without a plan (none in SYSI_PLAN_DIR nor from the server) */
 	uint64_t plans_corrupt;    /* plan files rejected by validation (never applied) */
 	uint64_t sites_unpatched;  /* planned sites left unpatched (every option refused/mismatched) */
-	uint64_t reserved[2];      /* 0 */
+	uint64_t reserved[2];      /* the trace hook's shared output words (trace-out.c): [0] the
+				    * output lock's holder (int32 tid) and the tid whose line is
+				    * open (int32); [1] calls with their entry part out; 0 else */
 	struct sysi_stats_syscall other; /* syscalls with nr outside 0..1023 and no x32 slot */
 	struct sysi_stats_syscall syscalls[SYSI_STATS_NSYSCALLS];
 	struct sysi_stats_strategy strategies[SYSI_STATS_NSTRATEGIES];
