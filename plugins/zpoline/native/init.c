@@ -17,7 +17,8 @@
 
 enum {
 	NR_mmap = 9, NR_mprotect = 10, NR_munmap = 11, NR_rt_sigreturn = 15,
-	NR_clone = 56, NR_vfork = 58, NR_clone3 = 435,
+	NR_getpid = 39, NR_clone = 56, NR_vfork = 58, NR_clone3 = 435,
+	NR_process_vm_readv = 310, NR_process_vm_writev = 311,
 	PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4,
 	MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_FIXED_NOREPLACE = 0x100000,
 	EINVAL = 22, SIGSEGV_NR = 11,
@@ -55,6 +56,18 @@ static void copy(void *d, const void *s, size_t n)
 
 	while (n--)
 		*dp++ = *sp++;
+}
+
+/*
+ * The program's memory, read or written as the kernel would for the call: process_vm_readv /
+ * process_vm_writev on our own pid, which fail instead of faulting (a bad pointer is then the
+ * kernel's EFAULT, or the child's own fault, as natively, never a fault in the parent here).
+ */
+static int xfer(int write, void *local_p, uintptr_t remote_p, size_t n)
+{
+	struct { uint64_t base, len; } local = { (uint64_t)(uintptr_t)local_p, n }, remote = { remote_p, n };
+	return sc(write ? NR_process_vm_writev : NR_process_vm_readv, sc(NR_getpid, 0, 0, 0, 0, 0, 0),
+		  (long)&local, 1, (long)&remote, 1, 0) == (long)n ? 0 : -1;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -591,7 +604,9 @@ HIDDEN int sysi_zpoline_prep(struct sysi_call *c, unsigned char *buf, const uint
 			return ZP_K_SAMESTACK;
 		/* Step (1): R at the child's new top; both sides add the 8 back after the call. */
 		top = (uintptr_t *)c->args[1];
-		top[-1] = ret;
+		/* a stack the child cannot use is left as it is: the child faults on it at its
+		 * first pop, as natively at the wrapper's ret */
+		xfer(1, &ret, (uintptr_t)(top - 1), 8);
 		c->args[1] -= 8;
 		return ZP_K_CLONE;
 	case NR_clone3:
@@ -602,7 +617,8 @@ HIDDEN int sysi_zpoline_prep(struct sysi_call *c, unsigned char *buf, const uint
 			c->nr = -1;		/* -ENOSYS: glibc falls back to clone */
 			return ZP_K_PLAIN;
 		}
-		copy(buf, (const void *)c->args[0], size);
+		if (xfer(0, buf, (uintptr_t)c->args[0], size))
+			return ZP_K_PLAIN; /* the kernel's EFAULT */
 		stack = *(uint64_t *)(buf + 40);	/* clone_args.stack */
 		ssize = *(uint64_t *)(buf + 48);	/* clone_args.stack_size */
 		if (!stack)
@@ -611,9 +627,10 @@ HIDDEN int sysi_zpoline_prep(struct sysi_call *c, unsigned char *buf, const uint
 			return ZP_K_PLAIN;
 		/* Step (2): the child starts at stack + stack_size - 24, pops rbp and rdi, then R. */
 		top = (uintptr_t *)(stack + ssize);
-		top[-1] = ret;
-		top[-2] = (uintptr_t)c->args[0];
-		top[-3] = a[0];		/* the program's rbp */
+		{
+			uintptr_t three[3] = { a[0] /* the program's rbp */, (uintptr_t)c->args[0], ret };
+			xfer(1, three, (uintptr_t)(top - 3), sizeof three); /* as for clone */
+		}
 		*(uint64_t *)(buf + 48) = ssize - 24;
 		c->args[0] = (long)buf;
 		return ZP_K_CLONE3;
