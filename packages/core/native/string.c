@@ -18,6 +18,17 @@ void *memset(void *d, int c, size_t n)
 	return d;
 }
 
+void *memmove(void *d, const void *s, size_t n)
+{
+	unsigned char *dp = d;
+	const unsigned char *sp = s;
+	if (dp <= sp || dp >= sp + n)
+		return memcpy(d, s, n);
+	while (n--) /* overlapping, d above s: from the end */
+		dp[n] = sp[n];
+	return d;
+}
+
 int memcmp(const void *a, const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;
