@@ -224,6 +224,67 @@ export function isStaticExecutable(path: string): boolean {
   }
 }
 
+/**
+ * Is `path` a dynamically linked Go program without cgo? Such a program (a pure-Go build linked
+ * by the external linker: it has a PT_INTERP, only crt1 uses libc) gets LD_PRELOAD, but Go's
+ * runtime then points %fs at its own per-M storage on every thread (settls, CLONE_SETTLS):
+ * libsysi's thread-local state (initial-exec TLS below %fs) would read and write the middle of
+ * Go's runtime.m structures. A Go build note or section marks Go; cgo imports pthread_* functions
+ * from libc (its threads keep glibc's %fs); a pure-Go build imports none.
+ */
+export function isGoWithoutCgo(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const eh = Buffer.alloc(64);
+    if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
+      return false;
+    }
+    const shoff = Number(eh.readBigUInt64LE(40));
+    const shentsize = eh.readUInt16LE(58);
+    const shnum = eh.readUInt16LE(60);
+    const shstrndx = eh.readUInt16LE(62);
+    if (shoff === 0 || shentsize < 64 || shnum === 0 || shnum > 65280 || shstrndx >= shnum) return false;
+    const sh = Buffer.alloc(shentsize * shnum);
+    if (readSync(fd, sh, 0, sh.length, shoff) < sh.length) return false;
+    const section = (i: number) => ({
+      name: sh.readUInt32LE(i * shentsize),
+      type: sh.readUInt32LE(i * shentsize + 4),
+      offset: Number(sh.readBigUInt64LE(i * shentsize + 24)),
+      size: Number(sh.readBigUInt64LE(i * shentsize + 32)),
+      link: sh.readUInt32LE(i * shentsize + 40),
+    });
+    const read = (offset: number, size: number): Buffer | null => {
+      if (size > 64 << 20) return null;
+      const b = Buffer.alloc(size);
+      return readSync(fd, b, 0, size, offset) === size ? b : null;
+    };
+    const strs = read(section(shstrndx).offset, section(shstrndx).size);
+    if (strs === null) return false;
+    const nameOf = (off: number) => strs.toString("latin1", off, Math.max(off, strs.indexOf(0, off)));
+    let go = false;
+    let dynstr: Buffer | null = null;
+    for (let i = 0; i < shnum; i++) {
+      const s = section(i);
+      const name = nameOf(s.name);
+      if (name === ".go.buildinfo" || name === ".note.go.buildid") go = true;
+      if (s.type === 11 /* SHT_DYNSYM */ && s.link < shnum) {
+        dynstr = read(section(s.link).offset, section(s.link).size);
+      }
+    }
+    if (!go || dynstr === null) return false; // not Go, or static (isStaticExecutable's case)
+    return !dynstr.includes(Buffer.from("pthread_", "latin1")); // runtime/cgo imports pthread_attr_init, _create…
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `-e` expressions (strace syntax: names, numbers, %classes, !negation) → syscall numbers; undefined: all. */
 export async function parseFilter(spec: string | readonly string[] | undefined): Promise<number[] | undefined> {
   const exprs = spec === undefined ? [] : typeof spec === "string" ? [spec] : spec;
@@ -315,6 +376,18 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       "RUN_STATIC_HOOK",
       `${opts.exe} is statically linked: it runs as a patched copy with the runtime linked in, which cannot load a hook library`,
       { suggestions: ["use --hook count, trace or passthrough (built in); see docs/patch.md"] },
+    );
+  }
+  if (!isStatic && opts.exe !== null && isGoWithoutCgo(opts.exe)) {
+    throw new SysiError(
+      "RUN_GO_WITHOUT_CGO",
+      `${opts.exe} is a Go program without cgo linked against libc: Go's runtime takes over %fs on every thread, where sysi's load-time runtime keeps its per-thread state, so it cannot run instrumented this way`,
+      {
+        suggestions: [
+          "build it static (CGO_ENABLED=0): sysi run then uses the static runtime, which leaves %fs to Go",
+          'or build it with cgo (import "C" or runtime/cgo): its threads then keep libc\'s %fs',
+        ],
+      },
     );
   }
   const filter = await parseFilter(opts.filter);
