@@ -233,7 +233,12 @@ static long install_wrapped(int sig, const struct ksigaction *prog, void *oact)
 static long read_prog(void *dst, const void *src, unsigned long n)
 {
 	struct iovec local = { dst, n }, remote = { (void *)src, n };
-	long r = raw6(__NR_process_vm_readv, raw0(__NR_getpid), &local, 1, &remote, 1, 0);
+	long r;
+	/* the read is sysi's, not the program's (strace oracles); the pid is asked every time: a
+	 * cached one would name the parent in a fork child, whose memory it would then read */
+	sysi_runtime_work(1);
+	r = raw6(__NR_process_vm_readv, raw0(__NR_getpid), &local, 1, &remote, 1, 0);
+	sysi_runtime_work(0);
 	if (r == (long)n)
 		return 0;
 	if (r >= 0 || r == -EFAULT)

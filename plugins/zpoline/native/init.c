@@ -63,11 +63,19 @@ static void copy(void *d, const void *s, size_t n)
  * process_vm_writev on our own pid, which fail instead of faulting (a bad pointer is then the
  * kernel's EFAULT, or the child's own fault, as natively, never a fault in the parent here).
  */
+static int marker; /* SYSI_MARKER=1: xfer's calls are bracketed as the runtime's own work */
+
 static int xfer(int write, void *local_p, uintptr_t remote_p, size_t n)
 {
 	struct { uint64_t base, len; } local = { (uint64_t)(uintptr_t)local_p, n }, remote = { remote_p, n };
-	return sc(write ? NR_process_vm_writev : NR_process_vm_readv, sc(NR_getpid, 0, 0, 0, 0, 0, 0),
-		  (long)&local, 1, (long)&remote, 1, 0) == (long)n ? 0 : -1;
+	long r;
+	if (marker)
+		sc(SYSI_MARKER_NR, SYSI_MARKER_WORK_BEGIN, 0, 0, 0, 0, 0);
+	r = sc(write ? NR_process_vm_writev : NR_process_vm_readv, sc(NR_getpid, 0, 0, 0, 0, 0, 0),
+	       (long)&local, 1, (long)&remote, 1, 0);
+	if (marker)
+		sc(SYSI_MARKER_NR, SYSI_MARKER_WORK_END, 0, 0, 0, 0, 0);
+	return r == (long)n ? 0 : -1;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -417,6 +425,10 @@ static int zp_init(const struct sysi_runtime_api *a, uint32_t id)
 	a->watch_context(zp_context);
 	count_on = (a->fast_flags & SYSI_FAST_COUNT) && a->fast_hook && a->count_fast &&
 		   a->count_watch && a->count_fast(id, &count_fast) == 0;
+	{
+		const char *m = a->getenv ? a->getenv("SYSI_MARKER") : 0;
+		marker = m && m[0] == '1' && !m[1];
+	}
 	return 0;
 }
 
