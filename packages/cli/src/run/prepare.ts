@@ -171,6 +171,13 @@ export function elfToPlan(path: string): string | null {
   return null;
 }
 
+/** The 64-byte header of a little-endian ELF64 file, or null. */
+function elf64Header(fd: number): Buffer | null {
+  const eh = Buffer.alloc(64);
+  if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return null;
+  return eh;
+}
+
 /**
  * Is `path` an ELF executable that runs without the dynamic loader? LD_PRELOAD, and so the
  * runtime, never reaches such a program: no PT_INTERP and either no PT_DYNAMIC (static
@@ -185,10 +192,8 @@ export function isStaticExecutable(path: string): boolean {
     return false;
   }
   try {
-    const eh = Buffer.alloc(64);
-    if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
-      return false;
-    }
+    const eh = elf64Header(fd);
+    if (eh === null) return false;
     const type = eh.readUInt16LE(16);
     const phoff = Number(eh.readBigUInt64LE(32));
     const phentsize = eh.readUInt16LE(54);
@@ -240,10 +245,8 @@ export function isGoWithoutCgo(path: string): boolean {
     return false;
   }
   try {
-    const eh = Buffer.alloc(64);
-    if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
-      return false;
-    }
+    const eh = elf64Header(fd);
+    if (eh === null) return false;
     const shoff = Number(eh.readBigUInt64LE(40));
     const shentsize = eh.readUInt16LE(58);
     const shnum = eh.readUInt16LE(60);
