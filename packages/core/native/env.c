@@ -18,8 +18,10 @@
  * = libsysi[:the program's value] in place of the program's LD_PRELOAD (which travels on in
  * SYSI_PROGRAM_LD_PRELOAD): a child is instrumented and hides them in turn, also after `env -i`
  * or a replaced LD_PRELOAD. The array is built in a mapping of its own, never in the program's
- * memory (a vfork child shares it with its parent). /proc/PID/environ, the kernel's view of the
- * original block, is pointed at the program's environment too (show_env, below).
+ * memory (a vfork child shares it with its parent). An image that must run natively (escape.c:
+ * Go without cgo) gets the program's environment without any of sysi's instead.
+ * /proc/PID/environ, the kernel's view of the original block, is pointed at the program's
+ * environment too (show_env, below).
  */
 #include <asm/unistd.h>
 #include <errno.h>
@@ -368,8 +370,12 @@ static long peek_name(const char *s, char *buf)
 /*
  * Build the environment for an exec of envp (program memory: a bad pointer stays for the
  * kernel to refuse with EFAULT). On any failure e->envp is envp unchanged.
+ * SYSI_EXEC_NATIVE (an image that must not load libsysi: escape.c's Go without cgo): the
+ * program's entries less sysi's names and less libsysi in LD_PRELOAD (which the program never
+ * sees unless it copied /proc/PID/environ), without sysi's own: the image runs as it would
+ * without sysi, and so do its children.
  */
-void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e)
+void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e, int how)
 {
 	const char *ptrs[CHUNK], *list = lookup((char **)hidden, HIDE);
 	char name[NAME_MAX_ + 1], *value, *program_var = 0, *merged, *p;
@@ -424,18 +430,28 @@ void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e)
 					for (char *to = value; (*to++ = *from++);)
 						;
 				}
+				program_var = value - sizeof PROGRAM_PRELOAD;
+				if (how == SYSI_EXEC_NATIVE) { /* "LD_PRELOAD=value", or none */
+					if (*value)
+						out[k++] = program_var + PRELOAD_SUFFIX;
+					continue;
+				}
 				p = sysi_stpcpy(merged, "LD_PRELOAD=");
 				memcpy(p, self, self_len);
 				p += self_len;
 				if (*value)
 					*p++ = ':';
 				sysi_stpcpy(p, value);
-				program_var = value - sizeof PROGRAM_PRELOAD;
 				out[k++] = merged;
 				continue;
 			}
 		}
 		out[k++] = (char *)s;
+	}
+	if (how == SYSI_EXEC_NATIVE) {
+		out[k] = 0;
+		e->envp = out;
+		return;
 	}
 	for (unsigned i = 0; i < nhidden; i++)
 		out[k++] = (char *)hidden[i];

@@ -9,10 +9,17 @@
  *   static   an ELF without a dynamic loader (no PT_INTERP: static, static-pie): nothing reads
  *            LD_PRELOAD;
  *   foreign  not an x86-64 ELF64 (a 32-bit program): libsysi cannot be loaded into it;
+ *   go       a dynamically linked Go program without cgo (a Go build note or section, and no
+ *            pthread_* name in .dynstr: pure Go linked by the external linker, the rule of the
+ *            CLI's isGoWithoutCgo). LD_PRELOAD would load libsysi, but Go's runtime points %fs
+ *            at its own per-M storage on every thread, so libsysi's initial-exec TLS would read
+ *            and write the middle of runtime.m ("fatal: bad g in signal handler"). It is exec'd
+ *            natively instead: without libsysi in LD_PRELOAD and without sysi's variables
+ *            (env.c, SYSI_EXEC_NATIVE), so its own children run natively too;
  *
  * The environment is no reason any more: sysi's variables and libsysi in LD_PRELOAD are given
- * back to every exec that reaches the runtime (env.c, sysi_exec_env), also after `env -i` or a
- * replaced LD_PRELOAD, and the child hides them again.
+ * back to every other exec that reaches the runtime (env.c, sysi_exec_env), also after `env -i`
+ * or a replaced LD_PRELOAD, and the child hides them again.
  *
  * A #! script is judged by its interpreter (as the kernel runs it). When the call returns (it
  * failed, nothing was executed), "execfail TID" cancels that thread's last line. Only under
@@ -33,8 +40,8 @@
 #define ST_NOSUID_ 2
 #define VFS_CAP_EFFECTIVE_ 1
 
-enum { E_NONE, E_SETID, E_CAPS, E_STATIC, E_FOREIGN };
-static const char *const kind_name[] = { "", "setid", "caps", "static", "foreign" };
+enum { E_NONE, E_SETID, E_CAPS, E_STATIC, E_FOREIGN, E_GO };
+static const char *const kind_name[] = { "", "setid", "caps", "static", "foreign", "go" };
 static int on;
 
 /* After sysi_init (priority 101): only under `sysi run`, which collects the report. */
@@ -47,7 +54,9 @@ __attribute__((constructor(102))) static void escape_setup(void)
 struct scratch {
 	char path[PATH_BUF];  /* the exec'd file's real path */
 	char line[PATH_BUF + 64];
-	unsigned char buf[PATH_BUF]; /* ELF header, program headers, dynamic entries, #! line */
+	unsigned char buf[PATH_BUF]; /* ELF header, program headers, dynamic entries, #! line,
+				      * section headers, .dynstr */
+	char names[2048];            /* .shstrtab, when it fits */
 };
 
 static long pread_(long fd, void *b, size_t n, unsigned long off)
@@ -82,7 +91,84 @@ static int secure_exec(long fd, const struct stat *st)
 	return E_NONE;
 }
 
-/* Does the ELF in fd run without the dynamic loader (static, static-pie)? Else foreign/none. */
+/* Is the section name at off of .shstrtab (sh, read into s->names when it fits) `want`? */
+static int name_is(long fd, const Elf64_Shdr *sh, unsigned long off, const char *want,
+		   struct scratch *s)
+{
+	size_t n = sysi_strlen(want) + 1;
+	char got[32];
+
+	if (off >= sh->sh_size || sh->sh_size - off < n)
+		return 0;
+	if (sh->sh_size <= sizeof s->names)
+		return !memcmp(s->names + off, want, n);
+	return pread_(fd, got, n, sh->sh_offset + off) == (long)n && !memcmp(got, want, n);
+}
+
+/* Does the section [off, off+size) of fd hold "pthread_"? Read a buffer at a time; 1 on a
+ * failed read (the image is left alone, as without the check). */
+static int has_pthread(long fd, unsigned long off, unsigned long size, struct scratch *s)
+{
+	static const char key[] = "pthread_";
+	const size_t k = sizeof key - 1;
+
+	for (unsigned long o = 0; o < size; o += sizeof s->buf - k) {
+		unsigned long want = size - o < sizeof s->buf ? size - o : sizeof s->buf;
+		if (pread_(fd, s->buf, want, off + o) != (long)want)
+			return 1;
+		for (unsigned long i = 0; i + k <= want; i++)
+			if (s->buf[i] == 'p' && !memcmp(s->buf + i, key, k))
+				return 1;
+		if (want < sizeof s->buf)
+			break;
+	}
+	return 0;
+}
+
+/* A dynamically linked ELF (eh): E_GO for Go without cgo (see the file comment), else E_NONE. */
+static int go_kind(long fd, const Elf64_Ehdr *eh, struct scratch *s)
+{
+	const unsigned per = sizeof s->buf / sizeof(Elf64_Shdr);
+	Elf64_Shdr strtab, dynstr;
+	unsigned long link = 0;
+	int go = 0, dynsym = 0;
+
+	if (eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shnum == 0 ||
+	    eh->e_shstrndx >= eh->e_shnum)
+		return E_NONE;
+	if (pread_(fd, &strtab, sizeof strtab, eh->e_shoff + eh->e_shstrndx * sizeof strtab) !=
+	    sizeof strtab)
+		return E_NONE;
+	if (strtab.sh_size <= sizeof s->names &&
+	    pread_(fd, s->names, strtab.sh_size, strtab.sh_offset) != (long)strtab.sh_size)
+		return E_NONE;
+	for (unsigned i = 0; i < eh->e_shnum; i += per) {
+		unsigned n = eh->e_shnum - i < per ? eh->e_shnum - i : per;
+		const Elf64_Shdr *sh = (const Elf64_Shdr *)s->buf;
+		if (pread_(fd, s->buf, n * sizeof *sh, eh->e_shoff + i * sizeof *sh) !=
+		    (long)(n * sizeof *sh))
+			return E_NONE;
+		for (unsigned j = 0; j < n; j++) {
+			if (sh[j].sh_type == SHT_DYNSYM && !dynsym) {
+				dynsym = 1;
+				link = sh[j].sh_link;
+			}
+			if (!go && (name_is(fd, &strtab, sh[j].sh_name, ".note.go.buildid", s) ||
+				    name_is(fd, &strtab, sh[j].sh_name, ".go.buildinfo", s)))
+				go = 1;
+		}
+	}
+	/* not Go, or no dynamic symbols (nothing imported from libc: LD_PRELOAD is harmless) */
+	if (!go || !dynsym || link == 0 || link >= eh->e_shnum)
+		return E_NONE;
+	if (pread_(fd, &dynstr, sizeof dynstr, eh->e_shoff + link * sizeof dynstr) != sizeof dynstr)
+		return E_NONE;
+	/* runtime/cgo imports pthread_attr_init, pthread_create, …: its threads keep libc's %fs */
+	return has_pthread(fd, dynstr.sh_offset, dynstr.sh_size, s) ? E_NONE : E_GO;
+}
+
+/* Does the ELF in fd run without the dynamic loader (static, static-pie), or is it Go without
+ * cgo? Else foreign/none. */
 static int elf_kind(long fd, struct scratch *s)
 {
 	Elf64_Ehdr eh;
@@ -100,7 +186,7 @@ static int elf_kind(long fd, struct scratch *s)
 		if (pread_(fd, &ph, sizeof ph, eh.e_phoff + (unsigned long)i * sizeof ph) != sizeof ph)
 			return E_NONE;
 		if (ph.p_type == PT_INTERP)
-			return E_NONE;
+			return go_kind(fd, &eh, s);
 		if (ph.p_type == PT_DYNAMIC) {
 			dyn = 1;
 			dyn_off = ph.p_offset;
@@ -213,29 +299,32 @@ static int report(int kind, struct scratch *s)
 }
 
 /*
- * execve/execveat: the environment with sysi's variables again (env.c), inspect, then perform;
- * a call that comes back frees that environment and cancels its report line.
+ * execve/execveat: inspect, then perform with the environment sysi's variables given back
+ * (env.c), or without them for a Go image that must run natively; a call that comes back frees
+ * that environment and cancels its report line. The inspection runs whenever the runtime hides
+ * sysi's variables (only `sysi run` sets both; its report only under SYSI_UNPATCHED_FILE).
  */
 long sysi_escape_exec(struct sysi_call *c)
 {
-	int at = c->nr == __NR_execveat, kind, said = 0, envi = at ? 3 : 2;
+	int at = c->nr == __NR_execveat, kind = E_NONE, said = 0, envi = at ? 3 : 2;
 	struct sysi_exec_env env;
 	struct scratch *s = 0;
 	long r;
 
 	sysi_runtime_work(1);
-	sysi_exec_env((const char *const *)c->args[envi], &env);
-	if (on)
+	if (on || sysi_env_hiding)
 		s = sysi_map_pages(sizeof *s);
 	if (s) {
 		s->path[0] = 0;
 		kind = at ? file_kind(c->args[0], (const char *)c->args[1], c->args[4], s, 0)
 			  : file_kind(AT_FDCWD, (const char *)c->args[0], 0, s, 0);
-		if (kind != E_NONE)
+		if (kind != E_NONE && on)
 			said = report(kind, s);
 		/* unmapped before the call: a vfork child shares this address space */
 		sysi_unmap(s, sizeof *s);
 	}
+	sysi_exec_env((const char *const *)c->args[envi], &env,
+		      kind == E_GO ? SYSI_EXEC_NATIVE : SYSI_EXEC_INSTRUMENTED);
 	sysi_runtime_work(0);
 	r = sysi_raw6(c->nr, c->args[0], c->args[1], envi == 2 ? (long)env.envp : c->args[2],
 		      envi == 3 ? (long)env.envp : c->args[3], c->args[4], c->args[5]);

@@ -63,7 +63,8 @@ struct sysi_exec_env {
 	size_t len;
 	struct sysi_exec_pending *slot;
 };
-void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e);
+enum { SYSI_EXEC_INSTRUMENTED, SYSI_EXEC_NATIVE }; /* sysi's variables given back, or not */
+void sysi_exec_env(const char *const *envp, struct sysi_exec_env *e, int how);
 void sysi_exec_env_done(struct sysi_exec_env *e);
 void sysi_debug(const char *msg);
 void sysi_debugf2(const char *a, const char *b);

@@ -4,8 +4,9 @@
  *   - programs the runtime never enters: an exec whose new image will not load libsysi (libsysi's
  *     escape.c inspects every execve/execveat before the kernel sees it and reports it in
  *     SYSI_UNPATCHED_FILE as "exec KIND TID PATH"; "execfail TID" cancels the thread's last one
- *     when the call came back), and the command itself when the kernel runs it set-ID or with
- *     file capabilities (known before start). The environment is no reason: libsysi gives
+ *     when the call came back) or must not (a dynamically linked Go program without cgo, which
+ *     escape.c execs without libsysi and sysi's variables), and the command itself when the
+ *     kernel runs it set-ID or with file capabilities (known before start). The environment is no reason: libsysi gives
  *     sysi's variables and LD_PRELOAD back to every exec it sees (native/env.c), so a child
  *     started with `env -i`, a replaced LD_PRELOAD or sysi's variables removed is instrumented;
  *   - `int $0x80` sites: the 32-bit system-call ABI, which no strategy instruments (counted
@@ -26,9 +27,9 @@ import { decodePlan } from "@sysi/core/internal";
 import { scanElf } from "@sysi/core/scan";
 
 /** Why an exec's image runs uninstrumented (escape.c). */
-export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign";
+export type ExecEscapeKind = "setid" | "caps" | "static" | "foreign" | "go";
 
-export const EXEC_ESCAPE_KINDS: readonly ExecEscapeKind[] = ["setid", "caps", "static", "foreign"];
+export const EXEC_ESCAPE_KINDS: readonly ExecEscapeKind[] = ["setid", "caps", "static", "foreign", "go"];
 
 /** What each kind means, as the notice says it (after "N execs of/with …"). */
 const WHY: Record<ExecEscapeKind, [one: string, many: string, why: string]> = {
@@ -48,6 +49,12 @@ const WHY: Record<ExecEscapeKind, [one: string, many: string, why: string]> = {
     "no dynamic loader reads LD_PRELOAD",
   ],
   foreign: ["exec of a non-x86-64 program", "execs of non-x86-64 programs", "libsysi cannot be loaded into it"],
+  // escape.c execs it without libsysi and sysi's variables, so its children run natively too
+  go: [
+    "exec of a dynamically linked Go program without cgo",
+    "execs of dynamically linked Go programs without cgo",
+    "Go's runtime takes over %fs, where libsysi keeps its per-thread state, so it ran without libsysi, and so did its children",
+  ],
 };
 
 /** One program that ran uninstrumented, `count` times. */

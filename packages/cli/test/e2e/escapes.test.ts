@@ -389,3 +389,124 @@ for (const chain of CHAINS) {
     );
   });
 }
+
+/*
+ * A dynamically linked Go program without cgo exec'd by an instrumented one (issue 13): Go's
+ * runtime points %fs at its own per-M storage, so libsysi's thread-local state would land in the
+ * middle of runtime.m ("fatal: bad g in signal handler" under ud2). libsysi's exec check
+ * (escape.c) runs it natively instead, without libsysi and sysi's variables, and names it; the
+ * cgo build of the same program keeps libc's %fs and stays instrumented. page0.test's fixture.
+ */
+const noGo = Bun.which("go") === null ? "needs go (scripts/setup.sh installs golang-go)" : null;
+const skipGo = noGo ?? skipTrace;
+
+describe(`a Go program without cgo exec'd by an instrumented one${skipGo ? ` (skipped: ${skipGo})` : ""}`, () => {
+  const nocgo = bin("nilgo-nocgo");
+  const withCgo = bin("nilgo");
+  beforeAll(() => {
+    if (noGo !== null) return;
+    const env: Record<string, string | undefined> = { ...process.env, CGO_ENABLED: "1", GOFLAGS: "-buildvcs=false" };
+    if (env.GOCACHE === undefined && env.HOME === undefined) env.GOCACHE = join(dir, "gocache");
+    for (const [out, tags] of [
+      [nocgo, ["-tags", "nocgo"]], // no runtime/cgo import: pure Go, linked by the external linker
+      [withCgo, []],
+    ] as const) {
+      const g = Bun.spawnSync(["go", "build", ...tags, "-ldflags=-linkmode=external", "-o", out, "."], {
+        cwd: join(import.meta.dir, "fixtures", "page0", "nilgo"),
+        env,
+        stderr: "pipe",
+      });
+      if (g.exitCode !== 0) throw new Error(`building ${out} failed: ${g.stderr.toString()}`);
+    }
+  });
+  const script = (prog: string) => `${prog}; echo rc=$?`;
+
+  for (const chain of CHAINS) {
+    test.skipIf(skipGo !== null)(
+      `${chain.name}: runs natively (output as without sysi, no start marker), named as escaped; --strict exits 2`,
+      () => {
+        const native = Bun.spawnSync(["sh", "-c", script(nocgo)], { env: BASE, cwd: dir, stdin: "ignore" });
+        const want = native.stdout.toString();
+        expect(want).toContain("recovered: runtime error: invalid memory address or nil pointer dereference");
+        const r = run(root, [...chain.args, "--json", "-o", "-", "--", "sh", "-c", script(nocgo)]);
+        expect(r.code).toBe(0);
+        expect(r.stdout.slice(0, r.stdout.indexOf("\n{") + 1)).toBe(want);
+        expect(escapedByTrace(r.trace)).toEqual(new Map([[nocgo, 1]])); // no marker: libsysi never ran in it
+        const j = summary(r);
+        expect(execsOf(j)).toEqual([`go ${nocgo} 1`]);
+        expect(j.processes).toBe(1); // sh only
+        const last = lines(r.stderr).at(-1) ?? "";
+        expect(last).toMatch(
+          /^sysi: not instrumented during the run: 1 exec of a dynamically linked Go program without cgo \(/,
+        );
+        expect(last).toContain(nocgo);
+        const s = run(
+          root,
+          [...chain.args, "--strict", "--hook", "passthrough", "--", "sh", "-c", script(nocgo)],
+          false,
+        );
+        expect(s.code).toBe(2);
+        expect(s.stdout).toBe(want); // it ran: only exit knows
+        expect(lines(s.stderr)).toHaveLength(1);
+        expect(s.stderr).toMatch(
+          /^sysi: error: --strict: not instrumented during the run: 1 exec of a dynamically linked Go program without cgo \(/,
+        );
+        expect(hasStack(s.stderr)).toBe(false);
+      },
+    );
+
+    test.skipIf(skipGo !== null)(
+      `${chain.name}: its cgo build is instrumented (start marker, counted) and not named`,
+      () => {
+        const native = Bun.spawnSync(["sh", "-c", script(withCgo)], { env: BASE, cwd: dir, stdin: "ignore" });
+        const r = run(root, [...chain.args, "--json", "-o", "-", "--", "sh", "-c", script(withCgo)]);
+        expect(r.code).toBe(0);
+        expect(r.stdout.slice(0, r.stdout.indexOf("\n{") + 1)).toBe(native.stdout.toString());
+        const go = images(r.trace).filter((i) => i.path === withCgo);
+        expect(go.map((i) => ({ watched: i.watched, marker: i.marker }))).toEqual([{ watched: true, marker: true }]);
+        const j = summary(r) as Json & { syscalls: { name: string; calls: number }[] };
+        expect(execsOf(j)).toEqual([]);
+        expect(j.processes).toBe(2); // sh and the Go program
+      },
+    );
+  }
+
+  test.skipIf(skipGo !== null)(
+    "the Go image gets the environment it gets natively: the caller's LD_PRELOAD, none of sysi's (strace -v of its execve)",
+    () => {
+      const preload = "/lib/x86_64-linux-gnu/libc.so.6"; // the caller's own LD_PRELOAD: passed on
+      const execs = (args: string[]): string[] => {
+        const trace = join(dir, "go-env");
+        const strace = ["strace", "-f", "-qq", "-v", "-s", "65536", "-e", "trace=execve", "-o", trace];
+        Bun.spawnSync([...strace, ...args], {
+          env: { ...BASE, ...root.env, LD_PRELOAD: preload },
+          cwd: dir,
+          stdin: "ignore",
+          stdout: "pipe",
+        });
+        const text = readFileSync(trace, "utf8");
+        rmSync(trace, { force: true });
+        return lines(text).filter((l) => / execve\(/.test(l));
+      };
+      const envOf = (all: string[], path: RegExp): string[] => {
+        const l = all.filter((x) => path.test(x));
+        expect(l).toHaveLength(1);
+        const list = /\], \[(.*)\]\) = /.exec(l[0] as string)?.[1] ?? "";
+        return [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] as string).sort();
+      };
+      const cmd = ["sh", "-c", `${nocgo}; env >/dev/null`];
+      const native = execs(cmd);
+      const sysi = execs([process.execPath, RUN_JS, "run", "-s", "ud2", "--hook", "passthrough", "--", ...cmd]);
+      const go = new RegExp(`execve\\("${nocgo}"`);
+      const want = envOf(native, go);
+      expect(want).toContain(`LD_PRELOAD=${preload}`);
+      expect(envOf(sysi, go)).toEqual(want);
+      // the other exec of the script (env) is given sysi's variables back, libsysi first in LD_PRELOAD
+      const other = envOf(sysi, /execve\("[^"]*\/env"/);
+      expect(other.some((e) => e.startsWith("SYSI_HIDE="))).toBe(true);
+      expect(other.find((e) => e.startsWith("LD_PRELOAD="))).toMatch(
+        /libsysi[^:]*:\/lib\/x86_64-linux-gnu\/libc\.so\.6$/,
+      );
+    },
+  );
+});

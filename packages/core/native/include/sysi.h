@@ -328,9 +328,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                      "noplan PATH"     no usable plan (none found, or corrupt): the whole
  *                                        module runs uninstrumented;
  *                      "exec KIND TID PATH"  an execve/execveat (seen by the runtime before the
- *                                        kernel) whose new image will not load libsysi, KIND
- *                                        one of setid, caps, static, foreign, env, preload,
- *                                        vars (escape.c says what each means), TID the
+ *                                        kernel) whose new image will not (or, go, must
+ *                                        not) load libsysi, KIND one of setid, caps, static,
+ *                                        foreign, go (escape.c says what each means), TID the
  *                                        calling thread, PATH the file's real path;
  *                      "execfail TID"    that thread's last exec line is void: the call came
  *                                        back (failed), nothing was executed.
