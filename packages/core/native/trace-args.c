@@ -238,7 +238,7 @@ static char *p_str(char *p, const char *s)
  * A plain call's "name(args) = result" (sysi_decode_plain(c->nr)), result known, at p, which has
  * room for SYSI_PLAIN_MAX bytes: the end. The same text decode_args and sysi_decode_ret give.
  */
-char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r)
+char *sysi_decode_plain_line(char *p, const char *line, const struct sysi_call *c, long r)
 {
 	const struct sysi_sc_desc *d = &sysi_sc_descs[c->nr];
 	__builtin_memcpy(p, heads[c->nr], HEAD);
@@ -278,6 +278,10 @@ char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r)
 	}
 	*p++ = ')';
 	*p++ = ' ';
+	if (p - line < SYSI_TRACE_COLUMN) { /* sb_tab: spaces to strace's column */
+		__builtin_memset(p, ' ', SYSI_TRACE_COLUMN);
+		p = (char *)line + SYSI_TRACE_COLUMN;
+	}
 	*p++ = '=';
 	*p++ = ' ';
 	if (d->ret == R_NONE) {
@@ -372,7 +376,7 @@ static void put_buf(struct sb *b, unsigned long a, unsigned long len, int hex)
 	(void)scratch_static;
 }
 
-static void put_sigset(struct sb *b, unsigned long a, unsigned long size)
+static void put_sigset(struct sb *b, unsigned long a, unsigned long size, unsigned long min)
 {
 	uint64_t set = 0;
 	int n = 0, inv;
@@ -380,7 +384,8 @@ static void put_sigset(struct sb *b, unsigned long a, unsigned long size)
 		sb_lit(b, "NULL");
 		return;
 	}
-	if (!size || size > 8 || sysi_peek(&set, a, size) < size) { /* a size the kernel's is not: the address */
+	/* a size the kernel's is not, or less than min (strace's rule): the address */
+	if (size > 8 || size < min || sysi_peek(&set, a, size) < size) {
 		sb_hex(b, a);
 		return;
 	}
@@ -422,7 +427,7 @@ static void put_sigaction(struct sb *b, unsigned long a)
 	else
 		sb_hex(b, sa.handler);
 	sb_lit(b, ", sa_mask=");
-	put_sigset(b, a + 24, 8);
+	put_sigset(b, a + 24, 8, 8);
 	sb_lit(b, ", sa_flags=");
 	sb_flags(b, sysi_x_saflags, sa.flags, 0);
 	if (sa.flags & 0x04000000UL) { /* SA_RESTORER */
@@ -1419,7 +1424,9 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 		if (i == 2 && failed(r, known))
 			sb_ptr(b, v);
 		else /* the size is the next argument (signalfd4), else the last (rt_sigprocmask, ppoll…) */
-			put_sigset(b, v, c->args[c->nr == __NR_signalfd4 ? i + 1 : d->nargs - 1]);
+			/* strace decodes rt_sigpending's from 1 byte, the others' from a word */
+			put_sigset(b, v, c->args[c->nr == __NR_signalfd4 ? i + 1 : d->nargs - 1],
+				   c->nr == __NR_rt_sigpending ? 1 : sysi_peek_x32 ? 4 : 8);
 		return;
 	case K_SIGACT:
 		if (i == 2 && failed(r, known))
@@ -1642,7 +1649,7 @@ static void put_arg(struct sb *b, const struct sysi_call *c, const struct sysi_s
 				return;
 			}
 			sb_lit(b, "{sigmask=");
-			put_sigset(b, sig[0], sig[1]);
+			put_sigset(b, sig[0], sig[1], 1);
 			sb_lit(b, ", sigsetsize=");
 			sb_udec(b, sig[1]);
 			sb_putc(b, '}');
@@ -2009,7 +2016,7 @@ void sysi_decode_args(struct sb *b, const struct sysi_call *c, long r, int known
 }
 
 /* An int $0x80 call: "name(args) = result" (a[] its ebx ecx edx esi edi ebp, r the result). */
-void sysi_decode_i386(struct sb *b, long nr, const unsigned long *a, long r, int known)
+void sysi_decode_i386(struct sb *b, const char *line, long nr, const unsigned long *a, long r, int known)
 {
 	const char *name = (unsigned long)nr < SYSI_NI386 ? sysi_i386_names[nr] : 0;
 	long as = sysi_decode_i386_as(nr);
@@ -2045,7 +2052,7 @@ void sysi_decode_i386(struct sb *b, long nr, const unsigned long *a, long r, int
 		}
 	}
 	sb_putc(b, ')');
-	sysi_decode_ret(b, &c, r, known);
+	sysi_decode_ret(b, line, &c, r, known);
 }
 
 static void decode_args(struct sb *b, const struct sysi_call *c, long r, int known, const long *pre)
@@ -2167,10 +2174,11 @@ int sysi_decode_has_pre(long nr)
 	return 0;
 }
 
-void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known)
+void sysi_decode_ret(struct sb *b, const char *line, const struct sysi_call *c, long r, int known)
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
-	sb_lit(b, " = ");
+	sb_tab(b, line);
+	sb_lit(b, "= ");
 	if (!known || (d && d->ret == R_NONE)) {
 		sb_putc(b, '?');
 		return;

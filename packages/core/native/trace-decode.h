@@ -33,6 +33,23 @@ static inline void sb_mem(struct sb *b, const char *s, size_t n)
 /* a string literal */
 #define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
 
+/*
+ * strace's result column (its -a 40): after the call's ")", a space, then spaces up to column 40
+ * of the line (counted from line, its first byte: the [pid N] prefix and -t times count), then
+ * "= ": `close(3)                                = 0`, `openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = 3`.
+ */
+#define SYSI_TRACE_COLUMN 40
+static inline void sb_tab(struct sb *b, const char *line)
+{
+	long n = SYSI_TRACE_COLUMN - (b->p - line);
+	if (n < 1)
+		n = 1;
+	if (b->p + n > b->end)
+		n = b->end - b->p;
+	__builtin_memset(b->p, ' ', n);
+	b->p += n;
+}
+
 /* trace-fmt.c */
 void sb_puts(struct sb *b, const char *s);
 void sb_dec(struct sb *b, long v);
@@ -68,8 +85,9 @@ void sysi_decode_pre(const struct sysi_call *c, long *pre);
 int sysi_decode_has_pre(long nr);
 /* trace-out.c: this thread's scratch memory for strings read from the program */
 char *sysi_trace_scratch(size_t *n);
-/* the result: " = 3", " = -1 ENOENT (No such file or directory)", " = 0x7f…", " = ?" */
-void sysi_decode_ret(struct sb *b, const struct sysi_call *c, long r, int known);
+/* the result: " = 3", " = -1 ENOENT (No such file or directory)", " = 0x7f…", " = ?", its "=" at
+ * strace's column of the line that starts at line (sb_tab) */
+void sysi_decode_ret(struct sb *b, const char *line, const struct sysi_call *c, long r, int known);
 /* the syscall name (syscall_0x… past the table) */
 void sysi_decode_name(struct sb *b, long nr);
 void sysi_decode_setup_names(void); /* once, before the first name */
@@ -78,10 +96,10 @@ void sysi_decode_setup_names(void); /* once, before the first name */
 #define SYSI_PLAIN_MAX 512
 int sysi_decode_plain(long nr);
 /* an int $0x80 call (a: ebx ecx edx esi edi ebp): "name(args) = result", named from the i386 table */
-void sysi_decode_i386(struct sb *b, long nr, const unsigned long *a, long r, int known);
+void sysi_decode_i386(struct sb *b, const char *line, long nr, const unsigned long *a, long r, int known);
 long sysi_decode_i386_as(long nr); /* the 64-bit call it decodes as, -1: none */
 const char *sysi_decode_i386_name(long nr); /* 0: none (syscall_0x…) */
-char *sysi_decode_plain_line(char *p, const struct sysi_call *c, long r);
+char *sysi_decode_plain_line(char *p, const char *line, const struct sysi_call *c, long r);
 /* 1 when the generated table gives argument i of nr a 32-bit type (JSON prints it as an int) */
 int sysi_decode_arg32(long nr, int i, int *is_signed);
 /* the class bits of nr (trace-gen-args.h enum sysi_class), 0 outside the table */

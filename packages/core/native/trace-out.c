@@ -28,6 +28,7 @@
  * kernel stored at parent_tid.
  */
 #include <asm/unistd.h>
+#include <linux/sched.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,6 +42,7 @@
 
 struct pend {
 	int on;
+	int refused;       /* a clone whose flags the kernel refuses (clone_refused): -EINVAL */
 	long tid;          /* the thread that made the call */
 	volatile long child; /* set by a child sharing our memory (vfork, CLONE_VM|CLONE_VFORK) */
 	struct sysi_call c;
@@ -403,7 +405,8 @@ static void mode_note(struct sb *b, long tid, int bits)
  * the entry part of an open line (ALL: every argument, the rest is ") = …").
  */
 #define ALL 99
-#define RESUMED_ROOM 64 /* "<... NAME resumed>" is at most this longer than "NAME(" */
+/* "<... NAME resumed>" is at most 64 bytes longer than "NAME(", its padding SYSI_TRACE_COLUMN */
+#define RESUMED_ROOM (64 + SYSI_TRACE_COLUMN)
 static int entry_args(const struct sysi_call *c)
 {
 	switch (c->nr) {
@@ -471,12 +474,14 @@ static void drop_open_others(void)
 
 /*
  * The line of a call whose entry part is out (t->open), completed at b (its whole text from
- * line, its arguments from args to ae): when it is still the open line, its rest is written at
- * once, after the entry part; else it becomes "<... NAME resumed>" and its rest, kept in the
- * buffer as a line of its own. Under t's lock; returns the new end of the buffered text.
+ * line, its arguments from args to ae, its result's column padding from tab to eq): when it is
+ * still the open line, its rest is written at once, after the entry part; else it becomes
+ * "<... NAME resumed>" and its rest, kept in the buffer as a line of its own, its padding
+ * counted again from that line's start (as strace's column). Under t's lock; returns the new end
+ * of the buffered text.
  */
 static char *close_split(struct tbuf *t, const struct sysi_call *c, char *line, char *pre_end, char *args,
-			 char *ae, char *end)
+			 char *ae, char *tab, char *eq, char *end)
 {
 	char *rest = split_at(args, ae, entry_args(c));
 	long me = tid_of(t);
@@ -493,15 +498,26 @@ static char *close_split(struct tbuf *t, const struct sysi_call *c, char *line, 
 	{
 		char tmp[64];
 		struct sb h = { tmp, tmp + sizeof tmp };
-		long n;
+		long n, col, pad;
+		int aligned = tab >= rest && eq < end && *eq == '='; /* else a cut line */
 		sb_lit(&h, "<... ");
 		sysi_decode_name(&h, c->nr);
 		sb_lit(&h, " resumed>");
 		n = h.p - tmp;
-		/* in the line's room: emit leaves RESUMED_ROOM bytes for a header longer than "NAME(" */
+		/* in the line's room: emit leaves RESUMED_ROOM bytes for a header longer than "NAME("
+		 * and a longer padding */
 		__builtin_memmove(pre_end + n, rest, end - rest);
 		__builtin_memcpy(pre_end, tmp, n);
-		return pre_end + n + (end - rest);
+		end = pre_end + n + (end - rest);
+		if (!aligned)
+			return end;
+		tab += pre_end + n - rest;
+		eq += pre_end + n - rest;
+		col = tab - line;
+		pad = col < SYSI_TRACE_COLUMN ? SYSI_TRACE_COLUMN - col : 1;
+		__builtin_memmove(tab + pad, eq, end - eq);
+		__builtin_memset(tab, ' ', pad);
+		return end + pad - (eq - tab);
 	}
 }
 
@@ -511,7 +527,7 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 {
 	struct sb b;
 	long tid = tid_of(t);
-	char *start;
+	char *start, *line;
 	int was_open = 0;
 	if (!status_shown(r, known))
 		return;
@@ -525,10 +541,11 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		mode_note(&b, tid, 64);
 		t->pers32 = 0;
 	}
+	line = b.p;
 	if (o_json) {
 		json_line(&b, c, tid, r, known);
 	} else if (__builtin_expect(t->open == c, 0) && took_open(t, c)) { /* its entry part is out */
-		char *pre_end, *args, *ae;
+		char *pre_end, *args, *ae, *tab, *eq;
 		was_open = 1;
 		b.end -= RESUMED_ROOM;
 		put_prefix(&b, tid);
@@ -539,7 +556,11 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		sysi_decode_args(&b, c, r, known, pre);
 		ae = b.p;
 		sb_putc(&b, ')');
-		sysi_decode_ret(&b, c, r, known);
+		tab = b.p;
+		sb_tab(&b, line);
+		eq = b.p;
+		b.p = tab; /* sysi_decode_ret pads again, to the same column */
+		sysi_decode_ret(&b, line, c, r, known);
 		if (o_dur && known)
 			put_dur(&b, t0s, t0ns);
 		if (b.p >= b.end)
@@ -547,10 +568,10 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		*b.p++ = '\n';
 		if (ae > b.p)
 			ae = b.p;
-		b.p = close_split(t, c, start, pre_end, args, ae, b.p);
+		b.p = close_split(t, c, line, pre_end, args, ae, tab, eq, b.p);
 	} else if (known && !o_dur && sysi_decode_plain(c->nr)) { /* numbers only: no bounds to check */
 		put_prefix(&b, tid);
-		b.p = sysi_decode_plain_line(b.p, c, r);
+		b.p = sysi_decode_plain_line(b.p, line, c, r);
 		*b.p++ = '\n';
 	} else {
 		put_prefix(&b, tid);
@@ -558,7 +579,7 @@ static void emit(struct tbuf *t, const struct sysi_call *c, long r, int known, l
 		sb_putc(&b, '(');
 		sysi_decode_args(&b, c, r, known, pre);
 		sb_putc(&b, ')');
-		sysi_decode_ret(&b, c, r, known);
+		sysi_decode_ret(&b, line, c, r, known);
 		if (o_dur && known)
 			put_dur(&b, t0s, t0ns);
 		if (b.p >= b.end) /* cut: a line still ends in a newline */
@@ -623,6 +644,30 @@ static int retires_out(const struct sysi_call *c)
 	return 0;
 }
 
+/*
+ * clone() flags the kernel refuses with EINVAL before it makes anything (kernel/fork.c,
+ * kernel_clone and copy_process's first checks, Linux 5.2 on): the runtime still makes the call in
+ * the site's context, and no child ever reports; its line says -1 EINVAL, as strace's, and
+ * gets no [pid N] prefixes for a child that does not exist.
+ */
+static int clone_refused(unsigned long f)
+{
+	f &= 0xffffffffUL; /* clone() takes the low 32 bits */
+	if ((f & (CLONE_NEWNS | CLONE_FS)) == (CLONE_NEWNS | CLONE_FS) ||
+	    (f & (CLONE_NEWUSER | CLONE_FS)) == (CLONE_NEWUSER | CLONE_FS))
+		return 1;
+	if ((f & CLONE_THREAD) && !(f & CLONE_SIGHAND))
+		return 1;
+	if ((f & CLONE_SIGHAND) && !(f & CLONE_VM))
+		return 1;
+	if ((f & CLONE_THREAD) && (f & (CLONE_NEWUSER | CLONE_NEWPID)))
+		return 1;
+	if ((f & CLONE_PIDFD) && (f & (CLONE_DETACHED | CLONE_THREAD)))
+		return 1;
+	/* kernel_clone: clone() passes one pointer as both pidfd and parent_tid */
+	return (f & (CLONE_PIDFD | CLONE_PARENT_SETTID)) == (CLONE_PIDFD | CLONE_PARENT_SETTID);
+}
+
 /* the pending in-context call of t, completed: its line with the child's pid when known */
 static void finish_pend(struct tbuf *t)
 {
@@ -648,6 +693,10 @@ static void finish_pend(struct tbuf *t)
 			r = v;
 			known = 1;
 		}
+	}
+	if (!known && p->refused) { /* no child came, as the kernel's checks say */
+		r = -22; /* EINVAL */
+		known = 1;
 	}
 	emit(t, &p->c, r, known, p->s.t0s, p->s.t0ns, p->s.has_pre ? p->s.pre : 0);
 }
@@ -762,7 +811,7 @@ void sysi_trace_int80(long nr, const unsigned long *a, long r, int known)
 {
 	struct tbuf *t = mine();
 	struct sb b;
-	char *start;
+	char *start, *line;
 	long tid;
 	if (!t || !status_shown(r, known))
 		return;
@@ -803,8 +852,9 @@ void sysi_trace_int80(long nr, const unsigned long *a, long r, int known)
 			mode_note(&b, tid, 32);
 			t->pers32 = 1;
 		}
+		line = b.p;
 		put_prefix(&b, tid);
-		sysi_decode_i386(&b, nr, a, r, known);
+		sysi_decode_i386(&b, line, nr, a, r, known);
 		if (b.p >= b.end)
 			b.p = b.end - 3, sb_lit(&b, "...");
 		*b.p++ = '\n';
@@ -843,13 +893,16 @@ void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s
 		emit(t, c, 0, 0, 0, 0, 0);
 		return;
 	}
-	multi = 1; /* a child or thread is about to exist */
+	t->pend.refused = c->nr == __NR_clone && clone_refused((unsigned long)c->args[0]);
+	if (!t->pend.refused)
+		multi = 1; /* a child or thread is about to exist */
 	t->pend.on = 1;
 	t->pend.tid = tid_of(t);
 	t->pend.child = 0;
 	t->pend.c = *c;
 	t->pend.s = *s;
-	if (c->nr == __NR_clone3 || (c->nr == __NR_clone && (c->args[0] & 0x10000 /* CLONE_THREAD */)))
+	if (!t->pend.refused &&
+	    (c->nr == __NR_clone3 || (c->nr == __NR_clone && (c->args[0] & 0x10000 /* CLONE_THREAD */))))
 		clone_open(t->pend.tid);
 }
 
