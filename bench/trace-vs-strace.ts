@@ -108,7 +108,7 @@ const configs: Record<string, () => Figures> = {
     const f = measure([SYSI, "run", ...chain, "--hook", "trace", "-o", out, "--", ...loop(CALLS)]);
     const lines = readFileSync(out, "utf8")
       .split("\n")
-      .filter((l) => l.startsWith("getppid() = ")).length;
+      .filter((l) => /^getppid\(\) +=/.test(l)).length;
     // the warm-up and the K timed repetitions, each of CALLS calls, all traced
     if (lines < CALLS * (REPS + 1))
       throw new Error(`trace file has ${lines} getppid lines for ${CALLS * (REPS + 1)}+ calls`);

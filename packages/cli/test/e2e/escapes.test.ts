@@ -148,7 +148,7 @@ function images(text: string): Image[] {
     const img = cur.get(pid) ?? null;
     const exec = /^execve\("((?:[^"\\]|\\.)*)"/.exec(rest);
     if (exec) pending.set(pid, exec[1] as string);
-    const done = /^execve\(.*\) = 0$/.test(rest) || /^<\.\.\. execve resumed>.* = 0$/.test(rest);
+    const done = /^execve\(.*\) += 0$/.test(rest) || /^<\.\.\. execve resumed>.* = 0$/.test(rest);
     if (done) {
       const next: Image = { path: pending.get(pid) ?? "?", watched: img?.marker ?? false, marker: false, before: 0 };
       all.push(next);
@@ -491,7 +491,7 @@ describe(`a Go program without cgo exec'd by an instrumented one${skipGo ? ` (sk
       const envOf = (all: string[], path: RegExp): string[] => {
         const l = all.filter((x) => path.test(x));
         expect(l).toHaveLength(1);
-        const list = /\], \[(.*)\]\) = /.exec(l[0] as string)?.[1] ?? "";
+        const list = /\], \[(.*)\]\) += /.exec(l[0] as string)?.[1] ?? "";
         return [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] as string).sort();
       };
       const cmd = ["sh", "-c", `${nocgo}; env >/dev/null`];

@@ -2,7 +2,8 @@
  * `sysi run --hook trace` against `strace -f` on 20 real commands (coreutils, sh, python3, git,
  * tar): the same program run under each, both traces parsed per process, `<unfinished ...>` and
  * `resumed` halves joined, addresses, pids and strace's column alignment normalised
- * (strace-lines.ts), then matched as multisets. Reported: the fraction of sysi's lines that
+ * (strace-lines.ts; the raw lines of both are first checked at strace's result column), then
+ * matched as multisets. Reported: the fraction of sysi's lines that
  * strace printed identically (goal ≥ 95%), and every other line attributed to one of the
  * difference classes below, each with why. A line no class explains fails the test.
  *
@@ -17,7 +18,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { classify, compareTraces, type DiffClass, parseTrace, type TraceLine } from "./strace-lines.ts";
+import {
+  alignedAsStrace,
+  classify,
+  compareTraces,
+  type DiffClass,
+  parseTrace,
+  type TraceLine,
+} from "./strace-lines.ts";
 
 const SYSI = join(import.meta.dir, "../../bin/sysi");
 const haveStrace = Bun.which("strace") !== null;
@@ -172,6 +180,13 @@ function compareAll(commands: readonly { argv: string[] }[], extra: string[] = [
     const raw = traces(c.argv, i, extra);
     let sysiText = raw.sysi;
     let straceText = raw.strace;
+    // the result column on the raw lines, each with its own prefix (strace's: the rule's oracle)
+    for (const [who, text] of [
+      ["sysi", sysiText],
+      ["strace", straceText],
+    ] as const)
+      for (const l of text.split("\n"))
+        if (!alignedAsStrace(l)) t.unexplained.push(`${c.argv.join(" ")}: ${who} line not at strace's column: ${l}`);
     if (timed) {
       // every completed call carries a duration, in both (not `= ?`, exits, signals, unfinished halves)
       const cut = (text: string, who: string) =>

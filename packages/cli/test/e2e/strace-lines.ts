@@ -94,7 +94,26 @@ export function parseTrace(text: string, kind: "strace" | "sysi"): TraceLine[] {
   return out;
 }
 
-/** Addresses to 0xADDR, pids to PIDn, strace's column alignment to one space. */
+/**
+ * strace's result column (its -a 40): after the call's ")" one space, then spaces up to column
+ * 40 counted from the line's first byte (pid prefix and times included), then "= "; a longer
+ * call gets the one space. True for lines without a result (unfinished halves, exits, signals).
+ */
+export function alignedAsStrace(line: string): boolean {
+  if (/<unfinished \.\.\.>$/.test(line) || /^(\S+ +)*(---|\+\+\+) /.test(line)) return true;
+  let last: RegExpExecArray | null = null;
+  const re = /\)( +)= /g;
+  for (let m = re.exec(line); m !== null; m = re.exec(line)) last = m;
+  if (last === null) return true;
+  const col = last.index + 1;
+  return (last[1] as string).length === Math.max(1, 40 - col);
+}
+
+/**
+ * Addresses to 0xADDR, pids to PIDn, and the result column to one space: the pid prefixes of
+ * `strace -o` ("PID ") and sysi ("[pid N] ") differ in width, and 0xADDR is not an address's
+ * width, so the padding differs once they are gone (alignedAsStrace checks the raw lines).
+ */
 export function normalise(line: string, pids: ReadonlyMap<number, number>): string {
   return line
     .replace(/0x[0-9a-f]{6,}/g, "0xADDR")

@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host";
+import { alignedAsStrace } from "./strace-lines.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const FIX = join(import.meta.dir, "fixtures/trace-int80");
@@ -43,17 +44,21 @@ function run(argv: string[]) {
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-/** Trace lines without strace's alignment, sysi's own notices, and with pids as P. */
+/**
+ * Trace lines without sysi's own notices, and with pids as P; each first checked at strace's
+ * result column, which is then one space (P is not the pid's width).
+ */
 function lines(text: string, pid: string): string[] {
   return text
     .split("\n")
     .filter((l) => l !== "" && !l.startsWith("sysi: "))
-    .map((l) =>
-      l
+    .map((l) => {
+      expect({ line: l, aligned: alignedAsStrace(l) }).toEqual({ line: l, aligned: true });
+      return l
         .replace(/\)\s+= /, ") = ")
         .replaceAll(pid, "P")
-        .replace(/^getppid\(\) = \d+$/, "getppid() = PP"),
-    ); // the parent is strace or sysi
+        .replace(/^getppid\(\) = \d+$/, "getppid() = PP"); // the parent is strace or sysi
+    });
 }
 
 /** From the first 32-bit note to the 64-bit note after it (both included). */

@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host";
+import { alignedAsStrace } from "./strace-lines.ts";
 
 const CLI = join(import.meta.dir, "../../bin/run.js");
 const FIX = join(import.meta.dir, "fixtures/trace-interleave");
@@ -47,8 +48,10 @@ function parse(text: string, kind: "strace" | "sysi"): Line[] {
     .split("\n")
     .filter((l) => l.trim() !== "" && !l.startsWith("sysi: "))
     .map((l) => {
+      // the raw line at strace's result column (resumed halves: counted from their own start)
+      expect({ line: l, aligned: alignedAsStrace(l) }).toEqual({ line: l, aligned: true });
       const m = kind === "strace" ? /^(\d+)\s+(.*)$/.exec(l) : /^\[pid (\d+)\] (.*)$/.exec(l);
-      // strace aligns results at a column: one space before " = "
+      // the prefixes differ in width ("PID  ", "[pid N] "): one space before " = " once they are gone
       const t = (m ? (m[2] as string) : l).replace(/\)\s+= /, ") = ");
       return { pid: m ? Number(m[1]) : null, text: t };
     });
