@@ -41,12 +41,15 @@ SYSI_HOT long sysi_perform_watched(struct sysi_call *c, int *mine)
 
 /*
  * From the master, after a program handler it ran returned: the rt_sigreturn it makes next
- * (unhooked, from libsysi's restorer) is the one the program's restorer would have made.
+ * (unhooked, from libsysi's restorer) is the one the program's restorer would have made; uc,
+ * the context it restores (0: a frame that ran no program handler: no trace line).
  */
-void sysi_count_sigreturn(void)
+void sysi_count_sigreturn(const void *uc)
 {
 	if (sysi_hook_is_count(sysi_hook_cur) && sysi_stats)
 		__atomic_fetch_add(&sysi_stats->syscalls[__NR_rt_sigreturn].calls, 1, __ATOMIC_RELAXED);
+	else if (uc && sysi_hook_cur == sysi_hook_trace)
+		sysi_trace_sigreturn_uc(uc);
 }
 
 /*

@@ -157,7 +157,8 @@ int sysi_observe_signal(int sig, void (*observer)(const void *uc));
 long sysi_perform_watched(struct sysi_call *c, int *mine);
 extern __thread struct sysi_call *sysi_inflight __attribute__((tls_model("initial-exec"))); /* hooks.c */
 void sysi_trace_line(const struct sysi_call *c, long ret); /* trace.c: a complete call's line */
-void sysi_count_sigreturn(void); /* hooks.c: the master returns from a program handler */
+void sysi_count_sigreturn(const void *uc); /* hooks.c: the master returns from a program handler */
+void sysi_trace_sigreturn_uc(const void *uc); /* trace.c: its trace line */
 long sysi_sig_rt_sigaction(long sig, const void *act, void *oact, long size);
 long sysi_sig_rt_sigprocmask(long how, const void *set, void *oset, long size);
 /* signal.c: a signal that came while sysi code ran for an instrumented call (sysi.h

@@ -494,7 +494,7 @@ static int program_view(int sig, siginfo_t *si, void *uc, const struct ksigactio
 	if ((a->flags & SA_RESETHAND) && (wrapped & BIT(sig))) /* the kernel reset it: once more */
 		install_wrapped(sig, a, 0);
 	sysi_runtime_work(0);
-	sysi_count_sigreturn(); /* strace shows this frame's rt_sigreturn as the program's */
+	sysi_count_sigreturn(0); /* strace shows this frame's rt_sigreturn as the program's */
 	return 1;
 }
 
@@ -579,7 +579,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 			__atomic_and_fetch(&wrapped, ~BIT(sig), __ATOMIC_RELAXED);
 		}
 		call_handler(sig, si, uc, &a, &redo);
-		sysi_count_sigreturn();
+		sysi_count_sigreturn(uc);
 		goto out;
 	}
 	if (a.flags & SA_RESETHAND) {
@@ -600,7 +600,7 @@ static __attribute__((noinline)) void master_body(int sig, siginfo_t *si, void *
 	 * Returning restores the interrupted context and mask (rt_sigreturn via sysi_restorer):
 	 * the program's handler returned, so this rt_sigreturn stands for the program's own.
 	 */
-	sysi_count_sigreturn();
+	sysi_count_sigreturn(uc);
 out:
 	d->in_master = nested;
 }

@@ -103,7 +103,7 @@ static int is_plain(long nr)
 	switch (nr) { /* decode_args and sysi_decode_ret's own rules */
 	case __NR_clone: case __NR_clone3: case __NR_futex: case __NR_fcntl: case __NR_ioctl:
 	case __NR_getdents64: case __NR_getdents: case __NR_uname: case __NR_open: case __NR_openat:
-	case __NR_socket:
+	case __NR_socket: case __NR_rt_sigreturn:
 		return 0;
 	}
 	if (!d || d->nargs < 0 || d->ret == R_OCT || name_len[nr] >= HEAD)
@@ -2059,6 +2059,12 @@ static void decode_args(struct sb *b, const struct sysi_call *c, long r, int kno
 {
 	const struct sysi_sc_desc *d = desc_of(c->nr);
 	int n;
+	if (c->nr == __NR_rt_sigreturn && (c->flags & SYSI_TRACE_SIGFRAME)) { /* the mask it restores */
+		sb_lit(b, "{mask=");
+		put_sigset(b, (unsigned long)c->args[0], 8, 8);
+		sb_putc(b, '}');
+		return;
+	}
 	if (!d || d->nargs < 0) { /* outside the table: six raw arguments (an x32 call: its count) */
 		n = d ? -1 : x32_nargs(c->nr);
 		for (int i = 0; i < (n < 0 ? 6 : n); i++) {
@@ -2179,6 +2185,15 @@ void sysi_decode_ret(struct sb *b, const char *line, const struct sysi_call *c, 
 	const struct sysi_sc_desc *d = desc_of(c->nr);
 	sb_tab(b, line);
 	sb_lit(b, "= ");
+	if (known && c->nr == __NR_rt_sigreturn && (c->flags & SYSI_TRACE_SIGFRAME)) { /* the rax restored */
+		if (r < 0 && r >= -4095) {
+			sb_lit(b, "-1 ");
+			sb_errno(b, -r);
+		} else {
+			sb_dec(b, r);
+		}
+		return;
+	}
 	if (!known || (d && d->ret == R_NONE)) {
 		sb_putc(b, '?');
 		return;

@@ -105,6 +105,10 @@ int sysi_decode_arg32(long nr, int i, int *is_signed);
 /* the class bits of nr (trace-gen-args.h enum sysi_class), 0 outside the table */
 unsigned sysi_decode_classes(long nr);
 
+/* a private flag of the trace's own calls: an rt_sigreturn the master makes for the program's
+ * (trace.c sysi_trace_sigreturn_uc), args[0] the address of the mask it restores */
+#define SYSI_TRACE_SIGFRAME 0x80000000u
+
 /* trace-out.c: the trace hook's side (trace.c) */
 struct sysi_tstart {
 	long t0s, t0ns; /* CLOCK_MONOTONIC at entry (-T) */
@@ -120,6 +124,7 @@ void sysi_trace_int80_flush(void);
 void *sysi_trace_quick_buf(void);
 void sysi_trace_quick_line(void *t, const struct sysi_call *c, long r);
 void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s);
+void sysi_trace_sigreturn(const uint64_t *mask, long rax); /* its line: {mask=…}, the restored rax */
 void sysi_trace_atfork_child(void);
 void sysi_trace_forked(void);
 void sysi_trace_thread_exit(void);

@@ -906,6 +906,24 @@ void sysi_trace_incontext(const struct sysi_call *c, const struct sysi_tstart *s
 		clone_open(t->pend.tid);
 }
 
+/*
+ * The rt_sigreturn the master (signal.c) makes after a program handler returned, standing for
+ * the program's own: its line as strace prints it, the mask it restores and the rax it restores
+ * as the result (strace reads both from the frame: `rt_sigreturn({mask=[]}) = 0`).
+ */
+void sysi_trace_sigreturn(const uint64_t *mask, long rax)
+{
+	struct tbuf *t = mine();
+	struct sysi_call c = { .nr = __NR_rt_sigreturn, .flags = SYSI_TRACE_SIGFRAME };
+	long s = 0, ns = 0;
+	if (!t)
+		return;
+	c.args[0] = (long)mask;
+	if (o_dur) /* made just now */
+		sysi_trace_clock(CLOCK_MONOTONIC, &s, &ns);
+	emit(t, &c, rax, 1, s, ns, 0);
+}
+
 /* exit or exit_group: the line ("= ?"), then every line of the thread (exit) or process out. */
 void sysi_trace_final(const struct sysi_call *c, const struct sysi_tstart *s, int shown)
 {

@@ -127,6 +127,23 @@ int sysi_trace_wants(long nr)
 	return shown(&c);
 }
 
+/*
+ * From the master (hooks.c sysi_count_sigreturn), after a program handler it ran returned: the
+ * rt_sigreturn it makes next, restoring uc, stands for the program's. The mask without the
+ * signals only sysi blocks (never the program's).
+ */
+void sysi_trace_sigreturn_uc(const void *uc)
+{
+	const ucontext_t *u = uc;
+	struct sysi_call c = { .nr = __NR_rt_sigreturn };
+	uint64_t m;
+	if (!shown(&c))
+		return;
+	__builtin_memcpy(&m, &u->uc_sigmask, sizeof m);
+	m &= ~__atomic_load_n(&sysi_claimed_mask, __ATOMIC_RELAXED);
+	sysi_trace_sigreturn(&m, (long)u->uc_mcontext.gregs[REG_RAX]);
+}
+
 /* From the SIGPIPE watch: the line of a write SIGPIPE is about to end the process with. */
 void sysi_trace_line(const struct sysi_call *c, long ret)
 {

@@ -8,12 +8,13 @@
  * their address, the program unharmed); real commands (ls, stat, sort, wc, python3) make them
  * as they come. Each runs under `strace -f -e trace=NAMES` and `sysi run --hook trace -e
  * trace=NAMES`; the lines must be the same, in the same order, up to addresses (0xADDR), pids,
- * ephemeral ports and strace's column alignment.
+ * ephemeral ports and strace's column alignment (checked on the raw lines first).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { alignedAsStrace } from "./strace-lines.ts";
 
 const SYSI = join(import.meta.dir, "../../bin/sysi");
 const FIX = join(import.meta.dir, "fixtures/trace-decode");
@@ -22,7 +23,7 @@ const cwd = join(dir, "cwd");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const why = Bun.which("strace") === null ? "needs strace" : Bun.which("cc") === null ? "needs cc" : null;
-const PROGRAMS = ["flags", "callflags", "statx", "poll", "sock", "select", "epoll"];
+const PROGRAMS = ["flags", "callflags", "statx", "poll", "sock", "select", "epoll", "sigret"];
 
 beforeAll(() => {
   if (why !== null) return;
@@ -35,20 +36,27 @@ beforeAll(() => {
   }
 });
 
-/** Lines without pids, strace's alignment, exit and signal lines; addresses as 0xADDR, ports (ephemeral: each run binds its own) as PORT. */
+/**
+ * Lines without pids, exit and signal lines; addresses as 0xADDR, ports (ephemeral: each run binds
+ * its own) as PORT; each first checked at strace's result column, which is then one space (the
+ * prefixes and 0xADDR change the widths).
+ */
 function lines(text: string): string[] {
   return text
     .split("\n")
-    .map((l) =>
-      l
-        .replace(/^(\d+ +|\[pid \d+\] )/, "")
-        .replace(/0x[0-9a-f]{6,}/g, "0xADDR")
-        .replace(/htons\(\d+\)/g, "htons(PORT)")
-        // sysinfo's values (uptime, free memory, …) are the machine's at that moment: each run has its own
-        .replace(/^sysinfo\(\{.*\}\)/, (m) => m.replace(/\d+/g, "N"))
-        .replace(/\)\s+= /, ") = ")
-        .trimEnd(),
-    )
+    .map((l) => {
+      expect({ line: l, aligned: alignedAsStrace(l) }).toEqual({ line: l, aligned: true });
+      return (
+        l
+          .replace(/^(\d+ +|\[pid \d+\] )/, "")
+          .replace(/0x[0-9a-f]{6,}/g, "0xADDR")
+          .replace(/htons\(\d+\)/g, "htons(PORT)")
+          // sysinfo's values (uptime, free memory, …) are the machine's at that moment: each run has its own
+          .replace(/^sysinfo\(\{.*\}\)/, (m) => m.replace(/\d+/g, "N"))
+          .replace(/\)\s+= /, ") = ")
+          .trimEnd()
+      );
+    })
     .filter((l) => l !== "" && !/^(\+\+\+ |--- SIG)/.test(l));
 }
 
@@ -115,6 +123,11 @@ const CASES: { name: string; argv: () => string[]; calls: string; from?: string 
     name: "epoll_ctl, epoll_wait, epoll_pwait: ops, struct epoll_event, the events returned",
     argv: () => [join(dir, "epoll")],
     calls: "epoll_ctl,epoll_wait,epoll_pwait",
+  },
+  {
+    name: "rt_sigreturn after a program's handler: the mask it restores, the rax it restores (0, -1 EINTR)",
+    argv: () => [join(dir, "sigret")],
+    calls: "rt_sigreturn",
   },
   { name: "ls -la: statx", argv: () => ["ls", "-la", "d"], calls: "statx,socket" },
   { name: "stat: statx", argv: () => ["stat", "in.txt", "d", "/dev/null"], calls: "statx" },
