@@ -32,7 +32,11 @@
  *     ERESTARTNOHAND and ERESTART_RESTARTBLOCK always, for ERESTARTSYS unless that handler has
  *     SA_RESTART (from the rt_sigaction lines); ERESTARTNOINTR always restarts; when the thread
  *     is killed by that signal, the call counts without an error (it never returned);
- *   - rt_sigreturn is never an error: strace prints the rax of the context it restores.
+ *   - rt_sigreturn is never an error: strace prints the rax of the context it restores (strace
+ *     -c of a native run counts a -errno one as an error; sysi's count does not: README);
+ *   - a signal the runtime deferred (it came while the thread ran sysi's code) is queued again
+ *     and its first frame says SYSI_MARKER_FAULT (as above: the frame is the runtime's); the
+ *     program's handler runs in the frame of the signal queued again.
  */
 
 export interface OracleCount {
