@@ -311,6 +311,9 @@ static void put_prefix(struct sb *b, long tid)
 {
 	if (multi) {
 		sb_lit(b, "[pid ");
+		/* strace's "%5u": a pid shorter than 5 digits is padded with spaces */
+		for (long w = 10000; w > 1 && tid < w; w /= 10)
+			sb_lit(b, " ");
 		sb_dec(b, tid);
 		sb_lit(b, "] ");
 	}

@@ -382,15 +382,15 @@ describe("runtime behaviour", () => {
     expect(r.status).toBe("exit 0");
     const text = readFileSync(file, "utf8");
     // vfork's result comes back through the child (it shares the parent's memory), not `= ?`
-    const children = [...text.matchAll(/^\[pid \d+\] vfork\(\) += (\d+)$/gm)].map((m) => m[1]);
+    const children = [...text.matchAll(/^\[pid +\d+\] vfork\(\) += (\d+)$/gm)].map((m) => m[1]);
     expect(children.length).toBeGreaterThan(0);
     for (const pid of children) {
-      expect(text).toContain(`[pid ${pid}] execve("/bin/true", ["true"], `);
+      expect(text).toContain(`[pid ${String(pid).padStart(5)}] execve("/bin/true", ["true"], `);
       expect(text).toContain(`wait4(${pid}, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = ${pid}`);
     }
     for (const line of text.trim().split("\n"))
       expect(line).toMatch(
-        /^(\[pid \d+\] )?(\w+\(.*\) += (-?\d+( E[A-Z0-9]+ \(.*\))?|0x[0-9a-f]+|\?)|\+\+\+ exited with \d+ \+\+\+)$/,
+        /^(\[pid +\d+\] )?(\w+\(.*\) += (-?\d+( E[A-Z0-9]+ \(.*\))?|0x[0-9a-f]+|\?)|\+\+\+ exited with \d+ \+\+\+)$/,
       );
   });
 

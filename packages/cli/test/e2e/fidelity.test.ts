@@ -663,7 +663,7 @@ for (const user of USERS) {
           expect(native.code).toBe(0);
           expect(inst.code).toBe(0);
           expect(readFileSync(`${tmp}/data-sysi`, "utf8")).toBe(readFileSync(`${tmp}/data-native`, "utf8"));
-          expect(inst.stderr).toMatch(/^(\[pid \d+\] )?getppid\(/m);
+          expect(inst.stderr).toMatch(/^(\[pid +\d+\] )?getppid\(/m);
         },
       );
 
@@ -675,16 +675,16 @@ for (const user of USERS) {
           const inst = shell(user, `exec ${run("--hook", "trace", "-o", out, ...filter)} ${probe} closeall`);
           expect(inst).toEqual(native);
           const trace = readFileSync(out, "utf8");
-          expect(trace).toMatch(/^(\[pid \d+\] )?write\(1, /m);
+          expect(trace).toMatch(/^(\[pid +\d+\] )?write\(1, /m);
           // /bin/true, exec'd after the close loops, is traced too (then strace's "+++ exited" line)
-          expect(trace.trimEnd().split("\n").at(-2)).toMatch(/^(\[pid \d+\] )?exit_group\(0/);
+          expect(trace.trimEnd().split("\n").at(-2)).toMatch(/^(\[pid +\d+\] )?exit_group\(0/);
           if (filter.length > 0) expect(trace).not.toContain("close(");
         }
       });
 
       test.skipIf(user.skip !== null)("-o - is sysi's stdout, for the trace and the count summary", () => {
         const trace = shell(user, `exec ${run("--hook", "trace", "-o", "-")} /bin/true`);
-        expect(trace.stdout).toMatch(/^(\[pid \d+\] )?exit_group\(0/m);
+        expect(trace.stdout).toMatch(/^(\[pid +\d+\] )?exit_group\(0/m);
         expect(trace.stderr).toBe("");
         const count = shell(user, `exec ${run("-o", "-")} /bin/true`);
         expect(count.stdout).toMatch(/^[ \d.-]* 1 +total$/m); // 1 call, no errors
@@ -702,7 +702,7 @@ for (const user of USERS) {
           symlinkSync(file, link);
           for (const [hook, first] of [
             ["count", /^% time\s+seconds\s+usecs\/call\s+calls\s+errors syscall$/],
-            ["trace", /^(\[pid \d+\] )?execve\(/],
+            ["trace", /^(\[pid +\d+\] )?execve\(/],
           ] as const) {
             for (const path of [file, link]) {
               writeFileSync(file, "OLD CONTENT\n".repeat(100));

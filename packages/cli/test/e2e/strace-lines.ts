@@ -29,7 +29,7 @@ export function parseTrace(text: string, kind: "strace" | "sysi"): TraceLine[] {
   const split: { pid: number | null; rest: string }[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
-    const m = kind === "strace" ? /^(\d+)\s+(.*)$/.exec(line) : /^\[pid (\d+)\] (.*)$/.exec(line);
+    const m = kind === "strace" ? /^(\d+)\s+(.*)$/.exec(line) : /^\[pid +(\d+)\] (.*)$/.exec(line);
     split.push(m ? { pid: Number(m[1]), rest: m[2] as string } : { pid: null, rest: line });
   }
   // (2) `<unfinished ...>` and `<... name resumed>` halves joined, at the resumed half's place

@@ -160,7 +160,7 @@ function straceCalls(text: string): Call[] {
 function sysiLines(text: string): { name: string; result: string }[] {
   const calls: { name: string; result: string }[] = [];
   for (const line of text.split("\n")) {
-    const m = /^(?:\[pid \d+\] )?([a-z_0-9#]+)\(.*\) += (-?\d+|0x[0-9a-f]+|\?)(?: (E[A-Z0-9]+))?/.exec(line);
+    const m = /^(?:\[pid +\d+\] )?([a-z_0-9#]+)\(.*\) += (-?\d+|0x[0-9a-f]+|\?)(?: (E[A-Z0-9]+))?/.exec(line);
     if (m === null) continue;
     const [, name, ret, err] = m as unknown as [string, string, string, string | undefined];
     calls.push({ name, result: err ?? (ret === "-1" ? "?" : "ok") });

@@ -43,14 +43,14 @@ function byProcess(text: string): string[][] {
       raw === "" ||
       raw.startsWith("strace: ") ||
       raw.startsWith("sysi: ") ||
-      /^(\[pid \d+\] )?(\S+ )?--- SIG/.test(raw)
+      /^(\[pid +\d+\] )?(\S+ )?--- SIG/.test(raw)
     )
       continue;
-    const m = /^\[pid (\d+)\] /.exec(raw);
+    const m = /^\[pid +(\d+)\] /.exec(raw);
     const pid = m ? Number(m[1]) : 0;
     const line = raw
-      .replace(/^\[pid \d+\]/, (p) => p.replace(/\d/g, "N"))
-      .replace(/^(\[pid N+\] )?\d\d:\d\d:\d\d(\.\d+)? /, (t) => t.replace(/\d/g, "N"))
+      .replace(/^\[pid +\d+\]/, (p) => p.replace(/\d/g, "N"))
+      .replace(/^(\[pid +N+\] )?\d\d:\d\d:\d\d(\.\d+)? /, (t) => t.replace(/\d/g, "N"))
       .replace(/<\d+\.\d+>$/, (d) => d.replace(/\d/g, "N"))
       .replace(/0x[0-9a-f]{6,}/g, (a) => `0x${"x".repeat(a.length - 2)}`);
     procs.set(pid, [...(procs.get(pid) ?? []), line]);
@@ -81,7 +81,7 @@ describe(`trace lines are aligned as strace -f's${why ? ` (skipped: ${why})` : "
         expect(s.length).toBe(3);
         s[0] = s[0]?.slice(0, -2) ?? [];
         y[1] = y[1]?.slice(0, -2) ?? [];
-        expect(s.flat().some((l) => /^\[pid N+\] (N+:N+:N+(\.N+)? )?close\(-1\) {2,}= -1/.test(l))).toBe(true);
+        expect(s.flat().some((l) => /^\[pid +N+\] (N+:N+:N+(\.N+)? )?close\(-1\) {2,}= -1/.test(l))).toBe(true);
         expect(y).toEqual(s);
       },
     );

@@ -48,7 +48,7 @@ function lines(text: string): string[] {
       expect({ line: l, aligned: alignedAsStrace(l) }).toEqual({ line: l, aligned: true });
       return (
         l
-          .replace(/^(\d+ +|\[pid \d+\] )/, "")
+          .replace(/^(\d+ +|\[pid +\d+\] )/, "")
           .replace(/0x[0-9a-f]{6,}/g, "0xADDR")
           .replace(/htons\(\d+\)/g, "htons(PORT)")
           // sysinfo's values (uptime, free memory, …) are the machine's at that moment: each run has its own

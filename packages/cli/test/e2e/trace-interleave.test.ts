@@ -50,7 +50,7 @@ function parse(text: string, kind: "strace" | "sysi"): Line[] {
     .map((l) => {
       // the raw line at strace's result column (resumed halves: counted from their own start)
       expect({ line: l, aligned: alignedAsStrace(l) }).toEqual({ line: l, aligned: true });
-      const m = kind === "strace" ? /^(\d+)\s+(.*)$/.exec(l) : /^\[pid (\d+)\] (.*)$/.exec(l);
+      const m = kind === "strace" ? /^(\d+)\s+(.*)$/.exec(l) : /^\[pid +(\d+)\] (.*)$/.exec(l);
       // the prefixes differ in width ("PID  ", "[pid N] "): one space before " = " once they are gone
       const t = (m ? (m[2] as string) : l).replace(/\)\s+= /, ") = ");
       return { pid: m ? Number(m[1]) : null, text: t };
