@@ -171,11 +171,28 @@ export function elfToPlan(path: string): string | null {
   return null;
 }
 
-/** The 64-byte header of a little-endian ELF64 file, or null. */
-function elf64Header(fd: number): Buffer | null {
-  const eh = Buffer.alloc(64);
-  if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return null;
-  return eh;
+/**
+ * `test(fd, header)` on a little-endian ELF64 file's 64-byte header; false for anything else: a
+ * file that cannot be opened or read, not ELF64, or a read that throws inside `test`.
+ */
+function testElf64(path: string, test: (fd: number, eh: Buffer) => boolean): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    const eh = Buffer.alloc(64);
+    if (readSync(fd, eh, 0, 64, 0) < 64 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) {
+      return false;
+    }
+    return test(fd, eh);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -185,15 +202,7 @@ function elf64Header(fd: number): Buffer | null {
  * dynamic loader itself, which has no PT_INTERP either, is not flagged so).
  */
 export function isStaticExecutable(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    return false;
-  }
-  try {
-    const eh = elf64Header(fd);
-    if (eh === null) return false;
+  return testElf64(path, (fd, eh) => {
     const type = eh.readUInt16LE(16);
     const phoff = Number(eh.readBigUInt64LE(32));
     const phentsize = eh.readUInt16LE(54);
@@ -222,11 +231,7 @@ export function isStaticExecutable(path: string): boolean {
       if (tag === 0x6ffffffbn) return (dyn.readBigUInt64LE(o + 8) & 0x08000000n) !== 0n; // DT_FLAGS_1 & DF_1_PIE
     }
     return false;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /**
@@ -238,15 +243,7 @@ export function isStaticExecutable(path: string): boolean {
  * from libc (its threads keep glibc's %fs); a pure-Go build imports none.
  */
 export function isGoWithoutCgo(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    return false;
-  }
-  try {
-    const eh = elf64Header(fd);
-    if (eh === null) return false;
+  return testElf64(path, (fd, eh) => {
     const shoff = Number(eh.readBigUInt64LE(40));
     const shentsize = eh.readUInt16LE(58);
     const shnum = eh.readUInt16LE(60);
@@ -281,11 +278,7 @@ export function isGoWithoutCgo(path: string): boolean {
     }
     if (!go || dynstr === null) return false; // not Go, or static (isStaticExecutable's case)
     return !dynstr.includes(Buffer.from("pthread_", "latin1")); // runtime/cgo imports pthread_attr_init, _create…
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /** `-e` expressions (strace syntax: names, numbers, %classes, !negation) → syscall numbers; undefined: all. */
