@@ -189,12 +189,7 @@ static int sud_trap(int sig, void *info, void *ucontext)
 	c.site = ret - 2;
 	if (sysi_sud_tls.prog_on && prog_blocks(&c))
 		return 0; /* the program's own SUD blocks it: its handler, as natively */
-	c.args[0] = g[REG_RDI];
-	c.args[1] = g[REG_RSI];
-	c.args[2] = g[REG_RDX];
-	c.args[3] = g[REG_R10];
-	c.args[4] = g[REG_R8];
-	c.args[5] = g[REG_R9];
+	sysi_sud_args(&c, g);
 	c.strategy = sud_id;
 	c.flags = 0;
 	c.ret = 0;

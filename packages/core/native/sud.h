@@ -38,6 +38,19 @@ static inline void sysi_sud_enter(void)
 void sysi_sud_setup_dispatch(void);
 /* dispatch.c: sysi_dispatch_impl under SUD, around the plain dispatcher */
 int sysi_sud_dispatch(struct sysi_call *c, int (*plain)(struct sysi_call *));
+
+#ifdef REG_RDI /* <ucontext.h> with _GNU_SOURCE */
+/* A dispatched call's arguments, from the SIGSYS context (the kernel rolled the call back) */
+static inline void sysi_sud_args(struct sysi_call *c, const greg_t *g)
+{
+	c->args[0] = g[REG_RDI];
+	c->args[1] = g[REG_RSI];
+	c->args[2] = g[REG_RDX];
+	c->args[3] = g[REG_R10];
+	c->args[4] = g[REG_R8];
+	c->args[5] = g[REG_R9];
+}
+#endif
 /* dispatch.c sysi_perform: the program's own prctl(PR_SET_SYSCALL_USER_DISPATCH, …) */
 long sysi_sud_prctl(struct sysi_call *c);
 /* dispatch.c: a fork child (SUD is not inherited) */

@@ -116,12 +116,7 @@ static int trap(int sig, void *info, void *ucontext)
 		return 1;
 	}
 	c.nr = (int)g[REG_RAX]; /* as the kernel reads it (SUD rolled the call back) */
-	c.args[0] = g[REG_RDI];
-	c.args[1] = g[REG_RSI];
-	c.args[2] = g[REG_RDX];
-	c.args[3] = g[REG_R10];
-	c.args[4] = g[REG_R8];
-	c.args[5] = g[REG_R9];
+	sysi_sud_args(&c, g);
 	c.site = ret - 2;
 	c.strategy = vdso_id;
 	c.flags = 0;
