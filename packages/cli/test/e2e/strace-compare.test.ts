@@ -46,6 +46,11 @@ export const CLASSES: DiffClass[] = [
     only: { side: "strace", test: (t) => t.startsWith("rt_sigreturn(") },
   },
   {
+    name: "rt_sigreturn in sysi's run",
+    why: "the same the other way round: the two runs are separate, so strace's run may be the one whose two children share a SIGCHLD",
+    only: { side: "sysi", test: (t) => t.startsWith("rt_sigreturn(") },
+  },
+  {
     name: "malloc set-up before the runtime",
     why: "glibc's malloc seeds its tcache key (getrandom of 8 bytes) and takes its first brk at the first allocation; under sysi a preloaded library allocated before sysi's runtime started, so these calls come before the trace does",
     only: { side: "strace", test: (t) => /^getrandom\(".*", 8, GRND_NONBLOCK\) = 8$/.test(t) || /^brk\(/.test(t) },
