@@ -24,7 +24,7 @@ export default class Patch extends SysiCommand {
   static override description =
     `Plans IN with the chain (the same composite plan \`sysi run\` applies at load time), writes the taken patch of every site into OUT's code, makes the sysi runtime OUT's first DT_NEEDED (its constructor starts instrumentation before any code of OUT's own runs) and embeds in a note the runtime's settings (strategy runtimes, hook, filter), OUT's own plan and the plans of the libraries it loads (interpreter and DT_NEEDED closure, planned now). OUT needs no wrapper and no environment; it loads the runtime libraries from sysi's cache by absolute path. See docs/patch.md for the layout and what runs before the runtime.
 
-A shared library keeps its code and carries the runtime as its first DT_NEEDED, its own plan and its dependencies' plans: a program that loads it (LD_LIBRARY_PATH, or dlopen before it starts threads) is instrumented. libc.so.6 and ld.so, which the runtime itself loads, are refused.
+A shared library keeps its code and carries the runtime as its first DT_NEEDED, its own plan and its dependencies' plans: a program that loads it (LD_LIBRARY_PATH, or dlopen before it starts threads) is instrumented. A patched libc.so.6 instruments every dynamically linked program run with it through LD_LIBRARY_PATH (libc and ld.so). The dynamic loader (ld.so), which programs load by its fixed path, is refused.
 
 IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE), statically linked non-PIE executables and shared libraries; static-pie is refused with one line, as are files already patched by sysi. See docs/patch.md.`;
   static override examples = [
@@ -93,7 +93,13 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
         ? await resolveChain(this.config, flags.strategy)
         : defaultChain((await loadRegistry(this.config)).entries, host.facts());
     const entries = chainEntries(chain);
-    if (isLibrary && (await isRuntimeDependency(input, chain.entries))) throw sharedLibrary(elf, true);
+    // the dynamic loader is refused: programs map it by their PT_INTERP path, never through
+    // LD_LIBRARY_PATH, and it cannot load the runtime. libc.so.6, the runtime's other dependency,
+    // is patched as any library: the copy's DT_NEEDED libsysi.so needs libc.so.6, which resolves
+    // to the copy itself (one soname, one object), and ld.so initialises the copy, then libsysi,
+    // then every other library (docs/patch.md, "A patched libc")
+    if (isLibrary && (elf.dynamic?.needed.length ?? 0) === 0 && (await isRuntimeDependency(input, chain.entries)))
+      throw sharedLibrary(elf, true);
     if (isLibrary) checkRewritable(elf, { library: true });
 
     if (isStatic) {

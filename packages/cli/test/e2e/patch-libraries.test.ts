@@ -16,6 +16,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { probeHost } from "@sysi/core/host";
 import { createStatsFile, readStatsFile } from "@sysi/core/runtime";
 import { straceOracle } from "@sysi/core/testing";
 import { hasStack, lines, makeSysiHome, sysi } from "../helpers.ts";
@@ -28,6 +29,7 @@ const DT_FLAGS_1 = 0x6fff_fffbn;
 const DF_1_PIE = 0x0800_0000n;
 const hasStrace = Bun.which("strace") !== null;
 const PY = "/usr/bin/python3";
+const page0 = (await probeHost()).check("page0")?.ok === true;
 
 function run(argv: string[], env: Record<string, string> = {}) {
   const r = Bun.spawnSync(argv, { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe" });
@@ -84,12 +86,20 @@ async function patchInto(name: string, libs: string[], opts: string[]): Promise<
 
 type Counts = Record<string, { calls: number; errors: number }>;
 
-/** Run argv under strace -f with the count hook's statistics file: output, counts and strace's. */
-function countedRun(argv: string[], env: Record<string, string>, tag: string) {
+/**
+ * Run argv under strace -f with the count hook's statistics file: output, counts and strace's.
+ * `tracedOnly`: variables strace gives the traced program but does not run with itself (-E).
+ */
+function countedRun(argv: string[], env: Record<string, string>, tag: string, tracedOnly: Record<string, string> = {}) {
   const stats = join(dir, `stats.${tag}`);
   const trace = join(dir, `strace.${tag}`);
   createStatsFile(stats);
-  const r = run(["strace", "-f", "-qq", "-o", trace, ...argv], { SYSI_STATS_FILE: stats, SYSI_MARKER: "1", ...env });
+  const only = Object.entries(tracedOnly).flatMap(([k, v]) => ["-E", `${k}=${v}`]);
+  const r = run(["strace", "-f", "-qq", ...only, "-o", trace, ...argv], {
+    SYSI_STATS_FILE: stats,
+    SYSI_MARKER: "1",
+    ...env,
+  });
   const ours: Counts = {};
   for (const s of readStatsFile(stats).syscalls) ours[s.name ?? `nr${s.nr}`] = { calls: s.calls, errors: s.errors };
   const theirs: Counts = {};
@@ -143,8 +153,8 @@ void exelib_entry(void) { _exit(0); }
 });
 afterAll(() => home.cleanup());
 
-describe("sysi patch: the runtime's own dependencies are refused (exit 2, one line, no output left)", () => {
-  for (const path of [`${LIB}/libc.so.6`, "/lib64/ld-linux-x86-64.so.2"]) {
+describe("sysi patch: the dynamic loader is refused (exit 2, one line, no output left)", () => {
+  for (const path of ["/lib64/ld-linux-x86-64.so.2"]) {
     test(path, async () => {
       expect(readelfDynamic(path)).toMatch(/\(SONAME\)/); // the oracle: a library
       const out = join(dir, `refused-${path.replace(/\W+/g, "-")}`);
@@ -154,11 +164,88 @@ describe("sysi patch: the runtime's own dependencies are refused (exit 2, one li
       expect(lines(r.stderr).length).toBe(1);
       expect(hasStack(r.stderr)).toBe(false);
       expect(r.stderr.trimEnd()).toMatch(
-        /^sysi: error: \S+ is a shared library the sysi runtime itself loads, .*patch the programs that use it .*or use sysi run$/,
+        /^sysi: error: \S+ is the dynamic loader: programs map it by the fixed path in their PT_INTERP, .*patch libc\.so\.6 or the programs .*or use sysi run$/,
       );
       expect(readdirSync(out)).toEqual([]);
     });
   }
+});
+
+/**
+ * A patched libc.so.6 through LD_LIBRARY_PATH: the copy's DT_NEEDED libsysi.so needs libc.so.6,
+ * which resolves to the copy (one soname, one object), and ld.so initialises the copy, then
+ * libsysi, then the program's other libraries. What runs before libsysi's constructor (ld.so's
+ * loading, libc's __libc_early_init) is not counted: strace's counts start at the marker.
+ * strace itself must not load the copy: `-E` gives LD_LIBRARY_PATH to the traced program only.
+ */
+describe("sysi patch: a patched libc.so.6, through LD_LIBRARY_PATH", () => {
+  const repo = realpathSync(join(import.meta.dir, "..", "..", "..", ".."));
+  const programs: string[][] = [
+    ["/bin/ls", "-la", "--time-style=+", join(repo, "packages")],
+    [
+      PY,
+      "-c",
+      "import os, threading; t = threading.Thread(target=os.getppid); t.start(); t.join(); print(sorted(os.listdir('/etc'))[:3])",
+    ],
+    [
+      "/usr/bin/perl",
+      "-e",
+      'opendir(D, "/etc") or die; my @f = sort readdir(D); print scalar(@f) > 3 ? "ok\n" : "few\n"',
+    ],
+    ["/usr/bin/git", "-C", repo, "rev-parse", "HEAD"],
+    ["/bin/sh", "-c", "ls / | wc -l; cat /etc/hostname > /dev/null"],
+  ].filter((a) => existsSync(a[0] as string));
+  for (const { chain, skip } of [
+    { chain: "punning,ud2", skip: null },
+    { chain: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here" },
+    { chain: "ud2", skip: null },
+  ]) {
+    test.skipIf(!hasStrace || skip !== null)(
+      `-s ${chain} --hook count: ls, python3 (a thread), perl, git, sh (a pipeline): native output, counts = strace -f`,
+      async () => {
+        const libs = await patchInto(`libc.${chain}`, [`${LIB}/libc.so.6`], ["-s", chain, "--hook", "count"]);
+        expect(readelfDynamic(join(libs, "libc.so.6"))).toMatch(
+          /^\s*0x0+1 \(NEEDED\)\s+Shared library: \[\S+\/libsysi\.so\]/m,
+        );
+        expect(programs.length).toBeGreaterThan(3);
+        for (const [i, argv] of programs.entries()) {
+          const native = run(argv);
+          expect(native.code).toBe(0);
+          const r = countedRun(argv, {}, `libc.${chain}.${i}`, { LD_LIBRARY_PATH: libs });
+          expect(r.out).toBe(native.out);
+          expect(r.err).toBe(native.err);
+          expect(r.code).toBe(native.code);
+          expect(r.total).toBeGreaterThan(10);
+          expect(r.ours).toEqual(r.theirs);
+        }
+        // the runtime came from the copy's DT_NEEDED and applied the plans its note carries
+        const d = run(["/bin/true"], { LD_LIBRARY_PATH: libs, SYSI_DEBUG: "1" });
+        expect(d.code).toBe(0);
+        expect(d.err).toContain(`sysi: applying plan to ${libs}/libc.so.6`);
+        expect(d.err).toMatch(/sysi: applying plan to \S*ld-linux-x86-64\.so\.2/);
+      },
+    );
+  }
+
+  test("under sysi run: sysi run's settings, the copy planned as any libc", async () => {
+    const libs = await patchInto(
+      "libc.under-run",
+      [`${LIB}/libc.so.6`],
+      ["-s", "punning,ud2", "--hook", "passthrough"],
+    );
+    const stats = join(dir, "stats.libc.under-run");
+    const r = await sysi(["run", "-s", "ud2", "--hook", "count", "--json", "-o", stats, "--", useMylib, "444"], {
+      ...home.env,
+      LD_LIBRARY_PATH: `${libs}:${join(dir, "lib")}`,
+    });
+    // (a copy linked with another build of libsysi would add the idle copy's summary line)
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("444\n");
+    const doc = JSON.parse(readFileSync(stats, "utf8"));
+    const getppid = (doc.syscalls as { name: string; calls: number }[]).find((s) => s.name === "getppid");
+    expect(getppid?.calls).toBe(444);
+  });
 });
 
 describe("sysi patch: a shared library", () => {

@@ -81,14 +81,14 @@ const alignUp = (v: number, a: number) => Math.ceil(v / a) * a;
 
 /**
  * The refusal of a shared library (classify.ts tells one from a PIE executable). `runtimeDep`:
- * the sysi runtime itself loads it (libc, ld.so): a copy with the runtime as its first
- * DT_NEEDED would form a cycle in which the library's code runs before the runtime is set up.
+ * it is the dynamic loader, which the sysi runtime needs and programs map by their PT_INTERP
+ * path (a copy would never be loaded, and ld.so does not load its own DT_NEEDED).
  */
 export function sharedLibrary(elf: ElfFile, runtimeDep = false): PatchError {
   const name = elf.dynamic?.soname ?? "this file";
   return unsupported(
     runtimeDep
-      ? `${name} is a shared library the sysi runtime itself loads, so a patched copy cannot start the runtime: patch the programs that use it (their copies instrument ${name} as they load it) or use sysi run`
+      ? `${name} is the dynamic loader: programs map it by the fixed path in their PT_INTERP, never through LD_LIBRARY_PATH, and it cannot load the runtime; patch libc.so.6 or the programs (their copies instrument ${name} as it runs) or use sysi run`
       : `${name} is a shared library: the writer keeps a library's code only when asked (RewriteRequest.library)`,
   );
 }
