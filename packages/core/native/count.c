@@ -27,6 +27,7 @@
 #include <time.h>
 #include <stddef.h>
 #include "internal.h"
+#include "vdso.h"
 
 _Static_assert(sizeof(struct sysi_stats_slab) == 28672, "slab: 7 pages");
 _Static_assert(offsetof(struct sysi_stats_file, owners) == 28672, "owners at 28672");
@@ -206,6 +207,7 @@ __attribute__((noinline, cold)) static long count_slow(struct sysi_call *c)
 	struct sysi_stats_slab *b;
 	long r;
 	int mine;
+	sysi_vdso_enter(); /* a new thread's first counted call comes here (vdso.c) */
 	if (!sysi_stats)
 		return sysi_perform_call(c);
 	if (!slab && !slab_none) {

@@ -9,6 +9,7 @@
 #include <linux/sched.h>
 #include "internal.h"
 #include "sud.h"
+#include "vdso.h"
 #include "syscall-names.h"
 
 static __thread int guard __attribute__((tls_model("initial-exec")));
@@ -83,6 +84,7 @@ void sysi_dispatch_setup(void)
 				   (sysi_hook_cur_flags & SYSI_HOOK_KEEPS_ARGS)))
 		sysi_api.fast_flags |= SYSI_FAST_KEEPS_ARGS;
 	sysi_sud_setup_dispatch(); /* --complete: no passthrough fast path, fast_hook wrapped */
+	sysi_vdso_setup();         /* the vDSO's calls (vdso.c): a fast hook but count wrapped */
 	sysi_dispatch_wrap();      /* before the strategy runtimes copy the pointers */
 	/* the count hook itself (not wrapped by SUD or a static program's runtime, whose threads
 	 * need their own state block first) with a stats file: entries may count in the thread's
@@ -122,6 +124,8 @@ static void after_fork_child(void)
 	sysi_runtimes_atfork();
 	if (sysi_sud_on) /* SUD is not inherited */
 		sysi_sud_atfork();
+	if (sysi_vdso_on)
+		sysi_vdso_atfork();
 }
 
 /* Perform c now (never for in-context calls). */
@@ -142,9 +146,14 @@ SYSI_HOT long sysi_perform(struct sysi_call *c)
 	/* an exec whose image will not load libsysi is reported first (escape.c) */
 	if (__builtin_expect(c->nr == __NR_execve || c->nr == __NR_execveat, 0))
 		return sysi_escape_exec(c);
-	/* --complete: the program's own SUD is emulated on top of sysi's (sud.c) */
-	if (__builtin_expect(c->nr == __NR_prctl && c->args[0] == 59 && sysi_sud_on, 0))
-		return sysi_sud_prctl(c);
+	/* --complete: the program's own SUD is emulated on top of sysi's (sud.c); else it replaces
+	 * sysi's on the vDSO on this thread (vdso.c) */
+	if (__builtin_expect(c->nr == __NR_prctl && c->args[0] == 59, 0)) {
+		if (sysi_sud_on)
+			return sysi_sud_prctl(c);
+		if (sysi_vdso_on)
+			return sysi_vdso_prctl(c);
+	}
 	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 		      c->args[5]);
 	if (r == 0 && (c->nr == __NR_fork || c->nr == __NR_clone))
@@ -245,6 +254,7 @@ SYSI_HOT int sysi_dispatch_impl(struct sysi_call *c)
 {
 	if (__builtin_expect(sysi_sud_on, 0)) /* --complete (sud.c) */
 		return sysi_sud_dispatch(c, dispatch_plain);
+	sysi_vdso_enter(); /* a thread's first hooked call arms it (vdso.c) */
 	return dispatch_plain(c);
 }
 

@@ -51,7 +51,7 @@ static void find(void)
 }
 
 /* the runtime's own vDSO call is in progress on this thread: a fallback system call the vDSO
- * makes now is sysi's, not the program's (static/vdso.c catches the vDSO's calls) */
+ * makes now is sysi's, not the program's (vdso.c catches the vDSO's calls) */
 __thread char sysi_vdso_own __attribute__((tls_model("initial-exec")));
 
 void sysi_trace_clock(int clk, long *sec, long *nsec)

@@ -1,25 +1,28 @@
 /*
- * vdso.c — the vDSO's own system calls in a statically linked program (docs/patch.md, "The
- * vDSO's system calls"). The kernel maps the vDSO sealed (mprotect fails on 6.18), so no
- * strategy patches its fallback `syscall`s (clock_gettime of a CPU-time clock, getrandom's
- * reseeding: Go 1.24 calls __vdso_getrandom). Syscall User Dispatch in its inclusive form
- * (PR_SYS_DISPATCH_INCLUSIVE_ON, Linux 6.17+) dispatches exactly the calls made from one address
- * range: armed on the vDSO's mapping, every other call of the thread runs as before (patched
- * sites, the runtime's own calls), and a call the vDSO makes raises SIGSYS, which this file's
- * handler dispatches like a patched site's call (strategy "vdso": counted, hookable) and
+ * vdso.c — the vDSO's own system calls, in every program sysi instruments: libsysi.so (a
+ * dynamically linked program) and the static runtime (static/, which links libsysi's sources);
+ * docs/patch.md, "The vDSO's system calls". The kernel maps the vDSO sealed (mprotect fails on
+ * 6.18), so no strategy patches its fallback `syscall`s (clock_gettime of a CPU-time clock,
+ * getrandom's reseeding: Go 1.24 calls __vdso_getrandom). Syscall User Dispatch in its inclusive
+ * form (PR_SYS_DISPATCH_INCLUSIVE_ON, Linux 6.17+) dispatches exactly the calls made from one
+ * address range: armed on the vDSO's mapping, every other call of the thread runs as before
+ * (patched sites, the runtime's own calls), and a call the vDSO makes raises SIGSYS, which this
+ * file's handler dispatches like a patched site's call (strategy "vdso": counted, hookable) and
  * resumes after it. No selector byte: inside the range always dispatches.
  *
  * Cost: the kernel takes its syscall-work slow path for every call of an armed thread (about
- * +25-30 ns a call here), and a vDSO fallback call costs a signal round trip. So it is on only
+ * +25-35 ns a call here), and a vDSO fallback call costs a signal round trip. So it is on only
  * where it can matter: a hook that observes calls (not passthrough), a vDSO with a `syscall`
  * (0f 05) in its text, SYSI_VDSO not "0" (the opt-out), and not under --complete (whose
  * catch-all sees these calls already).
  *
  * SUD is per thread and not inherited by clone or fork (the kernel clears it in copy_process;
- * exec clears it too), so each thread is armed when it takes its own state block (static.c
- * own_block: a new thread's, or a process's first entry into the runtime after a fork), and a
- * fork child that returns through the dispatcher is armed there (static.c's wrappers).
- * Exec clears it: the new image's runtime arms its own.
+ * exec clears it too). The constructor's thread is armed by sysi_vdso_setup; every other thread
+ * at its first entry into the runtime for a hooked call (sysi_vdso_enter: a new glibc or Go
+ * thread makes hooked calls before its code can reach the vDSO), a static program's thread when
+ * it takes its own state block (static.c own_block); a fork child right after the fork
+ * (dispatch.c after_fork_child). The program's own prctl(PR_SET_SYSCALL_USER_DISPATCH, …)
+ * replaces sysi's setting on its thread (dispatch.c sysi_perform: sysi_vdso_prctl).
  */
 #define _GNU_SOURCE
 #include <asm/unistd.h>
@@ -28,7 +31,8 @@
 #include <ucontext.h>
 #include <link.h>
 #include <sys/auxv.h>
-#include "../sud.h"
+#include "sud.h"
+#include "vdso.h"
 
 #define PR_SET_SYSCALL_USER_DISPATCH_ 59
 #define PR_SYS_DISPATCH_OFF_ 0
@@ -39,11 +43,12 @@
 #define AT_SYSINFO_EHDR 33
 #endif
 
-int sysi_static_vdso_on;          /* the vDSO's calls are caught (sysi_static_vdso_start) */
-static uintptr_t lo, len;          /* the vDSO's mapping */
-static uint32_t vdso_id;           /* the pseudo runtime "vdso" in sysi_rts (stats slot) */
+SYSI_HOT_DATA int sysi_vdso_on;     /* armed on the constructor's thread (sysi_vdso_setup) */
+__thread char sysi_vdso_armed __attribute__((tls_model("initial-exec")));
+static uintptr_t lo, len;           /* the vDSO's mapping */
+static uint32_t vdso_id = ~0u;      /* the pseudo runtime "vdso" in sysi_rts (sysi_vdso_register) */
+static sysi_hook_fn fast_real;      /* the fast hook vdso_fast stands in front of */
 extern __thread char sysi_vdso_own __attribute__((tls_model("initial-exec"))); /* trace-vdso.c */
-static __thread char armed;        /* 0 not armed, 1 armed, 2 the program's own SUD (or failed) */
 
 static const struct sysi_strategy_ops vdso_ops = {
 	.abi_version = SYSI_ABI_VERSION,
@@ -57,44 +62,53 @@ static long arm(void)
 		    0, 0);
 }
 
-/* This thread, which SUD's state does not reach from its creator: armed now (from static.c's
- * own_block, inside sysi_thread_enter's runtime-work bracket). */
-void sysi_static_vdso_thread(void)
+/* This thread, which SUD's state does not reach from its creator: armed now (static.c's
+ * own_block calls it inside sysi_thread_enter's runtime-work bracket). */
+void sysi_vdso_thread(void)
 {
-	if (sysi_static_vdso_on)
-		armed = arm() == 0 ? 1 : 2;
+	if (sysi_vdso_on)
+		sysi_vdso_armed = arm() == 0 ? 1 : 2;
 }
 
-static void thread_bracketed(void)
+__attribute__((noinline, cold)) void sysi_vdso_late(void)
 {
 	sysi_runtime_work(1);
-	sysi_static_vdso_thread();
+	sysi_vdso_thread();
 	sysi_runtime_work(0);
 }
 
-/*
- * After a call the wrappers of static.c watch (prctl, fork, clone) returned ret: the program's
- * own prctl(PR_SET_SYSCALL_USER_DISPATCH, …) replaced sysi's setting on this thread, so a SIGSYS
- * from SUD there is the program's from then on, and turning its own off gives the thread sysi's
- * back; a fork child (SUD is not inherited) is armed.
- */
-void sysi_static_vdso_after(const struct sysi_call *c, long ret)
+void sysi_vdso_atfork(void)
 {
-	if (!sysi_static_vdso_on || ret != 0)
-		return;
-	if (c->nr == __NR_prctl) {
-		if (c->args[0] != PR_SET_SYSCALL_USER_DISPATCH_)
-			return;
-		if (c->args[1] == PR_SYS_DISPATCH_OFF_)
-			thread_bracketed();
-		else
-			armed = 2;
-	} else if (c->nr == __NR_fork || c->nr == __NR_clone) {
-		thread_bracketed(); /* in the child */
-	}
+	sysi_vdso_armed = 0;
+	sysi_vdso_late();
 }
 
-/* SIGSYS (through the master, which gave the thread its block): a call the vDSO made. */
+/*
+ * The program's own prctl(PR_SET_SYSCALL_USER_DISPATCH, …), made as asked: it replaces sysi's
+ * setting on this thread (the kernel keeps one), so a SIGSYS from SUD there is the program's
+ * from then on; turning its own off gives the thread sysi's back.
+ */
+long sysi_vdso_prctl(struct sysi_call *c)
+{
+	long r = raw6(__NR_prctl, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
+		      c->args[5]);
+	if (r != 0)
+		return r;
+	if (c->args[1] == PR_SYS_DISPATCH_OFF_)
+		sysi_vdso_atfork();
+	else
+		sysi_vdso_armed = 2;
+	return r;
+}
+
+/* api->fast_hook of a hook other than count (whose new threads reach count.c's slow path). */
+SYSI_HOT static long vdso_fast(struct sysi_call *c)
+{
+	sysi_vdso_enter();
+	return fast_real(c);
+}
+
+/* SIGSYS (through the master): a call the vDSO made. */
 static int trap(int sig, void *info, void *ucontext)
 {
 	siginfo_t *si = info;
@@ -105,8 +119,8 @@ static int trap(int sig, void *info, void *ucontext)
 
 	(void)sig;
 	/* seccomp's, one sent by a process, the program's own SUD's: the program's */
-	if (si->si_code != SYS_USER_DISPATCH_ || (uintptr_t)g[REG_RIP] != ret || armed != 1 ||
-	    ret - 2 - lo >= len || si->si_arch != AUDIT_ARCH_X86_64_)
+	if (si->si_code != SYS_USER_DISPATCH_ || (uintptr_t)g[REG_RIP] != ret ||
+	    sysi_vdso_armed != 1 || ret - 2 - lo >= len || si->si_arch != AUDIT_ARCH_X86_64_)
 		return 0;
 	if (sysi_vdso_own) { /* the runtime's own clock read (trace-vdso.c): not the program's */
 		sysi_runtime_work(1);
@@ -152,36 +166,54 @@ static int find(void)
 	return 0;
 }
 
-/* After the runtime's constructors, before the program's entry (static.c). */
-void sysi_static_vdso_start(void)
+/*
+ * From sysi_dispatch_setup, after the hook is known and before the strategy runtimes copy
+ * sysi_api: this thread armed (the kernel's answer says whether it has the inclusive form),
+ * SIGSYS claimed, and a fast hook other than count wrapped so that each thread's first call
+ * arms it (count's new threads pass its slow path: no cost on the count fast path).
+ */
+void sysi_vdso_setup(void)
 {
 	const char *v = sysi_getenv("SYSI_VDSO");
-	struct sysi_rt *rt;
-	long r;
-	if ((v && v[0] == '0') || sysi_hook_cur == sysi_hook_passthrough || sysi_sud_on ||
-	    sysi_nrts >= SYSI_MAX_RUNTIMES || !find())
+	if ((v && v[0] == '0') || sysi_hook_cur == sysi_hook_passthrough || sysi_sud_on || !find())
 		return;
 	sysi_runtime_work(1);
-	r = arm();
-	sysi_runtime_work(0);
-	if (r != 0) {
+	if (arm() != 0) {
+		sysi_runtime_work(0);
 		sysi_debug("vDSO: inclusive Syscall User Dispatch unavailable (Linux 6.17+): the "
 			   "vDSO's fallback calls are not caught");
 		return;
 	}
-	sysi_runtime_work(1);
 	if (sysi_claim_signal(SIGSYS, trap) < 0) {
 		raw6(__NR_prctl, PR_SET_SYSCALL_USER_DISPATCH_, PR_SYS_DISPATCH_OFF_, 0, 0, 0, 0);
 		sysi_runtime_work(0);
+		sysi_debug("vDSO: cannot claim SIGSYS: the vDSO's fallback calls are not caught");
 		return;
 	}
 	sysi_runtime_work(0);
+	sysi_vdso_armed = 1;
+	sysi_vdso_on = 1;
+	if (sysi_api.fast_hook && sysi_api.fast_hook != sysi_hook_count) {
+		fast_real = sysi_api.fast_hook;
+		sysi_api.fast_hook = vdso_fast;
+	}
+	sysi_debug("vDSO: its system calls are caught (inclusive Syscall User Dispatch)");
+}
+
+/* From sysi_init, after the strategy runtimes took their slots: the "vdso" strategy. */
+void sysi_vdso_register(void)
+{
+	struct sysi_rt *rt;
+	if (!sysi_vdso_on)
+		return;
+	if (sysi_nrts >= SYSI_MAX_RUNTIMES) {
+		sysi_debug("vDSO: no runtime slot left: its calls are counted without a strategy");
+		return;
+	}
 	rt = &sysi_rts[sysi_nrts];
 	rt->ops = &vdso_ops;
 	rt->base_probe = lo; /* the vDSO: never planned */
 	rt->ok = 1;
 	rt->stats_slot = sysi_stats_slot(vdso_ops.name);
 	vdso_id = sysi_nrts++;
-	armed = 1;
-	sysi_static_vdso_on = 1;
 }
