@@ -203,9 +203,13 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   let maxEnd = 0;
   for (const s of elf.segments) if (s.type === PT_LOAD) maxEnd = Math.max(maxEnd, s.vaddr + s.memsz);
   for (const r of req.reserved) maxEnd = Math.max(maxEnd, r.hi);
-  // Beyond rel32 reach of every site (sites lie below maxEnd): a strategy's run-time trampoline
-  // targets (punning's puns land anywhere within ±2 GiB of their site) never meet this segment.
-  const segVaddr = alignUp(maxEnd + REL32_REACH, PAGE);
+  // An executable's segment lies beyond rel32 reach of every site (sites lie below maxEnd): a
+  // strategy's run-time trampoline targets (punning's puns land anywhere within ±2 GiB of their
+  // site) never meet it, and the kernel leaves the gap unmapped. A library's follows its last
+  // segment: ld.so maps a library's whole span and keeps the holes between its segments as
+  // PROT_NONE mappings of the file, so a 2 GiB gap took every pun landing there (217 of libc's
+  // 526 sites fell through to ud2); next to it, only the targets inside this small segment do.
+  const segVaddr = req.library === true ? alignUp(maxEnd, PAGE) : alignUp(maxEnd + REL32_REACH, PAGE);
   if (segVaddr + segSize >= 2 ** 47) throw unsupported("no address space left for the new segment");
 
   // Step (4): copy the file and apply the site patches (inside executable sections only).
