@@ -263,6 +263,14 @@ _Static_assert(__NR_prctl / 64 == 2 && __NR_exit_group / 64 == 3 && __NR_execvea
 		       __NR_clone3 / 64 == 6,
 	       "one word per number");
 
+/* a static program's copy run by `sysi run`: sysi_perform gives these the original's name
+ * (static/exe.c); libsysi.so has none */
+#ifdef SYSI_STATIC_RUNTIME
+#define STATIC_SLOW(nr) ((nr) == __NR_readlink || (nr) == __NR_readlinkat)
+#else
+#define STATIC_SLOW(nr) 0
+#endif
+
 /*
  * The count hook. The fast path makes the call itself, with its own `syscall` (the return point
  * sysi_count_sys_ret, which the SIGPIPE watch knows as it knows sysi_raw6_ret): on this kind of
@@ -277,7 +285,8 @@ SYSI_HOT __attribute__((noinline, noclone)) long sysi_hook_count(struct sysi_cal
 	struct sysi_call *outer;
 	unsigned long nr = (unsigned long)c->nr;
 	long r;
-	if (__builtin_expect(!b || nr >= SYSI_STATS_NSYSCALLS || ((special[nr / 64] >> (nr % 64)) & 1), 0))
+	if (__builtin_expect(!b || nr >= SYSI_STATS_NSYSCALLS || ((special[nr / 64] >> (nr % 64)) & 1) ||
+			     STATIC_SLOW(nr), 0))
 		return count_slow(c);
 	INC(b->syscalls[nr].calls);
 	count_strategy(b, c);

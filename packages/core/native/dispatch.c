@@ -156,6 +156,11 @@ SYSI_HOT long sysi_perform(struct sysi_call *c)
 	}
 	r = sysi_raw6(c->nr, c->args[0], c->args[1], c->args[2], c->args[3], c->args[4],
 		      c->args[5]);
+#ifdef SYSI_STATIC_RUNTIME
+	/* a copy run by `sysi run` names the original program (static/exe.c) */
+	if (__builtin_expect(c->nr == __NR_readlink || c->nr == __NR_readlinkat, 0))
+		return sysi_static_readlink(c, r);
+#endif
 	if (r == 0 && (c->nr == __NR_fork || c->nr == __NR_clone))
 		after_fork_child();
 	return r;

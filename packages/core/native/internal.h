@@ -145,6 +145,7 @@ void sysi_dispatch_setup(void);
 void sysi_count_strategy(const struct sysi_call *c);
 extern int sysi_fast_dispatch;
 void sysi_dispatch_wrap(void); /* dispatch.c (weak), static/static.c: per-thread state check */
+long sysi_static_readlink(const struct sysi_call *c, long r); /* static/exe.c (static builds only) */
 long sysi_perform(struct sysi_call *c);
 long sysi_perform_call(struct sysi_call *c); /* sysi_syscall() */
 void sysi_filter_parse(void);

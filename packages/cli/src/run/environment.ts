@@ -27,6 +27,9 @@ export const RUNTIME_VARS = [
   "SYSI_ENV_ORDER",
   "SYSI_HIDE",
   "SYSI_PROGRAM_LD_PRELOAD",
+  "SYSI_EXE_COPY",
+  "SYSI_EXE",
+  "SYSI_EXECFN",
 ] as const;
 
 /**

@@ -6,7 +6,7 @@
  * must not load it.
  */
 
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { SysiError } from "@sysi/core/errors";
@@ -180,7 +180,9 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     if (flags.hook === "count" && flags.wallClock === true) env.SYSI_COUNT_TIME = "1";
     // a static program runs as its patched copy (argv[0] stays the caller's word), unless it
     // is set-ID or has capabilities: a copy would run without them, so it runs as itself
-    const runs = prepared.staticCopy !== null && command === null ? prepared.staticCopy.path : program;
+    const runs = prepared.staticCopy !== null && command === null ? realpathSync(prepared.staticCopy.path) : program;
+    // ... and names the original: /proc/self/exe's readlink, AT_EXECFN (static/exe.c)
+    if (runs !== program) Object.assign(env, (await import("@sysi/core/patch")).staticCopyExeEnv(runs, program, word));
     const launch = planLaunch(helper, runs, cmd, origin, trace ? sink.fd : null);
     if (trace) {
       env.SYSI_TRACE_FD =

@@ -350,6 +350,11 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    execve/execveat that reaches it, with LD_PRELOAD = libsysi[:the program's
  *                    value] (env.c). Unset: nothing is hidden.
  *   SYSI_PROGRAM_LD_PRELOAD  with SYSI_HIDE: the LD_PRELOAD the program sees (unset: none).
+ *   SYSI_EXE_COPY, SYSI_EXE, SYSI_EXECFN  a static program's patched copy run by `sysi run`
+ *                    (static/exe.c, read by the static runtime only): the copy's real path, the
+ *                    original's real path and the path the caller gave. A readlink result naming
+ *                    the copy names the original instead; AT_EXECFN, when the kernel's is the
+ *                    copy's path, names SYSI_EXECFN.
  *   SYSI_UNPATCHED_ID  optional "<st_dev>:<st_ino>" of that file, as SYSI_STATS_ID.
  *   SYSI_TRACE_FD    "<fd>:<st_dev>:<st_ino>": trace hook output on that inherited fd (`sysi
  *                    run` places it above the program's soft RLIMIT_NOFILE where it can), if it

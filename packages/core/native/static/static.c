@@ -50,6 +50,9 @@ void sysi_static_vdso_start(void);
 void sysi_static_vdso_thread(void);
 void sysi_static_vdso_after(const struct sysi_call *c, long ret);
 
+/* exe.c */
+void sysi_static_exe_start(char **envp, uintptr_t *auxv);
+
 struct sysi_static_entry { const char *name; const void *fn; };
 extern const struct sysi_static_entry sysi_static_entries[]; /* entries.c, ends with {0, 0} */
 
@@ -326,6 +329,7 @@ void sysi_static_init(long *sp)
 		sysi_die("no AT_PHDR in the auxiliary vector");
 	split_phdrs();
 	fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+	sysi_static_exe_start(envp, (uintptr_t *)auxv_start); /* exe.c: before sysi's variables hide */
 	t = new_block(0);
 	t->tid = raw0(__NR_gettid);
 	t->pid = raw0(__NR_getpid);

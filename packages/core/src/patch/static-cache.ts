@@ -15,7 +15,7 @@
  * serves every hook. A copy is used only when trusted (trust.ts), and written as a temp file
  * renamed into place (safe-write.ts), so a concurrent or killed writer never leaves half a file.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileIdentity } from "../module-key.ts";
 import type { PatchPlan } from "../plan/types.ts";
@@ -52,6 +52,16 @@ export interface StaticCopy {
 /** The settings embedded in a copy: the linked-in strategy runtimes (hook, filter: environment). */
 export function staticCopyConfig(strategies: readonly StaticStrategy[]): Record<string, string> {
   return { SYSI_RUNTIMES: strategies.map((s) => `[static]/${s.name}#${s.entry}`).join(",") };
+}
+
+/**
+ * What `sysi run` tells a copy it executes (static/exe.c), hidden from the program like every
+ * sysi variable: the copy's real path (`copy`, what the kernel's /proc/self/exe gives), the
+ * original's (what it gives natively) and the path the caller gave (AT_EXECFN natively: `word`
+ * when it names a file, else the path the PATH search found).
+ */
+export function staticCopyExeEnv(copy: string, exe: string, word: string): Record<string, string> {
+  return { SYSI_EXE_COPY: copy, SYSI_EXE: realpathSync(exe), SYSI_EXECFN: word.includes("/") ? word : exe };
 }
 
 export async function ensureStaticCopy(input: StaticCopyInput): Promise<StaticCopy> {
