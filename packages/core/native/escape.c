@@ -7,7 +7,9 @@
  *            ones (AT_SECURE): the dynamic loader ignores LD_PRELOAD paths with a slash;
  *   caps     a non-root caller and file capabilities (security.capability): AT_SECURE too;
  *   static   an ELF without a dynamic loader (no PT_INTERP: static, static-pie): nothing reads
- *            LD_PRELOAD;
+ *            LD_PRELOAD; unless it is static and carries sysi's note (the runtime linked in:
+ *            `sysi patch`'s output, or the copy `sysi run` runs a static program as, which
+ *            re-executes itself through /proc/self/exe);
  *   foreign  not an x86-64 ELF64 (a 32-bit program): libsysi cannot be loaded into it;
  *   go       a dynamically linked Go program without cgo (a Go build note or section, and no
  *            pthread_* name in .dynstr: pure Go linked by the external linker, the rule of the
@@ -167,6 +169,32 @@ static int go_kind(long fd, const Elf64_Ehdr *eh, struct scratch *s)
 	return has_pthread(fd, dynstr.sh_offset, dynstr.sh_size, s) ? E_NONE : E_GO;
 }
 
+/*
+ * Does the ELF in fd carry sysi's note (owner "SYSI", embedded.c): written by `sysi patch` (or
+ * a static program's copy `sysi run` executes: a re-exec of /proc/self/exe), with the runtime
+ * linked in? Then it is instrumented without the dynamic loader. Note headers are read one at a
+ * time (a few per segment).
+ */
+#define NT_SYSI_PATCH_ 0x53595349u
+static int sysi_patched(long fd, const Elf64_Ehdr *eh)
+{
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		unsigned long o = 0;
+		if (pread_(fd, &ph, sizeof ph, eh->e_phoff + (unsigned long)i * sizeof ph) != sizeof ph)
+			return 0;
+		for (int k = 0; ph.p_type == PT_NOTE && k < 16 && o + 20 <= ph.p_filesz; k++) {
+			uint32_t h[5]; /* namesz, descsz, type, the name's first 8 bytes */
+			if (pread_(fd, h, sizeof h, ph.p_offset + o) != sizeof h)
+				break;
+			if (h[2] == NT_SYSI_PATCH_ && h[0] == 5 && !memcmp(&h[3], "SYSI", 5))
+				return 1;
+			o += 12 + ((h[0] + 3ul) & ~3ul) + ((h[1] + 3ul) & ~3ul);
+		}
+	}
+	return 0;
+}
+
 /* Does the ELF in fd run without the dynamic loader (static, static-pie), or is it Go without
  * cgo? Else foreign/none. */
 static int elf_kind(long fd, struct scratch *s)
@@ -194,7 +222,7 @@ static int elf_kind(long fd, struct scratch *s)
 		}
 	}
 	if (!dyn)
-		return E_STATIC;
+		return sysi_patched(fd, &eh) ? E_NONE : E_STATIC;
 	/* a dynamic section without PT_INTERP: a static-pie (DF_1_PIE) or the dynamic loader run
 	 * as a program (which does honour LD_PRELOAD) */
 	for (unsigned long o = 0; o < dyn_size; o += sizeof s->buf) {
