@@ -184,6 +184,7 @@ async function countEqualsStrace(kind: string, chain: string) {
           "brk",
           "prlimit64", // punning: no reserved ranges under a finite RLIMIT_AS or RLIMIT_MEMLOCK
           "capget", // punning: ... unless CAP_IPC_LOCK
+          "prctl", // the vDSO's calls: inclusive Syscall User Dispatch armed on this thread (vdso.c)
         ].includes(n as string),
       ),
     ),
