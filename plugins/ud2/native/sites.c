@@ -20,10 +20,12 @@ static unsigned char *chunk;  /* current gadget chunk (RW until sealed) */
 static uint64_t chunk_used;
 #define CHUNK_SIZE 65536
 
-static void *pages(uint64_t n)
+/* populate: fault every page in now (one call), for memory that is all touched at once */
+static void *pages(uint64_t n, int populate)
 {
 	long p = sysi_ud2_api->syscall6(__NR_mmap, 0, (long)((n + 4095) & ~4095UL),
-					PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+					PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
 	return p < 0 && p > -4096 ? 0 : (void *)p;
 }
 
@@ -44,10 +46,19 @@ static void put(struct table *t, const struct sysi_ud2_site *s)
 	__atomic_store_n(&t->e[i].addr, s->addr, __ATOMIC_RELEASE); /* readers see complete entries */
 }
 
+/*
+ * The first table has 2048 slots: 1024 sites before it grows (libc alone has ~530, ld.so ~50),
+ * so a typical start-up fills one table instead of filling one and copying it into the next.
+ * Hashing spreads the entries over every page of a table, and the lookup before each insert
+ * reads a page before it is written (two faults per page on demand): a table is faulted in
+ * whole when it is made (MAP_POPULATE, one call).
+ */
+#define TABLE_FIRST 2048
+
 static int grow(void)
 {
-	uint64_t cap = tab ? (tab->mask + 1) * 2 : 1024;
-	struct table *n = pages(sizeof *n + cap * sizeof n->e[0]);
+	uint64_t cap = tab ? (tab->mask + 1) * 2 : TABLE_FIRST;
+	struct table *n = pages(sizeof *n + cap * sizeof n->e[0], 1);
 	if (!n)
 		return -1;
 	n->mask = cap - 1;
@@ -74,7 +85,7 @@ static uintptr_t new_gadget(uintptr_t site)
 	uint64_t next = site + 2;
 	if (!chunk || chunk_used + SYSI_UD2_GADGET_SIZE > CHUNK_SIZE) {
 		seal_chunk();
-		chunk = pages(CHUNK_SIZE);
+		chunk = pages(CHUNK_SIZE, 0);
 		chunk_used = 0;
 		if (!chunk)
 			return 0;
