@@ -104,8 +104,9 @@ int sysi_punning_page_put(uintptr_t page, uintptr_t src)
 	struct table *t = table, *nt;
 	if (!t || (t->n + 1) * 2 > t->cap) { /* grow: the old table stays for readers */
 		unsigned cap = t ? t->cap * 2 : 1024;
+		/* faulted in whole at once: hashing touches every page, each read before written */
 		long r = sc(__NR_mmap, 0, (long)(sizeof *t + cap * sizeof t->e[0]), PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (bad(r))
 			return -1;
 		nt = (struct table *)r;

@@ -32,7 +32,9 @@ int sysi_punning_span_add(const struct sysi_runtime_api *api, const struct pn_sp
 	struct spans *t = spans, *nt;
 	unsigned n = t ? t->n : 0;
 	if (!t || n == t->cap) {
-		unsigned cap = t ? t->cap * 2 : 1024;
+		/* libc and ld.so alone take ~1060 (a span per trampoline, two for tactics succ and
+		 * neigh): start above that, so that start-up fills one array and copies none */
+		unsigned cap = t ? t->cap * 2 : 2048;
 		long r = api->syscall6(__NR_mmap, 0, (long)(sizeof *t + cap * sizeof t->e[0]),
 				       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (r < 0 && r > -4096)
