@@ -183,7 +183,15 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     const runs = prepared.staticCopy !== null && command === null ? realpathSync(prepared.staticCopy.path) : program;
     // ... and names the original: /proc/self/exe's readlink, AT_EXECFN (static/exe.c)
     if (runs !== program) Object.assign(env, (await import("@sysi/core/patch")).staticCopyExeEnv(runs, program, word));
-    const launch = planLaunch(helper, runs, cmd, origin, trace ? sink.fd : null);
+    // the kernel is given the caller's word as a shell would (AT_EXECFN, the trace's execve line):
+    // `./prog` stays relative; a word without a slash is the path the PATH search found
+    const launch = planLaunch(
+      helper,
+      runs === program && word.includes("/") ? word : runs,
+      cmd,
+      origin,
+      trace ? sink.fd : null,
+    );
     if (trace) {
       env.SYSI_TRACE_FD =
         launch.outputFd === null || sink.fd === null ? "-1" : `${launch.outputFd}:${fileIdOf(sink.fd)}`;

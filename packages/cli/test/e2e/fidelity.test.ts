@@ -281,6 +281,27 @@ for (const user of USERS) {
         });
       }
 
+      for (const [how, word, extra] of [
+        ["./probe", "./probe", {}],
+        ["found on PATH", "probe", { PATH: `${work}:${process.env.PATH ?? ""}` }],
+      ] as [string, string, Record<string, string>][]) {
+        for (const fast of ["fast path", "oclif"]) {
+          test.skipIf(user.skip !== null)(`AT_EXECFN is the path a shell gives the kernel: ${how}, ${fast}`, () => {
+            const out = (kind: string) => join(user.env.TMPDIR as string, `report-execfn-${kind}`);
+            const env = { ...extra, ...(fast === "oclif" ? { SYSI_NO_FAST_RUN: "1" } : {}) };
+            const native = shell(user, `exec ${word} report ${out("native")}`, env);
+            const inst = shell(user, `exec ${run("--hook", "passthrough")} ${word} report ${out("sysi")}`, env);
+            expect(inst).toEqual(native);
+            const execfn = (kind: string) =>
+              readFileSync(out(kind), "utf8")
+                .split("\n")
+                .find((l) => l.startsWith("execfn "));
+            expect(execfn("native")).toBe(`execfn ${word === "probe" ? probe : word}`);
+            expect(execfn("sysi")).toBe(execfn("native"));
+          });
+        }
+      }
+
       test.skipIf(user.skip !== null)("the same through oclif (SYSI_NO_FAST_RUN=1) as through the fast path", () => {
         const setup = "exec 3</etc/hostname 7</etc/passwd 1>&- && trap '' PIPE && ulimit -Sn 300";
         const r = reports(user, chain.args, setup, "", { SYSI_NO_FAST_RUN: "1" });
