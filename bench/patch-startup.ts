@@ -11,7 +11,13 @@
  * `sysi run` itself (the CLI: Bun, plan cache, then the program) is timed in the same rounds
  * with --run-runs runs each (default 10), since one run takes ~100 ms.
  *
- *   bun bench/patch-startup.ts [--runs N] [--rounds K] [--run-runs M] [--json]
+ * Each row gives the median over rounds of each round's median and of its lower quartile (p25):
+ * on a loaded machine (2 cores shared with test runs) the median also counts the time a run
+ * waits for a core, the quartile less so. With --perf N (Linux perf installed) each round also
+ * runs `perf stat -r N` per row (not the sysi run/--version rows): task-clock (CPU time of the
+ * process itself, ms) and page faults, medians over rounds.
+ *
+ *   bun bench/patch-startup.ts [--runs N] [--rounds K] [--run-runs M] [--perf N] [--json]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +35,7 @@ const num = (flag: string, dflt: number) => {
 const RUNS = num("--runs", 200);
 const ROUNDS = num("--rounds", 5);
 const RUN_RUNS = num("--run-runs", 10);
+const PERF = args.includes("--perf") ? num("--perf", 200) : 0;
 const dir = mkdtempSync(join(tmpdir(), "sysi-patch-bench-"));
 
 function sh(argv: string[], env?: Record<string, string>): string {
@@ -72,37 +79,82 @@ try {
     configs.push({ name: `sysi run -s ${chain} (warm)`, argv, runs: RUN_RUNS });
   }
 
+  /** per row, one value per round */
   const medians: Record<string, number[]> = {};
+  const quartiles: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  const faults: Record<string, number[]> = {};
+  const push = (m: Record<string, number[]>, k: string, v: number) => {
+    const list = m[k] ?? [];
+    list.push(v);
+    m[k] = list;
+  };
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
   for (let k = 0; k < ROUNDS; k++) {
     for (const c of configs) {
       const runs = String(c.runs ?? RUNS);
       const j = JSON.parse(sh([spawn, "--runs", runs, "--warmup", c.runs ? "1" : "10", "--", ...c.argv], c.env));
       if (j.fail !== 0) throw new Error(`${c.name}: ${j.fail} runs failed`);
-      const list = medians[c.name] ?? [];
-      list.push(j.median);
-      medians[c.name] = list;
+      push(medians, c.name, j.median);
+      const ms = sorted(j.ms as number[]);
+      push(quartiles, c.name, ms[Math.floor(ms.length / 4)] as number);
+      if (PERF && !c.runs) {
+        const r = Bun.spawnSync(
+          ["perf", "stat", "-x,", "-r", String(PERF), "-e", "task-clock,page-faults", ...c.argv],
+          {
+            env: c.env ?? (process.env as Record<string, string>),
+            stdout: "ignore",
+            stderr: "pipe",
+          },
+        );
+        if (r.exitCode !== 0) throw new Error(`perf stat ${c.name}: ${r.stderr.toString()}`);
+        for (const line of r.stderr.toString().split("\n")) {
+          const f = line.split(",");
+          if (f[2]?.startsWith("task-clock")) push(cpu, c.name, Number(f[0]));
+          if (f[2]?.startsWith("page-faults")) push(faults, c.name, Number(f[0]));
+        }
+      }
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  const base = med(medians["native /bin/true"] as number[]);
+  const med = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] as number;
+  const ms3 = (x: number) => Math.round(x * 1000) / 1000;
   const rows = configs.map((c) => {
+    const base = c.base ?? "native /bin/true";
     const m = med(medians[c.name] as number[]);
-    const b = c.base === undefined ? base : med(medians[c.base] as number[]);
-    return {
+    const q = med(quartiles[c.name] as number[]);
+    const row: Record<string, string | number> = {
       config: c.name,
-      medianMs: Math.round(m * 1000) / 1000,
-      overMs: Math.round((m - b) * 1000) / 1000,
-      over: c.base ?? "native /bin/true",
+      medianMs: ms3(m),
+      overMs: ms3(m - med(medians[base] as number[])),
+      p25Ms: ms3(q),
+      p25OverMs: ms3(q - med(quartiles[base] as number[])),
+      over: base,
     };
+    if (cpu[c.name] && cpu[base]) {
+      row.taskClockMs = ms3(med(cpu[c.name] as number[]));
+      row.taskClockOverMs = ms3(med(cpu[c.name] as number[]) - med(cpu[base] as number[]));
+      row.pageFaults = med(faults[c.name] as number[]);
+    }
+    return row;
   });
   if (args.includes("--json"))
-    process.stdout.write(`${JSON.stringify({ runs: RUNS, rounds: ROUNDS, runRuns: RUN_RUNS, rows }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ runs: RUNS, rounds: ROUNDS, runRuns: RUN_RUNS, perfRuns: PERF, rows }, null, 2)}\n`,
+    );
   else {
-    process.stdout.write(`start-up, median of ${ROUNDS} rounds × ${RUNS} runs (ms)\n`);
-    for (const r of rows)
+    const perfHead = PERF ? `; task-clock and page faults: perf stat -r ${PERF}` : "";
+    process.stdout.write(`start-up, medians of ${ROUNDS} rounds × ${RUNS} runs (ms): median, p25${perfHead}\n`);
+    const over = (x: number) => `${x < 0 ? "" : "+"}${x.toFixed(3)}`;
+    for (const r of rows) {
+      const base = r.over === "native /bin/true" ? "" : ` over ${r.over}`;
+      const perf =
+        r.taskClockMs === undefined
+          ? ""
+          : `  cpu ${(r.taskClockMs as number).toFixed(3)} (${over(r.taskClockOverMs as number)})  faults ${r.pageFaults}`;
       process.stdout.write(
-        `  ${r.config.padEnd(40)} ${r.medianMs.toFixed(3)}  (+${r.overMs.toFixed(3)}${r.over === "native /bin/true" ? "" : ` over ${r.over}`})\n`,
+        `  ${String(r.config).padEnd(40)} ${(r.medianMs as number).toFixed(3)} (${over(r.overMs as number)})  p25 ${(r.p25Ms as number).toFixed(3)} (${over(r.p25OverMs as number)})${perf}${base}\n`,
       );
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
