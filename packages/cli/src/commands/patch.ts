@@ -26,6 +26,8 @@ export default class Patch extends SysiCommand {
 
 A shared library keeps its code and carries the runtime as its first DT_NEEDED, its own plan and its dependencies' plans: a program that loads it (LD_LIBRARY_PATH, or dlopen before it starts threads) is instrumented. A patched libc.so.6 instruments every dynamically linked program run with it through LD_LIBRARY_PATH (libc and ld.so). The dynamic loader (ld.so), which programs load by its fixed path, is refused.
 
+With --standalone (dynamically linked executables) OUT carries the runtime itself: no DT_NEEDED on libsysi, no path into sysi's cache; a stub run from OUT's DT_PREINIT_ARRAY loads the embedded libraries from memfds at start, so OUT runs for any user, without the cache, on another machine with glibc 2.34 or later.
+
 IN is never modified: OUT is written to a temporary file beside it and renamed; OUT equal to IN needs --in-place. Dynamically linked executables (PIE and non-PIE), statically linked non-PIE executables and shared libraries; static-pie is refused with one line, as are files already patched by sysi. See docs/patch.md.`;
   static override examples = [
     "<%= config.bin %> patch -s punning,ud2 --hook count /bin/ls -o ls.sysi",
@@ -44,6 +46,9 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     output: Flags.string({ char: "o", summary: "the patched program to write", required: true }),
     "in-place": Flags.boolean({ summary: "allow OUT to be IN (replaced atomically)" }),
     json: Flags.boolean({ summary: "one JSON document describing what was done" }),
+    standalone: Flags.boolean({
+      summary: "carry the runtime inside OUT (no path into sysi's cache; dynamically linked executables)",
+    }),
   };
 
   async run(): Promise<void> {
@@ -78,6 +83,18 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     // bad layouts fail before anything is planned or built (a library once the chain is known)
     if (isStatic) checkStaticRewritable(elf);
     else if (!isLibrary) checkRewritable(elf);
+    if (flags.standalone && isStatic) {
+      throw new SysiError(
+        "PATCH_UNSUPPORTED",
+        "a statically linked program is standalone already: sysi patch links the runtime into it (drop --standalone)",
+      );
+    }
+    if (flags.standalone && isLibrary) {
+      throw new SysiError(
+        "PATCH_UNSUPPORTED",
+        "--standalone is for executables: a library's runtime is loaded by the program (drop --standalone)",
+      );
+    }
 
     openCacheDir();
     const hook = resolveHook(flags.hook);
@@ -148,15 +165,27 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     const ensured = await cache.ensureMany(libs, entries, host.facts());
     const libraryPlans = ensured.map((m) => ({ key: m.key, plan: new Uint8Array(readFileSync(m.planPath)) }));
 
+    // standalone: the note names each library by the memfd the stub writes it into at start
+    const { fdPlaceholder } = await import("@sysi/core/patch");
+    const at = (i: number, path: string) => (flags.standalone ? fdPlaceholder(i) : path);
     const config: Record<string, string> = {
-      SYSI_RUNTIMES: runtimes.runtimes.map((r) => `${r.lib}#${r.entry}`).join(","),
-      SYSI_HOOK: hook,
+      SYSI_RUNTIMES: runtimes.runtimes.map((r, i) => `${at(i + 1, r.lib)}#${r.entry}`).join(","),
+      SYSI_HOOK: hook.startsWith("/") ? at(runtimes.runtimes.length + 1, hook) : hook,
     };
     if (filter !== undefined) config.SYSI_FILTER = filter.join(",");
     const low = hookLowEnv(chain.entries, {});
     if (low !== undefined && hook.startsWith("/")) config.SYSI_HOOK_LOW = low;
+    const standalone = flags.standalone ? await embeddedRuntime(runtimes, hook) : undefined;
 
-    const built = buildPatched({ elf, plan, libraryPlans, needed: [runtimes.libsysi], config, library: isLibrary });
+    const built = buildPatched({
+      elf,
+      plan,
+      libraryPlans,
+      needed: standalone === undefined ? [runtimes.libsysi] : [],
+      config,
+      library: isLibrary,
+      ...(standalone === undefined ? {} : { standalone }),
+    });
     const { writeFileAtomic } = await import("@sysi/core/internal");
     writeFileAtomic(output, built.bytes, st.mode & 0o777);
 
@@ -166,7 +195,14 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       output,
       chain.spec,
       hook,
-      { libsysi: runtimes.libsysi, strategies: runtimes.runtimes },
+      standalone === undefined
+        ? { libsysi: runtimes.libsysi, strategies: runtimes.runtimes }
+        : {
+            standalone: {
+              stub: standalone.stub.length,
+              libraries: standalone.libs.map((l) => ({ name: l.name, size: l.bytes.length })),
+            },
+          },
       built.report,
       libraryPlans.length,
     );
@@ -230,6 +266,38 @@ async function isRuntimeDependency(path: string, chain: ChainElement[]): Promise
   const closures = await Promise.all([rt.libsysi, ...rt.runtimes.map((r) => r.lib)].map((p) => moduleClosure(p)));
   const self = realpathSync(path);
   return closures.flat().some((p) => sameFile(p, self));
+}
+
+/** The stub and the stripped runtime libraries a standalone OUT carries (libsysi first). */
+async function embeddedRuntime(runtimes: Awaited<ReturnType<typeof buildRuntimes>>, hook: string) {
+  const { ensureStandaloneStub, fdPlaceholder, strippedLibrary } = await import("@sysi/core/patch");
+  const n = runtimes.runtimes.length;
+  const [stub, ...bytes] = await Promise.all([
+    ensureStandaloneStub(),
+    strippedLibrary(runtimes.libsysi),
+    ...runtimes.runtimes.map((r) => strippedLibrary(r.lib)),
+    ...(hook.startsWith("/") ? [strippedLibrary(hook)] : []),
+  ]);
+  const libs = [
+    { name: "libsysi.so", bytes: bytes[0] as Uint8Array, placeholder: null, key: null },
+    ...runtimes.runtimes.map((r, i) => ({
+      name: basename(r.lib),
+      bytes: bytes[i + 1] as Uint8Array,
+      placeholder: fdPlaceholder(i + 1),
+      key: "SYSI_RUNTIMES",
+    })),
+    ...(hook.startsWith("/")
+      ? [
+          {
+            name: basename(hook),
+            bytes: bytes[n + 1] as Uint8Array,
+            placeholder: fdPlaceholder(n + 1),
+            key: "SYSI_HOOK",
+          },
+        ]
+      : []),
+  ];
+  return { stub: stub as Uint8Array, libs };
 }
 
 function coreNativeDir(): string {

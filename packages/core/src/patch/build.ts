@@ -12,6 +12,7 @@ import type { PatchPlan, PlannedSite } from "../plan/types.ts";
 import { isRefusal, type SitePatch } from "../strategy.ts";
 import { type AddedSegment, type BytePatchAt, PatchError, rewriteElf } from "./elf-writer.ts";
 import { type EmbeddedPlan, embeddedPlanOffsets, encodeEmbedded } from "./embed.ts";
+import { type StandaloneInput, standaloneRequest } from "./standalone.ts";
 import { rewriteStatic } from "./static-writer.ts";
 
 export interface BuildPatchedInput {
@@ -31,6 +32,8 @@ export interface BuildPatchedInput {
    * sees the library, which may be after the library's constructors ran: docs/patch.md).
    */
   library?: boolean;
+  /** Carry the runtime inside the output (sysi patch --standalone; `needed` is then empty). */
+  standalone?: StandaloneInput;
 }
 
 export interface PatchReport {
@@ -122,6 +125,7 @@ export function buildPatched(input: BuildPatchedInput): BuildPatchedResult {
             noteDesc: desc,
             reserved,
             library: input.library === true,
+            ...(input.standalone === undefined ? {} : { standalone: standaloneRequest(input.standalone, desc) }),
           })
         : rewriteStatic(elf, {
             patches,

@@ -10,6 +10,12 @@
  *   - a new PT_NOTE naming that note,
  *   - e_phoff, PT_PHDR, PT_DYNAMIC and the .dynamic section header pointing at the copies.
  *
+ * With `standalone` (sysi patch --standalone) there is no DT_NEEDED on the runtime: two more
+ * PT_LOADs follow, the start stub (R E: native/standalone, its header after its code) and the
+ * embedded libraries' bytes (R), OUT's DT_PREINIT_ARRAY names the stub (for a PIE through an
+ * R_X86_64_RELATIVE appended to a copy of DT_RELA in the RW segment) and the stub loads the
+ * runtime from memfds at start (docs/patch.md, "A standalone program").
+ *
  * Nothing else moves: every original byte keeps its file offset and its address, so symbols,
  * debug info, relocations and the section table stay valid. The output is a pure function of
  * the input and the request (deterministic).
@@ -25,6 +31,20 @@ const DT_NULL = 0n;
 const DT_NEEDED = 1n;
 const DT_STRTAB = 5n;
 const DT_STRSZ = 10n;
+const DT_PLTRELSZ = 2n;
+const DT_RELA = 7n;
+const DT_RELASZ = 8n;
+const DT_RELAENT = 9n;
+const DT_DEBUG = 21n;
+const DT_JMPREL = 23n;
+const DT_PREINIT_ARRAY = 32n;
+const DT_PREINIT_ARRAYSZ = 33n;
+const R_X86_64_RELATIVE = 8n;
+const PF_X = 1;
+/** native/standalone/stub.h: struct sysi_stub_header. */
+export const STUB_MAGIC = "SYSISTB";
+export const STUB_MAX_LIBS = 8;
+const STUB_HEADER = 32 + STUB_MAX_LIBS * 32;
 const SHT_DYNAMIC = 6;
 const SHT_STRTAB = 3;
 const PF_R = 4;
@@ -52,10 +72,25 @@ export interface RewriteRequest {
   reserved: { lo: number; hi: number }[];
   /** The input is a shared library (classify.ts); the caller checked it may be patched. */
   library?: boolean;
+  /** Carry the runtime inside the output, started by the stub from DT_PREINIT_ARRAY. */
+  standalone?: StandaloneRequest;
+}
+
+export interface StandaloneRequest {
+  /** The stub's flat code (native/standalone: entry at offset 0, header at the next 16 bytes). */
+  stub: Uint8Array;
+  /**
+   * The libraries it writes into memfds: [0] libsysi (dlopen'ed by the stub), then those the
+   * note names. `path`: offset in the note's descriptor of the fd placeholder in that name
+   * (SYSI_STUB_FD_DIGITS bytes after "/proc/self/fd/"); `key`: of the setting naming it.
+   */
+  libs: { name: string; bytes: Uint8Array; path: number | null; key: number | null }[];
 }
 
 export interface AddedSegment {
   type: "LOAD" | "NOTE";
+  /** What a standalone output's extra segments hold. */
+  holds?: "stub" | "libraries";
   offset: number;
   vaddr: number;
   size: number;
@@ -155,6 +190,11 @@ function checkHeaders(elf: ElfFile, dyn: ElfFile["segments"][number]): void {
 /** Rewrite `elf` as described at the top of this file. Throws PatchError for layouts it refuses. */
 export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   checkRewritable(elf, { library: req.library === true });
+  const sa = req.standalone;
+  if (sa !== undefined && req.library === true) throw unsupported("--standalone is for executables, not libraries");
+  if (sa !== undefined && (sa.libs.length < 1 || sa.libs.length > STUB_MAX_LIBS)) {
+    throw unsupported(`--standalone embeds 1 to ${STUB_MAX_LIBS} runtime libraries, not ${sa.libs.length}`);
+  }
   const src = elf.bytes;
   const sdv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const dynSeg = elf.segments.find((s) => s.type === PT_DYNAMIC);
@@ -173,6 +213,27 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   const strOff = elf.vaddrToOffset(Number(strtab));
   if (strOff === null || strOff + Number(strsz) > src.length) throw unsupported("DT_STRTAB outside the file");
   const oldStr = src.subarray(strOff, strOff + Number(strsz));
+  const dynVal = (t: bigint) => entries.find(([x]) => x === t)?.[1];
+  if (sa !== undefined && dynVal(DT_PREINIT_ARRAY) !== undefined) {
+    throw unsupported("the program has a DT_PREINIT_ARRAY already: --standalone starts the runtime from its own");
+  }
+  // Step (1b), standalone PIE: the relocations to copy (the preinit entry is appended to them).
+  // A DT_RELASZ that covers .rela.plt too (ld.so then leaves that part to DT_JMPREL) is cut there.
+  const pie = elf.type === ET_DYN;
+  let oldRela: Uint8Array = new Uint8Array(0);
+  if (sa !== undefined && pie && dynVal(DT_RELA) !== undefined) {
+    const at = Number(dynVal(DT_RELA));
+    let size = Number(dynVal(DT_RELASZ) ?? 0n);
+    const jmp = dynVal(DT_JMPREL);
+    const jsz = Number(dynVal(DT_PLTRELSZ) ?? 0n);
+    if (jmp !== undefined && Number(jmp) >= at && Number(jmp) < at + size) {
+      if (Number(jmp) + jsz !== at + size) throw unsupported("DT_JMPREL lies inside DT_RELA");
+      size = Number(jmp) - at;
+    }
+    const ro = elf.vaddrToOffset(at);
+    if (ro === null || size % 24 !== 0 || ro + size > src.length) throw unsupported("DT_RELA outside the file");
+    oldRela = src.subarray(ro, ro + size);
+  }
 
   // Step (2): new string table = old + the new names (old offsets stay valid).
   const enc = new TextEncoder();
@@ -188,14 +249,27 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   }
 
   // Step (3): the new segment's layout: phdrs | dynamic | dynstr | note.
-  const phnum = elf.segments.length + 2;
+  const phnum = elf.segments.length + (sa === undefined ? 2 : 4);
   const phdrSize = phnum * PHENT;
   const dynOffIn = alignUp(phdrSize, 16);
-  const dynCount = entries.length + names.length + 1;
+  // standalone: + DT_PREINIT_ARRAY(SZ), DT_DEBUG if missing, DT_RELA(SZ, ENT) if a PIE has none
+  const extra =
+    sa === undefined
+      ? 0
+      : 2 +
+        (dynVal(DT_DEBUG) === undefined ? 1 : 0) +
+        (pie && dynVal(DT_RELA) === undefined ? 1 : 0) +
+        (pie && dynVal(DT_RELASZ) === undefined ? 1 : 0) +
+        (pie && dynVal(DT_RELAENT) === undefined ? 1 : 0);
+  const dynCount = entries.length + names.length + extra + 1;
   const dynSize = dynCount * 16;
   const strOffIn = dynOffIn + dynSize;
   // note header (12) + "SYSI\0" padded to 8 = 20: start the note at 4 mod 8 so its descriptor is 8-aligned
-  let noteOffIn = alignUp(strOffIn + newStrSize, 8) + 4;
+  const relaOffIn = alignUp(strOffIn + newStrSize, 8);
+  const relaSize = sa !== undefined && pie ? oldRela.length + 24 : 0;
+  const preinitOffIn = relaOffIn + relaSize;
+  const preinitSize = sa === undefined ? 0 : 8;
+  let noteOffIn = alignUp(preinitOffIn + preinitSize, 8) + 4;
   const noteSize = 20 + alignUp(req.noteDesc.length, 4);
   const segSize = noteOffIn + noteSize;
 
@@ -210,10 +284,24 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   // PROT_NONE mappings of the file, so a 2 GiB gap took every pun landing there (217 of libc's
   // 526 sites fell through to ud2); next to it, only the targets inside this small segment do.
   const segVaddr = req.library === true ? alignUp(maxEnd, PAGE) : alignUp(maxEnd + REL32_REACH, PAGE);
-  if (segVaddr + segSize >= 2 ** 47) throw unsupported("no address space left for the new segment");
+  // standalone: the stub (R E) and the libraries (R) in two more segments, each page-aligned
+  const stubHdrIn = sa === undefined ? 0 : alignUp(sa.stub.length, 16);
+  const xSize = sa === undefined ? 0 : stubHdrIn + STUB_HEADER;
+  const xOff = alignUp(segOff + segSize, PAGE);
+  const xVaddr = alignUp(segVaddr + segSize, PAGE);
+  const libOffsIn: number[] = [];
+  let rSize = 0;
+  for (const l of sa?.libs ?? []) {
+    libOffsIn.push(rSize);
+    rSize = alignUp(rSize + l.bytes.length, 16);
+  }
+  const rOff = alignUp(xOff + xSize, PAGE);
+  const rVaddr = alignUp(xVaddr + xSize, PAGE);
+  const end = sa === undefined ? segVaddr + segSize : rVaddr + rSize;
+  if (end >= 2 ** 47) throw unsupported("no address space left for the new segment");
 
   // Step (4): copy the file and apply the site patches (inside executable sections only).
-  const out = new Uint8Array(segOff + segSize);
+  const out = new Uint8Array(sa === undefined ? segOff + segSize : rOff + rSize);
   out.set(src, 0);
   const execSections = elf.sections.filter((s) => (s.flags & SHF_EXECINSTR) !== 0 && s.type !== 8);
   for (const p of req.patches) {
@@ -259,6 +347,10 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     }
   }
   rows.splice(lastLoad + 1, 0, row(PT_LOAD, PF_R | PF_W, segOff, segVaddr, segSize, PAGE));
+  if (sa !== undefined) {
+    rows.splice(lastLoad + 2, 0, row(PT_LOAD, PF_R | PF_X, xOff, xVaddr, xSize, PAGE));
+    rows.splice(lastLoad + 3, 0, row(PT_LOAD, PF_R, rOff, rVaddr, rSize, PAGE));
+  }
   rows.push(row(PT_NOTE, PF_R, segOff + noteOffIn, segVaddr + noteOffIn, noteSize, 4));
   rows.forEach((r, i) => {
     out.set(r, segOff + i * PHENT);
@@ -273,11 +365,28 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     u64(o + 8, val);
     o += 16;
   };
+  let debugSlot = 0; // file offset of DT_DEBUG's value
   for (const off of nameOffs) put(DT_NEEDED, off);
   for (const [tag, val] of entries) {
     if (tag === DT_STRTAB) put(tag, segVaddr + strOffIn);
     else if (tag === DT_STRSZ) put(tag, newStrSize);
-    else put(tag, val);
+    else if (sa !== undefined && pie && tag === DT_RELA) put(tag, segVaddr + relaOffIn);
+    else if (sa !== undefined && pie && tag === DT_RELASZ) put(tag, relaSize);
+    else {
+      if (tag === DT_DEBUG) debugSlot = o + 8;
+      put(tag, val);
+    }
+  }
+  if (sa !== undefined) {
+    if (dynVal(DT_DEBUG) === undefined) {
+      debugSlot = o + 8;
+      put(DT_DEBUG, 0);
+    }
+    if (pie && dynVal(DT_RELA) === undefined) put(DT_RELA, segVaddr + relaOffIn);
+    if (pie && dynVal(DT_RELASZ) === undefined) put(DT_RELASZ, relaSize);
+    if (pie && dynVal(DT_RELAENT) === undefined) put(DT_RELAENT, 24);
+    put(DT_PREINIT_ARRAY, segVaddr + preinitOffIn);
+    put(DT_PREINIT_ARRAYSZ, 8);
   }
   put(DT_NULL, 0);
   out.set(oldStr, segOff + strOffIn);
@@ -296,6 +405,35 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   dv.setUint32(noteOffIn + 8, NT_SYSI_PATCH, true);
   out.set(enc.encode(`${SYSI_NOTE_NAME}\0`), noteOffIn + 12);
   out.set(req.noteDesc, noteOffIn + 20);
+
+  // Step (7b), standalone: relocations, the preinit entry, the stub, its header, the libraries.
+  if (sa !== undefined) {
+    const noteDescVaddr = segVaddr + (noteOffIn - segOff) + 20;
+    if (pie) {
+      out.set(oldRela, segOff + relaOffIn);
+      const r = segOff + relaOffIn + oldRela.length;
+      u64(r, segVaddr + preinitOffIn); // r_offset: the preinit entry
+      u64(r + 8, R_X86_64_RELATIVE); // r_info: no symbol
+      u64(r + 16, xVaddr); // r_addend: the stub's entry (offset 0)
+    }
+    u64(segOff + preinitOffIn, xVaddr); // a non-PIE's final value (a PIE's before relocation)
+    out.set(sa.stub, xOff);
+    const h = xOff + stubHdrIn;
+    const hv = xVaddr + stubHdrIn;
+    const rel = (vaddr: number) => BigInt.asUintN(64, BigInt(vaddr - hv));
+    out.set(enc.encode(`${STUB_MAGIC}\0`), h);
+    dv.setUint32(h + 8, 1, true); // version
+    dv.setUint32(h + 12, sa.libs.length, true);
+    u64(h + 16, rel(segVaddr + (debugSlot - segOff))); // DT_DEBUG's d_un
+    sa.libs.forEach((l, i) => {
+      const e = h + 32 + i * 32;
+      out.set(l.bytes, rOff + (libOffsIn[i] as number));
+      u64(e, rel(rVaddr + (libOffsIn[i] as number)));
+      u64(e + 8, l.bytes.length);
+      u64(e + 16, l.path === null ? 0n : rel(noteDescVaddr + l.path));
+      u64(e + 24, l.key === null ? 0n : rel(noteDescVaddr + l.key));
+    });
+  }
 
   // Step (8): the .dynamic section header follows PT_DYNAMIC (gdb finds DT_DEBUG through it).
   const shoff = Number(sdv.getBigUint64(40, true));
@@ -323,6 +461,12 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     noteDescOffset: noteOffIn + 20,
     segments: [
       { type: "LOAD", offset: segOff, vaddr: segVaddr, size: segSize, flags: "RW" },
+      ...(sa === undefined
+        ? []
+        : ([
+            { type: "LOAD", holds: "stub", offset: xOff, vaddr: xVaddr, size: xSize, flags: "RE" },
+            { type: "LOAD", holds: "libraries", offset: rOff, vaddr: rVaddr, size: rSize, flags: "R" },
+          ] as AddedSegment[])),
       { type: "NOTE", offset: noteOffIn, vaddr: segVaddr + (noteOffIn - segOff), size: noteSize, flags: "R" },
     ],
   };

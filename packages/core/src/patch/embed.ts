@@ -98,3 +98,20 @@ export function decodeEmbedded(desc: Uint8Array): Embedded {
   }));
   return { config, plans };
 }
+
+/**
+ * Where `text` first occurs in the descriptor's settings (offset from the descriptor's start), or
+ * null. With `setting`, `text` is a name and only "NAME=" at the start of a setting counts.
+ */
+export function configOffset(desc: Uint8Array, text: string, setting = false): number | null {
+  const dv = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
+  const end = HEADER + dv.getUint32(12, true);
+  const needle = new TextEncoder().encode(setting ? `${text}=` : text);
+  for (let o = HEADER; o + needle.length <= end; o++) {
+    if (setting && o > HEADER && desc[o - 1] !== 0) continue;
+    let k = 0;
+    while (k < needle.length && desc[o + k] === needle[k]) k++;
+    if (k === needle.length) return o;
+  }
+  return null;
+}

@@ -1,0 +1,20 @@
+/*
+ * syscall.S — the stub's only way into the kernel (it runs before libc is initialised).
+ * long sysi_stub_syscall(long nr, long a, long b, long c)
+ * Entry: SysV call, rdi = nr, rsi/rdx/rcx = arguments 1-3. Exit: rax = the kernel's result
+ * (-errno on error). Clobbers rcx, r11 (the syscall instruction), rax. Stack alignment: not used.
+ * Signal safety: none needed (one instruction).
+ */
+	.text
+	.global sysi_stub_syscall
+	.hidden sysi_stub_syscall
+	.type sysi_stub_syscall, @function
+sysi_stub_syscall:
+	mov %rdi, %rax
+	mov %rsi, %rdi
+	mov %rdx, %rsi
+	mov %rcx, %rdx
+	syscall
+	ret
+	.size sysi_stub_syscall, . - sysi_stub_syscall
+	.section .note.GNU-stack, "", @progbits
