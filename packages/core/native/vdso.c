@@ -13,8 +13,10 @@
  * Cost: the kernel takes its syscall-work slow path for every call of an armed thread (about
  * +25-35 ns a call here), and a vDSO fallback call costs a signal round trip. So it is on only
  * where it can matter: a hook that observes calls (not passthrough), a vDSO with a `syscall`
- * (0f 05) in its text, SYSI_VDSO not "0" (the opt-out), and not under --complete (whose
- * catch-all sees these calls already).
+ * (0f 05) in its text, not under --complete (whose catch-all sees these calls already), and in
+ * a static program unless SYSI_VDSO=0 (the opt-out), in a dynamic one only with SYSI_VDSO=1
+ * (`sysi run --vdso`): there it would add its cost to the count hook's ~5 ns on every call, for
+ * calls that are rare (CPU-time clocks, getrandom's reseeding).
  *
  * SUD is per thread and not inherited by clone or fork (the kernel clears it in copy_process;
  * exec clears it too). The constructor's thread is armed by sysi_vdso_setup; every other thread
@@ -175,7 +177,12 @@ static int find(void)
 void sysi_vdso_setup(void)
 {
 	const char *v = sysi_getenv("SYSI_VDSO");
-	if ((v && v[0] == '0') || sysi_hook_cur == sysi_hook_passthrough || sysi_sud_on || !find())
+#ifdef SYSI_STATIC_RUNTIME
+	int want = !(v && v[0] == '0'); /* a static program: on unless SYSI_VDSO=0 */
+#else
+	int want = v && v[0] == '1'; /* a dynamic one: asked for (sysi run --vdso), the cost is on every call */
+#endif
+	if (!want || sysi_hook_cur == sysi_hook_passthrough || sysi_sud_on || !find())
 		return;
 	sysi_runtime_work(1);
 	if (arm() != 0) {

@@ -361,7 +361,7 @@ export async function vdsoSites(caught: boolean): Promise<VdsoSites> {
 export function vdsoLine(v: VdsoSites): string | null {
   if (v.sites === 0 || v.caught) return null;
   const where = v.functions.length > 0 ? ` (in ${v.functions.join(", ")})` : "";
-  return `sysi: not instrumented: the vDSO's ${v.sites} system-call site${v.sites === 1 ? "" : "s"}${where}: the kernel maps the vDSO sealed, so no strategy patches it; a call that falls back to the kernel there bypasses the hook (--complete catches it)`;
+  return `sysi: not instrumented: the vDSO's ${v.sites} system-call site${v.sites === 1 ? "" : "s"}${where}: the kernel maps the vDSO sealed, so no strategy patches it; a call that falls back to the kernel there bypasses the hook (--vdso or --complete catches it)`;
 }
 
 export const BEFORE_RUNTIME_REASON =

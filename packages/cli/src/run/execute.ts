@@ -69,6 +69,8 @@ export interface RunFlags {
   replan?: boolean;
   /** Syscall User Dispatch catches what no patch reaches (sud.c, docs/complete.md). */
   complete?: boolean;
+  /** Catch the vDSO's own calls (vdso.c): on in static programs anyway, asked for in dynamic ones. */
+  vdso?: boolean;
 }
 
 /** How the program ended: the status `sysi run` exits with, and the signal that killed it. */
@@ -172,6 +174,7 @@ export async function executeRun(cmd: string[], flags: RunFlags, config: Registr
     env.SYSI_PLAN_SOCK = sockPath;
     // (no SYSI_WATCH_EXEC: every strategy's passthrough path sends execve/execveat to libsysi,
     // which gives each exec sysi's variables back and reports the ones that escape)
+    if (flags.vdso === true) env.SYSI_VDSO = "1";
     if (flags.complete === true) {
       env.SYSI_COMPLETE = "1";
       env.SYSI_LAZY ??= lazyForm(prepared.chain.entries);

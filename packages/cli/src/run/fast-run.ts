@@ -48,6 +48,7 @@ export const RUN_FLAG_SPECS: readonly RunFlagSpec[] = [
   { name: "strict", type: "boolean" },
   { name: "replan", type: "boolean" },
   { name: "complete", type: "boolean" },
+  { name: "vdso", type: "boolean" },
 ];
 
 export const RUN_HOOK_DEFAULT = "count";
@@ -157,6 +158,7 @@ export function runFlags(values: Record<string, string | true>): RunFlags {
     strict: values.strict === true,
     replan: values.replan === true,
     complete: values.complete === true,
+    vdso: values.vdso === true,
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * The vDSO's own system calls in a dynamically linked program (issue 15, complete coverage):
  * libsysi arms Syscall User Dispatch on the vDSO alone (PR_SYS_DISPATCH_INCLUSIVE_ON, Linux 6.17+;
- * native/vdso.c, shared with the static runtime) in every thread and fork child, so the count hook
- * sees the calls the vDSO makes without --complete.
+ * native/vdso.c, shared with the static runtime) in every thread and fork child when asked
+ * (`sysi run --vdso`, SYSI_VDSO=1: its cost is on every call, so it is off by default in a dynamic
+ * program), so the count hook sees the calls the vDSO makes without --complete.
  *
  * Oracles: the native run's output, and `strace -f` of the whole `sysi run` restricted to the
  * calls after each image's start marker (strace-oracle.ts, SYSI_MARKER=1), where SUD's SIGSYS is a
@@ -134,14 +135,16 @@ function nativeOut(cmd: string[]): string {
 
 const CHAINS = ["punning,ud2", ...(page0 ? ["zpoline,ud2"] : []), "ud2"];
 
-describe(`a dynamic program's vDSO calls are counted without --complete${why ? ` (skipped: ${why})` : ""}`, () => {
+const ON = { SYSI_VDSO: "1" };
+
+describe(`a dynamic program's vDSO calls are counted with --vdso, without --complete${why ? ` (skipped: ${why})` : ""}`, () => {
   for (const chain of CHAINS)
     test.skipIf(why !== null)(
       `sysi run -s ${chain} --hook count equals strace -f (main thread, a thread, a fork child)`,
       () => {
         const native = nativeOut([PROG]);
         expect(native).toBe(`${N} ${N} 0\n`);
-        const { ours, theirs, s, out } = countBoth(chain, [PROG]);
+        const { ours, theirs, s, out } = countBoth(chain, [PROG], ON);
         expect(out).toBe(native);
         expect(ours).toEqual(theirs);
         expect(ours.clock_gettime?.calls).toBe(3 * N);
@@ -152,29 +155,32 @@ describe(`a dynamic program's vDSO calls are counted without --complete${why ? `
     );
 
   test.skipIf(why !== null)(
-    "SYSI_VDSO=0 turns it off: the vDSO's calls bypass the hook, the count is short of strace's",
+    "off by default (and with SYSI_VDSO=0): the vDSO's calls bypass the hook, the count is short of strace's",
     () => {
-      const { ours, theirs, s, out } = countBoth("punning,ud2", [PROG], { SYSI_VDSO: "0" });
-      expect(out).toBe(`${N} ${N} 0\n`);
-      expect(theirs.clock_gettime?.calls).toBe(3 * N);
-      expect(ours.clock_gettime?.calls ?? 0).toBe(0);
-      expect(s.strategies.vdso).toBeUndefined();
-      expect(s.escapes.vdso.caught).toBe(false);
+      for (const env of [{}, { SYSI_VDSO: "0" }] as Record<string, string>[]) {
+        const { ours, theirs, s, out } = countBoth("punning,ud2", [PROG], env);
+        expect(out).toBe(`${N} ${N} 0\n`);
+        expect(theirs.clock_gettime?.calls).toBe(3 * N);
+        expect(ours.clock_gettime?.calls ?? 0).toBe(0);
+        expect(s.strategies.vdso).toBeUndefined();
+        expect(s.escapes.vdso.caught).toBe(false);
+      }
     },
     300_000,
   );
 
   test.skipIf(why !== null)(
-    "the count summary's 'not instrumented: the vDSO' line goes when armed, stays with SYSI_VDSO=0",
+    "the count summary's 'not instrumented: the vDSO' line goes with sysi run --vdso, stays without",
     async () => {
-      const on = await sysi(["run", "--hook", "count", "--", PROG], home.env);
+      const on = await sysi(["run", "--vdso", "--hook", "count", "--", PROG], home.env);
       expect(on.code).toBe(0);
       expect(on.stdout).toBe(`${N} ${N} 0\n`);
       expect(on.stderr).not.toContain("not instrumented: the vDSO");
       expect(on.stderr).toMatch(/calls by strategy: .*\bvdso 300\b/);
-      const off = await sysi(["run", "--hook", "count", "--", PROG], { ...home.env, SYSI_VDSO: "0" });
+      const off = await sysi(["run", "--hook", "count", "--", PROG], home.env);
       expect(off.code).toBe(0);
       expect(off.stderr).toContain("sysi: not instrumented: the vDSO's");
+      expect(off.stderr).toContain("(--vdso or --complete catches it)");
     },
     300_000,
   );
@@ -183,7 +189,7 @@ describe(`a dynamic program's vDSO calls are counted without --complete${why ? `
     "python3 time.process_time() x100: counts equal strace -f's",
     () => {
       const cmd = [PYTHON as string, "-c", "import time; [time.process_time() for _ in range(100)]"];
-      const { ours, theirs, s } = countBoth("punning,ud2", cmd);
+      const { ours, theirs, s } = countBoth("punning,ud2", cmd, ON);
       expect(ours).toEqual(theirs);
       expect(ours.clock_gettime?.calls ?? 0).toBeGreaterThanOrEqual(100);
       expect(s.strategies.vdso).toBe(ours.clock_gettime?.calls as number);
