@@ -270,7 +270,7 @@ async function isRuntimeDependency(path: string, chain: ChainElement[]): Promise
 
 /** The stub and the stripped runtime libraries a standalone OUT carries (libsysi first). */
 async function embeddedRuntime(runtimes: Awaited<ReturnType<typeof buildRuntimes>>, hook: string) {
-  const { ensureStandaloneStub, fdPlaceholder, strippedLibrary } = await import("@sysi/core/patch");
+  const { ensureStandaloneStub, fdPlaceholder, hookWithRuntime, strippedLibrary } = await import("@sysi/core/patch");
   const n = runtimes.runtimes.length;
   const [stub, ...bytes] = await Promise.all([
     ensureStandaloneStub(),
@@ -290,7 +290,7 @@ async function embeddedRuntime(runtimes: Awaited<ReturnType<typeof buildRuntimes
       ? [
           {
             name: basename(hook),
-            bytes: bytes[n + 1] as Uint8Array,
+            ...hookWithRuntime(bytes[n + 1] as Uint8Array),
             placeholder: fdPlaceholder(n + 1),
             key: "SYSI_HOOK",
           },

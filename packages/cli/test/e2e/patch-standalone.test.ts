@@ -66,7 +66,8 @@ async function patched(prog: string, tag: string, opts: string[]): Promise<strin
   return out;
 }
 
-const programs = [
+const pieSrc = join(import.meta.dir, "fixtures", "patch", "sites.c");
+const programs: { name: string; path: string; args: string[] }[] = [
   { name: "ls", path: "/bin/ls", args: ["-la", "/usr/share/doc/coreutils"] },
   { name: "python3", path: "/usr/bin/python3", args: ["-c", "import json, ssl; print(json.dumps({'a': 1}))"] },
   { name: "git", path: "/usr/bin/git", args: ["-C", REPO, "log", "-1", "--format=%H %s", "--", "README.md"] },
@@ -76,6 +77,16 @@ beforeAll(() => {
   mkdirSync(dir);
   chmodSync(home.dir, 0o755);
   chmodSync(dir, 0o755);
+  // a program with system-call sites of its own, threads and a fork: PIE and non-PIE
+  for (const [name, flags] of [
+    ["sites-pie", ["-fPIE", "-pie"]],
+    ["sites-nopie", ["-fno-pie", "-no-pie"]],
+  ] as const) {
+    const out = join(dir, name);
+    const r = run(["cc", "-O2", "-pthread", ...flags, "-o", out, pieSrc]);
+    if (r.code !== 0) throw new Error(r.err);
+    programs.push({ name, path: out, args: ["x", "no-bad-nr"] }); // as patch.test.ts
+  }
 });
 afterAll(() => home.cleanup());
 
@@ -85,7 +96,7 @@ describe("sysi patch --standalone: output as native, counts as strace -f", () =>
     { chain: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here" },
   ]) {
     test.skipIf(!hasStrace || skip !== null)(
-      `ls, python3 and git under -s ${chain} --hook count${skip ? ` (${skip})` : hasStrace ? "" : " (needs strace)"}`,
+      `ls, python3, git and a program with its own sites (PIE, non-PIE) under -s ${chain} --hook count${skip ? ` (${skip})` : hasStrace ? "" : " (needs strace)"}`,
       async () => {
         for (const p of programs) {
           const out = await patched(p.path, `${p.name}.${chain}`, ["--standalone", "-s", chain, "--hook", "count"]);
@@ -161,6 +172,30 @@ describe("sysi patch --standalone: OUT needs nothing from the patching user", ()
     expect(mine.out).toBe(run(["/usr/bin/python3", "-c", PY_ENV], env).out);
     expect(mine.out).toContain("SOME_VAR");
     expect(mine.out).not.toContain("SYSI_");
+  });
+
+  test("a hook library is carried too: it answers after the .so and the cache are gone", async () => {
+    const so = join(dir, "test-hook.so");
+    const inc = join(REPO, "packages", "core", "native", "include");
+    const src = join(REPO, "packages", "core", "native", "tests", "hooks", "test-hook.c");
+    expect(run(["cc", "-O2", "-shared", "-fPIC", `-I${inc}`, "-o", so, src]).code).toBe(0);
+    const cache = join(home.dir, "cache-hook");
+    const out = join(dir, "hook", "python3");
+    mkdirSync(join(dir, "hook"));
+    const r = await patch(["--standalone", "-s", "punning,ud2", "--hook", so, "/usr/bin/python3", "-o", out], {
+      ...home.env,
+      SYSI_CACHE_DIR: cache,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    rmSync(so);
+    rmSync(cache, { recursive: true, force: true });
+    // the hook (test-hook.c) answers the unknown call 100000 with 7000 + its sysi_hook_init calls
+    const prog = "import ctypes; print(ctypes.CDLL(None).syscall(100000))";
+    expect(run(["/usr/bin/python3", "-c", prog]).out).toBe("-1\n");
+    const mine = run([out, "-c", prog]);
+    expect(mine.err).toBe("");
+    expect(mine.out).toBe("7001\n");
   });
 
   test("patched twice: identical bytes", async () => {

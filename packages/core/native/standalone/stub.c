@@ -10,7 +10,9 @@
  *      libc's own copies of them (set by that initialiser) to the constructors it runs, and it
  *      runs libc's, a dependency of libsysi not yet initialised, with them;
  *   4. writes each embedded library into a memfd, and each fd's path into the note's
- *      placeholders (the note is in OUT's writable segment; libsysi reads its settings there);
+ *      placeholders (the note is in OUT's writable segment; libsysi reads its settings there),
+ *      and libsysi's into a hook library's DT_NEEDED (its sysi_syscall resolves in libsysi,
+ *      which is not in the global scope);
  *   5. dlopen()s libsysi from its memfd (RTLD_LOCAL: a global object added while ld.so's
  *      start-up runs the constructors would grow the list it walks); libsysi's constructor runs
  *      inside and loads the strategy runtimes and the hook from their memfds, as from files;
@@ -29,12 +31,14 @@
 
 #define NR_write 1
 #define NR_close 3
+#define NR_pwrite64 18
 #define NR_exit_group 231
 #define NR_memfd_create 319
 #define MFD_CLOEXEC 1u
 #define RTLD_NOW_ 2
 
 long sysi_stub_syscall(long nr, long a, long b, long c);
+long sysi_stub_syscall4(long nr, long a, long b, long c, long d);
 extern const struct sysi_stub_header sysi_stub_header __attribute__((visibility("hidden")));
 
 typedef void *(*dlopen_fn)(const char *, int);
@@ -217,6 +221,13 @@ __attribute__((section(".text.entry"), used)) void sysi_stub_start(int argc, cha
 		}
 		if (b->path)
 			fd_path((char *)(base + b->path), fds[i]);
+		if (b->patch && i > 0) { /* a hook's DT_NEEDED names libsysi's memfd: written first */
+			char digits[SYSI_STUB_FD_DIGITS];
+			fd_path(digits, fds[0]);
+			if (sysi_stub_syscall4(NR_pwrite64, fds[i], (long)digits, SYSI_STUB_FD_DIGITS, (long)b->patch) !=
+			    SYSI_STUB_FD_DIGITS)
+				die("writing the embedded runtime into a memfd failed", 0);
+		}
 	}
 	/* Step (5): libsysi; its constructor loads the rest and patches */
 	fd_path(path + 14, fds[0]);

@@ -18,6 +18,8 @@ struct sysi_stub_lib {
 	uint64_t size;	/* its size in bytes */
 	int64_t path;	/* its fd placeholder in the sysi note (SYSI_STUB_FD_DIGITS bytes), or 0 */
 	int64_t key;	/* the setting naming it in the note ("SYSI_RUNTIMES="), or 0 */
+	uint64_t patch; /* offset in its bytes of a placeholder for libsysi's fd (a hook library's
+			 * DT_NEEDED, added by the writer: the hook's sysi_syscall resolves there), or 0 */
 };
 
 struct sysi_stub_header {

@@ -1,8 +1,9 @@
 /*
  * syscall.S — the stub's only way into the kernel (it runs before libc is initialised).
  * long sysi_stub_syscall(long nr, long a, long b, long c)
- * Entry: SysV call, rdi = nr, rsi/rdx/rcx = arguments 1-3. Exit: rax = the kernel's result
- * (-errno on error). Clobbers rcx, r11 (the syscall instruction), rax. Stack alignment: not used.
+ * long sysi_stub_syscall4(long nr, long a, long b, long c, long d)
+ * Entry: SysV call, rdi = nr, rsi/rdx/rcx/r8 = arguments 1-4. Exit: rax = the kernel's result
+ * (-errno on error). Clobbers rcx, r11 (the syscall instruction), rax, r10. Stack alignment: not used.
  * Signal safety: none needed (one instruction).
  */
 	.text
@@ -17,4 +18,12 @@ sysi_stub_syscall:
 	syscall
 	ret
 	.size sysi_stub_syscall, . - sysi_stub_syscall
+
+	.global sysi_stub_syscall4
+	.hidden sysi_stub_syscall4
+	.type sysi_stub_syscall4, @function
+sysi_stub_syscall4:
+	mov %r8, %r10
+	jmp sysi_stub_syscall
+	.size sysi_stub_syscall4, . - sysi_stub_syscall4
 	.section .note.GNU-stack, "", @progbits

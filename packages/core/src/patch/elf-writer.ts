@@ -44,7 +44,8 @@ const PF_X = 1;
 /** native/standalone/stub.h: struct sysi_stub_header. */
 export const STUB_MAGIC = "SYSISTB";
 export const STUB_MAX_LIBS = 8;
-const STUB_HEADER = 32 + STUB_MAX_LIBS * 32;
+const STUB_LIB = 40;
+const STUB_HEADER = 32 + STUB_MAX_LIBS * STUB_LIB;
 const SHT_DYNAMIC = 6;
 const SHT_STRTAB = 3;
 const PF_R = 4;
@@ -74,6 +75,8 @@ export interface RewriteRequest {
   library?: boolean;
   /** Carry the runtime inside the output, started by the stub from DT_PREINIT_ARRAY. */
   standalone?: StandaloneRequest;
+  /** Write no sysi note (a hook library given a DT_NEEDED for a standalone output). */
+  noNote?: boolean;
 }
 
 export interface StandaloneRequest {
@@ -84,7 +87,7 @@ export interface StandaloneRequest {
    * note names. `path`: offset in the note's descriptor of the fd placeholder in that name
    * (SYSI_STUB_FD_DIGITS bytes after "/proc/self/fd/"); `key`: of the setting naming it.
    */
-  libs: { name: string; bytes: Uint8Array; path: number | null; key: number | null }[];
+  libs: { name: string; bytes: Uint8Array; path: number | null; key: number | null; patch: number | null }[];
 }
 
 export interface AddedSegment {
@@ -249,7 +252,8 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   }
 
   // Step (3): the new segment's layout: phdrs | dynamic | dynstr | note.
-  const phnum = elf.segments.length + (sa === undefined ? 2 : 4);
+  const noNote = req.noNote === true;
+  const phnum = elf.segments.length + (sa === undefined ? 2 : 4) - (noNote ? 1 : 0);
   const phdrSize = phnum * PHENT;
   const dynOffIn = alignUp(phdrSize, 16);
   // standalone: + DT_PREINIT_ARRAY(SZ), DT_DEBUG if missing, DT_RELA(SZ, ENT) if a PIE has none
@@ -270,7 +274,7 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
   const preinitOffIn = relaOffIn + relaSize;
   const preinitSize = sa === undefined ? 0 : 8;
   let noteOffIn = alignUp(preinitOffIn + preinitSize, 8) + 4;
-  const noteSize = 20 + alignUp(req.noteDesc.length, 4);
+  const noteSize = noNote ? 0 : 20 + alignUp(req.noteDesc.length, 4);
   const segSize = noteOffIn + noteSize;
 
   const segOff = alignUp(src.length, PAGE);
@@ -351,7 +355,7 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     rows.splice(lastLoad + 2, 0, row(PT_LOAD, PF_R | PF_X, xOff, xVaddr, xSize, PAGE));
     rows.splice(lastLoad + 3, 0, row(PT_LOAD, PF_R, rOff, rVaddr, rSize, PAGE));
   }
-  rows.push(row(PT_NOTE, PF_R, segOff + noteOffIn, segVaddr + noteOffIn, noteSize, 4));
+  if (!noNote) rows.push(row(PT_NOTE, PF_R, segOff + noteOffIn, segVaddr + noteOffIn, noteSize, 4));
   rows.forEach((r, i) => {
     out.set(r, segOff + i * PHENT);
   });
@@ -400,11 +404,13 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
 
   // Step (7): the note.
   noteOffIn += segOff;
-  dv.setUint32(noteOffIn, 5, true);
-  dv.setUint32(noteOffIn + 4, req.noteDesc.length, true);
-  dv.setUint32(noteOffIn + 8, NT_SYSI_PATCH, true);
-  out.set(enc.encode(`${SYSI_NOTE_NAME}\0`), noteOffIn + 12);
-  out.set(req.noteDesc, noteOffIn + 20);
+  if (!noNote) {
+    dv.setUint32(noteOffIn, 5, true);
+    dv.setUint32(noteOffIn + 4, req.noteDesc.length, true);
+    dv.setUint32(noteOffIn + 8, NT_SYSI_PATCH, true);
+    out.set(enc.encode(`${SYSI_NOTE_NAME}\0`), noteOffIn + 12);
+    out.set(req.noteDesc, noteOffIn + 20);
+  }
 
   // Step (7b), standalone: relocations, the preinit entry, the stub, its header, the libraries.
   if (sa !== undefined) {
@@ -426,12 +432,13 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
     dv.setUint32(h + 12, sa.libs.length, true);
     u64(h + 16, rel(segVaddr + (debugSlot - segOff))); // DT_DEBUG's d_un
     sa.libs.forEach((l, i) => {
-      const e = h + 32 + i * 32;
+      const e = h + 32 + i * STUB_LIB;
       out.set(l.bytes, rOff + (libOffsIn[i] as number));
       u64(e, rel(rVaddr + (libOffsIn[i] as number)));
       u64(e + 8, l.bytes.length);
       u64(e + 16, l.path === null ? 0n : rel(noteDescVaddr + l.path));
       u64(e + 24, l.key === null ? 0n : rel(noteDescVaddr + l.key));
+      u64(e + 32, l.patch ?? 0);
     });
   }
 
@@ -467,7 +474,11 @@ export function rewriteElf(elf: ElfFile, req: RewriteRequest): RewriteResult {
             { type: "LOAD", holds: "stub", offset: xOff, vaddr: xVaddr, size: xSize, flags: "RE" },
             { type: "LOAD", holds: "libraries", offset: rOff, vaddr: rVaddr, size: rSize, flags: "R" },
           ] as AddedSegment[])),
-      { type: "NOTE", offset: noteOffIn, vaddr: segVaddr + (noteOffIn - segOff), size: noteSize, flags: "R" },
+      ...(noNote
+        ? []
+        : ([
+            { type: "NOTE", offset: noteOffIn, vaddr: segVaddr + (noteOffIn - segOff), size: noteSize, flags: "R" },
+          ] as AddedSegment[])),
     ],
   };
 }

@@ -9,21 +9,44 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseElf } from "../elf/reader.ts";
 import { BuildError } from "../errors.ts";
 import { cachedCompilerId, runtimeHash } from "../native-build.ts";
 import { cacheLocation, checkTrustedFile, openCacheDir } from "../trust.ts";
-import { PatchError, type StandaloneRequest } from "./elf-writer.ts";
+import { PatchError, rewriteElf, type StandaloneRequest } from "./elf-writer.ts";
 import { configOffset } from "./embed.ts";
 
 export const STANDALONE_STUB = "sysi-stub.bin";
 const STUB_DIR = join(import.meta.dir, "..", "..", "native", "standalone");
 /** native/standalone/stub.h SYSI_STUB_FD_DIGITS: "/proc/self/fd/" and this many bytes. */
 export const FD_DIGITS = 10;
+const FD_PREFIX = "/proc/self/fd/";
 
 /** The placeholder path of the i-th embedded library (i < 10): the stub writes "//////// N". */
 export function fdPlaceholder(i: number): string {
   if (i < 0 || i > 9) throw new PatchError("PATCH_UNSUPPORTED", "too many embedded runtime libraries");
-  return `/proc/self/fd/${"%".repeat(FD_DIGITS - 1)}${i}`;
+  return `${FD_PREFIX}${"%".repeat(FD_DIGITS - 1)}${i}`;
+}
+
+/**
+ * A hook library as a standalone output embeds it: with libsysi's memfd (placeholder 0) as its
+ * first DT_NEEDED. The stub loads libsysi RTLD_LOCAL (ld.so's start-up is walking the global
+ * list), so a hook's references to libsysi (sysi_syscall, …) resolve only through a dependency;
+ * ld.so finds that dependency loaded already (same path, same memfd). Returns the bytes and the
+ * offset of the fd digits the stub writes.
+ */
+export function hookWithRuntime(bytes: Uint8Array): { bytes: Uint8Array; patch: number } {
+  const out = rewriteElf(parseElf(bytes), {
+    patches: [],
+    needed: [fdPlaceholder(0)],
+    noteDesc: new Uint8Array(0),
+    reserved: [],
+    library: true,
+    noNote: true,
+  }).bytes;
+  const at = Buffer.from(out).lastIndexOf(Buffer.from(fdPlaceholder(0), "latin1"));
+  if (at < 0) throw new PatchError("PATCH_LAYOUT", "the hook's new DT_NEEDED is not in its string table");
+  return { bytes: out, patch: at + FD_PREFIX.length };
 }
 
 export interface EmbeddedLib {
@@ -33,6 +56,8 @@ export interface EmbeddedLib {
   placeholder: string | null;
   /** The setting that names it (SYSI_RUNTIMES, SYSI_HOOK); null for libsysi. */
   key: string | null;
+  /** Offset in `bytes` of a placeholder the stub fills with libsysi's fd (hookWithRuntime). */
+  patch?: number | null;
 }
 
 export interface StandaloneInput {
@@ -50,7 +75,8 @@ export function standaloneRequest(input: StandaloneInput, desc: Uint8Array): Sta
       if ((l.placeholder !== null && path === null) || (l.key !== null && key === null)) {
         throw new PatchError("PATCH_LAYOUT", `the note does not name the embedded ${l.name}`);
       }
-      return { name: l.name, bytes: l.bytes, path: path === null ? null : path + "/proc/self/fd/".length, key };
+      const at = path === null ? null : path + FD_PREFIX.length;
+      return { name: l.name, bytes: l.bytes, path: at, key, patch: l.patch ?? null };
     }),
   };
 }
