@@ -1,6 +1,7 @@
 /**
  * Start-up cost of a program written by `sysi patch` (issue 15): /bin/true against copies of it
- * patched with `-s punning,ud2` and `-s ud2` (hook passthrough), and against `sysi run`'s
+ * patched with `-s punning,ud2` and `-s ud2` (hook passthrough), each also with --standalone
+ * (compared with its plain copy: the runtime written into memfds at start), and against `sysi run`'s
  * launcher path (the environment `sysi env` prints: LD_PRELOAD, plans on disk). Timed with
  * packages/cli/bench/spawn.c (posix_spawn + waitpid), interleaved rounds of R runs each, medians in ms.
  * The punning copy runs twice: as it is (trampoline pages mapped on first use) and with
@@ -55,6 +56,9 @@ try {
     const out = join(dir, `true.${chain}`);
     sh([SYSI, "patch", "-s", chain, "--hook", "passthrough", "/bin/true", "-o", out]);
     configs.push({ name: `patched -s ${chain}`, argv: [out] });
+    // the runtime carried in the file (memfds written at start: docs/patch.md, --standalone)
+    sh([SYSI, "patch", "--standalone", "-s", chain, "--hook", "passthrough", "/bin/true", "-o", `${out}.sa`]);
+    configs.push({ name: `patched -s ${chain} --standalone`, argv: [`${out}.sa`], base: `patched -s ${chain}` });
     if (chain.startsWith("punning"))
       configs.push({
         name: `patched -s ${chain}, EAGER`,
