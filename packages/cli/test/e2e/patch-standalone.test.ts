@@ -172,6 +172,23 @@ describe("sysi patch --standalone: OUT needs nothing from the patching user", ()
     expect(mine.out).toBe(run(["/usr/bin/python3", "-c", PY_ENV], env).out);
     expect(mine.out).toContain("SOME_VAR");
     expect(mine.out).not.toContain("SYSI_");
+    // libc initialised with the program's arguments: without the stub's call of libc's
+    // initialisers this printed " (none)" (program_invocation_name and environ NULL)
+    const src = join(dir, "pin.c");
+    writeFileSync(
+      src,
+      `#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) { printf("%s %s\\n", program_invocation_short_name, getenv("PIN") ? getenv("PIN") : "(none)"); return 0; }
+`,
+    );
+    const pin = join(dir, "pin");
+    expect(run(["cc", "-O2", "-o", pin, src]).code).toBe(0);
+    const pinOut = await patched(pin, "pin.out", ["--standalone", "-s", "punning,ud2", "--hook", "count"]);
+    expect(run([pin], { PIN: "x" }).out).toBe("pin x\n");
+    expect(run([pinOut], { PIN: "x" }).out).toBe("pin x\n");
   });
 
   test("a hook library is carried too: it answers after the .so and the cache are gone", async () => {
