@@ -93,6 +93,65 @@ describe.skipIf(!have)("rewriteElf on /usr/bin/true", () => {
   });
 });
 
+describe.skipIf(!have)("rewriteElf on /usr/bin/true, standalone", () => {
+  const elf = parseElf(new Uint8Array(readFileSync(TRUE)), TRUE);
+  const lib = (n: number) => ({ name: `l${n}`, bytes: new Uint8Array([n, n, n]), path: null, key: null, patch: null });
+  const stub = new Uint8Array([0xc3]); // ret
+  const r = rewriteElf(elf, {
+    patches: [],
+    needed: [],
+    noteDesc: note,
+    reserved: [],
+    standalone: { stub, libs: [lib(1)] },
+  });
+  const stubSeg = r.segments.find((s) => s.holds === "stub");
+
+  it("the preinit array names the stub through a relocation appended to IN's (a PIE; readelf -D: by DT_RELA)", () => {
+    const d = readelf(r.bytes, "-d");
+    expect(d).not.toContain("(NEEDED)                     Shared library: [/");
+    const preinit = d.match(/\(PREINIT_ARRAY\)\s+0x([0-9a-f]+)/)?.[1];
+    expect(d).toMatch(/\(PREINIT_ARRAYSZ\)\s+8 \(bytes\)/);
+    const rela = readelf(r.bytes, "-Dr")
+      .split("\n")
+      .filter((l) => /R_X86_64_/.test(l));
+    const mine = rela.filter((l) => l.startsWith((preinit ?? "?").padStart(16, "0")));
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatch(new RegExp(`R_X86_64_RELATIVE\\s+${stubSeg?.vaddr.toString(16)}$`));
+    // IN's own relocations are all still there
+    const before = readelf(new Uint8Array(readFileSync(TRUE)), "-Dr")
+      .split("\n")
+      .filter((l) => /R_X86_64_/.test(l));
+    expect(rela.length).toBe(before.length + 1);
+  });
+
+  it("the stub (R E) and the libraries (R) in segments of their own, the header after the stub", () => {
+    const l = readelf(r.bytes, "-l");
+    expect(l).toMatch(new RegExp(`LOAD\\s+0x0*${stubSeg?.offset.toString(16)}\\s.*R E`));
+    const libs = r.segments.find((s) => s.holds === "libraries");
+    expect(l).toMatch(new RegExp(`LOAD\\s+0x0*${libs?.offset.toString(16)}\\s.*R   0x1000`));
+    const h = (stubSeg?.offset ?? 0) + 16;
+    expect(Buffer.from(r.bytes.subarray(h, h + 8)).toString("latin1")).toBe("SYSISTB\0");
+    expect([...r.bytes.subarray(libs?.offset ?? 0, (libs?.offset ?? 0) + 3)]).toEqual([1, 1, 1]);
+  });
+
+  it("refuses a library and too many libraries", () => {
+    const libs = Array.from({ length: 9 }, (_, i) => lib(i));
+    expect(() =>
+      rewriteElf(elf, { patches: [], needed: [], noteDesc: note, reserved: [], standalone: { stub, libs } }),
+    ).toThrow(/1 to 8 runtime libraries/);
+    expect(() =>
+      rewriteElf(elf, {
+        patches: [],
+        needed: [],
+        noteDesc: note,
+        reserved: [],
+        library: true,
+        standalone: { stub, libs: [lib(1)] },
+      }),
+    ).toThrow(PatchError);
+  });
+});
+
 describe("checkRewritable", () => {
   it("refuses a static executable and a shared library with a reason", () => {
     const stat = parseElf(buildElf({ text: new Uint8Array(16).fill(0x90) }), null);
