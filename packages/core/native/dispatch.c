@@ -25,7 +25,6 @@ static uint32_t xsave_lo, xsave_hi;
 void sysi_filter_parse(void)
 {
 	const char *s = sysi_getenv("SYSI_FILTER"), *e;
-	unsigned a, b, c, d;
 	if (s && *s) {
 		filter_on = 1;
 		while (*s) {
@@ -37,7 +36,16 @@ void sysi_filter_parse(void)
 			s = *e ? e + 1 : e;
 		}
 	}
-	/* xsave area for hooks without SYSI_HOOK_GENERAL_REGS_ONLY */
+}
+
+/*
+ * The xsave area around a hook without SYSI_HOOK_GENERAL_REGS_ONLY (a hook library's): asked of
+ * the CPU only then. cpuid traps to the hypervisor in a VM (~20 us for the two here, at every
+ * instrumented program's start, for the built-in hooks too, which never need it).
+ */
+static void xsave_setup(void)
+{
+	unsigned a, b, c, d;
 	__cpuid(1, a, b, c, d);
 	if (c & (1u << 27)) { /* OSXSAVE */
 		__asm__ volatile("xgetbv" : "=a"(xsave_lo), "=d"(xsave_hi) : "c"(0));
@@ -72,6 +80,8 @@ __attribute__((weak)) void sysi_dispatch_wrap(void)
 void sysi_dispatch_setup(void)
 {
 	const uint32_t need = SYSI_HOOK_GENERAL_REGS_ONLY | SYSI_HOOK_NO_GUARD;
+	if (!(sysi_hook_cur_flags & SYSI_HOOK_GENERAL_REGS_ONLY))
+		xsave_setup();
 	sysi_fast_dispatch = !filter_on && (sysi_hook_cur_flags & need) == need;
 	sysi_api.fast_hook = sysi_fast_dispatch ? sysi_hook_cur : 0;
 	sysi_api.fast_flags = 0;
