@@ -315,7 +315,8 @@ static void load_hook(void)
 		sysi_hook_cur = sysi_hook_trace;
 		return;
 	}
-	if (h[0] != '/')
+	/* "[static]/hook": a hook linked into a static program's runtime (static.c's dlopen) */
+	if (h[0] != '/' && sysi_strncmp(h, "[static]/", 9))
 		sysi_die("SYSI_HOOK must be passthrough, count, trace or an absolute path");
 	lib = open_hook(h);
 	if (!lib)

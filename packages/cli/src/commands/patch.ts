@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Args, Flags } from "@oclif/core";
@@ -41,7 +41,11 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
       char: "s",
       summary: "strategy chain tried per site in order, e.g. punning,ud2 (default: best for this host)",
     }),
-    hook: Flags.string({ summary: "passthrough | count | trace | path of a hook .so (see sysi.h)", default: "count" }),
+    hook: Flags.string({
+      summary:
+        "passthrough | count | trace | path of a hook .so (see sysi.h) | for a static program, a hook's C source (HOOK.c), linked in",
+      default: "count",
+    }),
     filter: Flags.string({ char: "e", summary: "only these system calls reach the hook, e.g. read,write,openat" }),
     output: Flags.string({ char: "o", summary: "the patched program to write", required: true }),
     "in-place": Flags.boolean({ summary: "allow OUT to be IN (replaced atomically)" }),
@@ -97,10 +101,23 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
     }
 
     openCacheDir();
-    const hook = resolveHook(flags.hook);
+    // a hook's C source is linked into a static program's runtime (no loader to dlopen a .so)
+    const hookSource = flags.hook.endsWith(".c") ? resolve(flags.hook) : undefined;
+    if (hookSource !== undefined) {
+      if (!isStatic) {
+        throw new SysiError("PATCH_UNSUPPORTED", "a hook source (.c) is linked into statically linked programs only", {
+          suggestions: ["build the hook as a shared library (cc -shared -fPIC) and give --hook HOOK.so; see sysi.h"],
+        });
+      }
+      if (!existsSync(hookSource) || !statSync(hookSource).isFile())
+        throw new SysiError("RUN_HOOK_NOT_FOUND", `hook source ${flags.hook}: no such file`);
+    }
+    const hook = hookSource !== undefined ? "[static]/hook" : resolveHook(flags.hook);
     if (isStatic && hook.startsWith("/")) {
       throw new SysiError("PATCH_UNSUPPORTED", "a hook library cannot be loaded into a statically linked program", {
-        suggestions: ["use --hook count, trace or passthrough (linked in); see docs/patch.md"],
+        suggestions: [
+          "link the hook in: give its C source, --hook HOOK.c (sysi.h's ABI, no libc); or use --hook count, trace or passthrough; see docs/patch.md",
+        ],
       });
     }
     const filter = await parseFilter(flags.filter);
@@ -128,6 +145,7 @@ IN is never modified: OUT is written to a temporary file beside it and renamed; 
           nativeDir: c.entry.strategy.runtime.nativeDir,
           entry: c.entry.strategy.runtime.entry,
         })),
+        hookSource !== undefined ? { hook: hookSource } : {},
       );
       const config: Record<string, string> = {
         SYSI_RUNTIMES: chain.entries.map((c) => `[static]/${c.entry.name}#${c.entry.strategy.runtime.entry}`).join(","),

@@ -9,7 +9,7 @@
  * segment).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { probeHost } from "@sysi/core/host";
 import { createStatsFile, readStatsFile } from "@sysi/core/runtime";
@@ -255,6 +255,79 @@ describe("sysi patch: static programs, what is refused", () => {
     const r = await sysi(["patch", "-s", "ud2", "--hook", "/nonexistent/hook.so", p.path, "-o", out], home.env);
     expect(r.code).toBe(2);
     expect(lines(r.stderr).length).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("sysi patch: a hook linked into a static program (--hook HOOK.c)", () => {
+  const hook = join(FIX, "static-hook.c");
+  const chains = [
+    { chain: "ud2", skip: null },
+    { chain: "punning,ud2", skip: null },
+    { chain: "zpoline,ud2", skip: page0 ? null : "page 0 cannot be mapped here" },
+  ];
+  for (const { chain, skip } of chains) {
+    test.skipIf(skip !== null)(
+      `-s ${chain}: the hook answers getppid in every thread (its init, flags and __thread state)`,
+      async () => {
+        const prog = join(dir, "hook-prog");
+        if (!existsSync(prog)) {
+          const c = run(["cc", "-static", "-O2", "-pthread", "-o", prog, join(FIX, "static-hook-prog.c")]);
+          expect(c.err).toBe("");
+        }
+        const native = run([prog]);
+        expect(native.code).toBe(0);
+        expect(native.out).toMatch(/^main (\d+) \1 \1\n/); // the real parent, three times
+        const out = join(dir, `hooked-${chain}`);
+        const r = await sysi(["patch", "-s", chain, "--hook", hook, prog, "-o", out, "--json"], home.env);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout).hook).toBe("[static]/hook");
+        const got = run([out]);
+        expect(got.err).toBe("");
+        expect(got.code).toBe(0);
+        expect(got.out).toBe("main 7001 7002 7003\none 7001 7002 7003\ntwo 7001 7002 7003\n");
+      },
+      120_000,
+    );
+  }
+
+  test("bad hooks: one line, exit 2, no output", async () => {
+    const p = prog("glibc");
+    if (p === undefined) return;
+    const cases: [string, string, RegExp][] = [
+      [
+        "nosym.c",
+        "long other(void) { return 1; }\n",
+        /^sysi: error: the hook source \S+nosym\.c defines no sysi_hook \(sysi\.h\)$/,
+      ],
+      [
+        "libc.c",
+        '#include <sysi.h>\n#include <stdio.h>\nlong sysi_hook(struct sysi_call *c) { puts("x"); return sysi_syscall(c); }\n',
+        /^sysi: error: building the static runtime with the hook failed: .*undefined reference to `puts'$/,
+      ],
+      [
+        "syntax.c",
+        "long sysi_hook(struct sysi_call *c) { return }\n",
+        /^sysi: error: building the static runtime with the hook failed: .*error: /,
+      ],
+      ["missing.c", "", /^sysi: error: hook source \S+missing\.c: no such file$/],
+    ];
+    for (const [name, text, want] of cases) {
+      const src = join(dir, name);
+      if (text !== "") writeFileSync(src, text);
+      const out = join(dir, `bad-${name}`);
+      const r = await sysi(["patch", "-s", "ud2", "--hook", src, p.path, "-o", out], home.env);
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr).length).toBe(1);
+      expect(r.stderr.trimEnd()).toMatch(want);
+      expect(existsSync(out)).toBe(false);
+    }
+    // a dynamically linked program loads a hook .so instead
+    const out = join(dir, "bad-dynamic");
+    const r = await sysi(["patch", "--hook", hook, "/bin/true", "-o", out], home.env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sysi: error: a hook source \(\.c\) is linked into statically linked programs only/);
     expect(existsSync(out)).toBe(false);
   });
 });

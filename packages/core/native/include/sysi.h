@@ -297,7 +297,9 @@ typedef const struct sysi_strategy_ops *(*sysi_strategy_entry_fn)(void);
  *                    one line: "OK\n" (the plan file now exists in SYSI_PLAN_DIR) or
  *                    "ERR <message>\n" / "NONE\n" (no plan: the module stays unpatched, counted).
  *   SYSI_RUNTIMES    comma list of "<abs path of strategy runtime .so>#<entry symbol>".
- *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so.
+ *   SYSI_HOOK        "passthrough" | "count" | "trace" | absolute path of a hook .so |
+ *                    "[static]/hook": a hook linked into a static program's runtime
+ *                    (`sysi patch --hook HOOK.c`, docs/patch.md).
  *   SYSI_COUNT_TIME  "1": the count hook also measures each call's wall-clock time (the vDSO's
  *                    CLOCK_MONOTONIC before and after: ~2 clock reads per call), summed per
  *                    syscall in the stats file's nanos (`sysi run -w`). Unset: no clock read.

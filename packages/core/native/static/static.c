@@ -270,7 +270,7 @@ static char handle; /* the one "library": the runtime itself */
 static void *static_dlopen(const char *file, int mode)
 {
 	(void)mode;
-	/* strategy runtimes are linked in and named "[static]/<name>" by sysi patch */
+	/* strategy runtimes (and a hook) are linked in and named "[static]/<name>" by sysi patch */
 	if (file && !sysi_strncmp(file, "[static]/", 9))
 		return &handle;
 	return 0;
