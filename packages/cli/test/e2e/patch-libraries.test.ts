@@ -217,6 +217,11 @@ describe("sysi patch: a patched libc.so.6, through LD_LIBRARY_PATH", () => {
           expect(r.err).toBe(native.err);
           expect(r.code).toBe(native.code);
           expect(r.total).toBeGreaterThan(10);
+          // python's thread: join() returns before the thread's own exit(0), so the main
+          // thread's exit_group can kill it after the count hook counted that exit and before
+          // the kernel saw it (the race at exit docs/patch.md names): one `exit` more, at most
+          const ex = { ours: r.ours.exit?.calls ?? 0, theirs: r.theirs.exit?.calls ?? 0 };
+          if (argv[0] === PY && ex.ours === ex.theirs + 1) r.theirs.exit = { calls: ex.ours, errors: 0 };
           expect(r.ours).toEqual(r.theirs);
           // libc's and ld.so's sites took the chain's first strategy: the new segment once lay
           // 2 GiB away and ld.so's PROT_NONE hole took 217 of 572 puns (38%). Now a pun fails
