@@ -58,8 +58,6 @@ static unsigned nranges;
 static int snap; /* 0: none yet this batch, 1: read, -1: unreadable */
 static int resv_lock; /* reserve/map (a batch) against sysi_punning_lazy_off (another thread) */
 static uintptr_t brk_now; /* the program break at the snapshot (brk grows above it) */
-static int quick; /* 0: not looked at this batch, 1: quick_lo/hi hold, -1: snapshots only */
-static uintptr_t quick_lo, quick_hi; /* a free block inside needs no snapshot (quick_bounds) */
 
 static long sc(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -335,65 +333,6 @@ void sysi_punning_lazy_batch_end(void)
 	ranges = 0;
 	nranges = 0;
 	snap = 0;
-	quick = 0;
-}
-
-/*
- * Where a block that is free as a whole is reserved whole by block() too, so that reserving it
- * needs no snapshot (reading /proc/self/maps costs ~10 µs per KiB of it, ~40 µs at a patched
- * /bin/true's start). block() cuts a free block only at the ROOM above the heap or the program
- * break, and the ROOM below [stack]: [quick_lo, quick_hi) lies clear of both.
- *  - Above: the heap ends at the program break rounded up to a page (brk(0)).
- *  - Below: read on the main thread (its stack is [stack]), whose stack is no larger than
- *    RLIMIT_STACK: [stack] starts above sp - RLIMIT_STACK. An unlimited stack, or another thread
- *    (a dlopen), leaves every block to the snapshot.
- */
-static void quick_bounds(void)
-{
-	struct { uint64_t cur, max; } st;
-	uintptr_t sp = (uintptr_t)&st, top;
-	long b;
-	quick = -1;
-	if (sc(__NR_gettid, 0, 0, 0, 0, 0, 0) != sc(__NR_getpid, 0, 0, 0, 0, 0, 0))
-		return;
-	if (bad(sc(__NR_prlimit64, 0, RLIMIT_STACK, 0, (long)&st, 0, 0)) || st.cur >= USER_TOP)
-		return;
-	b = sc(__NR_brk, 0, 0, 0, 0, 0, 0);
-	if (bad(b))
-		return;
-	top = ((uintptr_t)b + PN_PAGE - 1) & ~(uintptr_t)(PN_PAGE - 1);
-	if (top >= USER_TOP - ROOM || sp < st.cur + ROOM)
-		return;
-	quick_lo = top + ROOM;
-	quick_hi = sp - st.cur - ROOM;
-	quick = quick_lo < quick_hi ? 1 : -1;
-}
-
-/* Reserve page's whole block without a snapshot: 1 done, 0 not (the snapshot decides). */
-static int reserve_quick(uintptr_t page)
-{
-	uintptr_t lo = page & ~(RESV - 1), hi = lo + RESV;
-	long r;
-	if (!quick)
-		quick_bounds();
-	if (quick < 0 || lo < USER_LOW || hi > USER_TOP || lo < quick_lo || hi > quick_hi)
-		return 0;
-	if (!claimed)
-		claimed = api->claim_signal(SIGSEGV, segv) == 0 ? 1 : -1;
-	if (claimed < 0)
-		return 0;
-	r = sc(__NR_mmap, (long)lo, (long)RESV, PROT_NONE,
-	       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-	if (bad(r))
-		return 0; /* something lies in it (EEXIST): cut to the hole */
-	if ((uintptr_t)r != lo) { /* an old kernel's hint */
-		sc(__NR_munmap, r, (long)RESV, 0, 0, 0, 0);
-		return 0;
-	}
-	resv[nresv].lo = lo;
-	resv[nresv].hi = hi;
-	nresv++;
-	return 1;
 }
 
 /*
@@ -445,8 +384,6 @@ int sysi_punning_reserve(uintptr_t page)
 			return 1;
 	if (claimed < 0 || nresv == MAX_RESV)
 		return 0;
-	if (reserve_quick(page))
-		return 1;
 	if (!snap)
 		snap = snapshot() == 0 ? 1 : -1;
 	if (snap < 0 || !block(page, &lo, &hi))
