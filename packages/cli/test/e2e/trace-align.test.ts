@@ -49,7 +49,10 @@ function byProcess(text: string): string[][] {
     const m = /^\[pid +(\d+)\] /.exec(raw);
     const pid = m ? Number(m[1]) : 0;
     const line = raw
-      .replace(/^\[pid +\d+\]/, (p) => p.replace(/\d/g, "N"))
+      // strace's `[pid %5u]`: one width below pid 100000, whatever the pid (the two runs' pids
+      // differ, and pid_max 32768 wraps them to fewer digits in one run and not the other)
+      // (only a right-aligned 5-column field: an unpadded one stays as it is, and differs)
+      .replace(/^\[pid (?= {0,4}\d{1,5}\])[ \d]{5}\]/, "[pid NNNNN]")
       .replace(/^(\[pid +N+\] )?\d\d:\d\d:\d\d(\.\d+)? /, (t) => t.replace(/\d/g, "N"))
       .replace(/<\d+\.\d+>$/, (d) => d.replace(/\d/g, "N"))
       .replace(/0x[0-9a-f]{6,}/g, (a) => `0x${"x".repeat(a.length - 2)}`);
