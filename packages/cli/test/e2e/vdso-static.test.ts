@@ -33,37 +33,8 @@ function cc(args: string[]): boolean {
 
 beforeAll(() => {
   if (why !== null) return;
-  const src = join(dir, "cputime.c");
-  writeFileSync(
-    src,
-    `#define _GNU_SOURCE
-#include <pthread.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-static long burn(void) {
-  struct timespec ts;
-  long ok = 0;
-  for (int i = 0; i < ${N}; i++) ok += clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0;
-  return ok;
-}
-static void *thread(void *out) { *(long *)out = burn(); return 0; }
-int main(void) {
-  long a = burn(), b = 0;
-  int st = 0;
-  pthread_t t;
-  pthread_create(&t, 0, thread, &b);
-  pthread_join(t, 0);
-  pid_t p = fork();
-  if (p == 0) _exit(burn() == ${N} ? 0 : 1);
-  waitpid(p, &st, 0);
-  printf("%ld %ld %d\\n", a, b, WEXITSTATUS(st));
-  return 0;
-}
-`,
-  );
-  if (!cc(["-O2", "-static", "-pthread", "-o", PROG, src])) {
+  const src = join(import.meta.dir, "fixtures", "vdso", "cputime.c");
+  if (!cc(["-O2", `-DN=${N}`, "-static", "-pthread", "-o", PROG, src])) {
     why = "needs cc -static (libc.a)";
     return;
   }
